@@ -1,0 +1,54 @@
+# chamber: the two commands a newcomer needs are `make demo` and `make test`.
+# Each one sets up what it needs by itself: Debian packages (when missing), a venv, PyPI packages.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium
+# The command each Debian package provides, to tell whether it is already there.
+DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium
+
+.PHONY: demo test lint typecheck pytest fuzz bench setup debs clean
+
+demo: setup
+	$(BIN)/chamber demo
+
+test: setup lint typecheck pytest
+
+setup: debs $(STAMP)
+
+debs:
+	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages (missing:$$missing)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEB_PACKAGES) >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+fuzz: setup
+	$(BIN)/python -m tests.fuzz --count 1000000
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

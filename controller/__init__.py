@@ -1,0 +1,1 @@
+"""chamber's controller: the meeting core, the daemon runtime, the journal and the API."""

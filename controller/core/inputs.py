@@ -1,0 +1,400 @@
+"""Everything the meeting core consumes: timestamped, frozen, and serialisable for the journal.
+
+Three sources feed the core: seat units (keypads, microphones, IP units), people (the chair,
+the secretary, the technician, through the API) and the clock (`Tick`). Each input carries
+`at`, the injected clock's reading when the runtime accepted it. Replaying the same inputs
+in the same order rebuilds the same state.
+
+`to_record` / `from_record` turn an input into a flat JSON-ready dict and back; the journal
+stores these. Every input class is registered in `INPUT_TYPES` under its `kind`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar, get_type_hints
+
+from controller.core.model import (
+    AnswerSet,
+    MicMode,
+    SpeakerList,
+    VoteMode,
+)
+
+
+@dataclass(frozen=True)
+class Input:
+    kind: ClassVar[str] = ""
+    at: float
+
+
+# --- from seat units ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresenceChanged(Input):
+    """The seat's presence key or card: a delegate sat down (True) or left (False)."""
+
+    kind: ClassVar[str] = "presence"
+    seat: int
+    present: bool
+    card: str | None = None
+
+
+@dataclass(frozen=True)
+class VoteKeyPressed(Input):
+    """A voting key, numbered from 1 as printed on the keypad (1 yes, 2 no, 3 abstain)."""
+
+    kind: ClassVar[str] = "vote-key"
+    seat: int
+    key: int
+
+
+@dataclass(frozen=True)
+class MicRequest(Input):
+    """The request (or talk) button was pressed; `list` says which speakers' list."""
+
+    kind: ClassVar[str] = "mic-request"
+    seat: int
+    list: SpeakerList = SpeakerList.SPEAK
+
+
+@dataclass(frozen=True)
+class MicCancel(Input):
+    """The delegate withdrew a request, or switched a live microphone off."""
+
+    kind: ClassVar[str] = "mic-cancel"
+    seat: int
+
+
+@dataclass(frozen=True)
+class TalkButton(Input):
+    """Push-to-talk: held (True) or released (False)."""
+
+    kind: ClassVar[str] = "talk"
+    seat: int
+    held: bool
+
+
+@dataclass(frozen=True)
+class VoiceLevel(Input):
+    """A voice-level report from a unit, in dBFS, for voice-activated mode."""
+
+    kind: ClassVar[str] = "voice"
+    seat: int
+    level_db: float
+
+
+@dataclass(frozen=True)
+class ChairPriority(Input):
+    """The chair's priority key: pressed (True) or released (False)."""
+
+    kind: ClassVar[str] = "priority"
+    seat: int
+    held: bool
+
+
+# --- from people, through the API -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgendaItemSpec:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class OpenSitting(Input):
+    kind: ClassVar[str] = "open-sitting"
+    sitting_id: str
+    title: str
+    agenda: tuple[AgendaItemSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloseSitting(Input):
+    kind: ClassVar[str] = "close-sitting"
+
+
+@dataclass(frozen=True)
+class SetCurrentItem(Input):
+    kind: ClassVar[str] = "set-item"
+    item_id: str
+
+
+@dataclass(frozen=True)
+class OpenAttendance(Input):
+    """Start an attendance registration: presence keys now count toward the record."""
+
+    kind: ClassVar[str] = "open-attendance"
+
+
+@dataclass(frozen=True)
+class CloseAttendance(Input):
+    kind: ClassVar[str] = "close-attendance"
+
+
+@dataclass(frozen=True)
+class SetPresence(Input):
+    """The secretary marks a delegate present or absent by hand (e.g. a broken card reader)."""
+
+    kind: ClassVar[str] = "set-presence"
+    seat: int
+    present: bool
+
+
+@dataclass(frozen=True)
+class CreateVote(Input):
+    """Prepare a vote on the current agenda item. Fields left None take the hall's defaults."""
+
+    kind: ClassVar[str] = "create-vote"
+    vote_id: str
+    title: str
+    answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
+    choices: tuple[str, ...] = ()
+    mode: VoteMode | None = None
+    rule: str | None = None
+    duration_s: float | None = None
+    warning_s: float | None = None
+    change_until_close: bool | None = None
+    quorum_required: bool | None = None
+    weighted: bool = False
+    item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenVote(Input):
+    kind: ClassVar[str] = "open-vote"
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class HoldVote(Input):
+    kind: ClassVar[str] = "hold-vote"
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class ResumeVote(Input):
+    kind: ClassVar[str] = "resume-vote"
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class CloseVote(Input):
+    kind: ClassVar[str] = "close-vote"
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class CancelVote(Input):
+    kind: ClassVar[str] = "cancel-vote"
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class PublishVote(Input):
+    kind: ClassVar[str] = "publish-vote"
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class RegisterSpeaker(Input):
+    """The chair or secretary puts a seat on a speakers' list, as if it had pressed request."""
+
+    kind: ClassVar[str] = "register-speaker"
+    seat: int
+    list: SpeakerList = SpeakerList.SPEAK
+
+
+@dataclass(frozen=True)
+class GrantFloor(Input):
+    """Give the floor to a seat (from any list, or directly)."""
+
+    kind: ClassVar[str] = "grant"
+    seat: int
+    list: SpeakerList | None = None
+
+
+@dataclass(frozen=True)
+class GrantNext(Input):
+    """Give the floor to the first seat waiting, on `list` or on the first non-empty list."""
+
+    kind: ClassVar[str] = "grant-next"
+    list: SpeakerList | None = None
+
+
+@dataclass(frozen=True)
+class RevokeFloor(Input):
+    """Take the floor (or a waiting request) away from a seat; None takes it from every speaker."""
+
+    kind: ClassVar[str] = "revoke"
+    seat: int | None = None
+
+
+@dataclass(frozen=True)
+class SetMicMode(Input):
+    kind: ClassVar[str] = "mic-mode"
+    mode: MicMode
+    max_open: int | None = None
+
+
+@dataclass(frozen=True)
+class SetSpeakingTime(Input):
+    """Change the time per turn for a list (0: no limit); applies to the next turns."""
+
+    kind: ClassVar[str] = "speaking-time"
+    list: SpeakerList
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ExtendSpeakingTime(Input):
+    """Give a current speaker more time."""
+
+    kind: ClassVar[str] = "extend-time"
+    seat: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class MicOverride(Input):
+    """The technician forces a seat's microphone on or off, outside the floor rules."""
+
+    kind: ClassVar[str] = "mic-override"
+    seat: int
+    on: bool
+
+
+@dataclass(frozen=True)
+class ApiChairPriority(Input):
+    """Chair priority from the console rather than the chair's unit."""
+
+    kind: ClassVar[str] = "api-priority"
+    held: bool
+
+
+# --- from the clock -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tick(Input):
+    """Time has passed: deadlines up to `at` fire. The runtime sends one at each deadline."""
+
+    kind: ClassVar[str] = "tick"
+
+
+INPUT_TYPES: dict[str, type[Input]] = {
+    cls.kind: cls
+    for cls in (
+        PresenceChanged,
+        VoteKeyPressed,
+        MicRequest,
+        MicCancel,
+        TalkButton,
+        VoiceLevel,
+        ChairPriority,
+        OpenSitting,
+        CloseSitting,
+        SetCurrentItem,
+        OpenAttendance,
+        CloseAttendance,
+        SetPresence,
+        CreateVote,
+        OpenVote,
+        HoldVote,
+        ResumeVote,
+        CloseVote,
+        CancelVote,
+        PublishVote,
+        RegisterSpeaker,
+        GrantFloor,
+        GrantNext,
+        RevokeFloor,
+        SetMicMode,
+        SetSpeakingTime,
+        ExtendSpeakingTime,
+        MicOverride,
+        ApiChairPriority,
+        Tick,
+    )
+}
+
+
+class InputRecordError(ValueError):
+    """A stored or received input record cannot be turned back into an input."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Fraction):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+def to_record(inp: Input) -> dict[str, Any]:
+    """A flat JSON-ready dict: {"kind": ..., "at": ..., field: value, ...}."""
+    record: dict[str, Any] = {"kind": inp.kind}
+    for f in dataclasses.fields(inp):
+        record[f.name] = _plain(getattr(inp, f.name))
+    return record
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _revive(hint: Any, value: Any) -> Any:
+    """Turn a JSON value back into the annotated type (enums, tuples, nested specs, optionals)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _revive(args[0], value)
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise InputRecordError(f"expected a list, got {value!r}")
+        return tuple(_revive(item, v) for v in value)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(value)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, dict):
+            raise InputRecordError(f"expected an object, got {value!r}")
+        hints = _hints(hint)
+        return hint(**{k: _revive(hints[k], v) for k, v in value.items()})
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise InputRecordError(f"expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def from_record(record: dict[str, Any]) -> Input:
+    """Rebuild an input from `to_record`'s output; raises `InputRecordError` on anything else."""
+    try:
+        cls = INPUT_TYPES[record["kind"]]
+    except (KeyError, TypeError) as exc:
+        raise InputRecordError(f"unknown input kind in {record!r}") from exc
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(record) - names - {"kind"}
+    if unknown:
+        raise InputRecordError(f"{cls.kind}: unknown field(s) {sorted(unknown)}")
+    try:
+        kwargs = {name: _revive(hints[name], record[name]) for name in names if name in record}
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputRecordError(f"{cls.kind}: {exc}") from exc
