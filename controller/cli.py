@@ -1,6 +1,6 @@
 """The `chamber` command and its subcommands.
 
-Each subcommand lives in its own module and is imported only when it runs, so that
+Each subcommand lives in its own module, imported only when that subcommand runs, so that
 `chamber sim` does not load the API server and `chamber console` does not load the drivers.
 """
 
@@ -18,19 +18,26 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chamber", description=__doc__.splitlines()[0])
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the `selected` subcommand's module is imported and given its options."""
+    parser = argparse.ArgumentParser(
+        prog="chamber",
+        description="chamber: the controller for a council hall's voting and microphones",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
-        module = importlib.import_module(module_name)
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == selected:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(selected if selected in SUBCOMMANDS else None).parse_args(argv)
     code: int = args._module.run(args)
     return code
 

@@ -1,0 +1,492 @@
+"""A hall's configuration: read a TOML file, validate every key, build the core's `Hall`.
+
+The file describes the body, its delegates, the seating chart, the hardware topology (lines,
+unit addresses, the MQTT broker) and the policies. Anything wrong is refused with ONE
+`ConfigError` whose message names the file, the key (or the line, for TOML syntax) and what
+is wrong, e.g.::
+
+    hall.toml: seats[4].keypad.line: no line named 'rtu9' (lines: rtu1, mic1)
+
+This module reads files; the meeting core never imports it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from controller.core.model import (
+    AtZero,
+    Base,
+    Body,
+    Comparison,
+    Delegate,
+    FloorPolicy,
+    Hall,
+    Language,
+    MajorityRule,
+    MicClass,
+    MicMode,
+    Policies,
+    PriorityMode,
+    QuorumRule,
+    Role,
+    Seat,
+    Threshold,
+    VoteMode,
+    VotePolicy,
+)
+
+MODBUS_MAX_ADDRESS = 247
+PRESET_RULES = ("vn-council", "vn-two-thirds", "roberts-majority")
+
+
+class ConfigError(ValueError):
+    """The hall configuration cannot be used; the message says where and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _fraction(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ValueError(f'not a fraction: {text!r} (write e.g. "1/2" or "2/3")') from exc
+    if not 0 <= value <= 1:
+        raise ValueError(f"a fraction between 0 and 1 is needed, got {text!r}")
+    return value
+
+
+class ThresholdConfig(_Model):
+    comparison: Comparison
+    fraction: str = "1/2"
+    constant: int = 0
+
+    @field_validator("fraction")
+    @classmethod
+    def _check_fraction(cls, v: str) -> str:
+        _fraction(v)
+        return v
+
+    def build(self) -> Threshold:
+        return Threshold(self.comparison, _fraction(self.fraction), self.constant)
+
+
+class RuleConfig(ThresholdConfig):
+    key: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    base: Base
+
+    def build_rule(self) -> MajorityRule:
+        return MajorityRule(self.key, self.build(), self.base)
+
+
+class VotePolicyConfig(_Model):
+    rule: str = "vn-council"
+    duration_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 60.0
+    warning_s: Annotated[float, Field(ge=0)] = 10.0
+    change_until_close: bool = True
+    quorum_required: bool = True
+    mode: VoteMode = VoteMode.OPEN
+
+    @model_validator(mode="after")
+    def _warning_before_end(self) -> Self:
+        if self.warning_s >= self.duration_s:
+            raise ValueError("warning_s must be shorter than duration_s")
+        return self
+
+
+class FloorPolicyConfig(_Model):
+    mode: MicMode = MicMode.REQUEST
+    max_open: Annotated[int, Field(ge=1, le=25)] = 1
+    max_requests: Annotated[int, Field(ge=0, le=250)] = 250
+    chair_priority: PriorityMode = PriorityMode.MUTE_WHILE_HELD
+    speak_time_s: Annotated[float, Field(ge=0, le=3600)] = 420.0
+    question_time_s: Annotated[float, Field(ge=0, le=3600)] = 180.0
+    reply_time_s: Annotated[float, Field(ge=0, le=3600)] = 180.0
+    warning_s: Annotated[float, Field(ge=0, le=600)] = 30.0
+    at_zero: AtZero = AtZero.CONTINUE
+    voice_open_db: Annotated[float, Field(ge=-96, le=0)] = -30.0
+    voice_hold_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+
+
+class PoliciesConfig(_Model):
+    quorum: ThresholdConfig = ThresholdConfig(comparison=Comparison.MORE_THAN, fraction="1/2")
+    vote: VotePolicyConfig = VotePolicyConfig()
+    floor: FloorPolicyConfig = FloorPolicyConfig()
+    rules: list[RuleConfig] = []
+
+    @model_validator(mode="after")
+    def _rules_known(self) -> Self:
+        keys = [r.key for r in self.rules]
+        clash = sorted({k for k in keys if keys.count(k) > 1 or k in PRESET_RULES})
+        if clash:
+            raise ValueError(f"rule key(s) defined twice or shadowing a preset: {clash}")
+        known = set(PRESET_RULES) | set(keys)
+        if self.vote.rule not in known:
+            raise ValueError(
+                f"vote.rule {self.vote.rule!r} is neither a preset nor a rule of this hall "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return self
+
+
+class BodyConfig(_Model):
+    name: Annotated[str, Field(min_length=1)]
+    short_name: str = ""
+    members: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class HallInfo(_Model):
+    # Used in MQTT topics and file names: plain ASCII.
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    language: Language = Language.VI
+
+
+class DelegateConfig(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    group: str = ""
+    role: Role = Role.DELEGATE
+    title: str = ""
+    weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    voting: bool | None = None  # default: everyone but a secretary votes
+
+    def build(self) -> Delegate:
+        voting = self.voting if self.voting is not None else self.role is not Role.SECRETARY
+        return Delegate(self.id, self.name, self.group, self.role, self.title, self.weight, voting)
+
+
+class LineKind(StrEnum):
+    MODBUS_RTU = "modbus-rtu"
+    MODBUS_TCP = "modbus-tcp"
+    MIC_SERIAL = "mic-serial"
+
+
+class LineConfig(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    kind: LineKind
+    device: str | None = None
+    baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> Self:
+        if self.kind is LineKind.MODBUS_TCP:
+            if not self.host or self.port is None:
+                raise ValueError("a modbus-tcp line needs host and port")
+            if self.device is not None:
+                raise ValueError("a modbus-tcp line has no device (it has host and port)")
+        else:
+            if not self.device:
+                raise ValueError(f"a {self.kind.value} line needs device (a serial port path)")
+            if self.host is not None or self.port is not None:
+                raise ValueError(f"a {self.kind.value} line has no host/port (it has device)")
+        return self
+
+
+class UnitRefConfig(_Model):
+    line: str
+    address: Annotated[int, Field(ge=1, le=MODBUS_MAX_ADDRESS)]
+
+
+class SeatConfig(_Model):
+    number: Annotated[int, Field(ge=1, le=65535)]
+    row: Annotated[int, Field(ge=1, le=1000)]
+    col: Annotated[int, Field(ge=1, le=1000)]
+    delegate: str | None = None
+    mic_class: MicClass = MicClass.DELEGATE
+    keypad: UnitRefConfig | None = None
+    mic: UnitRefConfig | None = None
+    # An IP seat unit (keypad and microphone in one) on MQTT, with its own credentials.
+    ip: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind_of_unit(self) -> Self:
+        if self.ip and (self.keypad or self.mic):
+            raise ValueError("a seat has either an IP unit or serial units, not both")
+        return self
+
+
+class MqttConfig(_Model):
+    """No host: the daemon runs its own Mosquitto on loopback with generated credentials."""
+
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+
+
+class HallConfigModel(_Model):
+    hall: HallInfo
+    body: BodyConfig
+    policies: PoliciesConfig = PoliciesConfig()
+    delegates: list[DelegateConfig]
+    lines: list[LineConfig] = []
+    mqtt: MqttConfig = MqttConfig()
+    seats: list[SeatConfig]
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        _unique("delegates", [d.id for d in self.delegates], "id")
+        _unique("lines", [ln.id for ln in self.lines], "id")
+        _unique("seats", [s.number for s in self.seats], "number")
+        _unique("seats", [(s.row, s.col) for s in self.seats], "(row, col)")
+        voting = sum(1 for d in self.delegates if d.build().voting)
+        if voting > self.body.members:
+            raise _KeyedError(
+                "body.members",
+                f"{self.body.members} members, but {voting} delegates are voting members",
+            )
+        delegates = {d.id for d in self.delegates}
+        lines = {ln.id: ln for ln in self.lines}
+        seated: dict[str, int] = {}
+        used: dict[tuple[str, int], int] = {}
+        for i, seat in enumerate(self.seats):
+            if seat.delegate is not None:
+                if seat.delegate not in delegates:
+                    raise _KeyedError(f"seats[{i}].delegate", f"no delegate {seat.delegate!r}")
+                if seat.delegate in seated:
+                    raise _KeyedError(
+                        f"seats[{i}].delegate",
+                        f"delegate {seat.delegate!r} already sits at seat {seated[seat.delegate]}",
+                    )
+                seated[seat.delegate] = seat.number
+            for unit_name, ref, kinds in (
+                ("keypad", seat.keypad, (LineKind.MODBUS_RTU, LineKind.MODBUS_TCP)),
+                ("mic", seat.mic, (LineKind.MIC_SERIAL,)),
+            ):
+                if ref is None:
+                    continue
+                where = f"seats[{i}].{unit_name}"
+                line = lines.get(ref.line)
+                if line is None:
+                    raise _KeyedError(
+                        f"{where}.line",
+                        f"no line named {ref.line!r} (lines: {', '.join(lines) or 'none'})",
+                    )
+                if line.kind not in kinds:
+                    raise _KeyedError(
+                        f"{where}.line",
+                        f"line {ref.line!r} is {line.kind.value}; a {unit_name} needs "
+                        + " or ".join(k.value for k in kinds),
+                    )
+                key = (ref.line, ref.address)
+                if key in used:
+                    raise _KeyedError(
+                        f"{where}.address",
+                        f"address {ref.address} on line {ref.line!r} already serves seat "
+                        f"{used[key]}",
+                    )
+                used[key] = seat.number
+        return self
+
+
+class _KeyedError(ValueError):
+    """A cross-reference error that knows which key it is about."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _unique(section: str, values: list[Any], what: str) -> None:
+    seen: dict[Any, int] = {}
+    for i, v in enumerate(values):
+        if v in seen:
+            raise _KeyedError(f"{section}[{i}]", f"{what} {v!r} repeats {section}[{seen[v]}]")
+        seen[v] = i
+
+
+# --- what the rest of chamber uses ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    line: str
+    address: int
+
+
+@dataclass(frozen=True)
+class SeatUnits:
+    seat: int
+    keypad: UnitRef | None
+    mic: UnitRef | None
+    ip: bool
+
+
+@dataclass(frozen=True)
+class Line:
+    id: str
+    kind: LineKind
+    device: str | None
+    baud: int
+    host: str | None
+    port: int | None
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str | None
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+    ca_file: str | None
+
+    @property
+    def embedded(self) -> bool:
+        return self.host is None
+
+
+@dataclass(frozen=True)
+class HallConfig:
+    """A validated hall: the core's `Hall`, plus the wiring that only the runtime needs."""
+
+    hall_id: str
+    hall: Hall
+    lines: tuple[Line, ...]
+    units: tuple[SeatUnits, ...]
+    broker: Broker
+    source: Path | None = None
+
+    def line(self, line_id: str) -> Line:
+        for ln in self.lines:
+            if ln.id == line_id:
+                return ln
+        raise KeyError(line_id)
+
+
+def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
+    p = model.policies
+    policies = Policies(
+        quorum=QuorumRule(p.quorum.build()),
+        vote=VotePolicy(
+            rule=p.vote.rule,
+            duration_s=p.vote.duration_s,
+            warning_s=p.vote.warning_s,
+            change_until_close=p.vote.change_until_close,
+            quorum_required=p.vote.quorum_required,
+            mode=p.vote.mode,
+        ),
+        floor=FloorPolicy(**p.floor.model_dump()),
+        rules=tuple(r.build_rule() for r in p.rules),
+    )
+    hall = Hall(
+        body=Body(model.body.name, model.body.members, model.body.short_name),
+        delegates=tuple(d.build() for d in model.delegates),
+        seats=tuple(
+            Seat(
+                number=s.number,
+                row=s.row,
+                col=s.col,
+                delegate=s.delegate,
+                mic_class=s.mic_class,
+                has_keypad=s.keypad is not None or s.ip,
+                has_mic=s.mic is not None or s.ip,
+            )
+            for s in model.seats
+        ),
+        policies=policies,
+        language=model.hall.language,
+    )
+    return HallConfig(
+        hall_id=model.hall.id,
+        hall=hall,
+        lines=tuple(
+            Line(ln.id, ln.kind, ln.device, ln.baud, ln.host, ln.port) for ln in model.lines
+        ),
+        units=tuple(
+            SeatUnits(
+                s.number,
+                UnitRef(s.keypad.line, s.keypad.address) if s.keypad else None,
+                UnitRef(s.mic.line, s.mic.address) if s.mic else None,
+                s.ip,
+            )
+            for s in model.seats
+        ),
+        broker=Broker(
+            model.mqtt.host,
+            model.mqtt.port,
+            model.mqtt.username,
+            model.mqtt.password,
+            model.mqtt.tls,
+            model.mqtt.ca_file,
+        ),
+        source=source,
+    )
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-after", "function-before", "function-wrap")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    ctx_error = first.get("ctx", {}).get("error")
+    if isinstance(ctx_error, _KeyedError):
+        text = f"{ctx_error.key}: {ctx_error.message}"
+    else:
+        msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling)"
+        elif first["type"] == "missing":
+            msg = "missing (this key is required)"
+        text = f"{_key_path(tuple(first['loc']))}: {msg}"
+    more = len(errors) - 1
+    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> HallConfig:
+    """Validate an already-parsed TOML document."""
+    try:
+        model = HallConfigModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    return _build(model, Path(source) if source != "<config>" else None)
+
+
+def load_config(path: str | Path) -> HallConfig:
+    """Read and validate a hall's TOML file; raises `ConfigError` with one clear message."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax: {exc}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,53 @@
+"""`chamber config check FILE` and `chamber config generate PROFILE|--seats N`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = sub.add_parser("check", help="validate a hall file and summarise it")
+    check.add_argument("file", type=Path)
+    gen = sub.add_parser("generate", help="write a generated hall file")
+    what = gen.add_mutually_exclusive_group(required=True)
+    what.add_argument("--profile", choices=["vn-council", "assembly-500", "hall-4096"])
+    what.add_argument("--seats", type=int, help="a hall of N seats, all IP units")
+    gen.add_argument("--language", choices=["vi", "en"], default="en")
+    gen.add_argument("--out", type=Path, help="output file (default: standard output)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.config import ConfigError, load_config
+    from controller.hallgen import PROFILES, generate, sized
+
+    if args.action == "check":
+        try:
+            cfg = load_config(args.file)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        hall = cfg.hall
+        kinds = Counter(ln.kind.value for ln in cfg.lines)
+        ip = sum(1 for u in cfg.units if u.ip)
+        print(f"{hall.body.name}: {hall.body.members} members, {len(hall.delegates)} delegates")
+        print(f"  {len(hall.seats)} seats; {ip} IP units")
+        for kind, count in sorted(kinds.items()):
+            print(f"  {count} {kind} line(s)")
+        print(f"  vote rule: {hall.policies.vote.rule}; language: {hall.language.value}")
+        print(f"  broker: {'embedded' if cfg.broker.embedded else cfg.broker.host}")
+        return 0
+
+    if args.seats is not None and not 1 <= args.seats <= 10_000:
+        print("error: --seats must be between 1 and 10000", file=sys.stderr)
+        return 2
+    spec = PROFILES[args.profile] if args.profile else sized(args.seats, args.language)
+    text = generate(spec)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
