@@ -1,0 +1,82 @@
+"""What every driver offers the runtime, and what it reports about its units.
+
+A driver owns one transport (an RS-485 line, a Modbus TCP gateway, the MQTT broker). It turns
+unit traffic into the meeting core's inputs and the core's unit commands into traffic. It
+reconnects by itself with backoff, isolates a misbehaving unit so that the rest of its line
+keeps running, and reports the health of every unit it serves.
+
+Drivers import `protocols/` (the codecs) and `controller.core` (inputs and effects): never the
+runtime, the journal or the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from controller.core.effects import UnitCommand
+from controller.core.inputs import Input
+
+
+class UnitKind(StrEnum):
+    KEYPAD = "keypad"
+    MIC = "mic"
+    IP = "ip"
+
+
+@dataclass(frozen=True)
+class UnitHealth:
+    """One unit as its driver sees it. Times are the injected clock's seconds."""
+
+    line: str
+    address: int
+    seat: int
+    kind: UnitKind
+    online: bool
+    last_seen: float | None = None
+    response_ms: float | None = None
+    crc_errors: int = 0
+    timeouts: int = 0
+    reboots: int = 0
+    lost_events: int = 0
+    firmware: str = ""
+
+
+@dataclass(frozen=True)
+class LineHealth:
+    line: str
+    connected: bool
+    detail: str = ""
+    cycle_ms: float | None = None
+
+
+# A driver hands each input to the runtime through this; the runtime stamps nothing more.
+InputSink = Callable[[Input], None]
+# Called whenever a unit's or a line's health changes (not on every poll).
+HealthSink = Callable[[UnitHealth | LineHealth], None]
+
+
+class Driver(Protocol):
+    """The small interface the runtime needs; each transport implements it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def seats(self) -> frozenset[int]:
+        """The seats whose units this driver serves (commands for others are not its job)."""
+        ...
+
+    async def run(self) -> None:
+        """Serve the transport until cancelled; reconnect on loss; never raise on bad input."""
+        ...
+
+    def send(self, command: UnitCommand) -> None:
+        """Queue a command for a seat (or for all of this driver's seats when seat is None)."""
+        ...
+
+    def health(self) -> list[UnitHealth | LineHealth]:
+        """The current health of the line(s) and every unit."""
+        ...
