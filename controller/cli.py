@@ -15,6 +15,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("controller.demo", "run the demo sitting"),
     "config": ("controller.config_cli", "check a hall configuration, or generate one"),
+    "audit": ("controller.journal", "check a journal's hash chain"),
 }
 
 

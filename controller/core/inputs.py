@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, get_type_hints
@@ -348,38 +351,68 @@ def to_record(inp: Input) -> dict[str, Any]:
     return record
 
 
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    return get_type_hints(cls)
+Reviver = Callable[[Any], Any]
 
 
-def _revive(hint: Any, value: Any) -> Any:
-    """Turn a JSON value back into the annotated type (enums, tuples, nested specs, optionals)."""
-    import types
-    import typing
-
+def _reviver(hint: Any) -> Reviver:
+    """A function that turns a JSON value back into `hint`'s type; built once per field."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _revive(args[0], value)
+        inner = _reviver(args[0])
+        return lambda v: None if v is None else inner(v)
     if origin is tuple:
-        (item, *_rest) = typing.get_args(hint)
-        if not isinstance(value, list | tuple):
-            raise InputRecordError(f"expected a list, got {value!r}")
-        return tuple(_revive(item, v) for v in value)
+        item = _reviver(typing.get_args(hint)[0])
+
+        def revive_tuple(v: Any) -> Any:
+            if not isinstance(v, list | tuple):
+                raise InputRecordError(f"expected a list, got {v!r}")
+            return tuple(item(x) for x in v)
+
+        return revive_tuple
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint(value)
+        return hint
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        if not isinstance(value, dict):
-            raise InputRecordError(f"expected an object, got {value!r}")
-        hints = _hints(hint)
-        return hint(**{k: _revive(hints[k], v) for k, v in value.items()})
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, float, str, bool) and not isinstance(value, hint):
-        raise InputRecordError(f"expected {hint.__name__}, got {value!r}")
-    return value
+        fields = _field_revivers(hint)
+
+        def revive_object(v: Any) -> Any:
+            if not isinstance(v, dict):
+                raise InputRecordError(f"expected an object, got {v!r}")
+            unknown = set(v) - set(fields)
+            if unknown:
+                raise InputRecordError(f"unknown field(s) {sorted(unknown)}")
+            return hint(**{k: fields[k](x) for k, x in v.items()})
+
+        return revive_object
+    if hint is float:
+
+        def revive_float(v: Any) -> float:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise InputRecordError(f"expected a number, got {v!r}")
+            return float(v)
+
+        return revive_float
+    if hint in (int, str, bool):
+
+        def revive_plain(v: Any) -> Any:
+            if not isinstance(v, hint) or (hint is int and isinstance(v, bool)):
+                raise InputRecordError(f"expected {hint.__name__}, got {v!r}")
+            return v
+
+        return revive_plain
+    return lambda v: v
+
+
+_REVIVERS: dict[type[Any], dict[str, Reviver]] = {}
+
+
+def _field_revivers(cls: type[Any]) -> dict[str, Reviver]:
+    revivers = _REVIVERS.get(cls)
+    if revivers is None:
+        hints = get_type_hints(cls)
+        revivers = {f.name: _reviver(hints[f.name]) for f in dataclasses.fields(cls)}
+        _REVIVERS[cls] = revivers
+    return revivers
 
 
 def from_record(record: dict[str, Any]) -> Input:
@@ -388,13 +421,19 @@ def from_record(record: dict[str, Any]) -> Input:
         cls = INPUT_TYPES[record["kind"]]
     except (KeyError, TypeError) as exc:
         raise InputRecordError(f"unknown input kind in {record!r}") from exc
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(record) - names - {"kind"}
-    if unknown:
-        raise InputRecordError(f"{cls.kind}: unknown field(s) {sorted(unknown)}")
+    fields = _field_revivers(cls)
+    kwargs: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "kind":
+            continue
+        revive = fields.get(name)
+        if revive is None:
+            raise InputRecordError(f"{cls.kind}: unknown field {name!r}")
+        try:
+            kwargs[name] = revive(value)
+        except (TypeError, ValueError) as exc:
+            raise InputRecordError(f"{cls.kind}.{name}: {exc}") from exc
     try:
-        kwargs = {name: _revive(hints[name], record[name]) for name in names if name in record}
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:
         raise InputRecordError(f"{cls.kind}: {exc}") from exc

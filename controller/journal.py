@@ -1,0 +1,775 @@
+"""The sitting's journal: every input the meeting core accepts, durable and hash-chained.
+
+The daemon appends each accepted input here *before* it confirms the input to the unit (the
+keypad LED lights only once the press is on disk), and on start it replays the journal to
+rebuild the sitting exactly. Results, exports and the participation record are all derived
+from it. One SQLite file in WAL mode; inputs that arrive together share one commit.
+
+Each record row carries the hash of the row before it, so `verify` can name the first record
+that was changed, removed or reordered. Secret-ballot presses are kept apart, encrypted and
+outside the chain (see `controller.secret_store`), so that no seat->choice link outlives the
+vote.
+
+This module stores records (JSON-ready dicts), not Python objects, and knows nothing about
+the rules of a sitting. It is runtime code and may do I/O; the meeting core must never import
+it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import concurrent.futures
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+from controller.core.inputs import Input, from_record
+
+SCHEMA_VERSION = 1
+# "CHMB": lets `file(1)`-style tools and `open` tell a chamber journal from any SQLite file.
+APPLICATION_ID = 0x43484D42
+GENESIS_TAG = b"chamber-journal-v1\n"
+
+T = TypeVar("T")
+
+_SCHEMA = (
+    """CREATE TABLE schema_version (version INTEGER NOT NULL)""",
+    """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID""",
+    # seq is the rowid: appends go to the end of the b-tree and replay reads it in order.
+    """CREATE TABLE records (
+        seq INTEGER PRIMARY KEY,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    # Encrypted presses of an open secret vote. Never part of the chain: they are deleted when
+    # the vote is sealed. `after_seq` places each press after a main record for replay.
+    """CREATE TABLE secret_presses (
+        id INTEGER PRIMARY KEY,
+        vote_id TEXT NOT NULL,
+        after_seq INTEGER NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL
+    )""",
+    """CREATE INDEX secret_presses_vote ON secret_presses (vote_id)""",
+    """CREATE TABLE secret_sealed (vote_id TEXT PRIMARY KEY) WITHOUT ROWID""",
+)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class JournalError(Exception):
+    """Base of every error this module raises."""
+
+
+class NotAJournalError(JournalError):
+    """The file is not a chamber journal (not SQLite at all, or another application's)."""
+
+
+class JournalVersionError(JournalError):
+    """The journal was written by a newer (or unknown) schema version."""
+
+
+class JournalCorruptError(JournalError):
+    """The journal's head does not match its last record: run `chamber audit verify`."""
+
+
+class JournalClosedError(JournalError):
+    """The journal (or writer) was closed."""
+
+
+class RecordError(JournalError, ValueError):
+    """A record cannot be journaled: not a JSON object of finite numbers and valid text."""
+
+
+class CommitError(JournalError):
+    """SQLite refused the commit (disk full, I/O error): nothing of the batch was written."""
+
+
+# --- records and hashes ---------------------------------------------------------------------
+
+
+def canonical_json(record: Mapping[str, Any]) -> str:
+    """The one text a record is stored and hashed as: sorted keys, no spaces, UTF-8 as is.
+
+    `ensure_ascii=False` keeps Vietnamese readable in the file; NaN and infinities are refused
+    because JSON has no spelling for them and they would not read back.
+    """
+    if not isinstance(record, Mapping):
+        raise RecordError(f"a record is a JSON object, got {type(record).__name__}")
+    try:
+        text = json.dumps(
+            record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+        # Lone surrogates pass json.dumps but cannot be stored as UTF-8.
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"record cannot be journaled: {exc}") from exc
+    return text
+
+
+def genesis_hash(journal_id: str) -> str:
+    """What the first record chains from: bound to this journal, so records cannot be moved
+    from one journal file into another without breaking the chain."""
+    return hashlib.sha256(GENESIS_TAG + journal_id.encode("ascii")).hexdigest()
+
+
+def chain_hash(prev_hash: str | bytes, body: str | bytes) -> str:
+    """SHA-256(prev_hash || body), hex; both as their stored bytes (ASCII hex, UTF-8 JSON)."""
+    h = hashlib.sha256(prev_hash.encode("ascii") if isinstance(prev_hash, str) else prev_hash)
+    h.update(body.encode("utf-8") if isinstance(body, str) else body)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SealedPress:
+    """A secret-ballot press, already encrypted, ready to be stored outside the chain."""
+
+    vote_id: str
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class StoredSecretPress:
+    id: int
+    vote_id: str
+    after_seq: int
+    nonce: bytes
+    ciphertext: bytes
+
+
+class SecretPresses(Protocol):
+    """What replay needs from a secret-ballot store: the open votes' presses, decrypted,
+    keyed by the main record they followed (0: before the first record)."""
+
+    def pending_presses(self) -> Mapping[int, Sequence[Input]]: ...
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+
+
+# --- the journal ----------------------------------------------------------------------------
+
+
+def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    mode = "rwc" if create else "rw"
+    try:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so that a batch is exactly
+        # one transaction. check_same_thread=False: the group-commit worker thread writes;
+        # every use goes through Journal._lock.
+        return sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode={mode}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise NotAJournalError(f"{path}: cannot open: {exc}") from exc
+
+
+def _check_identity(conn: sqlite3.Connection, path: Path) -> bool:
+    """True for an empty database (to be created); raises unless it is a chamber journal."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise NotAJournalError(f"{path}: not a chamber journal ({exc})") from exc
+    if app_id == 0 and not tables:
+        return True
+    if app_id != APPLICATION_ID or "schema_version" not in tables:
+        raise NotAJournalError(f"{path}: an SQLite file, but not a chamber journal")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    version = row[0] if row else None
+    if version != SCHEMA_VERSION:
+        raise JournalVersionError(
+            f"{path}: journal schema version {version}, this chamber reads {SCHEMA_VERSION}"
+        )
+    return False
+
+
+class Journal:
+    """An open journal file. Thread-safe: the group-commit worker and readers may share it."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, journal_id: str, head: Head) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._closed = False
+        self.path = path
+        self.journal_id = journal_id
+        self._head = head
+        # Transactions committed by this process: group commit is judged by it.
+        self.commits = 0
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open a journal, creating it if the file is absent or empty."""
+        p = Path(path)
+        conn = _connect(p, create=True)
+        try:
+            fresh = _check_identity(conn, p)
+            # WAL: a commit appends to one file instead of rewriting pages twice, readers
+            # (exports, the API) never block the writer, and a crash mid-commit leaves the
+            # last committed state. synchronous=FULL: in WAL mode, NORMAL fsyncs only at
+            # checkpoints, so a commit could be lost on power failure *after* the unit's LED
+            # confirmed it; FULL fsyncs the WAL at every commit, which is the promise we make.
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise JournalError(f"{p}: cannot switch to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous=FULL")
+            # Deleted secret-ballot rows are overwritten with zeros, not left in free pages.
+            conn.execute("PRAGMA secure_delete=ON")
+            if fresh:
+                journal_id = cls._create_schema(conn)
+            journal_id, head = cls._load_head(conn, p)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise NotAJournalError(f"{p}: not a chamber journal ({exc})") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, p, journal_id, head)
+
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> str:
+        journal_id = secrets.token_hex(16)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA:
+                conn.execute(stmt)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            genesis = genesis_hash(journal_id)
+            conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("journal_id", journal_id),
+                    ("head_seq", "0"),
+                    ("head_hash", genesis),
+                ],
+            )
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return journal_id
+
+    @staticmethod
+    def _load_head(conn: sqlite3.Connection, path: Path) -> tuple[str, Head]:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            journal_id = meta["journal_id"]
+            head = Head(int(meta["head_seq"]), meta["head_hash"])
+        except (KeyError, ValueError) as exc:
+            raise JournalCorruptError(f"{path}: journal meta table is damaged") from exc
+        last = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        found = Head(last[0], last[1]) if last else Head(0, genesis_hash(journal_id))
+        # Head and last row are written in one transaction; a mismatch means tampering or
+        # damage, and appending on top of it would hide the evidence.
+        if found != head:
+            raise JournalCorruptError(
+                f"{path}: head says seq {head.seq}, last record is seq {found.seq}; "
+                "run `chamber audit verify`"
+            )
+        return journal_id, head
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @property
+    def head(self) -> Head:
+        return self._head
+
+    def append(self, record: Mapping[str, Any]) -> int:
+        return self.append_batch([record])[0]
+
+    def append_batch(self, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Append records in one transaction (one fsync); their sequence numbers, in order.
+
+        All or nothing: a record that cannot be journaled refuses the whole batch.
+        """
+        bodies = [canonical_json(r) for r in records]
+        return self.commit_items(bodies)
+
+    def commit_items(self, items: Sequence[str | SealedPress]) -> list[int]:
+        """Commit canonical record bodies and sealed secret presses in one transaction.
+
+        Returns, per item, the record's seq or the secret press's row id. Hashes are chained
+        from the in-memory head, which moves only once the commit has returned.
+        """
+        if not items:
+            return []
+        with self._lock:
+            if self._closed:
+                raise JournalClosedError(f"{self.path}: journal is closed")
+            conn = self._conn
+            seq, prev = self._head.seq, self._head.hash
+            out: list[int] = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for item in items:
+                        if isinstance(item, SealedPress):
+                            cur = conn.execute(
+                                "INSERT INTO secret_presses"
+                                " (vote_id, after_seq, nonce, ciphertext) VALUES (?, ?, ?, ?)",
+                                (item.vote_id, seq, item.nonce, item.ciphertext),
+                            )
+                            assert cur.lastrowid is not None
+                            out.append(cur.lastrowid)
+                            continue
+                        seq += 1
+                        digest = chain_hash(prev, item)
+                        conn.execute(
+                            "INSERT INTO records (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)",
+                            (seq, item, prev, digest),
+                        )
+                        prev = digest
+                        out.append(seq)
+                    self._write_head(conn, Head(seq, prev))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise CommitError(f"{self.path}: commit failed: {exc}") from exc
+            self._head = Head(seq, prev)
+            self.commits += 1
+            return out
+
+    @staticmethod
+    def _write_head(conn: sqlite3.Connection, head: Head) -> None:
+        conn.executemany(
+            "UPDATE meta SET value = ? WHERE key = ?",
+            [(str(head.seq), "head_seq"), (head.hash, "head_hash")],
+        )
+
+    def seal_secret_vote(self, vote_id: str, closing: Mapping[str, Any] | None) -> int | None:
+        """In one transaction: append the vote's closing record (totals, participants) to the
+        chain, delete the vote's encrypted presses and mark it sealed. The seq of the closing
+        record, if any. Called by `SecretBallotStore.purge`, which then destroys the key."""
+        body = canonical_json(closing) if closing is not None else None
+        with self._lock:
+            if self._closed:
+                raise JournalClosedError(f"{self.path}: journal is closed")
+            conn = self._conn
+            seq, prev = self._head.seq, self._head.hash
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if body is not None:
+                        seq += 1
+                        digest = chain_hash(prev, body)
+                        conn.execute(
+                            "INSERT INTO records (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)",
+                            (seq, body, prev, digest),
+                        )
+                        prev = digest
+                        self._write_head(conn, Head(seq, prev))
+                    conn.execute("DELETE FROM secret_presses WHERE vote_id = ?", (vote_id,))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO secret_sealed (vote_id) VALUES (?)", (vote_id,)
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise CommitError(f"{self.path}: seal failed: {exc}") from exc
+            self._head = Head(seq, prev)
+            self.commits += 1
+            return seq if body is not None else None
+
+    def checkpoint_truncate(self) -> bool:
+        """Copy the WAL into the main file and truncate it to zero bytes, so that overwritten
+        pages leave no older copy behind. False if a reader kept it from completing."""
+        with self._lock:
+            if self._closed:
+                raise JournalClosedError(f"{self.path}: journal is closed")
+            busy, _log, _done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return bool(busy == 0)
+
+    def secret_presses(self, vote_id: str | None = None) -> list[StoredSecretPress]:
+        """Stored (still encrypted) presses of one open secret vote, or of all, in order."""
+        sql = "SELECT id, vote_id, after_seq, nonce, ciphertext FROM secret_presses"
+        args: tuple[str, ...] = ()
+        if vote_id is not None:
+            sql += " WHERE vote_id = ?"
+            args = (vote_id,)
+        with self._lock:
+            if self._closed:
+                raise JournalClosedError(f"{self.path}: journal is closed")
+            rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [StoredSecretPress(*row) for row in rows]
+
+    def sealed_votes(self) -> set[str]:
+        with self._lock:
+            if self._closed:
+                raise JournalClosedError(f"{self.path}: journal is closed")
+            return {r[0] for r in self._conn.execute("SELECT vote_id FROM secret_sealed")}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def records(self, from_seq: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(seq, record) in order, streamed from a snapshot taken at the first read.
+
+        A separate read-only connection: replay and exports never hold the writer's lock, and
+        WAL lets them read while the writer commits.
+        """
+        if self._closed:
+            raise JournalClosedError(f"{self.path}: journal is closed")
+        conn = _connect(self.path, create=False)
+        try:
+            cur = conn.execute(
+                "SELECT seq, body FROM records WHERE seq >= ? ORDER BY seq", (from_seq,)
+            )
+            while rows := cur.fetchmany(1024):
+                for seq, body in rows:
+                    try:
+                        record = json.loads(body)
+                    except ValueError as exc:
+                        raise JournalCorruptError(f"record {seq}: not JSON: {exc}") from exc
+                    yield seq, record
+        finally:
+            conn.close()
+
+    def replay_inputs(
+        self, from_seq: int = 1, *, secret: SecretPresses | None = None
+    ) -> Iterator[Input]:
+        """The journaled inputs in the order the core accepted them.
+
+        With `secret`, the presses of secret votes still open are put back in their place
+        after the main record they followed, so an open secret vote is rebuilt too.
+        """
+        pending = secret.pending_presses() if secret is not None else {}
+        if from_seq <= 1:
+            yield from pending.get(0, ())
+        for seq, record in self.records(from_seq):
+            yield from_record(record)
+            if pending:
+                yield from pending.get(seq, ())
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --- group commit ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Waiting:
+    item: str | SealedPress
+    future: asyncio.Future[int]
+
+
+@dataclass
+class _Call:
+    fn: Callable[[], Any]
+    future: asyncio.Future[Any]
+
+
+class JournalWriter:
+    """The runtime's path to the journal: `await submit(record)` returns once it is durable.
+
+    Submits that arrive while a commit is running wait for the next one, which takes them all
+    in one transaction: under load, the cost of an fsync is shared by every press that arrived
+    during the previous one. Commits run in one dedicated worker thread, in order, so the
+    event loop never blocks on the disk.
+
+    Order is fixed when a record is *enqueued*: the runtime calls `enqueue` right after the
+    core accepted the input, in the same step, so journal order is acceptance order even if
+    the tasks that await the results run later. `submit` is `enqueue` plus the wait.
+    """
+
+    def __init__(self, journal: Journal, *, max_batch: int = 8192) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.journal = journal
+        self.max_batch = max_batch
+        self._queue: collections.deque[_Waiting | _Call] = collections.deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="journal-commit"
+        )
+        self._closed = False
+        self.commits = 0
+        self.records = 0
+
+    def enqueue(self, record: Mapping[str, Any]) -> asyncio.Future[int]:
+        """Queue one record now; the future gives its seq once its commit is on disk.
+
+        A record that cannot be journaled raises `RecordError` here, to its own caller only.
+        """
+        entry = _Waiting(canonical_json(record), self._future())
+        self._put(entry)
+        return entry.future
+
+    def enqueue_secret(self, press: SealedPress) -> asyncio.Future[int]:
+        """Queue an encrypted secret-ballot press, committed with the records around it."""
+        entry = _Waiting(press, self._future())
+        self._put(entry)
+        return entry.future
+
+    def enqueue_call(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue a blocking journal operation (e.g. `SecretBallotStore.purge`): it runs on the
+        commit thread after everything queued before it is committed, and before anything
+        queued after it. So a press accepted before a secret vote closed is stored before the
+        vote is sealed, never after."""
+        future: asyncio.Future[T] = self._future()
+        self._put(_Call(fn, future))
+        return future
+
+    async def submit(self, record: Mapping[str, Any]) -> int:
+        # If our caller is cancelled the record is still committed (it is already queued):
+        # an input the core accepted must not vanish because its waiter went away.
+        return await self.enqueue(record)
+
+    async def submit_secret(self, press: SealedPress) -> int:
+        return await self.enqueue_secret(press)
+
+    async def run_after_pending(self, fn: Callable[[], T]) -> T:
+        return await self.enqueue_call(fn)
+
+    def _future(self) -> asyncio.Future[Any]:
+        if self._closed:
+            raise JournalClosedError("journal writer is closed")
+        return asyncio.get_running_loop().create_future()
+
+    def _put(self, entry: _Waiting | _Call) -> None:
+        self._queue.append(entry)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="journal-group-commit")
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                head = self._queue[0]
+                if isinstance(head, _Call):
+                    self._queue.popleft()
+                    try:
+                        result = await loop.run_in_executor(self._executor, head.fn)
+                    except Exception as exc:
+                        if not head.future.done():
+                            head.future.set_exception(exc)
+                    else:
+                        if not head.future.done():
+                            head.future.set_result(result)
+                    continue
+                batch: list[_Waiting] = []
+                while self._queue and len(batch) < self.max_batch:
+                    entry = self._queue[0]
+                    if isinstance(entry, _Call):
+                        break
+                    batch.append(entry)
+                    self._queue.popleft()
+                try:
+                    ids = await loop.run_in_executor(
+                        self._executor, self.journal.commit_items, [w.item for w in batch]
+                    )
+                except Exception as exc:
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(exc)
+                    continue
+                self.commits += 1
+                self.records += len(batch)
+                for w, ident in zip(batch, ids, strict=True):
+                    if not w.future.done():
+                        w.future.set_result(ident)
+        finally:
+            self._flusher = None
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is committed."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def aclose(self) -> None:
+        """Commit what is queued, then stop the worker thread. The journal stays open."""
+        self._closed = True
+        await self.drain()
+        self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+class Problem(StrEnum):
+    HASH_MISMATCH = "hash-mismatch"
+    BROKEN_LINK = "broken-link"
+    BAD_JSON = "bad-json"
+    SEQ_GAP = "seq-gap"
+    TRUNCATED = "truncated"
+    HEAD_MISMATCH = "head-mismatch"
+    DAMAGED_FILE = "damaged-file"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """OK with the count of records, or the first bad record and what is wrong with it."""
+
+    path: str
+    records: int
+    head_hash: str
+    problem: Problem | None = None
+    seq: int | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"{self.path}: OK, {self.records} records, head {self.head_hash}"
+        where = f"record {self.seq}" if self.seq is not None else "journal"
+        return f"{self.path}: BAD at {where}: {self.problem}: {self.detail}"
+
+
+def verify(path: str | os.PathLike[str]) -> VerifyReport:
+    """Recompute the whole chain from the genesis and name the first record that is wrong.
+
+    Reads the stored bytes themselves (not decoded text), so a changed byte that is not valid
+    UTF-8 any more is still caught as a hash mismatch rather than crashing the reader.
+    Raises `NotAJournalError` / `JournalVersionError` for a file that is not a journal.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NotAJournalError(f"{p}: no such file")
+    conn = _connect(p, create=False)
+    count = 0
+    prev = ""
+
+    def report(problem: Problem, seq: int | None, detail: str) -> VerifyReport:
+        return VerifyReport(str(p), count, prev, problem, seq, detail)
+
+    try:
+        try:
+            if _check_identity(conn, p):
+                raise NotAJournalError(f"{p}: an empty SQLite file, not a chamber journal")
+            conn.text_factory = bytes
+            meta = {
+                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                for k, v in conn.execute("SELECT key, value FROM meta")
+            }
+            journal_id = meta.get("journal_id", "")
+            try:
+                genesis = genesis_hash(journal_id)
+            except UnicodeEncodeError:
+                genesis = ""
+            prev = genesis
+            expected = 1
+            cur = conn.execute("SELECT seq, body, prev_hash, hash FROM records ORDER BY seq")
+            while rows := cur.fetchmany(1024):
+                for seq, body, prev_hash, stored in rows:
+                    if seq != expected:
+                        return report(
+                            Problem.SEQ_GAP, expected, f"expected seq {expected}, found {seq}"
+                        )
+                    if prev_hash != prev.encode("ascii"):
+                        what = "the genesis" if seq == 1 else f"record {seq - 1}'s hash"
+                        return report(Problem.BROKEN_LINK, seq, f"prev_hash is not {what}")
+                    digest = chain_hash(prev_hash, body)
+                    if stored != digest.encode("ascii"):
+                        return report(
+                            Problem.HASH_MISMATCH, seq, "stored hash does not match the record"
+                        )
+                    try:
+                        record = json.loads(body.decode("utf-8"))
+                    except ValueError as exc:
+                        return report(Problem.BAD_JSON, seq, str(exc))
+                    if not isinstance(record, dict):
+                        return report(Problem.BAD_JSON, seq, "record is not a JSON object")
+                    prev = digest
+                    count += 1
+                    expected += 1
+            head_seq, head_hash = meta.get("head_seq", ""), meta.get("head_hash", "")
+            if head_seq != str(count) or head_hash != prev:
+                # The head is written in the same transaction as the last record: records
+                # removed from the end (or added behind the journal's back) show up here.
+                head = int(head_seq) if head_seq.isdigit() else None
+                if head is not None and head > count:
+                    problem, bad = Problem.TRUNCATED, count + 1
+                elif head is not None and head < count:
+                    problem, bad = Problem.HEAD_MISMATCH, head + 1
+                else:
+                    problem, bad = Problem.HEAD_MISMATCH, count
+                return report(
+                    problem,
+                    bad,
+                    f"the journal's head is seq {head_seq} ({head_hash[:12]}...), "
+                    f"records end at seq {count} ({prev[:12]}...)",
+                )
+        except sqlite3.DatabaseError as exc:
+            return report(Problem.DAMAGED_FILE, count + 1, f"SQLite: {exc}")
+    finally:
+        conn.close()
+    return VerifyReport(str(p), count, prev)
+
+
+# --- `chamber audit` ------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    v = sub.add_parser("verify", help="check a journal's hash chain; name the first bad record")
+    v.add_argument("journal", type=Path, help="the journal file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 if the journal verifies, 1 if a record is bad, 2 if it is not a journal."""
+    try:
+        result = verify(args.journal)
+    except JournalError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(result)
+    return 0 if result.ok else 1
