@@ -1,0 +1,52 @@
+"""The meeting core: a pure, deterministic state machine for a sitting of the hall.
+
+`MeetingCore(hall).handle(inp) -> list[Effect]` is the whole interface the runtime needs;
+the rest is exported for the API, the journal, reports and tests. Nothing in this package does
+I/O, runs an event loop or reads a clock.
+"""
+
+from controller.core.attendance import Attendance, Period, Registration
+from controller.core.errors import CommandRejected, CoreError, HallError, RejectCode
+from controller.core.i18n import answer_labels, explain_outcome
+from controller.core.participation import Participation, SpeechRecord, VoteTaken
+from controller.core.rules import PRESETS, Counts, Outcome, decide, required, rule_for
+from controller.core.sitting import MeetingCore, SittingRecord
+from controller.core.votes import (
+    TRANSITIONS,
+    PressRejected,
+    Vote,
+    VoteCommand,
+    VoteDefinition,
+    VoteResult,
+    VoteState,
+)
+
+__all__ = [
+    "PRESETS",
+    "TRANSITIONS",
+    "Attendance",
+    "CommandRejected",
+    "CoreError",
+    "Counts",
+    "HallError",
+    "MeetingCore",
+    "Outcome",
+    "Participation",
+    "Period",
+    "PressRejected",
+    "Registration",
+    "RejectCode",
+    "SittingRecord",
+    "SpeechRecord",
+    "Vote",
+    "VoteCommand",
+    "VoteDefinition",
+    "VoteResult",
+    "VoteState",
+    "VoteTaken",
+    "answer_labels",
+    "decide",
+    "explain_outcome",
+    "required",
+    "rule_for",
+]

@@ -205,6 +205,22 @@ class PublishVote(Input):
 
 
 @dataclass(frozen=True)
+class SecretVoteSealed(Input):
+    """A secret vote's closing record: its totals and who took part, never who chose what.
+
+    The runtime appends it to the journal when it seals the vote (and destroys the presses);
+    on replay it restores the result of a vote whose presses no longer exist. Not a command
+    anyone sends: no API route makes one.
+    """
+
+    kind: ClassVar[str] = "secret-vote-sealed"
+    vote_id: str
+    totals: tuple[int, ...]
+    weighted_totals: tuple[int, ...] | None
+    participants: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class RegisterSpeaker(Input):
     """The chair or secretary puts a seat on a speakers' list, as if it had pressed request."""
 
@@ -313,6 +329,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         CloseVote,
         CancelVote,
         PublishVote,
+        SecretVoteSealed,
         RegisterSpeaker,
         GrantFloor,
         GrantNext,
