@@ -1,0 +1,554 @@
+"""The daemon's HTTP API: chair, secretary and technician commands, queries, and the live stream.
+
+Built around a running `Runtime` (never a module global): `create_app(runtime, tokens)`.
+Every route declares the roles it allows (`x-roles` in the OpenAPI document); a request without
+a valid token gets 401, a role not allowed gets 403. Errors are RFC 9457
+`application/problem+json`: a command the meeting core refuses gets 404/409/422 with the core's
+own sentence, e.g. 409 "vote v12 is closed".
+
+The WebSocket `/api/stream` sends a snapshot first, then deltas with sequence numbers;
+reconnecting with `?since=N` resumes exactly after delta N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from controller.auth import ALL_ROLES, Principal, Role, TokenStore
+from controller.core import inputs as I
+from controller.core.errors import CommandRejected
+from controller.core.model import AnswerSet, Language, MicMode, SpeakerList, VoteMode
+from controller.exports import (
+    MEDIA_TYPES,
+    ExportError,
+    Format,
+    JournalView,
+    What,
+    render,
+    replay_journal,
+)
+from controller.runtime import Runtime
+from controller.signing import HallKey, SigningError, signed_result
+
+log = logging.getLogger("chamber.api")
+
+PROBLEM = "application/problem+json"
+STATUS_OF_CODE = {"not-found": 404, "conflict": 409, "invalid": 422}
+
+CHAIR = frozenset({Role.CHAIR})
+CHAIR_SECRETARY = frozenset({Role.CHAIR, Role.SECRETARY})
+STAFF = frozenset({Role.CHAIR, Role.SECRETARY, Role.TECHNICIAN})
+TECH = frozenset({Role.TECHNICIAN, Role.CHAIR})
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _token_from(request_headers: Any, query_token: str | None) -> str | None:
+    auth = request_headers.get("authorization")
+    if auth and auth.lower().startswith("bearer "):
+        token: str = auth[7:].strip()
+        return token
+    return query_token
+
+
+def allow(roles: frozenset[Role]) -> Callable[..., Principal]:
+    """A dependency that admits only `roles`; its route documents them as `x-roles`."""
+
+    def dependency(
+        request: Request, token: Annotated[str | None, Query(include_in_schema=False)] = None
+    ) -> Principal:
+        store: TokenStore = request.app.state.tokens
+        raw = _token_from(request.headers, token)
+        if not raw:
+            raise Problem(401, "Unauthorized", "a bearer token is required")
+        principal = store.lookup(raw)
+        if principal is None:
+            raise Problem(401, "Unauthorized", "the token is not valid")
+        if principal.role not in roles:
+            raise Problem(
+                403,
+                "Forbidden",
+                f"role {principal.role.value} may not do this "
+                f"(allowed: {', '.join(sorted(r.value for r in roles))})",
+            )
+        return principal
+
+    return dependency
+
+
+def _roles_extra(roles: frozenset[Role]) -> dict[str, Any]:
+    return {"x-roles": sorted(r.value for r in roles)}
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgendaItemIn(Body):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class OpenSittingIn(Body):
+    sitting_id: Annotated[str, Field(min_length=1, max_length=64)]
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    agenda: list[AgendaItemIn] = []
+
+
+class PresenceIn(Body):
+    present: bool
+
+
+class CreateVoteIn(Body):
+    vote_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
+    choices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    mode: VoteMode | None = None
+    rule: str | None = None
+    duration_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    warning_s: Annotated[float, Field(ge=0, le=86_400)] | None = None
+    change_until_close: bool | None = None
+    quorum_required: bool | None = None
+    weighted: bool = False
+    item_id: str | None = None
+
+
+class SeatListIn(Body):
+    seat: Annotated[int, Field(ge=1)]
+    list: SpeakerList = SpeakerList.SPEAK
+
+
+class GrantIn(Body):
+    seat: Annotated[int, Field(ge=1)]
+    list: SpeakerList | None = None
+
+
+class NextIn(Body):
+    list: SpeakerList | None = None
+
+
+class RevokeIn(Body):
+    seat: Annotated[int, Field(ge=1)] | None = None
+
+
+class PriorityIn(Body):
+    held: bool
+
+
+class ModeIn(Body):
+    mode: MicMode
+    max_open: Annotated[int, Field(ge=1, le=25)] | None = None
+
+
+class TimeIn(Body):
+    list: SpeakerList
+    seconds: Annotated[float, Field(ge=0, le=3600)]
+
+
+class ExtendIn(Body):
+    seat: Annotated[int, Field(ge=1)]
+    seconds: Annotated[float, Field(gt=0, le=3600)]
+
+
+class MicIn(Body):
+    on: bool
+
+
+# Query parameters of the exports (module level: FastAPI resolves the annotations by name).
+Sitting = Annotated[str | None, Query(max_length=64, description="a sitting's id")]
+Lang = Annotated[Language | None, Query(description="language of the minutes")]
+
+
+class Accepted(BaseModel):
+    ok: bool = True
+    seq: int
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None = None) -> FastAPI:
+    app = FastAPI(
+        title="chamber",
+        version="0.1.0",
+        description="The API of a chamber daemon: a council hall's voting and microphones.",
+    )
+    app.state.runtime = runtime
+    app.state.tokens = tokens
+
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail)
+
+    @app.exception_handler(CommandRejected)
+    async def _rejected(_: Request, exc: CommandRejected) -> JSONResponse:
+        status = STATUS_OF_CODE.get(exc.code, 409)
+        return problem_response(status, exc.code.replace("-", " ").capitalize(), exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        return problem_response(
+            422,
+            "Unprocessable request",
+            f"{where}: {first['msg']}",
+            errors=[
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors
+            ],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("API error", extra={"event": "api-error"})
+        return problem_response(500, "Internal error", type(exc).__name__)
+
+    async def run(make: Callable[[float], I.Input]) -> Accepted:
+        await runtime.command(make)
+        return Accepted(seq=runtime.hub.seq)
+
+    def route(
+        router: APIRouter, method: str, path: str, roles: frozenset[Role], summary: str
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            router.add_api_route(
+                path,
+                fn,
+                methods=[method],
+                summary=summary,
+                dependencies=[Depends(allow(roles))],
+                openapi_extra=_roles_extra(roles),
+                responses={
+                    401: {"description": "no valid token"},
+                    403: {"description": "role not allowed"},
+                    404: {"description": "not found"},
+                    409: {"description": "refused in the current state"},
+                    422: {"description": "invalid request"},
+                },
+            )
+            return fn
+
+        return register
+
+    api = APIRouter(prefix="/api")
+
+    # --- queries ----------------------------------------------------------------------------
+
+    @route(api, "GET", "/state", ALL_ROLES, "The whole live state (as the stream's snapshot)")
+    async def get_state() -> dict[str, Any]:
+        return runtime.hub.snapshot().to_json()
+
+    @route(api, "GET", "/hall", ALL_ROLES, "The body, its delegates and the seating chart")
+    async def get_hall() -> dict[str, Any]:
+        hall = runtime.config.hall
+        return {
+            "id": runtime.config.hall_id,
+            "name": hall.body.name,
+            "short_name": hall.body.short_name,
+            "members": hall.body.members,
+            "language": hall.language.value,
+            "delegates": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "group": d.group,
+                    "role": d.role.value,
+                    "title": d.title,
+                    "voting": d.voting,
+                }
+                for d in hall.delegates
+            ],
+            "seats": [
+                {
+                    "number": s.number,
+                    "row": s.row,
+                    "col": s.col,
+                    "delegate": s.delegate,
+                    "mic_class": s.mic_class.value,
+                }
+                for s in hall.seats
+            ],
+        }
+
+    @route(api, "GET", "/health", STAFF, "Every line and unit with its health")
+    async def get_health() -> dict[str, Any]:
+        return runtime.health_snapshot()
+
+    # --- sitting and attendance ----------------------------------------------------------------
+
+    @route(api, "POST", "/sitting/open", CHAIR_SECRETARY, "Open a sitting with its agenda")
+    async def open_sitting(body: OpenSittingIn) -> Accepted:
+        agenda = tuple(I.AgendaItemSpec(a.id, a.title) for a in body.agenda)
+        return await run(lambda at: I.OpenSitting(at, body.sitting_id, body.title, agenda))
+
+    @route(api, "POST", "/sitting/close", CHAIR, "Close the sitting")
+    async def close_sitting() -> Accepted:
+        return await run(lambda at: I.CloseSitting(at))
+
+    @route(api, "POST", "/agenda/{item_id}/current", CHAIR_SECRETARY, "Make an item current")
+    async def set_item(item_id: str) -> Accepted:
+        return await run(lambda at: I.SetCurrentItem(at, item_id))
+
+    @route(api, "POST", "/attendance/open", CHAIR, "Open an attendance registration")
+    async def open_attendance() -> Accepted:
+        return await run(lambda at: I.OpenAttendance(at))
+
+    @route(api, "POST", "/attendance/close", CHAIR, "Close the attendance registration")
+    async def close_attendance() -> Accepted:
+        return await run(lambda at: I.CloseAttendance(at))
+
+    @route(api, "POST", "/seats/{seat}/presence", CHAIR_SECRETARY, "Mark a seat present/absent")
+    async def set_presence(seat: int, body: PresenceIn) -> Accepted:
+        return await run(lambda at: I.SetPresence(at, seat, body.present))
+
+    # --- votes --------------------------------------------------------------------------------
+
+    @route(api, "POST", "/votes", CHAIR_SECRETARY, "Prepare a vote")
+    async def create_vote(body: CreateVoteIn) -> Accepted:
+        return await run(
+            lambda at: I.CreateVote(
+                at,
+                body.vote_id,
+                body.title,
+                body.answers,
+                tuple(body.choices),
+                body.mode,
+                body.rule,
+                body.duration_s,
+                body.warning_s,
+                body.change_until_close,
+                body.quorum_required,
+                body.weighted,
+                body.item_id,
+            )
+        )
+
+    vote_steps: dict[str, Callable[[float, str], I.Input]] = {
+        "open": lambda at, v: I.OpenVote(at, v),
+        "hold": lambda at, v: I.HoldVote(at, v),
+        "resume": lambda at, v: I.ResumeVote(at, v),
+        "close": lambda at, v: I.CloseVote(at, v),
+        "cancel": lambda at, v: I.CancelVote(at, v),
+        "publish": lambda at, v: I.PublishVote(at, v),
+    }
+    for step, make in vote_steps.items():
+        _vote_step(api, route, run, step, make)
+
+    # --- the floor ------------------------------------------------------------------------------
+
+    @route(api, "POST", "/floor/register", CHAIR_SECRETARY, "Put a seat on a speakers' list")
+    async def register(body: SeatListIn) -> Accepted:
+        return await run(lambda at: I.RegisterSpeaker(at, body.seat, body.list))
+
+    @route(api, "POST", "/floor/grant", CHAIR, "Give the floor to a seat")
+    async def grant(body: GrantIn) -> Accepted:
+        return await run(lambda at: I.GrantFloor(at, body.seat, body.list))
+
+    @route(api, "POST", "/floor/next", CHAIR, "Give the floor to the next one waiting")
+    async def grant_next(body: NextIn) -> Accepted:
+        return await run(lambda at: I.GrantNext(at, body.list))
+
+    @route(api, "POST", "/floor/revoke", CHAIR, "Take the floor or a request away")
+    async def revoke(body: RevokeIn) -> Accepted:
+        return await run(lambda at: I.RevokeFloor(at, body.seat))
+
+    @route(api, "POST", "/floor/priority", CHAIR, "Chair priority: hold or release")
+    async def priority(body: PriorityIn) -> Accepted:
+        return await run(lambda at: I.ApiChairPriority(at, body.held))
+
+    @route(api, "POST", "/floor/mode", CHAIR_SECRETARY, "Set the microphone mode and cap")
+    async def mode(body: ModeIn) -> Accepted:
+        return await run(lambda at: I.SetMicMode(at, body.mode, body.max_open))
+
+    @route(api, "POST", "/floor/time", CHAIR_SECRETARY, "Set the speaking time of a list")
+    async def speaking_time(body: TimeIn) -> Accepted:
+        return await run(lambda at: I.SetSpeakingTime(at, body.list, body.seconds))
+
+    @route(api, "POST", "/floor/extend", CHAIR, "Give a current speaker more time")
+    async def extend(body: ExtendIn) -> Accepted:
+        return await run(lambda at: I.ExtendSpeakingTime(at, body.seat, body.seconds))
+
+    @route(api, "POST", "/seats/{seat}/mic", TECH, "Force a seat's microphone on or off")
+    async def mic_override(seat: int, body: MicIn) -> Accepted:
+        return await run(lambda at: I.MicOverride(at, seat, body.on))
+
+    # --- exports and signed results ------------------------------------------------------------
+
+    async def journal_view() -> JournalView:
+        # Replayed from the journal itself (a read-only connection, off the event loop), so an
+        # export shows exactly what is recorded and never waits on, or delays, the core.
+        try:
+            return await asyncio.to_thread(replay_journal, runtime.journal.path, runtime.config)
+        except ExportError as exc:
+            raise Problem(500, "Journal unreadable", str(exc)) from exc
+
+    async def export(
+        what: What, fmt: Format, sitting: str | None, lang: Language | None, filename: str
+    ) -> Response:
+        view = await journal_view()
+        try:
+            text = render(view, what, fmt, sitting_id=sitting, language=lang)
+        except ExportError as exc:
+            raise Problem(404, "Not found", str(exc)) from exc
+        return Response(
+            text.encode("utf-8"),
+            media_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @route(api, "GET", "/exports/results.csv", CHAIR_SECRETARY, "Results as CSV (Excel-ready)")
+    async def export_results_csv(sitting: Sitting = None) -> Response:
+        return await export(What.RESULTS, Format.CSV, sitting, None, "results.csv")
+
+    @route(api, "GET", "/exports/results.json", CHAIR_SECRETARY, "Results as JSON")
+    async def export_results_json(sitting: Sitting = None) -> Response:
+        return await export(What.RESULTS, Format.JSON, sitting, None, "results.json")
+
+    @route(
+        api,
+        "GET",
+        "/exports/participation.csv",
+        CHAIR_SECRETARY,
+        "Participation record of a sitting as CSV",
+    )
+    async def export_participation_csv(sitting: Sitting = None) -> Response:
+        return await export(What.PARTICIPATION, Format.CSV, sitting, None, "participation.csv")
+
+    @route(
+        api,
+        "GET",
+        "/exports/participation.json",
+        CHAIR_SECRETARY,
+        "Participation record of a sitting as JSON",
+    )
+    async def export_participation_json(sitting: Sitting = None) -> Response:
+        return await export(What.PARTICIPATION, Format.JSON, sitting, None, "participation.json")
+
+    @route(api, "GET", "/exports/minutes.html", CHAIR_SECRETARY, "Printable minutes (HTML)")
+    async def export_minutes(sitting: Sitting = None, lang: Lang = None) -> Response:
+        return await export(What.MINUTES, Format.HTML, sitting, lang, "minutes.html")
+
+    @route(
+        api,
+        "GET",
+        "/votes/{vote_id}/signed-result",
+        CHAIR_SECRETARY,
+        "A closed vote's result, signed with the hall's key",
+    )
+    async def signed_vote_result(vote_id: str) -> Response:
+        view = await journal_view()
+        data_dir = runtime.journal.path.parent
+        try:
+            key = await asyncio.to_thread(HallKey.load_or_create, data_dir)
+            text = signed_result(view, vote_id, key)
+        except ExportError as exc:
+            raise Problem(404, "Not found", str(exc)) from exc
+        except SigningError as exc:
+            log.error("signing key unusable", extra={"event": "signing-key", "reason": str(exc)})
+            raise Problem(
+                500, "Signing key unusable", "the hall's signing key cannot be used"
+            ) from None
+        return Response(
+            text.encode("utf-8"),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="result-{vote_id}.json"'},
+        )
+
+    app.include_router(api)
+
+    # --- the live stream -------------------------------------------------------------------------
+
+    @app.websocket("/api/stream")
+    async def stream(
+        ws: WebSocket,
+        token: str | None = None,
+        since: Annotated[int | None, Query(ge=0)] = None,
+    ) -> None:
+        raw = _token_from(ws.headers, token)
+        await ws.accept()
+        if not raw or tokens.lookup(raw) is None:
+            # Accepted first: closing during the handshake would reach the client as a bare
+            # HTTP 403, and a browser could not tell a bad token from a refused origin.
+            await ws.close(code=4401, reason="a valid token is required")
+            return
+        sub = runtime.hub.subscribe(since)
+        receiver = asyncio.ensure_future(_drain(ws))
+        try:
+            while True:
+                getter = asyncio.ensure_future(sub.get())
+                done, _ = await asyncio.wait(
+                    {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if receiver in done:
+                    getter.cancel()
+                    break
+                await ws.send_json(getter.result().to_json())
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            sub.close()
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receiver
+
+    if static_dir is not None:
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=static_dir, html=True), name="static")
+
+    return app
+
+
+async def _drain(ws: WebSocket) -> None:
+    """Read (and ignore) what the client sends, so that a disconnect is noticed."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+def _vote_step(
+    api: APIRouter,
+    route: Callable[..., Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]],
+    run: Callable[[Callable[[float], I.Input]], Awaitable[Accepted]],
+    step: str,
+    make: Callable[[float, str], I.Input],
+) -> None:
+    roles = CHAIR_SECRETARY if step == "publish" else CHAIR
+
+    async def handler(vote_id: str) -> Accepted:
+        return await run(lambda at: make(at, vote_id))
+
+    handler.__name__ = f"vote_{step}"
+    route(api, "POST", f"/votes/{{vote_id}}/{step}", roles, f"{step.capitalize()} a vote")(handler)

@@ -1,0 +1,115 @@
+"""The live state stream: a snapshot, then numbered deltas, with catch-up after a reconnect.
+
+Every notification the meeting core emits becomes a delta with the next sequence number. A
+subscriber that reconnects says the last sequence number it saw; if the deltas since then are
+still in the ring buffer it gets exactly those, otherwise a fresh snapshot. No gap, ever.
+
+Pure asyncio and no I/O: the API's WebSocket, the MQTT wall publisher and the demo's terminal
+view are all subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controller.core.effects import Notification
+
+
+@dataclass(frozen=True)
+class Delta:
+    seq: int
+    topic: str
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "delta", "seq": self.seq, "topic": self.topic, "data": self.data}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    seq: int
+    state: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "snapshot", "seq": self.seq, "state": self.state}
+
+
+Message = Delta | Snapshot
+
+
+class Subscription:
+    """One subscriber's queue. A subscriber too slow to keep up is resynchronised, not dropped."""
+
+    def __init__(self, hub: Hub, limit: int) -> None:
+        self._hub = hub
+        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._limit = limit
+        self.overflowed = False
+
+    def _put(self, message: Message) -> None:
+        if self._queue.qsize() >= self._limit:
+            # Replace the backlog with one fresh snapshot: the subscriber loses no state.
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.overflowed = True
+            self._queue.put_nowait(self._hub.snapshot())
+            return
+        self._queue.put_nowait(message)
+
+    async def get(self) -> Message:
+        return await self._queue.get()
+
+    def get_nowait(self) -> Message | None:
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+    def close(self) -> None:
+        self._hub._subscriptions.discard(self)
+
+
+class Hub:
+    def __init__(self, state: Callable[[], dict[str, Any]], *, history: int = 10_000) -> None:
+        self._state = state
+        self._seq = 0
+        self._history: deque[Delta] = deque(maxlen=history)
+        self._subscriptions: set[Subscription] = set()
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self._seq, self._state())
+
+    def publish(self, notification: Notification) -> Delta:
+        self._seq += 1
+        delta = Delta(self._seq, notification.topic, notification.data)
+        self._history.append(delta)
+        for sub in tuple(self._subscriptions):
+            sub._put(delta)
+        return delta
+
+    def subscribe(self, since: int | None = None, *, limit: int = 50_000) -> Subscription:
+        """A new subscription; it starts with a snapshot, or with the deltas after `since`."""
+        sub = Subscription(self, limit)
+        if since is not None and self._can_catch_up(since):
+            for delta in self._history:
+                if delta.seq > since:
+                    sub._put(delta)
+        else:
+            sub._put(self.snapshot())
+        self._subscriptions.add(sub)
+        return sub
+
+    def _can_catch_up(self, since: int) -> bool:
+        if since > self._seq or since < 0:
+            return False
+        if since == self._seq:
+            return True
+        return bool(self._history) and self._history[0].seq <= since + 1

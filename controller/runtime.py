@@ -1,0 +1,406 @@
+"""The daemon's runtime: one task group owns the drivers, the meeting core, the journal and the API.
+
+The core loop is the only place that touches the meeting core:
+
+1. wait for inputs (from drivers and the API) or for the core's next deadline (a `Tick`);
+2. take every input waiting, and hand each to the core;
+3. journal all accepted inputs in ONE commit, and wait until it is on disk;
+4. only then send the effects: the LED that confirms a press lights after the press is durable;
+5. publish notifications to subscribers, and answer the API's pending commands.
+
+Inputs that arrive while a commit is in flight form the next batch, so commits group by
+themselves under load and cost one fsync per batch, not per press. On start the journal is
+replayed into a fresh core and every unit is resynchronised.
+
+A chair command the core refuses raises `CommandRejected` to its caller and is not journaled (it
+changed nothing). A unit input is always journaled, even when the core rejects it (a late
+press is recorded). An unexpected error in the core is logged and never stops the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.config import HallConfig
+from controller.core.clock import Clock, MonotonicClock
+from controller.core.effects import Effect, Notification, UnitCommand
+from controller.core.errors import CommandRejected
+from controller.core.inputs import Input, SecretVoteSealed, Tick, VoteKeyPressed, to_record
+from controller.core.sitting import MeetingCore
+from controller.core.votes import VoteState
+from controller.hub import Hub
+from controller.journal import Journal, JournalWriter
+from controller.secret_store import SecretBallotStore
+from drivers.base import Driver, HealthSink, InputSink, LineHealth, UnitHealth
+
+log = logging.getLogger("chamber.runtime")
+
+DriverFactory = Callable[[HallConfig, Clock, InputSink, HealthSink], Sequence[Driver]]
+
+
+@dataclass(frozen=True)
+class _SecretPressItem:
+    vote_id: str
+    press: VoteKeyPressed
+
+
+@dataclass(frozen=True)
+class _SecretOpenItem:
+    vote_id: str
+
+
+@dataclass(frozen=True)
+class _SealItem:
+    vote_id: str
+    closing: dict[str, Any] | None
+
+
+# A record for the chain, or a secret-ballot step.
+_JournalItem = dict[str, Any] | _SecretPressItem | _SecretOpenItem | _SealItem
+
+
+def _key_dir_of(journal: Journal) -> Path:
+    return journal.path.with_name(journal.path.name + ".secret-keys")
+
+
+@dataclass
+class _Pending:
+    inp: Input
+    reply: asyncio.Future[list[Effect]] | None
+
+
+@dataclass
+class RuntimeStats:
+    batches: int = 0
+    inputs: int = 0
+    rejected_commands: int = 0
+    core_errors: int = 0
+    replayed: int = 0
+    replay_s: float = 0.0
+    last_batch: int = 0
+    largest_batch: int = 0
+    health: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Runtime:
+    """The sitting's live state and its single writer. Build one, then `await run()`."""
+
+    def __init__(
+        self,
+        config: HallConfig,
+        journal: Journal,
+        *,
+        clock: Clock | None = None,
+        driver_factory: DriverFactory | None = None,
+        secret_key_dir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or MonotonicClock()
+        self.core = MeetingCore(config.hall)
+        self.journal = journal
+        # Presses of an open secret vote are kept out of the chain, encrypted under a key of
+        # their own beside the journal, and destroyed when the vote closes.
+        self.secret = SecretBallotStore(journal, secret_key_dir or _key_dir_of(journal))
+        self.hub = Hub(self._state)
+        self.stats = RuntimeStats()
+        self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._driver_factory = driver_factory
+        self.drivers: list[Driver] = []
+        self._by_seat: dict[int, list[Driver]] = defaultdict(list)
+        self._health: dict[tuple[str, int], UnitHealth] = {}
+        self._lines: dict[str, LineHealth] = {}
+        self.started = asyncio.Event()
+        self._effect_listeners: list[Callable[[Sequence[Effect]], None]] = []
+
+    # --- state for subscribers ---------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        state = self.core.snapshot()
+        state["hall"] = {
+            "id": self.config.hall_id,
+            "name": self.config.hall.body.name,
+            "short_name": self.config.hall.body.short_name,
+            "members": self.config.hall.body.members,
+            "language": self.config.hall.language.value,
+        }
+        state["health"] = self.health_snapshot()
+        return state
+
+    def health_snapshot(self) -> dict[str, Any]:
+        return {
+            "lines": [vars(h) | {} for h in self._lines.values()],
+            "units": [vars(h) | {"kind": h.kind.value} for h in self._health.values()],
+        }
+
+    def add_effect_listener(self, listener: Callable[[Sequence[Effect]], None]) -> None:
+        """Called with every durable batch's effects (after the journal commit)."""
+        self._effect_listeners.append(listener)
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def feed(self, inp: Input) -> None:
+        """A unit input from a driver: queued, never refused here."""
+        self._inbox.put_nowait(_Pending(inp, None))
+
+    async def command(self, make: Callable[[float], Input]) -> list[Effect]:
+        """Run a chair/secretary/technician command; `make(at)` builds the input.
+
+        Returns the effects once they are durable; raises `CommandRejected` when refused.
+        """
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[list[Effect]] = loop.create_future()
+        self._inbox.put_nowait(_Pending(make(self.clock.now()), reply))
+        return await reply
+
+    def _on_health(self, item: UnitHealth | LineHealth) -> None:
+        if isinstance(item, LineHealth):
+            before = self._lines.get(item.line)
+            self._lines[item.line] = item
+            if before is None or before.connected != item.connected:
+                self.hub.publish(Notification("health.line", vars(item) | {}))
+            return
+        key = (item.line, item.address)
+        before_unit = self._health.get(key)
+        self._health[key] = item
+        if before_unit != item:
+            self.hub.publish(Notification("health.unit", vars(item) | {"kind": item.kind.value}))
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def replay(self) -> int:
+        """Feed the journal into the core; returns how many inputs were replayed."""
+        started = time.perf_counter()
+        count = 0
+        for inp in self.journal.replay_inputs(secret=self.secret):
+            try:
+                self.core.handle(inp)
+            except CommandRejected as exc:  # journaled inputs were accepted once
+                log.warning(
+                    "replayed input refused",
+                    extra={"event": "replay-refused", "reason": exc.message},
+                )
+            count += 1
+        # A crash between a secret vote's close and its seal leaves its presses stored: seal
+        # it now, from the result the replay just rebuilt.
+        for vote_id in self.secret.open_votes():
+            vote = self.core.votes.get(vote_id)
+            if vote is None or vote.state not in (VoteState.OPEN, VoteState.HOLD):
+                self.secret.purge(vote_id, closing=self._sealed_record(vote_id, self.clock.now()))
+        self.stats.replayed = count
+        self.stats.replay_s = time.perf_counter() - started
+        return count
+
+    async def _next_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        while not batch:
+            deadline = self.core.next_deadline()
+            now = self.clock.now()
+            if deadline is not None and deadline <= now:
+                batch.append(_Pending(Tick(at=now), None))
+                break
+            timeout = None if deadline is None else max(0.0, deadline - now)
+            try:
+                batch.append(await asyncio.wait_for(self._inbox.get(), timeout))
+            except TimeoutError:
+                continue
+        while not self._inbox.empty():
+            batch.append(self._inbox.get_nowait())
+        return batch
+
+    async def _core_loop(self, writer: JournalWriter) -> None:
+        while True:
+            batch = await self._next_batch()
+            accepted: list[tuple[_Pending, list[Effect]]] = []
+            items: list[_JournalItem] = []
+            for pending in batch:
+                secret_before = self._secret_vote()
+                try:
+                    effects = self.core.handle(pending.inp)
+                except CommandRejected as exc:
+                    self.stats.rejected_commands += 1
+                    if pending.reply is not None and not pending.reply.done():
+                        pending.reply.set_exception(exc)
+                    # A refused command can still let a secret vote's deadline close it.
+                    items.extend(self._seal_items(secret_before, pending.inp.at))
+                    continue
+                except Exception as exc:  # a bug in the core must not stop the hall
+                    self.stats.core_errors += 1
+                    log.exception(
+                        "meeting core failed on an input",
+                        extra={"event": "core-error", "input": pending.inp.kind},
+                    )
+                    if pending.reply is not None and not pending.reply.done():
+                        pending.reply.set_exception(
+                            CommandRejected("invalid", f"internal error: {exc}")
+                        )
+                    items.extend(self._seal_items(secret_before, pending.inp.at))
+                    continue
+                accepted.append((pending, effects))
+                items.extend(self._journal_items(pending.inp, secret_before))
+            if not items:
+                continue
+            await self._journal(writer, items)
+            self.stats.batches += 1
+            self.stats.inputs += len(accepted)
+            self.stats.last_batch = len(accepted)
+            self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
+            all_effects: list[Effect] = []
+            for pending, effects in accepted:
+                self._dispatch(effects)
+                all_effects.extend(effects)
+                if pending.reply is not None and not pending.reply.done():
+                    pending.reply.set_result(effects)
+            for listener in self._effect_listeners:
+                listener(all_effects)
+
+    # --- secret ballots ------------------------------------------------------------------
+
+    def _secret_vote(self) -> str | None:
+        """The secret vote holding the keypads, if any."""
+        vote = self.core.active_vote
+        return vote.vote_id if vote is not None and vote.definition.secret else None
+
+    def _sealed_record(self, vote_id: str, at: float) -> dict[str, Any] | None:
+        """The chain's closing record of a secret vote: totals and participants, no choices.
+        None for a cancelled vote (nothing to restore: its presses simply go)."""
+        vote = self.core.votes.get(vote_id)
+        result = vote.result if vote is not None else None
+        if result is None:
+            return None
+        return to_record(
+            SecretVoteSealed(
+                at=at,
+                vote_id=vote_id,
+                totals=result.totals,
+                weighted_totals=result.weighted_totals,
+                participants=result.participants,
+            )
+        )
+
+    def _journal_items(self, inp: Input, secret_before: str | None) -> list[_JournalItem]:
+        """What to journal for one accepted input, in order.
+
+        A press while a secret vote holds the keypads (counted or not: even a refused key
+        shows an intent) goes to the secret store, never to the chain. When a secret vote
+        stops holding the keypads (closed, auto-closed or cancelled), it is sealed right after
+        the input that ended it: the closing record joins the chain and the presses go.
+        """
+        items: list[_JournalItem] = []
+        if secret_before is not None and type(inp) is VoteKeyPressed:
+            items.append(_SecretPressItem(secret_before, inp))
+        else:
+            items.append(to_record(inp))
+        return items + self._seal_items(secret_before, inp.at)
+
+    def _seal_items(self, secret_before: str | None, at: float) -> list[_JournalItem]:
+        """Create the key of a secret vote that just took the keypads; seal one that let go."""
+        secret_after = self._secret_vote()
+        if secret_after == secret_before:
+            return []
+        items: list[_JournalItem] = []
+        if secret_before is not None:
+            items.append(_SealItem(secret_before, self._sealed_record(secret_before, at)))
+        if secret_after is not None:
+            items.append(_SecretOpenItem(secret_after))
+        return items
+
+    def _enqueue(self, writer: JournalWriter, item: _JournalItem) -> asyncio.Future[Any]:
+        store = self.secret
+        if isinstance(item, _SecretPressItem):
+            p = item.press
+            return writer.enqueue_secret(store.seal_press(item.vote_id, p.seat, p.key, p.at))
+        if isinstance(item, _SecretOpenItem):
+            vote_id = item.vote_id
+            return writer.enqueue_call(lambda: store.open_vote(vote_id))
+        if isinstance(item, _SealItem):
+            vote_id, closing = item.vote_id, item.closing
+            return writer.enqueue_call(lambda: store.purge(vote_id, closing=closing))
+        return writer.enqueue(item)
+
+    async def _journal(self, writer: JournalWriter, items: list[_JournalItem]) -> None:
+        """Make the batch durable; a failing disk is retried, never skipped."""
+        delay = 0.05
+        while True:
+            try:
+                # Enqueued here, in order: journal order is acceptance order.
+                await asyncio.gather(*[self._enqueue(writer, item) for item in items])
+                return
+            except Exception:
+                log.exception("journal commit failed; retrying", extra={"event": "journal-error"})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _dispatch(self, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, UnitCommand):
+                targets = (
+                    self.drivers if effect.seat is None else self._by_seat.get(effect.seat, [])
+                )
+                for driver in targets:
+                    driver.send(effect)
+            elif isinstance(effect, Notification):
+                self.hub.publish(effect)
+                if effect.topic == "press.rejected":
+                    log.info("press rejected", extra={"event": "press-rejected", **effect.data})
+
+    def resync_units(self) -> None:
+        """Send every unit what it should show now (after a replay or a reconnect)."""
+        self._dispatch(self.core.unit_state())
+
+    async def run(self, extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> None:
+        """Replay, start the drivers and the core loop, and serve until cancelled."""
+        replayed = self.replay()
+        log.info(
+            "journal replayed",
+            extra={
+                "event": "replayed",
+                "inputs": replayed,
+                "seconds": round(self.stats.replay_s, 3),
+            },
+        )
+        if self._driver_factory is not None:
+            self.drivers = list(
+                self._driver_factory(self.config, self.clock, self.feed, self._on_health)
+            )
+        for driver in self.drivers:
+            for seat in driver.seats:
+                self._by_seat[seat].append(driver)
+        self.resync_units()
+        async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
+            tg.create_task(self._core_loop(writer), name="core")
+            for driver in self.drivers:
+                tg.create_task(driver.run(), name=f"driver:{driver.name}")
+            for job in extra:
+                tg.create_task(job())
+            self.started.set()
+
+
+async def serve_until_signalled(main: Awaitable[None]) -> None:
+    """Run `main` until SIGINT or SIGTERM, then cancel it cleanly."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.ensure_future(main)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
