@@ -74,7 +74,7 @@ class MicSwitch(UnitCommand):
 
 @dataclass(frozen=True)
 class RingShow(UnitCommand):
-    """`position` is the place in the waiting list (1 = next) for QUEUED, else 0."""
+    """`position` is the place in the waiting list (1 = first) for QUEUED and NEXT, else 0."""
 
     state: RingState = RingState.OFF
     position: int = 0

@@ -911,6 +911,13 @@ class Floor:
                 "forced": forced,
             },
         )
+        if 0 < turn.limit_s <= self._policy.warning_s:
+            # A turn shorter than the warning is nearly up from its first second.
+            turn.warned = True
+            self._note(
+                "floor.warning",
+                {"seat": seat, "delegate": turn.delegate_id, "time_left_s": turn.limit_s},
+            )
 
     def _end(self, seat: int, now: float, reason: str) -> None:
         turn = self._live.pop(seat)

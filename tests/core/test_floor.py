@@ -651,6 +651,15 @@ def test_a_tick_that_comes_late_fires_every_timer_due() -> None:
     assert b.floor.snapshot()["live"][0]["overtime_s"] == 15.0
 
 
+def test_a_turn_shorter_than_the_warning_starts_warned() -> None:
+    b = Bench(make_hall(mode=MicMode.REQUEST, reply_time_s=20.0, warning_s=30.0))
+    b.send(MicRequest, 1, SpeakerList.REPLY)
+    effects = b.send(GrantNext)
+    assert RingShow(seat=1, state=RingState.WARNING) in effects
+    assert note(effects, "floor.warning")["time_left_s"] == 20.0
+    assert b.floor.next_deadline() == 1020.0
+
+
 def test_speaking_time_changes_apply_to_the_next_turns() -> None:
     b = Bench(make_hall(mode=MicMode.REQUEST, max_open=2))
     b.send(GrantFloor, 1)
