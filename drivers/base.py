@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from controller.core.effects import UnitCommand
 from controller.core.inputs import Input
@@ -80,3 +80,10 @@ class Driver(Protocol):
     def health(self) -> list[UnitHealth | LineHealth]:
         """The current health of the line(s) and every unit."""
         ...
+
+
+@runtime_checkable
+class ChimeCapable(Protocol):
+    """A driver whose units can sound the chair-priority chime."""
+
+    def sound_chime(self, chair_seats: frozenset[int]) -> None: ...

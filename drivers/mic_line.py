@@ -1,0 +1,457 @@
+"""The master of one microphone-unit RS-485 line (pyserial on the asyncio loop).
+
+One task owns the line: it polls the units in the order `protocols.micunit.MicLinePoller`
+decides, acknowledges their events, retries and counts misses as the contract says, and
+between polls writes what the meeting core asked of the units (microphone on or off, light
+ring). It keeps a mirror of what every unit should show; a unit that restarted or reports a
+state other than the mirror gets its state written again, and after a restart the next POLL
+tells it, with `boot_seen`, that its state is restored. A HEARTBEAT broadcast goes out at
+the contract's interval so that units know the master is alive.
+
+Framing, payloads, timing and the poll order are the codec's; this module only moves bytes
+and keeps time with the event loop's clock. Inputs are stamped with the injected clock.
+A unit that misbehaves is counted in its health and paced down by the poller; it never stops
+the line. The serial port reconnects by itself with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from controller.config import HallConfig, Line, LineKind
+from controller.core.clock import Clock
+from controller.core.effects import MicSwitch, RingShow, UnitCommand
+from controller.core.inputs import (
+    ChairPriority,
+    Input,
+    MicCancel,
+    MicRequest,
+    TalkButton,
+    VoiceLevel,
+)
+from drivers.base import HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
+from drivers.errors import DriverConfigError, TransportError
+from drivers.health import LineMonitor, UnitMonitor
+from drivers.serialport import Link, open_link
+from protocols import micunit as mic
+
+log = logging.getLogger(__name__)
+
+# The master's idle time between its own frames (mic_unit.yaml, timing).
+INTER_FRAME_GAP_S = float(mic.SPEC["timing"]["inter_frame_gap_us"]) / 1e6
+# A voice level is passed on when it moved this much: a report per poll would flood the core.
+VOICE_STEP_DB = 3
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a unit should show: the mirror the controller keeps of every unit."""
+
+    mic_on: bool = False
+    ring: mic.RingState = mic.RingState.OFF
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    first_s: float = 0.5
+    max_s: float = 10.0
+
+
+class MicLine:
+    """One mic-unit line: `units` maps each unit address on it to its seat."""
+
+    def __init__(
+        self,
+        line: Line,
+        units: Mapping[int, int],
+        clock: Clock,
+        sink: InputSink,
+        on_health: HealthSink,
+        *,
+        timing: mic.LineTiming = mic.TIMING,
+        reconnect: Reconnect = Reconnect(),
+    ) -> None:
+        if line.kind is not LineKind.MIC_SERIAL or not line.device:
+            raise DriverConfigError(f"line {line.id}: not a mic-serial line with a device")
+        if not units:
+            raise DriverConfigError(f"line {line.id}: no microphone units on it")
+        try:
+            self._poller = mic.MicLinePoller(sorted(units), timing)
+        except mic.MicProtocolError as exc:
+            raise DriverConfigError(f"line {line.id}: {exc}") from exc
+        self.line = line
+        self._timing = timing
+        self._seat_of = dict(units)
+        self._clock = clock
+        self._sink = sink
+        self._reconnect = reconnect
+        self._units = {
+            a: UnitMonitor(line.id, a, seat, UnitKind.MIC, on_health)
+            for a, seat in sorted(units.items())
+        }
+        self._line = LineMonitor(line.id, on_health)
+        self._mirror: dict[int, Shown] = {a: Shown() for a in units}
+        self._dirty: dict[int, set[mic.Command]] = {}
+        # Units whose last write failed: no new try before their next good poll, so that a
+        # unit that takes polls but not writes cannot keep the line to itself.
+        self._held: set[int] = set()
+        self._restoring: set[int] = set()
+        self._broadcasts: deque[mic.MicMessage] = deque()
+        self._voice: dict[int, int] = {}
+        self._lost_flag: set[int] = set()
+        self._heartbeat = 0
+        self._wake = asyncio.Event()
+        self._inbox: asyncio.Queue[mic.MicMessage | mic.FrameError] = asyncio.Queue()
+        self._decoder = mic.MicStreamDecoder()
+        self._last_tx = float("-inf")
+        self.sitting_open = False
+
+    @classmethod
+    def from_config(
+        cls, config: HallConfig, line_id: str, clock: Clock, sink: InputSink, on_health: HealthSink
+    ) -> MicLine:
+        try:
+            line = config.line(line_id)
+        except KeyError:
+            raise DriverConfigError(f"no line {line_id!r} in the hall configuration") from None
+        units = {u.mic.address: u.seat for u in config.units if u.mic and u.mic.line == line_id}
+        return cls(line, units, clock, sink, on_health)
+
+    # --- Driver -----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.line.id
+
+    @property
+    def seats(self) -> frozenset[int]:
+        return frozenset(self._seat_of.values())
+
+    def health(self) -> list[UnitHealth | LineHealth]:
+        return [self._line.health, *(m.health for m in self._units.values())]
+
+    def mirror(self, seat: int) -> Shown | None:
+        """What the unit at `seat` should show now (for the console and for tests)."""
+        for address, s in self._seat_of.items():
+            if s == seat:
+                return self._mirror[address]
+        return None
+
+    def send(self, command: UnitCommand) -> None:
+        if not isinstance(command, MicSwitch | RingShow):
+            return  # keypad commands go to the keypad lines
+        if command.seat is None:
+            self._send_all(command)
+        else:
+            address = self._address_of(command.seat)
+            if address is None:
+                return
+            self._set(address, command)
+        self._wake.set()
+
+    def sound_chime(self, chair_seats: frozenset[int]) -> None:
+        """The chair-priority chime: every unit on the line sounds it (one broadcast)."""
+        self.chime(None)
+
+    def chime(
+        self, seat: int | None, pattern: mic.ChimePattern = mic.ChimePattern.PRIORITY
+    ) -> None:
+        """Sound a chime on one seat's unit, or on every unit of the line (seat None)."""
+        address = mic.BROADCAST if seat is None else self._address_of(seat)
+        if address is not None:
+            self._broadcasts.append(mic.Chime(address=address, pattern=pattern))
+            self._wake.set()
+
+    def _address_of(self, seat: int) -> int | None:
+        for address, s in self._seat_of.items():
+            if s == seat:
+                return address
+        return None
+
+    def _set(self, address: int, command: MicSwitch | RingShow) -> None:
+        shown = self._mirror[address]
+        if isinstance(command, MicSwitch):
+            new = replace(shown, mic_on=command.on)
+            what = mic.Command.SET_MIC
+        else:
+            new = replace(shown, ring=mic.RingState[command.state.name], position=command.position)
+            what = mic.Command.SET_RING
+        self._mirror[address] = new
+        self._dirty.setdefault(address, set()).add(what)
+
+    def _send_all(self, command: MicSwitch | RingShow) -> None:
+        # Two broadcasts exist for these (BROADCAST op); anything else goes unit by unit.
+        if isinstance(command, MicSwitch) and not command.on:
+            op = mic.BroadcastOp.ALL_MICS_OFF
+            for a in self._mirror:
+                self._mirror[a] = replace(self._mirror[a], mic_on=False)
+                self._dirty.get(a, set()).discard(mic.Command.SET_MIC)
+        elif isinstance(command, RingShow) and command.state.name == "OFF":
+            op = mic.BroadcastOp.ALL_RINGS_OFF
+            for a in self._mirror:
+                self._mirror[a] = replace(self._mirror[a], ring=mic.RingState.OFF, position=0)
+                self._dirty.get(a, set()).discard(mic.Command.SET_RING)
+        else:
+            for a in self._mirror:
+                self._set(a, command)
+            return
+        self._broadcasts.append(mic.Broadcast(op=op))
+
+    # --- the line ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._reconnect.first_s
+        assert self.line.device is not None
+        while True:
+            # A new connection starts clean: half a frame from the old one means nothing.
+            self._decoder = mic.MicStreamDecoder()
+            try:
+                link = await open_link(self.line.device, self.line.baud, self._received)
+            except TransportError as exc:
+                self._line.disconnected(str(exc))
+            else:
+                self._line.connected(self.line.device)
+                delay = self._reconnect.first_s
+                try:
+                    await self._serve(link, loop)
+                except TransportError as exc:
+                    self._line.disconnected(str(exc))
+                finally:
+                    link.close()
+            await asyncio.sleep(delay)  # backoff before reopening the port
+            delay = min(delay * 2, self._reconnect.max_s)
+
+    def _received(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+        for event in self._decoder.events():
+            self._inbox.put_nowait(event)
+
+    async def _transmit(self, link: Link, message: mic.MicMessage) -> None:
+        loop = asyncio.get_running_loop()
+        quiet = self._last_tx + INTER_FRAME_GAP_S - loop.time()
+        if quiet > 0:
+            await asyncio.sleep(quiet)
+        # Whatever arrived unasked belongs to no exchange: drop it before a new one starts.
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        link.write(mic.encode(message))
+        self._last_tx = loop.time()
+
+    async def _serve(self, link: Link, loop: asyncio.AbstractEventLoop) -> None:
+        next_heartbeat = loop.time()
+        while True:
+            _check_cancelled()
+            if link.closed.done():
+                link.closed.result()
+                raise TransportError(f"line {self.line.id}: port closed")
+            now = loop.time()
+            if now >= next_heartbeat:
+                self._heartbeat = (self._heartbeat + 1) % 256
+                await self._transmit(
+                    link, mic.Heartbeat(counter=self._heartbeat, sitting_open=self.sitting_open)
+                )
+                next_heartbeat = now + self._timing.heartbeat_interval_s
+                continue
+            if self._broadcasts:
+                await self._transmit(link, self._broadcasts.popleft())
+                continue
+            address = self._next_write()
+            if address is not None:
+                await self._write(link, address)
+                continue
+            poll = self._poller.next_poll(now)
+            if poll is not None:
+                await self._poll(link, poll)
+                continue
+            due = min(self._poller.next_due(now), next_heartbeat)
+            self._wake.clear()
+            woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
+            closed: asyncio.Future[Any] = link.closed
+            try:
+                # asyncio.wait never cancels what it waits on: `closed` stays the link's.
+                await asyncio.wait(
+                    [woken, closed],
+                    timeout=max(0.0, due - loop.time()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                woken.cancel()
+
+    def _next_write(self) -> int | None:
+        for address, what in list(self._dirty.items()):
+            if not what:
+                del self._dirty[address]
+                self._restored(address)
+                continue
+            if self._poller.is_online(address) and address not in self._held:
+                return address
+        return None
+
+    def _restored(self, address: int) -> None:
+        if address in self._restoring:
+            self._restoring.discard(address)
+            self._poller.state_restored(address)
+
+    async def _await_reply(
+        self, address: int, deadline: float
+    ) -> tuple[mic.MicMessage | None, bool]:
+        """The awaited unit's reply by `deadline`, and whether damaged frames came instead."""
+        loop = asyncio.get_running_loop()
+        damaged = False
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None, damaged
+            try:
+                async with asyncio.timeout(remaining):
+                    event = await self._inbox.get()
+            except TimeoutError:
+                return None, damaged
+            if isinstance(event, mic.FrameError):
+                if event.reason is not mic.FrameErrorReason.GARBAGE:
+                    damaged = True
+                continue
+            if event.address == address:
+                return event, damaged
+
+    async def _poll(self, link: Link, poll: mic.Poll) -> None:
+        loop = asyncio.get_running_loop()
+        monitor = self._units[poll.address]
+        await self._transmit(link, poll)
+        sent = loop.time()
+        deadline = sent + self._timing.response_timeout_s
+        reply, damaged = await self._await_reply(poll.address, deadline)
+        if isinstance(reply, mic.Status):
+            events = self._poller.on_reply(reply, loop.time())
+            monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
+            self._status(reply, events)
+        else:
+            if damaged:
+                monitor.count(crc_errors=1)
+            else:
+                monitor.count(timeouts=1)
+            self._line_events(self._poller.on_no_reply(loop.time()))
+
+    def _status(self, status: mic.Status, events: list[mic.LineEvent]) -> None:
+        address = status.address
+        self._held.discard(address)
+        self._line_events(events)
+        seat = self._seat_of[address]
+        now = self._clock.now()
+        for event in events:
+            if isinstance(event, mic.UnitKeyEvent):
+                self._sink(_key_input(event.kind, seat, now))
+        monitor = self._units[address]
+        if status.events_lost and address not in self._lost_flag:
+            monitor.lost(1)
+        if status.events_lost:
+            self._lost_flag.add(address)
+        else:
+            self._lost_flag.discard(address)
+        level = status.level_db
+        last = self._voice.get(address, mic.LEVEL_NOT_MEASURED)
+        if level != mic.LEVEL_NOT_MEASURED and abs(level - last) >= VOICE_STEP_DB:
+            self._voice[address] = level
+            self._sink(VoiceLevel(now, seat, float(level)))
+        # Reconcile: whatever the unit shows that the mirror does not say is written again.
+        shown = self._mirror[address]
+        dirty = self._dirty.setdefault(address, set())
+        if status.mic_on != shown.mic_on:
+            dirty.add(mic.Command.SET_MIC)
+        if (status.ring, status.position) != (shown.ring, shown.position):
+            dirty.add(mic.Command.SET_RING)
+        if status.boot and address not in self._restoring:
+            # A restart seen again, e.g. after our own restart: restore before boot_seen.
+            self._restoring.add(address)
+            dirty.update((mic.Command.SET_MIC, mic.Command.SET_RING))
+
+    def _line_events(self, events: list[mic.LineEvent]) -> None:
+        for event in events:
+            monitor = self._units[event.address]
+            match event:
+                case mic.UnitOnline():
+                    monitor.set_online(True)
+                case mic.UnitOffline():
+                    monitor.set_online(False, f"{self._timing.offline_after_misses} missed polls")
+                case mic.UnitBooted():
+                    monitor.rebooted()
+                    self._restoring.add(event.address)
+                    self._dirty.setdefault(event.address, set()).update(
+                        (mic.Command.SET_MIC, mic.Command.SET_RING)
+                    )
+
+    async def _write(self, link: Link, address: int) -> None:
+        loop = asyncio.get_running_loop()
+        dirty = self._dirty[address]
+        what = min(dirty)
+        shown = self._mirror[address]
+        message: mic.MicMessage
+        if what is mic.Command.SET_MIC:
+            message = mic.SetMic(address=address, on=shown.mic_on)
+        else:
+            message = mic.SetRing(address=address, state=shown.ring, position=shown.position)
+        monitor = self._units[address]
+        for _ in range(self._timing.retries + 1):
+            await self._transmit(link, message)
+            sent = loop.time()
+            reply, damaged = await self._await_reply(
+                address, sent + self._timing.response_timeout_s
+            )
+            if isinstance(reply, mic.Ack) and reply.command == what:
+                monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
+                # Only if the mirror did not change meanwhile (then the new state goes next).
+                if self._mirror[address] == shown:
+                    dirty.discard(what)
+                return
+            if isinstance(reply, mic.Nak):
+                log.error(
+                    "unit %d on line %s refused %s: %s",
+                    address,
+                    self.line.id,
+                    what.name,
+                    reply.reason.name,
+                    extra={"event": "unit-nak", "line": self.line.id, "address": address},
+                )
+                dirty.discard(what)
+                return
+            if damaged:
+                monitor.count(crc_errors=1)
+            else:
+                monitor.count(timeouts=1)
+        self._held.add(address)
+        # Still dirty: tried again after the next poll of this unit, if it is still online.
+
+
+def _check_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    Python 3.11's `asyncio.wait_for` (used inside pymodbus and elsewhere) can lose a
+    cancellation that arrives as its inner future completes; the task's `cancelling()` count
+    still shows it, so an endless loop checks it and stops as asked.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _key_input(kind: mic.UnitEvent, seat: int, now: float) -> Input:
+    match kind:
+        case mic.UnitEvent.REQUEST_PRESSED:
+            return MicRequest(now, seat)
+        case mic.UnitEvent.CANCEL_PRESSED:
+            return MicCancel(now, seat)
+        case mic.UnitEvent.TALK_PRESSED:
+            return TalkButton(now, seat, True)
+        case mic.UnitEvent.TALK_RELEASED:
+            return TalkButton(now, seat, False)
+        case mic.UnitEvent.PRIORITY_PRESSED:
+            return ChairPriority(now, seat, True)
+        case mic.UnitEvent.PRIORITY_RELEASED:
+            return ChairPriority(now, seat, False)

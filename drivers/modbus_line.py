@@ -1,0 +1,563 @@
+"""The master of one keypad line: Modbus RTU on a serial port, or Modbus TCP to a gateway.
+
+One task owns the line (pymodbus's asyncio client; one request in flight at a time). Each
+cycle it reads every unit's status block once, and `protocols.keypad.KeypadTracker` turns
+successive reads into NEW key events exactly once; a restarted unit, or one whose last write
+did not land, has its whole output block written again from the mirror this driver keeps of
+what each unit should show. Commands from the meeting core are written between reads; a
+command for every seat (seat=None) goes out as one Modbus broadcast where the contract has
+one for it. The register map, timing and retries are the codec's (keypad_modbus.yaml).
+
+Timing: the RTU inter-frame silence (t3.5) is kept before every frame, and a broadcast is
+followed by the contract's broadcast turnaround, since no reply marks its end. pymodbus's own
+retries are off (retries=0) and its reconnection too: this driver retries per the spec, so a
+silent unit costs its line one timeout per try, and reconnects with its own backoff.
+A unit missing `offline_after_misses` polls is offline and then tried only every
+`offline_poll_interval_s`, so that it never stalls the others.
+
+Inputs are stamped with the injected clock; timeouts and pacing use the event loop's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.framer import FramerType
+from pymodbus.pdu import ModbusPDU
+
+from controller.config import HallConfig, Line, LineKind
+from controller.core.clock import Clock
+from controller.core.effects import Beep, BeepPattern, KeypadLeds, KeypadLock, UnitCommand
+from controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
+from drivers.base import HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
+from drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
+from drivers.health import LineMonitor, UnitMonitor
+from protocols import keypad as kp
+
+log = logging.getLogger(__name__)
+
+_TIMING = kp.SPEC["timing"]
+OFFLINE_AFTER_MISSES = int(_TIMING["offline_after_misses"])
+OFFLINE_POLL_INTERVAL_S = float(_TIMING["offline_poll_interval_s"])
+TCP_RESPONSE_TIMEOUT_S = float(_TIMING["tcp_response_timeout_s"])
+_PARITY = {"even": "E", "odd": "O", "none": "N"}
+LINE_PARITY = _PARITY[str(kp.SPEC["line"]["parity"])]
+# Connection losses in a row that pymodbus tolerates before it closes a TCP link itself: never,
+# here. A silent unit behind a gateway is that unit's problem, not the gateway's.
+_NO_SELF_DISCONNECT = 1 << 30
+
+
+class _QuietTimeouts(logging.Filter):
+    """Drop pymodbus's own line for every unanswered request: this driver reports a unit's
+    timeouts in its health and logs once when the unit is lost, never once per poll."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(
+            ("No response received after", "ERROR: received pdu without a corresponding")
+        )
+
+
+_QUIET = _QuietTimeouts()
+
+
+def _quiet_pymodbus() -> None:
+    logger = logging.getLogger("pymodbus.logging")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+
+
+_BEEPS = {
+    BeepPattern.CONFIRM: kp.Beep.CONFIRM,
+    BeepPattern.REJECT: kp.Beep.REJECT,
+    BeepPattern.WARNING: kp.Beep.WARNING,
+}
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    first_s: float = 0.5
+    max_s: float = 10.0
+
+
+@dataclass
+class _Unit:
+    address: int
+    seat: int
+    monitor: UnitMonitor
+    tracker: kp.KeypadTracker = field(default_factory=kp.KeypadTracker)
+    shown: kp.KeypadOutputs = field(default_factory=kp.KeypadOutputs)
+    beep: kp.Beep = kp.Beep.NONE
+    dirty: bool = False
+    held: bool = False  # a write failed: no new try before the next good poll
+    identity: kp.Identity | None = None
+    misses: int = 0
+    next_probe: float = 0.0
+
+    @property
+    def card(self) -> bool:
+        return self.identity is not None and self.identity.has_card_reader
+
+
+class _Failed(Exception):
+    def __init__(self, damaged: bool) -> None:
+        super().__init__("damaged reply" if damaged else "no reply")
+        self.damaged = damaged
+
+
+class KeypadLine:
+    """One keypad line; `units` maps each unit address on it to its seat."""
+
+    def __init__(
+        self,
+        line: Line,
+        units: Mapping[int, int],
+        clock: Clock,
+        sink: InputSink,
+        on_health: HealthSink,
+        *,
+        reconnect: Reconnect = Reconnect(),
+        min_cycle_s: float = 0.0,
+        retries: int = kp.RETRIES,
+        parity: str = LINE_PARITY,
+    ) -> None:
+        if line.kind is LineKind.MODBUS_RTU:
+            if not line.device:
+                raise DriverConfigError(f"line {line.id}: a modbus-rtu line needs a device")
+        elif line.kind is LineKind.MODBUS_TCP:
+            if not line.host or not line.port:
+                raise DriverConfigError(f"line {line.id}: a modbus-tcp line needs host and port")
+        else:
+            raise DriverConfigError(f"line {line.id}: {line.kind} is not a keypad line")
+        if not units:
+            raise DriverConfigError(f"line {line.id}: no keypads on it")
+        for address in units:
+            if not kp.FIRST_UNIT <= address <= kp.LAST_UNIT:
+                raise DriverConfigError(f"line {line.id}: {address} is not a keypad address")
+        self.line = line
+        self._rtu = line.kind is LineKind.MODBUS_RTU
+        self._clock = clock
+        self._sink = sink
+        self._reconnect = reconnect
+        self._min_cycle_s = min_cycle_s
+        self._retries = retries
+        self._parity = parity
+        self._cycled = asyncio.Event()
+        self._units = {
+            a: _Unit(a, seat, UnitMonitor(line.id, a, seat, UnitKind.KEYPAD, on_health))
+            for a, seat in sorted(units.items())
+        }
+        self._by_seat = {u.seat: u for u in self._units.values()}
+        self._line = LineMonitor(line.id, on_health)
+        _quiet_pymodbus()
+        self._broadcasts: list[tuple[kp.BroadcastCommand, dict[str, Any]]] = []
+        self._tag = 0
+        self._wake = asyncio.Event()
+        self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
+        self._rx_seen = False
+        self._last_rx = 0.0
+        self._next_tx = 0.0
+        self.cycles = 0
+        if self._rtu:
+            self._t35 = kp.t35(line.baud)
+            self._poll_timeout = kp.response_timeout(
+                line.baud, kp.read_response_bytes(kp.poll_count(card=True))
+            )
+        else:
+            # The gateway keeps the RTU silences on its side of the line.
+            self._t35 = 0.0
+            self._poll_timeout = TCP_RESPONSE_TIMEOUT_S
+
+    @classmethod
+    def from_config(
+        cls, config: HallConfig, line_id: str, clock: Clock, sink: InputSink, on_health: HealthSink
+    ) -> KeypadLine:
+        try:
+            line = config.line(line_id)
+        except KeyError:
+            raise DriverConfigError(f"no line {line_id!r} in the hall configuration") from None
+        units = {
+            u.keypad.address: u.seat for u in config.units if u.keypad and u.keypad.line == line_id
+        }
+        return cls(line, units, clock, sink, on_health)
+
+    # --- Driver -----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.line.id
+
+    @property
+    def seats(self) -> frozenset[int]:
+        return frozenset(self._by_seat)
+
+    def health(self) -> list[UnitHealth | LineHealth]:
+        return [self._line.health, *(u.monitor.health for u in self._units.values())]
+
+    def shown(self, seat: int) -> kp.KeypadOutputs | None:
+        """What the keypad at `seat` should show now (the mirror)."""
+        unit = self._by_seat.get(seat)
+        return None if unit is None else unit.shown
+
+    def send(self, command: UnitCommand) -> None:
+        if not isinstance(command, KeypadLeds | KeypadLock | Beep):
+            return  # microphone commands go to the mic lines
+        if command.seat is None:
+            self._send_all(command)
+        else:
+            unit = self._by_seat.get(command.seat)
+            if unit is None:
+                return
+            self._apply(unit, command)
+            unit.dirty = True
+        self._wake.set()
+
+    @staticmethod
+    def _apply(unit: _Unit, command: KeypadLeds | KeypadLock | Beep) -> None:
+        shown = unit.shown
+        match command:
+            case KeypadLeds(lit=lit, present=present):
+                unit.shown = replace(
+                    shown,
+                    leds=frozenset(lit),
+                    presence_led=shown.presence_led if present is None else present,
+                )
+            case KeypadLock(locked=locked, keys=keys):
+                unit.shown = replace(shown, locked=locked, keys=keys)
+            case Beep(pattern=pattern):
+                unit.beep = _BEEPS[pattern]
+
+    def _send_all(self, command: KeypadLeds | KeypadLock | Beep) -> None:
+        units = list(self._units.values())
+        for unit in units:
+            self._apply(unit, command)
+        # A broadcast writes a prefix of the output block to every unit at once (§5.4); use
+        # one only when every unit's resulting block agrees on what the prefix covers.
+        first = units[0].shown
+        same = all(
+            (u.shown.locked, u.shown.keys, u.shown.leds) == (first.locked, first.keys, first.leds)
+            for u in units
+        )
+        if isinstance(command, KeypadLock) and same:
+            kind = kp.BroadcastCommand.VOTE if command.keys else kp.BroadcastCommand.LOCK
+            self._broadcasts.append(
+                (kind, {"locked": first.locked, "keys": first.keys, "leds": first.leds})
+            )
+        elif isinstance(command, KeypadLeds) and same and command.present is None:
+            self._broadcasts.append(
+                (
+                    kp.BroadcastCommand.VOTE,
+                    {"locked": first.locked, "keys": first.keys, "leds": first.leds},
+                )
+            )
+        elif isinstance(command, Beep) and all(u.shown.locked == first.locked for u in units):
+            self._broadcasts.append(
+                (
+                    kp.BroadcastCommand.BEEP,
+                    {"locked": first.locked, "beep": _BEEPS[command.pattern]},
+                )
+            )
+            for unit in units:
+                unit.beep = kp.Beep.NONE
+        else:
+            for unit in units:
+                unit.dirty = True
+
+    async def wait_cycles(self, n: int) -> None:
+        """Return once `n` more poll cycles have completed (readiness, tests, benchmarks)."""
+        target = self.cycles + n
+        while self.cycles < target:
+            self._cycled.clear()
+            await self._cycled.wait()
+
+    # --- the line ---------------------------------------------------------------------------
+
+    def _make_client(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
+        if self._rtu:
+            assert self.line.device is not None
+            return AsyncModbusSerialClient(
+                self.line.device,
+                framer=FramerType.RTU,
+                baudrate=self.line.baud,
+                parity=self._parity,
+                stopbits=1,
+                name=self.line.id,
+                reconnect_delay=0,
+                timeout=self._poll_timeout,
+                retries=0,
+                trace_packet=self._trace,
+            )
+        assert self.line.host is not None
+        assert self.line.port is not None
+        return AsyncModbusTcpClient(
+            self.line.host,
+            port=self.line.port,
+            name=self.line.id,
+            reconnect_delay=0,
+            timeout=self._poll_timeout,
+            retries=0,
+            trace_packet=self._trace,
+        )
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        # Bytes that came back but made no reply are a damaged reply, not a silent unit.
+        if not sending and data:
+            self._rx_seen = True
+            # The silence counts from the last byte heard, so decoding overlaps with it.
+            self._last_rx = asyncio.get_running_loop().time()
+        return data
+
+    async def run(self) -> None:
+        delay = self._reconnect.first_s
+        where = self.line.device or f"{self.line.host}:{self.line.port}"
+        while True:
+            client = self._make_client()
+            try:
+                if not await client.connect():
+                    raise TransportError(f"line {self.line.id}: cannot connect to {where}")
+                client.set_max_no_responses(_NO_SELF_DISCONNECT)
+                self._client = client
+                self._line.connected(where)
+                delay = self._reconnect.first_s
+                await self._serve()
+            except TransportError as exc:
+                self._line.disconnected(str(exc))
+            finally:
+                self._client = None
+                client.close()
+            await asyncio.sleep(delay)  # backoff before reconnecting
+            delay = min(delay * 2, self._reconnect.max_s)
+
+    async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            _check_cancelled()
+            started = loop.time()
+            talked = False
+            for unit in self._units.values():
+                talked |= await self._flush()
+                if unit.monitor.online or unit.misses < OFFLINE_AFTER_MISSES:
+                    pass
+                elif loop.time() < unit.next_probe:
+                    continue
+                await self._poll(unit)
+                talked = True
+            talked |= await self._flush()
+            elapsed = loop.time() - started
+            if talked:
+                self.cycles += 1
+                self._line.cycle(elapsed * 1000)
+                self._cycled.set()
+            # Idle only when nothing is due: a line of dead units must not spin.
+            wait = self._min_cycle_s - elapsed
+            if not talked:
+                probes = [u.next_probe for u in self._units.values()]
+                wait = max(wait, min(probes) - loop.time())
+            if wait > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+
+    async def _flush(self) -> bool:
+        """Send queued broadcasts, then write every unit whose outputs are not yet shown."""
+        talked = False
+        while self._broadcasts:
+            kind, args = self._broadcasts.pop(0)
+            await self._broadcast(kind, args)
+            talked = True
+        for unit in self._units.values():
+            if (unit.dirty or unit.beep) and unit.monitor.online and not unit.held:
+                await self._write(unit)
+                talked = True
+        return talked
+
+    def _next_tag(self) -> int:
+        self._tag = kp.next_tag(self._tag)
+        return self._tag
+
+    async def _exchange(self, request: ModbusPDU, *, reply: bool = True) -> ModbusPDU | None:
+        """One request on the line, with the silence before it; raises _Failed or
+        TransportError."""
+        client = self._client
+        if client is None or not client.connected:
+            raise TransportError(f"line {self.line.id}: not connected")
+        loop = asyncio.get_running_loop()
+        quiet = self._next_tx - loop.time()
+        if quiet > 0:
+            await asyncio.sleep(quiet)  # the inter-frame silence: time on the wire, not a wait
+        self._rx_seen = False
+        try:
+            response: ModbusPDU | None = await client.execute(not reply, request)
+        except ConnectionException as exc:
+            raise TransportError(f"line {self.line.id}: {exc}") from exc
+        except ModbusException as exc:
+            if not client.connected:
+                raise TransportError(f"line {self.line.id}: connection lost") from exc
+            raise _Failed(self._rx_seen) from exc
+        finally:
+            if reply:
+                self._next_tx = (self._last_rx if self._rx_seen else loop.time()) + self._t35
+            else:
+                self._next_tx = loop.time() + max(self._t35, kp.BROADCAST_TURNAROUND_S)
+        return response
+
+    async def _request(self, unit: _Unit, request: ModbusPDU, tries: int) -> kp.Reply:
+        """A request to one unit, tried `tries` times; counts each failure in its health."""
+        loop = asyncio.get_running_loop()
+        last: _Failed | None = None
+        for _ in range(tries):
+            sent = loop.time()
+            try:
+                response = await self._exchange(request)
+            except _Failed as exc:
+                last = exc
+                unit.monitor.count(crc_errors=int(exc.damaged), timeouts=int(not exc.damaged))
+                continue
+            assert response is not None
+            try:
+                result = kp.decode_reply(request, response)
+            except kp.KeypadProtocolError as exc:
+                unit.monitor.count(crc_errors=1)
+                raise UnitReplyError(unit.address, str(exc)) from exc
+            unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000, _firmware(unit))
+            return result
+        assert last is not None
+        if last.damaged:
+            raise UnitReplyError(unit.address, "damaged reply", crc=True) from last
+        raise UnitTimeout(unit.address) from last
+
+    async def _poll(self, unit: _Unit) -> None:
+        loop = asyncio.get_running_loop()
+        tries = 1 + self._retries if unit.monitor.online else 1
+        try:
+            if unit.identity is None:
+                identity = await self._request(unit, kp.read_identity_request(unit.address), tries)
+                assert isinstance(identity, kp.Identity)
+                unit.identity = identity
+                unit.monitor.seen(self._clock.now(), None, _firmware(unit))
+            request = kp.read_status_request(unit.address, card=unit.card)
+            status = await self._request(unit, request, tries)
+        except (UnitTimeout, UnitReplyError) as exc:
+            unit.misses += 1
+            if unit.misses >= OFFLINE_AFTER_MISSES:
+                unit.next_probe = loop.time() + OFFLINE_POLL_INTERVAL_S
+                if unit.monitor.online:
+                    unit.monitor.set_online(False, f"{unit.misses} missed polls ({exc})")
+            return
+        assert isinstance(status, kp.KeypadStatus)
+        unit.misses = 0
+        unit.held = False
+        first = unit.tracker.cursor is None
+        unit.monitor.set_online(True)
+        update = unit.tracker.update(status)
+        if update.restarted and not first:
+            unit.monitor.rebooted()
+            unit.identity = None  # read again after a restart (§3.2): firmware may be new
+        if update.lost:
+            unit.monitor.lost(update.lost)
+        if update.resync is not None:
+            unit.dirty = True
+        now = self._clock.now()
+        for event in update.events:
+            inp = self._input(unit, event, status, now)
+            if inp is not None:
+                self._sink(inp)
+
+    def _input(
+        self, unit: _Unit, event: kp.KeyEvent, status: kp.KeypadStatus, now: float
+    ) -> Input | None:
+        if event.refused:
+            log.info(
+                "seat %d: key %s refused by its keypad (locked or not in this vote)",
+                unit.seat,
+                event.key.name,
+                extra={
+                    "event": "press-refused",
+                    "line": self.line.id,
+                    "address": unit.address,
+                    "seat": unit.seat,
+                    "key": int(event.key),
+                },
+            )
+            return None
+        if event.key.is_voting_key:
+            return VoteKeyPressed(now, unit.seat, int(event.key))
+        if event.key in (kp.Key.PRESENCE_ON, kp.Key.PRESENCE_OFF):
+            present = event.key is kp.Key.PRESENCE_ON
+            card = f"{status.card:x}" if present and status.card else None
+            return PresenceChanged(now, unit.seat, present, card)
+        return None
+
+    async def _write(self, unit: _Unit) -> None:
+        tag = self._next_tag()
+        outputs = replace(unit.shown, beep=unit.beep)
+        request = kp.write_outputs_request(unit.address, outputs, tag)
+        try:
+            await self._request(unit, request, 1 + self._retries)
+        except UnitReplyError as exc:
+            if not exc.crc:
+                # Refused as a whole (a Modbus exception): writing it again would not help.
+                log.error(
+                    "keypad %d on line %s refused its outputs: %s",
+                    unit.address,
+                    self.line.id,
+                    exc,
+                    extra={"event": "unit-refused-write", "line": self.line.id},
+                )
+                unit.dirty = False
+                unit.beep = kp.Beep.NONE
+                return
+            unit.held = True
+            return
+        except UnitTimeout:
+            unit.held = True
+            return
+        unit.tracker.wrote(tag)
+        if unit.shown == replace(outputs, beep=kp.Beep.NONE):
+            unit.dirty = False
+        if unit.beep == outputs.beep:
+            unit.beep = kp.Beep.NONE
+
+    async def _broadcast(self, kind: kp.BroadcastCommand, args: dict[str, Any]) -> None:
+        tag = self._next_tag()
+        if kind is kp.BroadcastCommand.LOCK:
+            request = kp.broadcast_lock_request(tag, locked=args["locked"])
+        elif kind is kp.BroadcastCommand.BEEP:
+            request = kp.broadcast_beep_request(tag, locked=args["locked"], beep=args["beep"])
+        else:
+            request = kp.broadcast_vote_request(
+                tag, locked=args["locked"], keys=args["keys"], leds=args["leds"]
+            )
+        try:
+            await self._exchange(request, reply=False)
+        except _Failed:  # pragma: no cover - nothing is awaited after a broadcast
+            return
+        # Every unit was sent this tag; one that missed it shows another and is rewritten.
+        for unit in self._units.values():
+            unit.tracker.wrote(tag)
+
+
+def _check_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    Python 3.11's `asyncio.wait_for` (pymodbus waits for replies with it) can lose a
+    cancellation that arrives just as the reply does; the task's `cancelling()` count still
+    shows it, so the endless poll loop checks it and stops as asked.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _firmware(unit: _Unit) -> str:
+    if unit.identity is None:
+        return ""
+    (major, minor), patch = unit.identity.firmware_version, unit.identity.firmware_patch
+    return f"{major}.{minor}.{patch}"

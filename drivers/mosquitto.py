@@ -1,0 +1,499 @@
+"""Run and supervise the hall's own Mosquitto broker on loopback.
+
+With no broker configured, the daemon starts Mosquitto itself: a listener on 127.0.0.1 only,
+no anonymous clients, a password file with one user for the controller, one for the display
+wall and one for each IP seat unit, and an ACL that lets each unit publish only on its own
+seat's topics. The supervisor restarts the broker if it dies (on the same port, so clients
+reconnect by themselves) and stops it cleanly.
+
+Every password is derived from a hall secret with HMAC-SHA256 (`unit_password`), so the
+simulator, or a technician provisioning a unit, computes the same password from the same
+secret file without any password list being copied around.
+
+Files and privileges: started as root, Mosquitto drops to the `mosquitto` user before it reads
+the password and ACL files (a root-only file makes it exit with code 13). Running the broker
+as root (`user root`) would avoid that but gives a network daemon full control of the
+machine. Making the files world-readable would leak every unit's password to every local
+user. So: the broker's directory and files are owned by the `mosquitto` user, mode 0700/0600;
+only that user and root can read them. Not root, the files belong to the current user and the
+broker runs as that user.
+
+This module never speaks MQTT itself (readiness is a TCP connect to the listener) and never
+reads the meeting core's clock: process supervision runs on the event loop's own time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from drivers.errors import BrokerError
+from protocols.mqtt import MqttError, render_acl, seat_username
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+SECRET_BYTES = 32
+# Mosquitto's own account on Debian; absent elsewhere, and then the broker runs as us.
+BROKER_ACCOUNT = "mosquitto"
+
+
+def unit_password(secret: bytes, username: str) -> str:
+    """The MQTT password of `username` in a hall whose secret is `secret`.
+
+    HMAC-SHA256 over the UTF-8 user name, base64url without padding (43 characters, 256 bits):
+    printable, free of ':' (the password file's separator) and the same in every language.
+    """
+    if not secret:
+        raise BrokerError("the hall secret is empty")
+    digest = hmac.new(secret, username.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """Read the hall secret at `path`, creating it (random, mode 0600) when it is missing."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = secrets.token_bytes(SECRET_BYTES)
+        # O_EXCL: two daemons racing on a fresh install must not end up with two secrets.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return load_or_create_secret(path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return data
+    except OSError as exc:
+        raise BrokerError(f"cannot read the hall secret {path}: {exc.strerror}") from exc
+    if len(data) < 16:
+        raise BrokerError(f"the hall secret {path} is too short ({len(data)} bytes, need 16)")
+    return data
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nobody listens on right now (the broker binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class BrokerUser:
+    username: str
+    password: str
+
+
+async def _run_tool(*argv: str) -> None:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+    except OSError as exc:
+        raise BrokerError(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        text = out.decode("utf-8", "replace").strip()
+        raise BrokerError(f"{argv[0]} failed ({proc.returncode}): {text}")
+
+
+class Mosquitto:
+    """One Mosquitto process on loopback, with its files, kept running until `stop()`.
+
+    Use as `async with Mosquitto(...) as broker:` (starts, and stops on exit), or call
+    `start()`, run `supervise()` in a task, and `stop()`. `port` is known after `start()`.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        users: Mapping[str, str],
+        acl: str,
+        *,
+        port: int = 0,
+        host: str = LOOPBACK,
+        binary: str = "mosquitto",
+        passwd_tool: str = "mosquitto_passwd",
+        ready_timeout_s: float = 10.0,
+        restart_backoff_s: tuple[float, float] = (0.2, 10.0),
+    ) -> None:
+        if not users:
+            raise BrokerError("a broker with no users would refuse every client")
+        for name in users:
+            if not name or ":" in name or any(c.isspace() for c in name):
+                raise BrokerError(f"bad MQTT user name {name!r}")
+        self.directory = directory
+        self.users = dict(users)
+        self.acl = acl
+        self.host = host
+        self._port = port
+        self.binary = binary
+        self.passwd_tool = passwd_tool
+        self.ready_timeout_s = ready_timeout_s
+        self.restart_backoff_s = restart_backoff_s
+        self.restarts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._recent: list[str] = []
+        self._changed: asyncio.Condition | None = None
+        self._running = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise BrokerError("the broker has no port before it is started")
+        return self._port
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "mosquitto.conf"
+
+    # --- files ---------------------------------------------------------------------------
+
+    def _account(self) -> pwd.struct_passwd | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(BROKER_ACCOUNT)
+        except KeyError:
+            return None
+
+    async def write_files(self) -> None:
+        """Write the config, password and ACL files with the ownership explained above."""
+        if shutil.which(self.binary) is None:
+            raise BrokerError(f"{self.binary} is not installed (Debian package: mosquitto)")
+        if not self._port:
+            self._port = free_port(self.host)
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
+        passwords = d / "passwords"
+        acl = d / "acl"
+        account = self._account()
+        # Plain "user:password" lines, hashed in place by mosquitto_passwd -U: one process for
+        # the whole hall instead of one per unit, and the hash format is Mosquitto's own.
+        plain = "".join(f"{u}:{p}\n" for u, p in sorted(self.users.items()))
+        _write_private(passwords, plain)
+        await _run_tool(self.passwd_tool, "-U", str(passwords))
+        _write_private(acl, self.acl if self.acl.endswith("\n") else self.acl + "\n")
+        lines = [
+            "# Written by chamber at every start; edits here are lost.",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            f"password_file {passwords}",
+            f"acl_file {acl}",
+            "persistence false",
+            # The default (1,000 QoS 1 messages queued per client, the rest dropped silently)
+            # loses presses when a whole hall votes within a second; bounded still, so that a
+            # client gone for good cannot take the machine's memory.
+            "max_queued_messages 100000",
+            "max_inflight_messages 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            f"listener {self._port} {self.host}",
+        ]
+        if account is not None:
+            lines.insert(1, f"user {BROKER_ACCOUNT}")
+        _write_private(self.config_file, "\n".join(lines) + "\n")
+        if account is not None:
+            for path in (d, passwords, acl, self.config_file):
+                os.chown(path, account.pw_uid, account.pw_gid)
+            _check_reachable(d, account)
+
+    # --- the process -----------------------------------------------------------------------
+
+    async def _spawn(self) -> None:
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                self.binary,
+                "-c",
+                str(self.config_file),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                # Its own session: a Ctrl-C at the terminal reaches the daemon, which stops
+                # the broker in order, instead of killing the broker first.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise BrokerError(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
+        self._recent = []
+        self._running = asyncio.Event()
+        self._stderr_task = asyncio.create_task(self._pump_stderr(self._proc))
+        await self._wait_ready(self._proc)
+
+    async def _pump_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._recent = [*self._recent[-19:], line]
+            # "mosquitto version 2.0.11 running": every listener is bound, by this process.
+            if " running" in line:
+                self._running.set()
+            log.debug("mosquitto: %s", line, extra={"event": "broker-log", "pid": proc.pid})
+
+    async def _wait_ready(self, proc: asyncio.subprocess.Process) -> None:
+        """Wait until the broker says it runs and its listener accepts a TCP connection.
+
+        Its own "running" line comes first: a connect alone could reach another program that
+        holds the port while this broker fails to bind it and exits.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout_s
+        exited = asyncio.ensure_future(proc.wait())
+        running = asyncio.ensure_future(self._running.wait())
+        try:
+            await asyncio.wait(
+                {exited, running}, timeout=self.ready_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise BrokerError(
+                        f"mosquitto did not accept connections on {self.host}:{self._port} "
+                        f"within {self.ready_timeout_s} s"
+                    )
+                connect = asyncio.ensure_future(asyncio.open_connection(self.host, self._port))
+                done, _ = await asyncio.wait(
+                    {connect, exited}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if exited in done:
+                    connect.cancel()
+                    with contextlib.suppress(BaseException):
+                        await connect
+                    if self._stderr_task is not None:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await self._stderr_task
+                    raise BrokerError(
+                        f"mosquitto exited with code {proc.returncode} while starting: "
+                        + " | ".join(self._recent[-5:])
+                    )
+                if connect in done:
+                    try:
+                        _, writer = connect.result()
+                    except OSError:
+                        # Not listening yet: the next attempt waits for the refusal again,
+                        # which costs one loop turn, not a fixed sleep.
+                        await asyncio.wait({exited}, timeout=0.01)
+                        continue
+                    writer.close()
+                    with contextlib.suppress(OSError):
+                        await writer.wait_closed()
+                    return
+                connect.cancel()
+        finally:
+            running.cancel()
+            if not exited.done():
+                exited.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await exited
+
+    async def start(self) -> None:
+        """Write the files, start the broker and return once it accepts connections."""
+        self._stopping = False
+        await self.write_files()
+        await self._spawn()
+        log.info(
+            "embedded broker up on %s:%d",
+            self.host,
+            self._port,
+            extra={"event": "broker-up", "port": self._port, "pid": self.pid},
+        )
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        low, high = self.restart_backoff_s
+        delay = low
+        while True:
+            proc = self._proc
+            if proc is None:
+                return
+            code = await proc.wait()
+            if self._stop_requested():
+                return
+            log.warning(
+                "embedded broker died (exit code %s); restarting",
+                code,
+                extra={"event": "broker-died", "code": code, "port": self._port},
+            )
+            await asyncio.sleep(delay)  # backoff before a restart, not a wait for an event
+            try:
+                await self._spawn()
+            except BrokerError as exc:
+                log.error(
+                    "embedded broker restart failed: %s",
+                    exc,
+                    extra={"event": "broker-restart-failed"},
+                )
+                delay = min(delay * 2, high)
+                continue
+            self.restarts += 1
+            delay = low
+            await self._notify()
+            log.info(
+                "embedded broker back on %s:%d",
+                self.host,
+                self._port,
+                extra={"event": "broker-up", "port": self._port, "pid": self.pid},
+            )
+
+    def _stop_requested(self) -> bool:
+        return self._stopping
+
+    async def _notify(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_restarts(self, count: int) -> None:
+        """Return once the broker has been restarted `count` times in all (for tests)."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.restarts >= count)
+
+    async def kill(self) -> None:
+        """Kill the process without stopping supervision (the supervisor restarts it)."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
+    async def stop(self) -> None:
+        """Stop supervising and terminate the broker (SIGTERM, then SIGKILL after 5 s)."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            try:
+                async with asyncio.timeout(5.0):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._stderr_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stderr_task
+            self._stderr_task = None
+        self._proc = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def _check_reachable(directory: Path, account: pwd.struct_passwd) -> None:
+    """Refuse early, with a clear message, a directory the broker's account cannot reach.
+
+    Otherwise Mosquitto starts, drops privileges and exits 13 on "Unable to open pwfile".
+    """
+    for parent in directory.resolve().parents:
+        st = parent.stat()
+        if st.st_uid == account.pw_uid:
+            continue
+        if st.st_gid == account.pw_gid and st.st_mode & 0o010:
+            continue
+        if not st.st_mode & 0o001:
+            raise BrokerError(
+                f"the broker runs as {account.pw_name!r}, which cannot enter {parent} "
+                f"(mode {st.st_mode & 0o777:o}); put the broker directory under a path it "
+                "may traverse (o+x is enough, listing is not needed)"
+            )
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    path.chmod(0o600)
+
+
+# --- the hall's embedded broker -----------------------------------------------------------
+
+CONTROLLER_USER = "chamber-controller"
+WALL_USER = "chamber-wall"
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """Where and as whom an MQTT client logs in: the embedded broker or a configured one."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool = False
+    ca_file: str | None = None
+
+
+def hall_users(secret: bytes, ip_seats: Iterable[int]) -> dict[str, str]:
+    """Every account of a hall's embedded broker, with its HMAC-derived password."""
+    names = [CONTROLLER_USER, WALL_USER, *(seat_username(s) for s in sorted(set(ip_seats)))]
+    return {name: unit_password(secret, name) for name in names}
+
+
+def hall_broker(
+    hall_id: str,
+    ip_seats: Iterable[int],
+    directory: Path,
+    secret: bytes,
+    *,
+    port: int = 0,
+) -> Mosquitto:
+    """The embedded broker of a hall: its accounts, and the ACL rendered from the contract."""
+    seats = sorted(set(ip_seats))
+    try:
+        acl = render_acl(hall_id, seats, CONTROLLER_USER, WALL_USER)
+    except MqttError as exc:
+        raise BrokerError(f"cannot write the broker's ACL: {exc}") from exc
+    return Mosquitto(directory, hall_users(secret, seats), acl, port=port)
+
+
+def endpoint_for(broker: Mosquitto, username: str = CONTROLLER_USER) -> BrokerEndpoint:
+    """How a client of the embedded broker logs in as `username`."""
+    try:
+        password = broker.users[username]
+    except KeyError:
+        raise BrokerError(f"the embedded broker has no user {username!r}") from None
+    return BrokerEndpoint(broker.host, broker.port, username, password)

@@ -1,0 +1,183 @@
+"""The mic-unit line driver against a line of emulated units on a real pty pair."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from controller.config import Line, LineKind
+from controller.core.clock import FakeClock
+from controller.core.effects import MicSwitch, RingShow, RingState
+from controller.core.inputs import ChairPriority, Input, MicRequest, TalkButton
+from drivers.base import LineHealth, UnitHealth
+from drivers.mic_line import MicLine, Reconnect
+from protocols import micunit as mic
+from tests.drivers.conftest import PtyPair, Recorder, losses
+from tests.drivers.mic_units import MicUnits
+
+# address -> seat
+UNITS = {1: 101, 2: 102, 3: 103}
+
+
+@dataclass
+class Rig:
+    line: MicLine
+    units: MicUnits
+    inputs: Recorder[Input]
+    health: Recorder[UnitHealth | LineHealth]
+
+
+@pytest.fixture
+async def rig(pty_pair: PtyPair) -> AsyncIterator[Rig]:
+    units = MicUnits(pty_pair.unit, list(UNITS))
+    inputs: Recorder[Input] = Recorder()
+    health: Recorder[UnitHealth | LineHealth] = Recorder()
+    line = MicLine(
+        Line("mic1", LineKind.MIC_SERIAL, pty_pair.master, 115200, None, None),
+        UNITS,
+        FakeClock(50.0),
+        inputs,
+        health,
+    )
+    task = asyncio.create_task(line.run())
+    try:
+        await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
+        yield Rig(line, units, inputs, health)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        units.close()
+
+
+def online(items: list[UnitHealth | LineHealth], seat: int) -> bool:
+    last = [h for h in items if isinstance(h, UnitHealth) and h.seat == seat]
+    return bool(last) and last[-1].online
+
+
+def unit_health(rig: Rig, seat: int) -> UnitHealth:
+    return next(h for h in rig.line.health() if isinstance(h, UnitHealth) and h.seat == seat)
+
+
+async def test_each_key_event_becomes_one_input(rig: Rig) -> None:
+    rig.units.press(2, mic.UnitEvent.REQUEST_PRESSED)
+    rig.units.press(2, mic.UnitEvent.TALK_PRESSED)
+    rig.units.press(1, mic.UnitEvent.PRIORITY_PRESSED)
+    await rig.inputs.wait_for(lambda items: len(items) >= 3)
+    # Acknowledged: the units' queues empty, and later polls bring nothing twice.
+    await rig.units.wait_until(lambda: not rig.units.units[2].events)
+    rig.units.press(3, mic.UnitEvent.CANCEL_PRESSED)
+    await rig.inputs.wait_for(lambda items: len(items) >= 4)
+    got = [(type(i).__name__, getattr(i, "seat", None)) for i in rig.inputs.items]
+    assert sorted(got[:3]) == [
+        ("ChairPriority", 101),
+        ("MicRequest", 102),
+        ("TalkButton", 102),
+    ]
+    assert got[3] == ("MicCancel", 103)
+    assert all(i.at == 50.0 for i in rig.inputs.items)
+    assert rig.inputs.of_type(TalkButton)[0].held is True
+    assert rig.inputs.of_type(ChairPriority)[0].held is True
+    assert len(rig.inputs.of_type(MicRequest)) == 1
+
+
+async def test_commands_are_written_and_broadcast(rig: Rig) -> None:
+    rig.line.send(MicSwitch(102, on=True))
+    rig.line.send(RingShow(103, RingState.QUEUED, 2))
+    await rig.units.wait_until(
+        lambda: rig.units.mic_on(2) and rig.units.units[3].ring is mic.RingState.QUEUED
+    )
+    assert rig.units.units[3].position == 2
+    rig.line.send(MicSwitch(None, on=False))
+    await rig.units.wait_until(lambda: not rig.units.mic_on(2))
+    assert any(
+        isinstance(m, mic.Broadcast) and m.op is mic.BroadcastOp.ALL_MICS_OFF
+        for m in rig.units.heard
+    )
+
+
+async def test_a_restarted_unit_gets_its_state_back(rig: Rig) -> None:
+    rig.line.send(MicSwitch(101, on=True))
+    rig.line.send(RingShow(101, RingState.LIVE))
+    await rig.units.wait_until(lambda: rig.units.mic_on(1))
+    rig.units.restart(1)
+    # Restored, and told so: the unit leaves its boot state only on POLL with boot_seen.
+    await rig.units.wait_until(
+        lambda: (
+            rig.units.mic_on(1)
+            and rig.units.units[1].ring is mic.RingState.LIVE
+            and not rig.units.units[1].boot
+        )
+    )
+    assert unit_health(rig, 101).reboots == 1
+
+
+async def test_a_silent_unit_goes_offline_and_the_others_keep_going(rig: Rig) -> None:
+    rig.units.silent.add(2)
+    await rig.health.wait_for(lambda items: not online(items, 102))
+    assert unit_health(rig, 102).timeouts >= mic.TIMING.offline_after_misses
+    # The rest of the line still answers presses promptly.
+    rig.units.press(3, mic.UnitEvent.REQUEST_PRESSED)
+    await rig.inputs.wait_for(lambda items: len(items) == 1, within=1.0)
+    rig.units.silent.discard(2)
+    await rig.health.wait_for(lambda items: online(items, 102), within=5.0)
+    reports = [h.online for h in rig.health.items if isinstance(h, UnitHealth) and h.seat == 102]
+    # Reported lost once (not per poll), then back once.
+    assert losses(reports) == 1
+
+
+async def test_a_damaged_reply_counts_a_crc_error(rig: Rig) -> None:
+    rig.units.damage_next.add(3)
+    await rig.health.wait_for(
+        lambda items: any(isinstance(h, UnitHealth) and h.crc_errors for h in items)
+    )
+    assert unit_health(rig, 103).crc_errors == 1
+    assert unit_health(rig, 103).online
+
+
+async def test_a_socket_line_reconnects_after_the_converter_drops_it() -> None:
+    # The line's device is a pyserial URL: an RS-485-to-TCP converter, here a local server.
+    units = MicUnits(None, [1])
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await units.serve_stream(reader, writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    inputs: Recorder[Input] = Recorder()
+    health: Recorder[UnitHealth | LineHealth] = Recorder()
+    line = MicLine(
+        Line("mic2", LineKind.MIC_SERIAL, f"socket://127.0.0.1:{port}", 115200, None, None),
+        {1: 7},
+        FakeClock(),
+        inputs,
+        health,
+        reconnect=Reconnect(0.05, 0.2),
+    )
+    task = asyncio.create_task(line.run())
+    try:
+        await health.wait_for(lambda items: online(items, 7))
+        connections[0].close()  # the converter drops the connection
+        await health.wait_for(
+            lambda items: any(isinstance(h, LineHealth) and not h.connected for h in items)
+        )
+        await health.wait_for(lambda items: len(connections) == 2)
+        units.press(1, mic.UnitEvent.REQUEST_PRESSED)
+        await inputs.wait_for(lambda items: len(items) == 1)
+        assert inputs.items == [MicRequest(0.0, 7)]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        server.close()
+        for writer in connections:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await server.wait_closed()
