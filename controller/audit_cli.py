@@ -1,0 +1,123 @@
+"""`chamber audit`: check a journal's hash chain, and check or issue signed vote results.
+
+    chamber audit verify JOURNAL                   exit 0 OK, 1 a bad record, 2 not a journal
+    chamber audit verify-result FILE [--key PUB] [--journal JOURNAL]
+                                                   exit 0 OK, 1 bad signature or altered,
+                                                   2 unreadable
+    chamber audit sign-result --journal J --config C --data DIR --vote V [-o FILE]
+
+`verify-result` works offline, with nothing but the file (and, to be sure whose key signed
+it, the hall's published public key). With `--journal`, it also checks that the journal
+verifies and holds the record the result names, with the same hash. This module only reads
+journals; `sign-result` writes the result file and, the first time, the hall's key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from controller import journal as journal_mod
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    v = sub.add_parser("verify", help="check a journal's hash chain; name the first bad record")
+    v.add_argument("journal", type=Path, help="the journal file")
+    r = sub.add_parser("verify-result", help="check a signed vote result, offline")
+    r.add_argument("file", type=Path, help="the signed result (JSON)")
+    r.add_argument("--key", type=Path, help="the hall's public key file (hall-ed25519.pub)")
+    r.add_argument("--journal", type=Path, help="also check the result against this journal")
+    s = sub.add_parser("sign-result", help="issue a signed result of a closed vote")
+    s.add_argument("--journal", type=Path, required=True)
+    s.add_argument("--config", type=Path, required=True, help="the hall's TOML file")
+    s.add_argument("--data", type=Path, required=True, help="directory of the hall's key")
+    s.add_argument("--vote", required=True, help="the vote's id")
+    s.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.audit_command == "verify":
+        return journal_mod.run(args)
+    if args.audit_command == "verify-result":
+        return verify_result(args.file, key_file=args.key, journal=args.journal)
+    return sign_result(args)
+
+
+def verify_result(path: Path, *, key_file: Path | None = None, journal: Path | None = None) -> int:
+    """Exit 0 if the signed result is intact (and matches `journal`), 1 if it was altered or
+    badly signed, 2 if it (or the key, or the journal) cannot be read."""
+    from controller.signing import DocumentError, read_public_key, verify_document
+
+    try:
+        expected = read_public_key(key_file) if key_file is not None else None
+        data = path.read_bytes()
+        verdict = verify_document(data, expected_key=expected)
+    except OSError as exc:
+        print(f"error: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except DocumentError as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
+    if not verdict.ok:
+        print(f"{path}: BAD: {verdict.verdict.value}: {verdict.detail}")
+        return 1
+    assert verdict.result is not None
+    if journal is not None:
+        code = _against_journal(path, verdict.result, journal)
+        if code != 0:
+            return code
+    suffix = "" if key_file is not None else " (compare it with the hall's published key)"
+    print(f"{path}: OK, signed by key {verdict.fingerprint}{suffix}")
+    return 0
+
+
+def _against_journal(path: Path, result: object, journal: Path) -> int:
+    import sqlite3
+
+    report_or_error: journal_mod.VerifyReport
+    try:
+        report_or_error = journal_mod.verify(journal)
+    except journal_mod.JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not report_or_error.ok:
+        print(report_or_error)
+        return 1
+    where = result.get("journal") if isinstance(result, dict) else None
+    if not isinstance(where, dict) or not isinstance(where.get("seq"), int):
+        print(f"{path}: BAD: the result names no journal record")
+        return 1
+    conn = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        row = conn.execute("SELECT hash FROM records WHERE seq = ?", (where["seq"],)).fetchone()
+    finally:
+        conn.close()
+    if meta.get("journal_id") != where.get("id"):
+        print(f"{path}: BAD: the result comes from another journal")
+        return 1
+    if row is None or row[0] != where.get("head_hash"):
+        print(f"{path}: BAD: journal record {where['seq']} does not have the result's hash")
+        return 1
+    return 0
+
+
+def sign_result(args: argparse.Namespace) -> int:
+    from controller.config import ConfigError, load_config
+    from controller.exports import ExportError, replay_journal
+    from controller.signing import HallKey, SigningError, signed_result
+
+    try:
+        config = load_config(args.config)
+        view = replay_journal(args.journal, config)
+        text = signed_result(view, args.vote, HallKey.load_or_create(args.data))
+    except (ConfigError, ExportError, SigningError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8", newline="")
+    else:
+        sys.stdout.write(text)
+    return 0

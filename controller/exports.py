@@ -1,0 +1,630 @@
+"""Exports for the council's secretariat: results, the participation record and the minutes.
+
+Everything here is derived from the journal alone: the journal is replayed into a fresh
+`MeetingCore`, so an export can never disagree with what the hall recorded, and it can be
+made again later, on another machine, from a copy of the journal and the hall's file.
+
+Formats: CSV and JSON (UTF-8; Vietnamese names as they are), and printable HTML minutes in
+Vietnamese or English. Results carry the journal's hash at the record that closed each vote,
+so a printed result can be tied to the chain (`chamber audit verify`).
+
+A secret vote appears only with its totals and as "took part" in the participation record:
+the core never keeps its seats' choices, so no export can contain them. This module reads
+the journal file and writes export files; it never writes to the journal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import html
+import io
+import json
+import sqlite3
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from controller.config import HallConfig
+from controller.core.errors import CommandRejected
+from controller.core.i18n import DID_NOT_VOTE, answer_labels
+from controller.core.inputs import (
+    CloseVote,
+    InputRecordError,
+    PublishVote,
+    SecretVoteSealed,
+    from_record,
+)
+from controller.core.model import AnswerSet, Language, SpeakerList
+from controller.core.participation import Participation
+from controller.core.rules import Counts, decide
+from controller.core.sitting import MeetingCore
+from controller.core.votes import VoteDefinition, VoteResult, VoteState
+
+# Excel opens a CSV file as UTF-8 only when it starts with a byte order mark; without it,
+# Windows Excel reads the file in the machine's legacy code page (e.g. cp1258 or cp1252) and
+# "Phạm Mạnh Dũng" comes out as mojibake. Other tools (Python, LibreOffice) skip the BOM.
+CSV_BOM = "\ufeff"
+
+
+class ExportError(Exception):
+    """An export cannot be made: the journal cannot be read, or the sitting does not exist."""
+
+
+class What(StrEnum):
+    RESULTS = "results"
+    PARTICIPATION = "participation"
+    MINUTES = "minutes"
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    HTML = "html"
+
+
+# --- reading the journal ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosedVote:
+    """A vote's final result, with where it stands in the journal's chain."""
+
+    sitting_id: str
+    sitting_title: str
+    definition: VoteDefinition
+    result: VoteResult
+    # The record after which the result was final (for a secret vote, its sealed record),
+    # and that record's chain hash.
+    seq: int
+    head_hash: str
+    published: bool = False
+
+
+@dataclass
+class JournalView:
+    """A replayed journal: the core as it stands at the end, and every vote's final result."""
+
+    config: HallConfig
+    core: MeetingCore
+    journal_id: str
+    head_seq: int
+    head_hash: str
+    votes: dict[str, ClosedVote] = field(default_factory=dict)
+    # Sittings in the order they were opened: (id, title).
+    sittings: list[tuple[str, str]] = field(default_factory=list)
+
+    def sitting_votes(self, sitting_id: str | None) -> list[ClosedVote]:
+        return [v for v in self.votes.values() if sitting_id is None or v.sitting_id == sitting_id]
+
+    def last_sitting(self) -> str:
+        if not self.sittings:
+            raise ExportError("the journal holds no sitting")
+        return self.sittings[-1][0]
+
+    def sitting_title(self, sitting_id: str) -> str:
+        for sid, title in self.sittings:
+            if sid == sitting_id:
+                return title
+        raise ExportError(f"no sitting {sitting_id!r} in the journal")
+
+
+def _chain(path: Path) -> tuple[str, Iterator[tuple[int, dict[str, Any], str]]]:
+    """The journal id, and (seq, record, stored hash) in order, from a read-only connection.
+
+    Reads the documented file format directly (docs/journal.md), so that an export never
+    opens the journal for writing and works on a copy of it, even on a read-only medium.
+    """
+    if not path.is_file():
+        raise ExportError(f"{path}: no such journal")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        journal_id = str(meta["journal_id"])
+    except (sqlite3.Error, KeyError) as exc:
+        raise ExportError(f"{path}: not a chamber journal ({exc})") from exc
+
+    def rows() -> Iterator[tuple[int, dict[str, Any], str]]:
+        try:
+            cur = conn.execute("SELECT seq, body, hash FROM records ORDER BY seq")
+            while batch := cur.fetchmany(1024):
+                for seq, body, digest in batch:
+                    try:
+                        record = json.loads(body)
+                    except ValueError as exc:
+                        raise ExportError(f"{path}: record {seq} is not JSON") from exc
+                    yield seq, record, digest
+        except sqlite3.Error as exc:
+            raise ExportError(f"{path}: cannot read the journal ({exc})") from exc
+        finally:
+            conn.close()
+
+    return journal_id, rows()
+
+
+def _note_vote(view: JournalView, vote_id: str, seq: int, digest: str, *, sealed: bool) -> None:
+    core = view.core
+    vote = core.votes.get(vote_id)
+    if vote is None or vote.result is None:
+        return  # cancelled, or a refused command
+    known = view.votes.get(vote_id)
+    if known is None or sealed:
+        # For a secret vote the sealed record, not the close, makes the result final.
+        view.votes[vote_id] = ClosedVote(
+            core.sitting_id or "", core.sitting_title, vote.definition, vote.result, seq, digest
+        )
+    elif vote.state is VoteState.PUBLISHED:
+        view.votes[vote_id] = replace(known, published=True)
+
+
+def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
+    """Replay a journal file into a fresh core and note where each vote's result became final."""
+    journal_id, rows = _chain(Path(path))
+    core = MeetingCore(config.hall)
+    view = JournalView(config, core, journal_id, 0, "")
+    for seq, record, digest in rows:
+        try:
+            inp = from_record(record)
+        except InputRecordError as exc:
+            raise ExportError(f"record {seq}: {exc}") from exc
+        active = core.active_vote
+        # Journaled inputs were accepted once; a refusal here changes nothing, as it did not.
+        with contextlib.suppress(CommandRejected):
+            core.handle(inp)
+        view.head_seq, view.head_hash = seq, digest
+        if core.sitting_id is not None and (
+            not view.sittings or view.sittings[-1][0] != core.sitting_id
+        ):
+            view.sittings.append((core.sitting_id, core.sitting_title))
+        # Only the votes this record could have closed, published or sealed: a vote closes
+        # by a command, or by its deadline on whatever input comes next.
+        touched: set[str] = set()
+        if active is not None and core.active_vote is not active:
+            touched.add(active.vote_id)
+        if isinstance(inp, CloseVote | PublishVote | SecretVoteSealed):
+            touched.add(inp.vote_id)
+        for vote_id in touched:
+            _note_vote(view, vote_id, seq, digest, sealed=isinstance(inp, SecretVoteSealed))
+    return view
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def _labels(definition: VoteDefinition, language: Language) -> tuple[str, ...]:
+    if definition.answers is AnswerSet.CHOICES:
+        return definition.options
+    return answer_labels(language, definition.answers)
+
+
+def explanation(vote: ClosedVote, language: Language) -> str:
+    """The outcome sentence in `language`: decided again from the stored counts, so the
+    English minutes of a Vietnamese hall say the same thing in English."""
+    d, r = vote.definition, vote.result
+    if d.weighted:
+        return r.outcome.explanation  # weighted counts are not all kept in the result
+    counts = Counts(
+        options=r.totals,
+        abstain_key=d.abstain_key,
+        present=r.present,
+        entitled=r.entitled,
+        all_members=r.all_members,
+    )
+    choices = _labels(d, language) if d.answers is AnswerSet.CHOICES else None
+    return decide(d.rule, counts, language, choices=choices).explanation
+
+
+def result_json(vote: ClosedVote, language: Language | None = None) -> dict[str, Any]:
+    d, r = vote.definition, vote.result
+    labels = _labels(d, language) if language is not None else d.options
+    return {
+        "sitting_id": vote.sitting_id,
+        "sitting_title": vote.sitting_title,
+        "vote_id": d.vote_id,
+        "title": d.title,
+        "item_id": d.item_id,
+        "mode": d.mode.value,
+        "answers": d.answers.value,
+        "weighted": d.weighted,
+        "totals": [
+            {"key": k, "label": label, "count": c}
+            for k, (label, c) in enumerate(zip(labels, r.totals, strict=True), start=1)
+        ],
+        "weighted_totals": list(r.weighted_totals) if r.weighted_totals is not None else None,
+        "voted": r.voted,
+        "did_not_vote": r.did_not_vote,
+        "present": r.present,
+        "entitled": r.entitled,
+        "all_members": r.all_members,
+        "rule": r.outcome.rule,
+        "base": r.outcome.base.value,
+        "base_count": r.outcome.base_count,
+        "required": r.outcome.required,
+        "adopted": r.outcome.adopted,
+        "tie": r.outcome.tie,
+        "explanation": (
+            explanation(vote, language) if language is not None else r.outcome.explanation
+        ),
+        "closed_at": r.closed_at,
+        "auto_closed": r.auto_closed,
+        "published": vote.published,
+        "journal_seq": vote.seq,
+        "journal_hash": vote.head_hash,
+    }
+
+
+RESULT_COLUMNS = (
+    "sitting_id",
+    "vote_id",
+    "title",
+    "item_id",
+    "mode",
+    "key",
+    "option",
+    "count",
+    "voted",
+    "did_not_vote",
+    "present",
+    "entitled",
+    "all_members",
+    "rule",
+    "required",
+    "adopted",
+    "explanation",
+    "journal_seq",
+    "journal_hash",
+)
+
+
+def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    # Excel's own dialect: CRLF line ends, quoted where needed.
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return CSV_BOM + out.getvalue()
+
+
+def results_csv(view: JournalView, sitting_id: str | None = None) -> str:
+    """One row per vote and option (a long table: pivot it in a spreadsheet)."""
+    rows: list[dict[str, Any]] = []
+    for vote in view.sitting_votes(sitting_id):
+        data = result_json(vote)
+        for total in data["totals"]:
+            rows.append(
+                {c: data[c] for c in RESULT_COLUMNS if c in data}
+                | {"key": total["key"], "option": total["label"], "count": total["count"]}
+            )
+    return _csv(RESULT_COLUMNS, rows)
+
+
+def results_json(view: JournalView, sitting_id: str | None = None) -> str:
+    body = {
+        "hall": {"id": view.config.hall_id, "name": view.config.hall.body.name},
+        "journal": {"id": view.journal_id, "seq": view.head_seq, "head_hash": view.head_hash},
+        "results": [result_json(v) for v in view.sitting_votes(sitting_id)],
+    }
+    return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- participation -------------------------------------------------------------------------
+
+
+def participation(view: JournalView, sitting_id: str | None = None) -> list[Participation]:
+    sid = sitting_id or view.last_sitting()
+    view.sitting_title(sid)  # raises for an unknown sitting
+    try:
+        return list(view.core.participation(sid).values())
+    except CommandRejected as exc:
+        raise ExportError(exc.message) from exc
+
+
+PARTICIPATION_COLUMNS = (
+    "sitting_id",
+    "delegate_id",
+    "name",
+    "group",
+    "present_s",
+    "votes_taken",
+    "votes_missed",
+    "votes",
+    "speeches",
+    "speaking_s",
+    "speak_s",
+    "question_s",
+    "reply_s",
+)
+
+
+def participation_csv(view: JournalView, sitting_id: str | None = None) -> str:
+    rows = []
+    for p in participation(view, sitting_id):
+        rows.append(
+            {
+                "sitting_id": p.sitting_id,
+                "delegate_id": p.delegate_id,
+                "name": p.name,
+                "group": p.group,
+                "present_s": round(p.present_s, 1),
+                "votes_taken": len(p.votes),
+                "votes_missed": " ".join(p.votes_missed),
+                # A secret vote shows only that the delegate took part.
+                "votes": "; ".join(
+                    f"{v.vote_id}={v.label}" if v.label is not None else v.vote_id for v in p.votes
+                ),
+                "speeches": len(p.speeches),
+                "speaking_s": round(p.speaking_s(), 1),
+                "speak_s": round(p.speaking_s(SpeakerList.SPEAK), 1),
+                "question_s": round(p.speaking_s(SpeakerList.QUESTION), 1),
+                "reply_s": round(p.speaking_s(SpeakerList.REPLY), 1),
+            }
+        )
+    return _csv(PARTICIPATION_COLUMNS, rows)
+
+
+def participation_json(view: JournalView, sitting_id: str | None = None) -> str:
+    sid = sitting_id or view.last_sitting()
+    body = {
+        "hall": {"id": view.config.hall_id, "name": view.config.hall.body.name},
+        "sitting": {"id": sid, "title": view.sitting_title(sid)},
+        "delegates": [p.to_json() for p in participation(view, sid)],
+    }
+    return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- minutes --------------------------------------------------------------------------------
+
+WORDS: dict[Language, dict[str, str]] = {
+    Language.VI: {
+        "minutes": "Biên bản kỳ họp",
+        "sitting": "Kỳ họp",
+        "agenda": "Chương trình",
+        "attendance": "Điểm danh",
+        "present": "Có mặt",
+        "members": "Tổng số đại biểu",
+        "votes": "Kết quả biểu quyết",
+        "secret": "Bỏ phiếu kín",
+        "open": "Biểu quyết công khai",
+        "roll-call": "Biểu quyết theo danh sách",
+        "voted": "Số đại biểu tham gia biểu quyết",
+        "adopted": "Thông qua",
+        "rejected": "Không thông qua",
+        "delegate": "Đại biểu",
+        "group": "Tổ",
+        "presence": "Thời gian có mặt",
+        "speeches": "Phát biểu",
+        "speaking": "Thời gian phát biểu",
+        "record": "Tham gia biểu quyết",
+        "by_choice": "Kết quả theo đại biểu",
+        "journal": "Nhật ký hệ thống: bản ghi {seq}, mã băm {hash}",
+        "verify": "Kiểm tra bằng lệnh: chamber audit verify",
+        "none": "Không có",
+        "minute": "phút",
+    },
+    Language.EN: {
+        "minutes": "Minutes of the sitting",
+        "sitting": "Sitting",
+        "agenda": "Agenda",
+        "attendance": "Attendance",
+        "present": "Present",
+        "members": "Total members",
+        "votes": "Votes",
+        "secret": "Secret ballot",
+        "open": "Open vote",
+        "roll-call": "Roll-call vote",
+        "voted": "Members who voted",
+        "adopted": "Adopted",
+        "rejected": "Not adopted",
+        "delegate": "Delegate",
+        "group": "Group",
+        "presence": "Time present",
+        "speeches": "Speeches",
+        "speaking": "Speaking time",
+        "record": "Votes taken part in",
+        "by_choice": "Individual results",
+        "journal": "System journal: record {seq}, hash {hash}",
+        "verify": "Check with: chamber audit verify",
+        "none": "None",
+        "minute": "min",
+    },
+}
+
+_PRINT_CSS = """
+body { font-family: "Times New Roman", "Noto Serif", serif; margin: 2em auto; max-width: 52em;
+  color: #000; line-height: 1.35; }
+h1 { font-size: 1.5em; text-align: center; margin-bottom: 0.2em; }
+h2 { font-size: 1.2em; border-bottom: 1px solid #000; margin-top: 1.6em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+p.sub { text-align: center; margin-top: 0; }
+table { border-collapse: collapse; width: 100%; margin: 0.4em 0 0.8em; }
+th, td { border: 1px solid #444; padding: 0.15em 0.4em; text-align: left; vertical-align: top; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.outcome { font-weight: bold; }
+.hash { font-family: monospace; font-size: 0.85em; word-break: break-all; }
+section.vote { break-inside: avoid; page-break-inside: avoid; }
+@page { size: A4; margin: 2cm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 11pt; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+  tr { break-inside: avoid; page-break-inside: avoid; }
+}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _minutes(seconds: float, words: dict[str, str]) -> str:
+    return f"{seconds / 60:.1f} {words['minute']}"
+
+
+def minutes_html(
+    view: JournalView, language: Language | None = None, sitting_id: str | None = None
+) -> str:
+    """A self-contained, printable HTML page (inline CSS, no scripts, no outside resources)."""
+    lang = language or view.config.hall.language
+    w = WORDS[lang]
+    sid = sitting_id or view.last_sitting()
+    title = view.sitting_title(sid)
+    hall = view.config.hall
+    names = {d.id: d.name for d in hall.delegates}
+    delegate_at = {s.number: s.delegate for s in hall.seats if s.delegate is not None}
+    records = participation(view, sid)
+    out: list[str] = [
+        "<!DOCTYPE html>",
+        f'<html lang="{lang.value}"><head><meta charset="utf-8">',
+        f"<title>{_e(w['minutes'])}: {_e(title)}</title>",
+        f"<style>{_PRINT_CSS}</style></head><body>",
+        f"<h1>{_e(hall.body.name)}</h1>",
+        f'<p class="sub">{_e(w["minutes"])}: {_e(title)} ({_e(sid)})</p>',
+    ]
+    agenda = next((r.agenda for r in view.core.history if r.sitting_id == sid), None)
+    if agenda is None and view.core.sitting_id == sid:
+        agenda = view.core.agenda
+    if agenda:
+        out.append(f"<h2>{_e(w['agenda'])}</h2><ol>")
+        out.extend(f"<li>{_e(item.title)}</li>" for item in agenda)
+        out.append("</ol>")
+    present = [p for p in records if p.periods]
+    out.append(f"<h2>{_e(w['attendance'])}</h2>")
+    out.append(
+        f"<p>{_e(w['present'])}: {len(present)} / {_e(w['members'])}: {hall.body.members}</p>"
+    )
+    out.append(f"<h2>{_e(w['votes'])}</h2>")
+    votes = view.sitting_votes(sid)
+    if not votes:
+        out.append(f"<p>{_e(w['none'])}</p>")
+    for vote in votes:
+        d, r = vote.definition, vote.result
+        labels = _labels(d, lang)
+        out.append('<section class="vote">')
+        out.append(
+            f"<h3>{_e(d.title)} <small>({_e(d.vote_id)}, {_e(w[d.mode.value])})</small></h3>"
+        )
+        out.append("<table><tbody>")
+        for label, count in zip(labels, r.totals, strict=True):
+            out.append(f'<tr><th>{_e(label)}</th><td class="n">{count}</td></tr>')
+        out.append(
+            f'<tr><th>{_e(DID_NOT_VOTE[lang])}</th><td class="n">{r.did_not_vote}</td></tr>'
+            f'<tr><th>{_e(w["voted"])}</th><td class="n">{r.voted}</td></tr>'
+            "</tbody></table>"
+        )
+        verdict = w["adopted"] if r.outcome.adopted else w["rejected"]
+        out.append(f'<p class="outcome">{_e(verdict)}. {_e(explanation(vote, lang))}</p>')
+        if r.choices:  # open and roll-call votes only: a secret vote has none, by construction
+            out.append(f"<p>{_e(w['by_choice'])}:</p><ul>")
+            for key, label in enumerate(labels, start=1):
+                who = [
+                    names.get(delegate_at.get(seat, ""), f"#{seat}")
+                    for seat, k in r.choices
+                    if k == key
+                ]
+                out.append(f"<li>{_e(label)}: {_e(', '.join(who) or w['none'])}</li>")
+            out.append("</ul>")
+        out.append(
+            f'<p class="hash">{_e(w["journal"].format(seq=vote.seq, hash=vote.head_hash))}</p>'
+        )
+        out.append("</section>")
+    out.append(f"<h2>{_e(w['delegate'])}</h2>")
+    out.append(
+        f"<table><thead><tr><th>{_e(w['delegate'])}</th><th>{_e(w['group'])}</th>"
+        f'<th class="n">{_e(w["presence"])}</th><th class="n">{_e(w["record"])}</th>'
+        f'<th class="n">{_e(w["speeches"])}</th><th class="n">{_e(w["speaking"])}</th>'
+        "</tr></thead><tbody>"
+    )
+    for p in records:
+        out.append(
+            f"<tr><td>{_e(p.name)}</td><td>{_e(p.group)}</td>"
+            f'<td class="n">{_e(_minutes(p.present_s, w))}</td>'
+            f'<td class="n">{len(p.votes)}</td><td class="n">{len(p.speeches)}</td>'
+            f'<td class="n">{_e(_minutes(p.speaking_s(), w))}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    out.append(
+        f'<p class="hash">{_e(w["journal"].format(seq=view.head_seq, hash=view.head_hash))}<br>'
+        f"{_e(w['verify'])}</p>"
+    )
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+# --- one entry point for the API and the command line ---------------------------------------
+
+MEDIA_TYPES: dict[Format, str] = {
+    Format.CSV: "text/csv; charset=utf-8",
+    Format.JSON: "application/json",
+    Format.HTML: "text/html; charset=utf-8",
+}
+
+
+def render(
+    view: JournalView,
+    what: What,
+    fmt: Format,
+    *,
+    sitting_id: str | None = None,
+    language: Language | None = None,
+) -> str:
+    """The export as text; `ExportError` for an unknown sitting or a format `what` lacks."""
+    if what is What.MINUTES:
+        if fmt is not Format.HTML:
+            raise ExportError("minutes are HTML")
+        return minutes_html(view, language, sitting_id)
+    if fmt is Format.HTML:
+        raise ExportError(f"{what.value} are CSV or JSON")
+    if what is What.RESULTS:
+        if sitting_id is not None:
+            view.sitting_title(sitting_id)
+        if fmt is Format.CSV:
+            return results_csv(view, sitting_id)
+        return results_json(view, sitting_id)
+    if fmt is Format.CSV:
+        return participation_csv(view, sitting_id)
+    return participation_json(view, sitting_id)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--journal", type=Path, required=True, help="the journal file")
+    parser.add_argument("--config", type=Path, required=True, help="the hall's TOML file")
+    parser.add_argument("--format", choices=[f.value for f in Format], default="csv")
+    parser.add_argument("--what", choices=[w.value for w in What], default="results")
+    parser.add_argument(
+        "--sitting",
+        help="a sitting's id (default: all; the last one for participation and minutes)",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=[lang.value for lang in Language],
+        help="language of the minutes (default: the hall's)",
+    )
+    parser.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 on success, 2 if the journal, the hall file or the sitting cannot be used."""
+    from controller.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        view = replay_journal(args.journal, config)
+        text = render(
+            view,
+            What(args.what),
+            Format(args.format),
+            sitting_id=args.sitting,
+            language=Language(args.lang) if args.lang else None,
+        )
+    except (ConfigError, ExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        # newline="": the CSV's CRLF line ends are written as they are.
+        args.output.write_text(text, encoding="utf-8", newline="")
+    else:
+        sys.stdout.write(text)
+    return 0
