@@ -1,0 +1,1 @@
+"""Tests of the display wall: the web page and its MQTT twin."""
