@@ -1,0 +1,47 @@
+"""`chamber console --url URL --token TOKEN`: the operator console of a running daemon.
+
+The token may come from the CHAMBER_TOKEN environment variable instead, so that it does not show
+in the process list. Nothing here talks to hardware or to the meeting core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_URL = "http://127.0.0.1:8700"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("CHAMBER_URL", DEFAULT_URL),
+        help=f"the daemon's address (default: $CHAMBER_URL or {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("CHAMBER_TOKEN"),
+        help="a chair or technician token (default: $CHAMBER_TOKEN)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.token:
+        print("error: a token is required (--token or CHAMBER_TOKEN)", file=sys.stderr)
+        return 2
+    if not str(args.url).startswith(("http://", "https://")):
+        print(
+            f"error: --url must start with http:// or https://, not {args.url!r}", file=sys.stderr
+        )
+        return 2
+    from console.app import ChamberConsole
+    from console.client import ApiClient
+
+    async def main() -> None:
+        await ChamberConsole(ApiClient(args.url, args.token)).run_async()
+
+    import asyncio
+
+    asyncio.run(main())
+    return 0

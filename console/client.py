@@ -1,0 +1,286 @@
+"""The console's client of the daemon's API: REST commands, and the live stream kept mirrored.
+
+`ApiClient(url, token)` talks to a daemon only through its public API (never in-process): it
+fetches the hall, follows `/api/stream` into a `Mirror`, fetches `/api/state` when the mirror
+says a delta needs it, and reconnects by itself (with `since=` the last sequence number) when
+the daemon goes away. Commands return the daemon's sequence number or raise `ApiError` with
+the daemon's own sentence.
+
+It must never import the meeting core or the runtime: the console is a remote client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, WebSocketException
+
+from console.mirror import HallInfo, Mirror, StreamError
+
+log = logging.getLogger("chamber.console")
+
+Clock = Callable[[], float]
+Listener = Callable[[], None]
+
+
+class ApiError(Exception):
+    """A command the daemon refused or could not take; `detail` is the daemon's sentence."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+class Link(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+def stream_url(base: str, since: int | None, stream: str | None = None) -> str:
+    """The WebSocket address of `base`'s stream (http -> ws, https -> wss), resuming after
+    delta `since` of the daemon run `stream` when both are known."""
+    parts = urlsplit(base)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    params: dict[str, str | int] = {}
+    if since is not None:
+        params["since"] = since
+        if stream is not None:
+            params["stream"] = stream
+    query = urlencode(params)
+    path = parts.path.rstrip("/") + "/api/stream"
+    return urlunsplit((scheme, parts.netloc, path, query, ""))
+
+
+class ApiClient:
+    """One daemon, mirrored. `await start()`, then read `mirror` and `hall`; `await close()`."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        clock: Clock = time.monotonic,
+        retry_s: tuple[float, float] = (0.5, 5.0),
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self.clock = clock
+        self._retry_s = retry_s
+        self._timeout_s = timeout_s
+        self.mirror = Mirror()
+        self.hall: HallInfo | None = None
+        self.link = Link.CONNECTING
+        self.link_detail = ""
+        self.connections = 0
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_s,
+        )
+        self._listeners: list[Listener] = []
+        self._changed = asyncio.Event()
+        self._refetch = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- life --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start following the daemon in the background (it may not be up yet)."""
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="console-stream"),
+            asyncio.create_task(self._refetcher(), name="console-refetch"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._http.aclose()
+
+    def add_listener(self, listener: Listener) -> None:
+        """Called after every change of the mirror or of the link."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+        for listener in tuple(self._listeners):
+            try:
+                listener()
+            except Exception:  # a broken view must not stop the stream
+                log.exception("console listener failed")
+
+    async def wait_for(self, predicate: Callable[[ApiClient], bool]) -> None:
+        """Wait (event-driven, no polling) until `predicate(self)` holds; bound it with
+        `asyncio.timeout`."""
+        while not predicate(self):
+            await self._changed.wait()
+
+    # --- the stream ----------------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        delay = self._retry_s[0]
+        while True:
+            try:
+                await self._load_hall()
+                await self._stream()
+                detail = "the daemon closed the stream"
+            except (OSError, WebSocketException, httpx.HTTPError, TimeoutError) as exc:
+                detail = _describe(exc)
+            except (ApiError, StreamError) as exc:
+                detail = str(exc)
+            except ValueError as exc:  # a frame that is not JSON: the peer's fault
+                detail = f"unreadable message from the daemon: {exc}"
+            else:
+                delay = self._retry_s[0]
+            was_connected = self.link is Link.CONNECTED
+            self.link = Link.DISCONNECTED
+            self.link_detail = detail
+            if was_connected:
+                delay = self._retry_s[0]
+                log.warning("console lost the daemon: %s", detail)
+            self._notify()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._retry_s[1])
+
+    async def _load_hall(self) -> None:
+        self.hall = HallInfo.from_json(await self._get("/api/hall"))
+
+    async def _stream(self) -> None:
+        since = self.mirror.seq if self.mirror.ready else None
+        async with connect(
+            stream_url(self.url, since, self.mirror.stream),
+            additional_headers={"Authorization": f"Bearer {self._token}"},
+            open_timeout=self._timeout_s,
+            max_size=None,
+            close_timeout=1,
+        ) as ws:
+            self.mirror.reset_clock()
+            self.connections += 1
+            self.link = Link.CONNECTED
+            self.link_detail = ""
+            self._notify()
+            async for raw in ws:
+                self.mirror.feed(json.loads(raw), self.clock())
+                if self.mirror.stale:
+                    self._refetch.set()
+                self._notify()
+
+    async def _refetcher(self) -> None:
+        while True:
+            await self._refetch.wait()
+            self._refetch.clear()
+            try:
+                body = await self._get("/api/state")
+            except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
+                log.warning("console could not fetch the state: %s", _describe(exc))
+                continue  # the stream's reconnect will bring a fresh snapshot
+            seq, state, stream = body.get("seq"), body.get("state"), body.get("stream")
+            if isinstance(seq, int) and isinstance(state, dict):
+                stream_id = stream if isinstance(stream, str) else None
+                self.mirror.adopt(seq, state, self.clock(), stream=stream_id)
+                if self.mirror.stale:
+                    self._refetch.set()
+                self._notify()
+
+    # --- REST ------------------------------------------------------------------------------------
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        return _body(await self._http.get(path))
+
+    async def _post(self, path: str, body: dict[str, Any] | None = None) -> int:
+        reply = _body(await self._http.post(path, json=body or {}))
+        seq = reply.get("seq")
+        return seq if isinstance(seq, int) else -1
+
+    async def create_vote(
+        self,
+        vote_id: str,
+        title: str,
+        *,
+        secret: bool = False,
+        duration_s: float | None = None,
+    ) -> int:
+        body: dict[str, Any] = {"vote_id": vote_id, "title": title}
+        if secret:
+            body["mode"] = "secret"
+        if duration_s is not None:
+            body["duration_s"] = duration_s
+        return await self._post("/api/votes", body)
+
+    async def vote_step(self, vote_id: str, step: str) -> int:
+        """open, hold, resume, close, cancel or publish."""
+        if step not in {"open", "hold", "resume", "close", "cancel", "publish"}:
+            raise ValueError(f"no vote step {step!r}")
+        return await self._post(f"/api/votes/{vote_id}/{step}")
+
+    async def grant(self, seat: int, speaker_list: str | None = None) -> int:
+        body: dict[str, Any] = {"seat": seat}
+        if speaker_list is not None:
+            body["list"] = speaker_list
+        return await self._post("/api/floor/grant", body)
+
+    async def grant_next(self, speaker_list: str | None = None) -> int:
+        return await self._post(
+            "/api/floor/next", {} if speaker_list is None else {"list": speaker_list}
+        )
+
+    async def revoke(self, seat: int | None = None) -> int:
+        return await self._post("/api/floor/revoke", {} if seat is None else {"seat": seat})
+
+    async def priority(self, held: bool) -> int:
+        return await self._post("/api/floor/priority", {"held": held})
+
+    async def mic_override(self, seat: int, on: bool) -> int:
+        return await self._post(f"/api/seats/{seat}/mic", {"on": on})
+
+    def next_vote_id(self) -> str:
+        """A vote id not used in this sitting yet: v1, v2, ..."""
+        used = {v.vote_id for v in self.mirror.votes()}
+        n = len(used) + 1
+        while f"v{n}" in used:
+            n += 1
+        return f"v{n}"
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.is_error:
+        problem = data if isinstance(data, dict) else {}
+        raise ApiError(
+            response.status_code,
+            str(problem.get("title") or response.reason_phrase),
+            str(problem.get("detail") or response.text[:200]),
+        )
+    if not isinstance(data, dict):
+        raise ApiError(response.status_code, "Bad reply", "the daemon did not answer JSON")
+    return data
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, InvalidHandshake):
+        return f"the daemon refused the stream ({exc})"
+    text = str(exc) or type(exc).__name__
+    return text

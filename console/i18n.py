@@ -1,0 +1,158 @@
+"""The console's labels in the hall's language (Vietnamese first, English second).
+
+Only words the operator reads live here; the daemon's own sentences (a vote's explanation, a
+refusal's reason) arrive already in the hall's language and are shown as they come.
+Never formats numbers or times for the wire: labels only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Lang(StrEnum):
+    VI = "vi"
+    EN = "en"
+
+
+# key -> (Vietnamese, English). Vietnamese is the hall's words, not a translation of the English.
+LABELS: dict[str, tuple[str, str]] = {
+    "app.title": ("Bảng điều khiển phòng họp", "Hall console"),
+    "tab.chair": ("Chủ tọa", "Chair"),
+    "tab.tech": ("Kỹ thuật", "Technician"),
+    "status.connected": ("Đã kết nối", "Connected"),
+    "status.connecting": ("Đang kết nối…", "Connecting…"),
+    "status.disconnected": (
+        "MẤT KẾT NỐI với máy chủ — đang thử kết nối lại…",
+        "DISCONNECTED from the controller — reconnecting…",
+    ),
+    "sitting.none": ("Chưa khai mạc kỳ họp", "No sitting open"),
+    "sitting.item": ("Nội dung", "Agenda item"),
+    "sitting.item.none": ("(chưa chọn nội dung)", "(no item chosen)"),
+    "attendance": ("Điểm danh", "Attendance"),
+    "attendance.present": ("Có mặt", "Present"),
+    "attendance.members": ("đại biểu", "delegates"),
+    "quorum.ok": ("Đủ số lượng đại biểu", "Quorum reached"),
+    "quorum.missing": ("Chưa đủ số lượng đại biểu", "No quorum"),
+    "quorum.required": ("cần", "needs"),
+    "vote": ("Biểu quyết", "Vote"),
+    "vote.none": ("Chưa có biểu quyết", "No vote prepared"),
+    "vote.state.prepared": ("Đã chuẩn bị", "Prepared"),
+    "vote.state.open": ("Đang biểu quyết", "Open"),
+    "vote.state.hold": ("Tạm dừng", "On hold"),
+    "vote.state.closed": ("Đã kết thúc", "Closed"),
+    "vote.state.published": ("Đã công bố", "Published"),
+    "vote.state.cancelled": ("Đã hủy", "Cancelled"),
+    "vote.mode.open": ("Công khai", "Open"),
+    "vote.mode.secret": ("Bỏ phiếu kín", "Secret ballot"),
+    "vote.mode.roll-call": ("Điểm danh từng người", "Roll call"),
+    "vote.voted": ("Đã biểu quyết", "Voted"),
+    "vote.did_not_vote": ("Không tham gia", "Did not vote"),
+    "vote.electorate": ("Có quyền biểu quyết", "Entitled"),
+    "vote.hidden": ("Kết quả kín đến khi kết thúc", "Hidden until close (secret ballot)"),
+    "vote.countdown": ("Còn lại", "Time left"),
+    "vote.result": ("Kết quả", "Result"),
+    "vote.adopted": ("THÔNG QUA", "ADOPTED"),
+    "vote.rejected": ("KHÔNG THÔNG QUA", "NOT ADOPTED"),
+    "answer.yes": ("Tán thành", "Yes"),
+    "answer.no": ("Không tán thành", "No"),
+    "answer.abstain": ("Không biểu quyết", "Abstain"),
+    "floor": ("Phát biểu", "Floor"),
+    "floor.live": ("Đang phát biểu", "Speaking"),
+    "floor.nobody": ("(không ai)", "(nobody)"),
+    "floor.list.speak": ("Đăng ký phát biểu", "To speak"),
+    "floor.list.question": ("Chất vấn", "To question"),
+    "floor.list.reply": ("Tranh luận", "To reply"),
+    "floor.priority": ("Ưu tiên chủ tọa", "Chair priority"),
+    "floor.priority.on": ("ĐANG BẬT", "ON"),
+    "floor.left": ("còn", "left"),
+    "floor.over": ("quá giờ", "overtime"),
+    "seatmap": ("Sơ đồ chỗ ngồi", "Seating chart"),
+    "seatmap.by.presence": ("theo có mặt", "by presence"),
+    "seatmap.by.vote": ("theo biểu quyết", "by vote"),
+    "seatmap.by.mic": ("theo micro", "by microphone"),
+    "legend.present": ("có mặt", "present"),
+    "legend.absent": ("vắng", "absent"),
+    "legend.voted": ("đã bấm", "voted"),
+    "legend.mic_on": ("micro bật", "mic on"),
+    "legend.waiting": ("chờ phát biểu", "waiting"),
+    "tech.lines": ("Đường truyền", "Lines"),
+    "tech.units": ("Thiết bị", "Units"),
+    "tech.faults": ("Sự cố", "Faults"),
+    "tech.none": ("(chưa có dữ liệu thiết bị)", "(no unit reported yet)"),
+    "tech.online": ("trực tuyến", "online"),
+    "tech.offline": ("MẤT", "OFFLINE"),
+    "fault.offline": ("mất kết nối", "offline"),
+    "fault.online": ("trực tuyến trở lại", "back online"),
+    "fault.disconnected": ("đường truyền mất", "line down"),
+    "fault.connected": ("đường truyền trở lại", "line back"),
+    "fault.crc_errors": ("lỗi CRC", "CRC errors"),
+    "fault.timeouts": ("không trả lời", "timeouts"),
+    "fault.reboots": ("khởi động lại", "reboots"),
+    "fault.lost_events": ("mất sự kiện", "lost events"),
+    "col.line": ("Đường", "Line"),
+    "col.address": ("Địa chỉ", "Address"),
+    "col.seat": ("Ghế", "Seat"),
+    "col.kind": ("Loại", "Kind"),
+    "col.state": ("Trạng thái", "State"),
+    "col.response": ("ms", "ms"),
+    "col.errors": ("Lỗi", "Errors"),
+    "col.reboots": ("K.động lại", "Reboots"),
+    "confirm.yes": ("Xác nhận", "Confirm"),
+    "confirm.no": ("Hủy bỏ", "Back"),
+    "confirm.open": ("Bắt đầu biểu quyết «{title}»?", "Open the vote “{title}”?"),
+    "confirm.close": (
+        "Kết thúc biểu quyết «{title}»? Không thể hoàn tác.",
+        "Close the vote “{title}”? This cannot be undone.",
+    ),
+    "confirm.cancel": (
+        "Hủy biểu quyết «{title}»? Không thể hoàn tác.",
+        "Cancel the vote “{title}”? This cannot be undone.",
+    ),
+    "confirm.publish": ("Công bố kết quả «{title}»?", "Publish the result of “{title}”?"),
+    "confirm.revoke": ("Tắt micro ghế {seat}?", "Take the floor from seat {seat}?"),
+    "new.title": ("Nội dung biểu quyết", "What is being voted on"),
+    "new.secret": ("Bỏ phiếu kín", "Secret ballot"),
+    "new.duration": ("Thời gian (giây, để trống: mặc định)", "Duration (s, empty: default)"),
+    "new.create": ("Tạo", "Create"),
+    "seat.prompt": ("Số ghế", "Seat number"),
+    "seat.prompt.grant": ("Cho phát biểu — số ghế", "Give the floor — seat number"),
+    "seat.prompt.revoke": ("Tắt micro — số ghế", "Take the floor — seat number"),
+    "seat.prompt.mic_on": ("Bật micro (kỹ thuật) — số ghế", "Force mic ON — seat number"),
+    "seat.prompt.mic_off": ("Tắt micro (kỹ thuật) — số ghế", "Force mic OFF — seat number"),
+    "seat.invalid": ("Số ghế không hợp lệ", "Not a seat number"),
+    "error": ("Lỗi", "Error"),
+    "key.new": ("Tạo", "New vote"),
+    "key.open": ("Mở", "Open"),
+    "key.hold": ("Dừng/Tiếp", "Hold/Resume"),
+    "key.close": ("Đóng", "Close"),
+    "key.cancel": ("Hủy", "Cancel"),
+    "key.publish": ("Công bố", "Publish"),
+    "key.next": ("Kế tiếp", "Next"),
+    "key.grant": ("Cho nói", "Grant"),
+    "key.revoke": ("Thu hồi", "Revoke"),
+    "key.priority": ("Ưu tiên", "Priority"),
+    "key.colour": ("Màu", "Colour by"),
+    "key.chair": ("Chủ tọa", "Chair"),
+    "key.tech": ("Kỹ thuật", "Technician"),
+    "key.mic_on": ("Bật mic", "Mic on"),
+    "key.mic_off": ("Tắt mic", "Mic off"),
+    "key.quit": ("Thoát", "Quit"),
+}
+
+
+def label(key: str, lang: Lang, **fields: object) -> str:
+    """The label for `key` in `lang`; an unknown key shows itself (a bug, but never a crash)."""
+    pair = LABELS.get(key)
+    if pair is None:
+        return key
+    text = pair[0] if lang is Lang.VI else pair[1]
+    return text.format(**fields) if fields else text
+
+
+def lang_of(code: object) -> Lang:
+    """The hall's language code as the console's language; anything unknown falls back to vi."""
+    try:
+        return Lang(str(code))
+    except ValueError:
+        return Lang.VI

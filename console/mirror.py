@@ -1,0 +1,622 @@
+"""The console's local mirror of the daemon's live state, and typed views of it.
+
+The daemon streams a snapshot, then numbered deltas. The mirror keeps the last snapshot and
+applies, in sequence order, the deltas whose effect it can reproduce exactly (tallies,
+presence, quorum, unit health). Any other delta marks the mirror stale: the client then
+fetches a fresh snapshot, and the mirror replays on top of it the deltas it already holds
+that are newer than that snapshot, so nothing is lost and nothing is applied twice.
+
+No I/O, no clock: the client feeds messages and local times in. Every read of the daemon's
+JSON is defensive (the state's keys may grow; a missing key is an empty value, never a crash).
+"""
+
+from __future__ import annotations
+
+import copy
+import unicodedata
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+# Deltas the mirror applies itself; everything else asks for a fresh snapshot.
+LOCAL_TOPICS = frozenset(
+    {"vote.tally", "attendance.changed", "quorum.changed", "health.unit", "health.line"}
+)
+# Deltas kept for replay on top of a snapshot fetched while they were arriving.
+REPLAY_DEPTH = 5_000
+
+
+class StreamError(ValueError):
+    """The daemon sent a message the mirror cannot read (the peer's fault, not ours)."""
+
+
+class VoteState(StrEnum):
+    PREPARED = "prepared"
+    OPEN = "open"
+    HOLD = "hold"
+    CLOSED = "closed"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class VoteMode(StrEnum):
+    OPEN = "open"
+    SECRET = "secret"
+    ROLL_CALL = "roll-call"
+    UNKNOWN = "unknown"
+
+
+ACTIVE = frozenset({VoteState.OPEN, VoteState.HOLD})
+DONE = frozenset({VoteState.CLOSED, VoteState.PUBLISHED, VoteState.CANCELLED})
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: object, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    return default
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def _str(value: object) -> str:
+    # Names arrive as the daemon stores them; NFC keeps a decomposed "ế" one terminal cell.
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else ""
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum(kind: type[E], value: object, default: E) -> E:
+    try:
+        return kind(str(value))
+    except ValueError:
+        return default
+
+
+# --- typed views ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatInfo:
+    number: int
+    row: int
+    col: int
+    delegate_id: str | None
+    name: str
+    mic_class: str
+
+
+@dataclass(frozen=True)
+class HallInfo:
+    hall_id: str
+    name: str
+    short_name: str
+    members: int
+    language: str
+    seats: tuple[SeatInfo, ...]
+    names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HallInfo:
+        names = {_str(d.get("id")): _str(d.get("name")) for d in _list(data.get("delegates"))}
+        seats = []
+        for s in _list(data.get("seats")):
+            s = _dict(s)
+            delegate = s.get("delegate")
+            delegate_id = _str(delegate) if isinstance(delegate, str) else None
+            seats.append(
+                SeatInfo(
+                    number=_int(s.get("number")),
+                    row=_int(s.get("row"), 1),
+                    col=_int(s.get("col"), 1),
+                    delegate_id=delegate_id,
+                    name=names.get(delegate_id, "") if delegate_id else "",
+                    mic_class=_str(s.get("mic_class")),
+                )
+            )
+        return cls(
+            hall_id=_str(data.get("id")),
+            name=_str(data.get("name")),
+            short_name=_str(data.get("short_name")),
+            members=_int(data.get("members")),
+            language=_str(data.get("language")) or "vi",
+            seats=tuple(sorted(seats, key=lambda s: s.number)),
+            names=names,
+        )
+
+    def seat(self, number: int) -> SeatInfo | None:
+        for s in self.seats:
+            if s.number == number:
+                return s
+        return None
+
+
+@dataclass(frozen=True)
+class SittingView:
+    open: bool
+    sitting_id: str
+    title: str
+    item_id: str | None
+    item_title: str
+
+
+@dataclass(frozen=True)
+class AttendanceView:
+    present: int
+    required: int
+    quorate: bool
+    present_seats: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    adopted: bool
+    tie: bool
+    required: int
+    base_count: int
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ResultView:
+    totals: tuple[tuple[str, int], ...]
+    voted: int
+    did_not_vote: int
+    present: int
+    outcome: Outcome | None
+
+
+@dataclass(frozen=True)
+class VoteView:
+    vote_id: str
+    title: str
+    state: VoteState
+    mode: VoteMode
+    options: tuple[str, ...]
+    duration_s: float | None
+    deadline: float | None
+    countdown_s: float | None
+    electorate: int
+    voted: int
+    # None while a secret ballot is running: the daemon does not send interim totals.
+    totals: tuple[int, ...] | None
+    choices: dict[int, int]
+    result: ResultView | None
+
+    @property
+    def secret(self) -> bool:
+        return self.mode is VoteMode.SECRET
+
+
+@dataclass(frozen=True)
+class Speaker:
+    seat: int
+    delegate_id: str | None
+    list: str
+    started: float | None
+    limit_s: float | None
+    time_left_s: float | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    seat: int
+    delegate_id: str | None
+    position: int
+
+
+@dataclass(frozen=True)
+class FloorView:
+    mode: str
+    live: tuple[Speaker, ...]
+    waiting: dict[str, tuple[Waiting, ...]]
+    priority: bool
+
+    @property
+    def live_seats(self) -> frozenset[int]:
+        return frozenset(s.seat for s in self.live)
+
+    @property
+    def waiting_seats(self) -> frozenset[int]:
+        return frozenset(w.seat for ws in self.waiting.values() for w in ws)
+
+
+@dataclass(frozen=True)
+class UnitView:
+    line: str
+    address: int
+    seat: int
+    kind: str
+    online: bool
+    response_ms: float | None
+    errors: int
+    reboots: int
+
+
+@dataclass(frozen=True)
+class LineView:
+    line: str
+    connected: bool
+    detail: str
+    cycle_ms: float | None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A health change the technician should see: a unit or a line going bad (or back).
+
+    `event` is one of: offline, online, disconnected, connected, crc_errors, timeouts, reboots,
+    lost_events; `count` is the counter's new value for the last four. Words are the app's job.
+    """
+
+    seq: int
+    line: str
+    address: int | None
+    seat: int | None
+    event: str
+    bad: bool
+    count: int | None = None
+    detail: str = ""
+
+
+def _vote_view(v: dict[str, Any]) -> VoteView:
+    tally = _dict(v.get("tally"))
+    totals_raw = tally.get("totals")
+    totals = tuple(_int(x) for x in totals_raw) if isinstance(totals_raw, list) else None
+    choices = {
+        _int(c.get("seat")): _int(c.get("key"))
+        for c in map(_dict, _list(v.get("choices")))
+        if "seat" in c
+    }
+    result = _result_view(v.get("result"))
+    return VoteView(
+        vote_id=_str(v.get("vote_id")),
+        title=_str(v.get("title")),
+        state=_enum(VoteState, v.get("state"), VoteState.UNKNOWN),
+        mode=_enum(VoteMode, v.get("mode"), VoteMode.UNKNOWN),
+        options=tuple(_str(o) for o in _list(v.get("options"))),
+        duration_s=_float(v.get("duration_s")),
+        deadline=_float(v.get("deadline")),
+        countdown_s=_float(v.get("countdown_s")),
+        electorate=_int(v.get("electorate_at_open")),
+        voted=_int(tally.get("voted")),
+        totals=totals,
+        choices=choices,
+        result=result,
+    )
+
+
+def _result_view(raw: object) -> ResultView | None:
+    if not isinstance(raw, dict):
+        return None
+    totals = tuple(
+        (_str(t.get("label")), _int(t.get("count"))) for t in map(_dict, _list(raw.get("totals")))
+    )
+    o = raw.get("outcome")
+    outcome = None
+    if isinstance(o, dict):
+        outcome = Outcome(
+            adopted=bool(o.get("adopted")),
+            tie=bool(o.get("tie")),
+            required=_int(o.get("required")),
+            base_count=_int(o.get("base_count")),
+            explanation=_str(o.get("explanation")),
+        )
+    return ResultView(
+        totals=totals,
+        voted=_int(raw.get("voted")),
+        did_not_vote=_int(raw.get("did_not_vote")),
+        present=_int(raw.get("present")),
+        outcome=outcome,
+    )
+
+
+# --- the mirror -----------------------------------------------------------------------------
+
+
+class Mirror:
+    """The last snapshot plus the deltas applied since; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.seq = -1  # nothing yet
+        self.stream: str | None = None  # the daemon run that `seq` counts in
+        self.state: dict[str, Any] = {}
+        self.stale = False
+        self.faults: deque[Fault] = deque(maxlen=200)
+        self._recent: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=REPLAY_DEPTH)
+        self._offset: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.seq >= 0
+
+    # --- feeding ---------------------------------------------------------------------------
+
+    def feed(self, message: object, local_now: float) -> None:
+        """One message of the stream. Raises `StreamError` for one that makes no sense."""
+        msg = _dict(message)
+        kind = msg.get("type")
+        seq = msg.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise StreamError(f"stream message without a sequence number: {kind!r}")
+        if kind == "snapshot":
+            state = msg.get("state")
+            if not isinstance(state, dict):
+                raise StreamError("snapshot without a state")
+            stream = msg.get("stream")
+            self.adopt(seq, state, local_now, stream=stream if isinstance(stream, str) else None)
+            return
+        if kind != "delta":
+            raise StreamError(f"unknown stream message type {kind!r}")
+        if seq <= self.seq:
+            return  # already part of the state (a resend after a reconnect)
+        if self.seq >= 0 and seq != self.seq + 1:
+            # A hole: the state can no longer be trusted until a fresh snapshot arrives.
+            self.stale = True
+        topic = _str(msg.get("topic"))
+        data = _dict(msg.get("data"))
+        self._observe(data.get("at"), local_now)
+        self._recent.append((seq, topic, data))
+        self.seq = seq
+        if not self._apply(seq, topic, data):
+            self.stale = True
+
+    def adopt(
+        self, seq: int, state: dict[str, Any], local_now: float, *, stream: str | None = None
+    ) -> None:
+        """Take a full snapshot taken at `seq`; replay held deltas that are newer than it.
+
+        `stream` names the daemon's run the numbers belong to: after a restart they start
+        again, and deltas held from the old run must not be replayed onto the new state.
+        """
+        if stream is not None and stream != self.stream:
+            self._recent.clear()
+            self.seq = -1
+            self.stream = stream
+        self.state = copy.deepcopy(state)
+        self._observe(state.get("now"), local_now)
+        newer = [d for d in self._recent if d[0] > seq]
+        self.stale = False
+        for d_seq, topic, data in newer:
+            if topic in LOCAL_TOPICS:
+                self._apply(d_seq, topic, data)
+            else:
+                self.stale = True  # one newer still needs a fetch
+        self.seq = max(seq, self.seq) if newer else seq
+
+    def reset_clock(self) -> None:
+        """Forget the daemon's clock offset (a new connection may be a restarted daemon)."""
+        self._offset = None
+
+    def _observe(self, at: object, local_now: float) -> None:
+        daemon_at = _float(at)
+        if daemon_at is None:
+            return
+        # The daemon's time of an event is at most its time now: the largest offset seen is the
+        # closest to the truth.
+        offset = daemon_at - local_now
+        if self._offset is None or offset > self._offset:
+            self._offset = offset
+
+    def daemon_now(self, local_now: float) -> float | None:
+        return None if self._offset is None else local_now + self._offset
+
+    # --- local application of hot deltas -----------------------------------------------------
+
+    def _apply(self, seq: int, topic: str, data: dict[str, Any]) -> bool:
+        if topic == "vote.tally":
+            return self._apply_tally(data)
+        if topic == "attendance.changed":
+            return self._apply_attendance(data)
+        if topic == "quorum.changed":
+            quorum = {k: data.get(k) for k in ("present", "required", "quorate")}
+            self.state["quorum"] = quorum
+            self.state.setdefault("attendance", {})["quorum"] = dict(quorum)
+            return True
+        if topic == "health.unit":
+            self._apply_health(seq, "units", data, ("line", "address"))
+            return True
+        if topic == "health.line":
+            self._apply_health(seq, "lines", data, ("line",))
+            return True
+        return False
+
+    def _apply_tally(self, data: dict[str, Any]) -> bool:
+        vote = next(
+            (
+                v
+                for v in map(_dict, _list(self.state.get("votes")))
+                if v.get("vote_id") == data.get("vote_id")
+            ),
+            None,
+        )
+        if vote is None:
+            return False
+        tally = vote.setdefault("tally", {})
+        if "voted" in data:
+            tally["voted"] = data["voted"]
+        if isinstance(data.get("totals"), list):
+            tally["totals"] = list(data["totals"])
+        # Per-seat choices exist only for a vote that shows them (never a secret ballot).
+        if isinstance(vote.get("choices"), list) and "seat" in data and "key" in data:
+            seat = data["seat"]
+            choices = [c for c in vote["choices"] if _dict(c).get("seat") != seat]
+            choices.append({"seat": seat, "key": data["key"]})
+            vote["choices"] = sorted(choices, key=lambda c: _int(c.get("seat")))
+        return True
+
+    def _apply_attendance(self, data: dict[str, Any]) -> bool:
+        if "seat" not in data or "present" not in data:
+            return False
+        attendance = self.state.setdefault("attendance", {})
+        seats = {_int(s) for s in _list(attendance.get("present_seats"))}
+        seat = _int(data["seat"])
+        if data["present"]:
+            seats.add(seat)
+        else:
+            seats.discard(seat)
+        attendance["present_seats"] = sorted(seats)
+        attendance["present"] = _int(data.get("present_count"), len(seats))
+        return True
+
+    def _apply_health(
+        self, seq: int, kind: str, data: dict[str, Any], key: tuple[str, ...]
+    ) -> None:
+        health = self.state.setdefault("health", {})
+        items = [i for i in map(_dict, _list(health.get(kind))) if i]
+        ident = tuple(data.get(k) for k in key)
+        before = next((i for i in items if tuple(i.get(k) for k in key) == ident), None)
+        items = [i for i in items if tuple(i.get(k) for k in key) != ident]
+        items.append(dict(data))
+        health[kind] = items
+        fault = _fault(seq, kind, before, data)
+        if fault is not None:
+            self.faults.appendleft(fault)
+
+    # --- views -----------------------------------------------------------------------------
+
+    def sitting(self) -> SittingView:
+        s = _dict(self.state.get("sitting"))
+        current = s.get("current_item")
+        item_id = _str(current) if isinstance(current, str) else None
+        title = ""
+        for item in map(_dict, _list(s.get("agenda"))):
+            if item.get("id") == item_id:
+                title = _str(item.get("title"))
+        return SittingView(
+            open=bool(s.get("open")),
+            sitting_id=_str(s.get("sitting_id")),
+            title=_str(s.get("title")),
+            item_id=item_id,
+            item_title=title,
+        )
+
+    def attendance(self) -> AttendanceView:
+        a = _dict(self.state.get("attendance"))
+        q = _dict(self.state.get("quorum")) or _dict(a.get("quorum"))
+        seats = frozenset(_int(s) for s in _list(a.get("present_seats")))
+        return AttendanceView(
+            present=_int(a.get("present"), len(seats)),
+            required=_int(q.get("required")),
+            quorate=bool(q.get("quorate")),
+            present_seats=seats,
+        )
+
+    def votes(self) -> tuple[VoteView, ...]:
+        return tuple(_vote_view(v) for v in map(_dict, _list(self.state.get("votes"))) if v)
+
+    def current_vote(self) -> VoteView | None:
+        """The vote the chair works on: the active one, else the newest prepared, else the
+        newest of all."""
+        votes = self.votes()
+        active = self.state.get("active_vote")
+        for v in votes:
+            if v.vote_id == active:
+                return v
+        for v in reversed(votes):
+            if v.state is VoteState.PREPARED:
+                return v
+        return votes[-1] if votes else None
+
+    def floor(self) -> FloorView:
+        f = _dict(self.state.get("floor"))
+        live = tuple(
+            Speaker(
+                seat=_int(s.get("seat")),
+                delegate_id=s.get("delegate") if isinstance(s.get("delegate"), str) else None,
+                list=_str(s.get("list")),
+                started=_float(s.get("started")),
+                limit_s=_float(s.get("limit_s")),
+                time_left_s=_float(s.get("time_left_s")),
+            )
+            for s in map(_dict, _list(f.get("live")))
+        )
+        waiting: dict[str, tuple[Waiting, ...]] = {}
+        for name, entries in _dict(f.get("waiting")).items():
+            waiting[str(name)] = tuple(
+                Waiting(
+                    seat=_int(w.get("seat")),
+                    delegate_id=w.get("delegate") if isinstance(w.get("delegate"), str) else None,
+                    position=_int(w.get("position")),
+                )
+                for w in map(_dict, _list(entries))
+            )
+        return FloorView(
+            mode=_str(f.get("mode")),
+            live=live,
+            waiting=waiting,
+            priority=bool(_dict(f.get("priority")).get("active")),
+        )
+
+    def units(self) -> tuple[UnitView, ...]:
+        units = [
+            UnitView(
+                line=_str(u.get("line")),
+                address=_int(u.get("address")),
+                seat=_int(u.get("seat")),
+                kind=_str(u.get("kind")),
+                online=bool(u.get("online")),
+                response_ms=_float(u.get("response_ms")),
+                errors=_int(u.get("crc_errors")) + _int(u.get("timeouts")),
+                reboots=_int(u.get("reboots")),
+            )
+            for u in map(_dict, _list(_dict(self.state.get("health")).get("units")))
+        ]
+        return tuple(sorted(units, key=lambda u: (u.line, u.address)))
+
+    def lines(self) -> tuple[LineView, ...]:
+        lines = [
+            LineView(
+                line=_str(ln.get("line")),
+                connected=bool(ln.get("connected")),
+                detail=_str(ln.get("detail")),
+                cycle_ms=_float(ln.get("cycle_ms")),
+            )
+            for ln in map(_dict, _list(_dict(self.state.get("health")).get("lines")))
+        ]
+        return tuple(sorted(lines, key=lambda ln: ln.line))
+
+
+def _fault(
+    seq: int, kind: str, before: dict[str, Any] | None, after: dict[str, Any]
+) -> Fault | None:
+    """The entry of the live fault list for one health change, or None if it is routine."""
+    line = _str(after.get("line"))
+    if kind == "lines":
+        was = None if before is None else bool(before.get("connected"))
+        now = bool(after.get("connected"))
+        if was == now or (was is None and now):
+            return None
+        event = "connected" if now else "disconnected"
+        return Fault(seq, line, None, None, event, not now, detail=_str(after.get("detail")))
+    address, seat = _int(after.get("address")), _int(after.get("seat"))
+    online = bool(after.get("online"))
+    if (before is not None and bool(before.get("online")) != online) or (
+        before is None and not online
+    ):
+        return Fault(seq, line, address, seat, "online" if online else "offline", not online)
+    for counter in ("crc_errors", "timeouts", "reboots", "lost_events"):
+        new = _int(after.get(counter))
+        if new > _int(_dict(before).get(counter)):
+            return Fault(seq, line, address, seat, counter, True, count=new)
+    return None

@@ -1,0 +1,195 @@
+"""The seat map: the hall's seating chart, one cell a seat, coloured by what the operator asks.
+
+Colourings: presence; vote (per-seat choices of an OPEN vote only: a secret ballot has no seat
+to choice link, so its seats show only presence); microphone (speaking, waiting); unit health.
+Cells show the seat number and the delegate's given name (the last word of a Vietnamese name),
+width-aware so that "Quyên" or "Đức" take exactly their cells.
+
+A widget only: it never talks to the daemon; the app hands it typed views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from console.i18n import Lang, label
+from console.mirror import ACTIVE, HallInfo, SeatInfo, VoteView
+
+
+class Colouring(StrEnum):
+    PRESENCE = "presence"
+    VOTE = "vote"
+    MIC = "mic"
+    HEALTH = "health"
+
+    def next(self, allowed: tuple[Colouring, ...]) -> Colouring:
+        i = allowed.index(self) if self in allowed else -1
+        return allowed[(i + 1) % len(allowed)]
+
+
+# Styles: foreground on background, readable on a dark terminal and in a screenshot.
+ABSENT = "grey50 on grey15"
+PRESENT = "black on green3"
+NEUTRAL = "white on grey30"
+CHOICE_STYLES = (
+    "black on green3",  # key 1: tán thành / yes
+    "white on red3",  # key 2: không tán thành / no
+    "black on gold3",  # key 3: không biểu quyết / abstain
+    "white on blue3",
+    "black on cyan3",
+    "black on magenta3",
+)
+MIC_LIVE = "white on red3"
+MIC_WAITING = "black on gold3"
+UNIT_OK = "black on green3"
+UNIT_BAD = "white on red3"
+UNIT_UNKNOWN = "grey50 on grey15"
+
+
+@dataclass(frozen=True)
+class SeatMapData:
+    """Everything the map shows, as plain values (so that a render is a pure function)."""
+
+    hall: HallInfo | None = None
+    present: frozenset[int] = frozenset()
+    vote: VoteView | None = None
+    live: frozenset[int] = frozenset()
+    waiting: frozenset[int] = frozenset()
+    units_online: dict[int, bool] = field(default_factory=dict)
+
+
+def given_name(full: str) -> str:
+    """A Vietnamese name's given name is its last word ("Phạm Mạnh Dũng" -> "Dũng")."""
+    words = full.split()
+    return words[-1] if words else ""
+
+
+def fit(text: str, width: int) -> str:
+    """`text` cut and padded to exactly `width` terminal cells."""
+    out = ""
+    for ch in text:
+        if cell_len(out + ch) > width:
+            break
+        out += ch
+    return out + " " * (width - cell_len(out))
+
+
+class SeatMap(Widget):
+    """The seating chart. Set `data` and `colouring`; it redraws itself."""
+
+    DEFAULT_CSS = """
+    SeatMap { height: auto; min-height: 4; }
+    """
+
+    colouring: reactive[Colouring] = reactive(Colouring.PRESENCE)
+    data: reactive[SeatMapData] = reactive(SeatMapData, always_update=True, layout=True)
+    lang: reactive[Lang] = reactive(Lang.VI)
+
+    def __init__(
+        self,
+        *,
+        colourings: tuple[Colouring, ...] = (Colouring.PRESENCE, Colouring.VOTE, Colouring.MIC),
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.colourings = colourings
+        self.colouring = colourings[0]
+
+    def cycle(self) -> Colouring:
+        self.colouring = self.colouring.next(self.colourings)
+        return self.colouring
+
+    def style_of(self, seat: SeatInfo) -> str:
+        d = self.data
+        present = seat.number in d.present
+        if self.colouring is Colouring.PRESENCE:
+            return PRESENT if present else ABSENT
+        if self.colouring is Colouring.VOTE:
+            vote = d.vote
+            if vote is None or vote.secret or vote.state not in ACTIVE:
+                return NEUTRAL if present else ABSENT
+            key = vote.choices.get(seat.number)
+            if key is None or key < 1:
+                return NEUTRAL if present else ABSENT
+            return CHOICE_STYLES[(key - 1) % len(CHOICE_STYLES)]
+        if self.colouring is Colouring.MIC:
+            if seat.number in d.live:
+                return MIC_LIVE
+            if seat.number in d.waiting:
+                return MIC_WAITING
+            return NEUTRAL if present else ABSENT
+        online = d.units_online.get(seat.number)
+        if online is None:
+            return UNIT_UNKNOWN
+        return UNIT_OK if online else UNIT_BAD
+
+    def caption(self) -> Text:
+        lang = self.lang
+        mode = (
+            label(f"seatmap.by.{self.colouring.value}", lang)
+            if self.colouring
+            in (
+                Colouring.PRESENCE,
+                Colouring.VOTE,
+                Colouring.MIC,
+            )
+            else label("tech.units", lang)
+        )
+        text = Text(f"{label('seatmap', lang)} — {mode}  ", style="bold")
+        legend: list[tuple[str, str]]
+        if self.colouring is Colouring.PRESENCE:
+            legend = [
+                (label("legend.present", lang), PRESENT),
+                (label("legend.absent", lang), ABSENT),
+            ]
+        elif self.colouring is Colouring.VOTE:
+            vote = self.data.vote
+            if vote is not None and vote.secret:
+                legend = [(label("vote.mode.secret", lang), NEUTRAL)]
+            else:
+                options = vote.options if vote is not None else ()
+                legend = [
+                    (option, CHOICE_STYLES[i % len(CHOICE_STYLES)])
+                    for i, option in enumerate(options)
+                ]
+        elif self.colouring is Colouring.MIC:
+            legend = [
+                (label("legend.mic_on", lang), MIC_LIVE),
+                (label("legend.waiting", lang), MIC_WAITING),
+            ]
+        else:
+            legend = [
+                (label("tech.online", lang), UNIT_OK),
+                (label("tech.offline", lang), UNIT_BAD),
+            ]
+        for name, style in legend:
+            text.append(f" {name} ", style=style)
+            text.append(" ")
+        return text
+
+    def render(self) -> Text:
+        hall = self.data.hall
+        out = self.caption()
+        if hall is None or not hall.seats:
+            return out
+        rows = sorted({s.row for s in hall.seats})
+        cols = max(s.col for s in hall.seats)
+        width = max(4, min(14, (self.size.width or 120) // max(cols, 1)))
+        by_place = {(s.row, s.col): s for s in hall.seats}
+        for row in rows:
+            out.append("\n")
+            for col in range(1, cols + 1):
+                seat = by_place.get((row, col))
+                if seat is None:
+                    out.append(" " * width)
+                    continue
+                cell = fit(f"{seat.number:>2} {given_name(seat.name)}", width - 1)
+                out.append(cell, style=self.style_of(seat))
+                out.append(" ")
+        return out

@@ -1,0 +1,73 @@
+"""A real daemon in-process (FakeClock, no hardware) and a chair token, for console tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controller.auth import Role, TokenStore
+from controller.config import HallConfig, load_config
+from controller.core.clock import FakeClock
+from controller.core.inputs import PresenceChanged
+from controller.daemon import Daemon
+
+ROOT = Path(__file__).resolve().parents[2]
+VN_COUNCIL = ROOT / "examples" / "vn-council.toml"
+
+
+@dataclass
+class Hall:
+    """A running daemon and what a test needs to drive it from the side."""
+
+    config: HallConfig
+    tokens: TokenStore
+    chair: str
+    technician: str
+    clock: FakeClock
+    journal: Path
+    daemon: Daemon
+
+    @property
+    def url(self) -> str:
+        return self.daemon.url
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.chair}"}
+        )
+
+    def arrive(self, seats: range) -> None:
+        for seat in seats:
+            self.daemon.runtime.feed(PresenceChanged(at=self.clock.now(), seat=seat, present=True))
+
+    async def open_sitting(self) -> None:
+        async with self.http() as http:
+            reply = await http.post(
+                "/api/sitting/open",
+                json={
+                    "sitting_id": "k12",
+                    "title": "Kỳ họp thứ 12",
+                    "agenda": [{"id": "1", "title": "Nghị quyết về ngân sách tỉnh"}],
+                },
+            )
+            reply.raise_for_status()
+
+
+@pytest.fixture
+def vn_config() -> HallConfig:
+    return load_config(VN_COUNCIL)
+
+
+@pytest.fixture
+async def hall(tmp_path: Path, vn_config: HallConfig) -> AsyncIterator[Hall]:
+    tokens = TokenStore()
+    chair = tokens.add("chair", Role.CHAIR)
+    technician = tokens.add("technician", Role.TECHNICIAN)
+    clock = FakeClock()
+    journal = tmp_path / "hall.journal"
+    async with Daemon(vn_config, journal, tokens, port=0, clock=clock) as daemon:
+        yield Hall(vn_config, tokens, chair, technician, clock, journal, daemon)
