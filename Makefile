@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium
+DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core
 # The command each Debian package provides, to tell whether it is already there.
 DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium
 
@@ -20,6 +20,7 @@ setup: debs $(STAMP)
 
 debs:
 	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages (missing:$$missing)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

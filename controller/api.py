@@ -494,6 +494,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
         ws: WebSocket,
         token: str | None = None,
         since: Annotated[int | None, Query(ge=0)] = None,
+        stream_id: Annotated[str | None, Query(alias="stream", max_length=64)] = None,
     ) -> None:
         raw = _token_from(ws.headers, token)
         await ws.accept()
@@ -502,7 +503,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
             # HTTP 403, and a browser could not tell a bad token from a refused origin.
             await ws.close(code=4401, reason="a valid token is required")
             return
-        sub = runtime.hub.subscribe(since)
+        sub = runtime.hub.subscribe(since, stream=stream_id)
         receiver = asyncio.ensure_future(_drain(ws))
         try:
             while True:

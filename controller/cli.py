@@ -15,7 +15,11 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("controller.demo", "run the demo sitting"),
     "config": ("controller.config_cli", "check a hall configuration, or generate one"),
-    "audit": ("controller.journal", "check a journal's hash chain"),
+    "run": ("controller.daemon", "run the daemon for a hall"),
+    "sim": ("simulator.cli", "run a simulated hall for tests, the demo and training"),
+    "console": ("console.cli", "the operator console of a running daemon"),
+    "audit": ("controller.audit_cli", "check a journal or a signed result"),
+    "export": ("controller.exports", "export results, participation or minutes"),
 }
 
 

@@ -11,6 +11,7 @@ view are all subscribers.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,9 +34,10 @@ class Delta:
 class Snapshot:
     seq: int
     state: dict[str, Any]
+    stream: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "snapshot", "seq": self.seq, "state": self.state}
+        return {"type": "snapshot", "seq": self.seq, "stream": self.stream, "state": self.state}
 
 
 Message = Delta | Snapshot
@@ -76,6 +78,9 @@ class Subscription:
 class Hub:
     def __init__(self, state: Callable[[], dict[str, Any]], *, history: int = 10_000) -> None:
         self._state = state
+        # Sequence numbers start again when the daemon restarts: a client that resumes must
+        # name the stream its `since` belongs to, or it gets a snapshot.
+        self.stream = secrets.token_hex(8)
         self._seq = 0
         self._history: deque[Delta] = deque(maxlen=history)
         self._subscriptions: set[Subscription] = set()
@@ -85,7 +90,7 @@ class Hub:
         return self._seq
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self._seq, self._state())
+        return Snapshot(self._seq, self._state(), self.stream)
 
     def publish(self, notification: Notification) -> Delta:
         self._seq += 1
@@ -95,10 +100,17 @@ class Hub:
             sub._put(delta)
         return delta
 
-    def subscribe(self, since: int | None = None, *, limit: int = 50_000) -> Subscription:
-        """A new subscription; it starts with a snapshot, or with the deltas after `since`."""
+    def subscribe(
+        self, since: int | None = None, *, stream: str | None = None, limit: int = 50_000
+    ) -> Subscription:
+        """A new subscription: a snapshot first, or the deltas after `since`.
+
+        A client resuming after a reconnect names the `stream` of its snapshot; a `since` from
+        another stream (the daemon restarted meanwhile) gets a fresh snapshot.
+        """
         sub = Subscription(self, limit)
-        if since is not None and self._can_catch_up(since):
+        same_stream = stream is None or stream == self.stream
+        if since is not None and same_stream and self._can_catch_up(since):
             for delta in self._history:
                 if delta.seq > since:
                     sub._put(delta)

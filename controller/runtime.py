@@ -31,15 +31,16 @@ from typing import Any
 
 from controller.config import HallConfig
 from controller.core.clock import Clock, MonotonicClock
-from controller.core.effects import Effect, Notification, UnitCommand
+from controller.core.effects import Chime, Effect, Notification, UnitCommand
 from controller.core.errors import CommandRejected
 from controller.core.inputs import Input, SecretVoteSealed, Tick, VoteKeyPressed, to_record
+from controller.core.model import MicClass
 from controller.core.sitting import MeetingCore
 from controller.core.votes import VoteState
 from controller.hub import Hub
 from controller.journal import Journal, JournalWriter
 from controller.secret_store import SecretBallotStore
-from drivers.base import Driver, HealthSink, InputSink, LineHealth, UnitHealth
+from drivers.base import ChimeCapable, Driver, HealthSink, InputSink, LineHealth, UnitHealth
 
 log = logging.getLogger("chamber.runtime")
 
@@ -120,6 +121,9 @@ class Runtime:
         self._lines: dict[str, LineHealth] = {}
         self.started = asyncio.Event()
         self._effect_listeners: list[Callable[[Sequence[Effect]], None]] = []
+        self._chair_seats = frozenset(
+            s.number for s in config.hall.seats if s.mic_class is MicClass.CHAIR
+        )
 
     # --- state for subscribers ---------------------------------------------------------
 
@@ -133,6 +137,9 @@ class Runtime:
             "language": self.config.hall.language.value,
         }
         state["health"] = self.health_snapshot()
+        # The daemon's clock now (the core's "now" is its last input's time): countdowns shown
+        # after a (re)connect start from here.
+        state["clock"] = self.clock.now()
         return state
 
     def health_snapshot(self) -> dict[str, Any]:
@@ -347,6 +354,10 @@ class Runtime:
                 )
                 for driver in targets:
                     driver.send(effect)
+            elif isinstance(effect, Chime):
+                for driver in self.drivers:
+                    if isinstance(driver, ChimeCapable):
+                        driver.sound_chime(self._chair_seats)
             elif isinstance(effect, Notification):
                 self.hub.publish(effect)
                 if effect.topic == "press.rejected":

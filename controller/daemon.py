@@ -1,0 +1,245 @@
+"""`chamber run`: the daemon. The runtime, the drivers and the API server in one task group.
+
+`Daemon` is also what tests and the demo start in-process: `async with Daemon(...) as d:` gives
+a running daemon whose API listens on `d.url` (port 0 picks a free port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+
+from controller.api import create_app
+from controller.auth import Role, TokenStore
+from controller.config import HallConfig
+from controller.core.clock import Clock
+from controller.journal import Journal
+from controller.runtime import DriverFactory, Runtime
+from controller.wallpub import publish_wall_state
+from drivers.mosquitto import (
+    BrokerEndpoint,
+    endpoint_for,
+    hall_broker,
+    load_or_create_secret,
+)
+from drivers.mqtt import ip_seats
+from drivers.registry import build_drivers
+
+log = logging.getLogger("chamber.daemon")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling when it listens (so nobody polls for it)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: HallConfig,
+        journal_path: Path,
+        tokens: TokenStore,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock | None = None,
+        driver_factory: DriverFactory | None = None,
+        extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    ) -> None:
+        self.journal = Journal.open(journal_path)
+        self.runtime = Runtime(config, self.journal, clock=clock, driver_factory=driver_factory)
+        static = str(STATIC_DIR) if STATIC_DIR.is_dir() else None
+        self.app = create_app(self.runtime, tokens, static_dir=static)
+        self.server = _Server(
+            uvicorn.Config(
+                self.app,
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan="off",
+                ws_ping_interval=10,
+            )
+        )
+        self.extra_jobs = list(extra)
+        self._task: asyncio.Task[None] | None = None
+        self._serving: asyncio.Future[None] | None = None
+        self.port = port
+        self.host = host
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def run(self) -> None:
+        """Serve until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.runtime.run(self.extra_jobs), name="runtime")
+            tg.create_task(self._serve(), name="api")
+
+    async def _serve(self) -> None:
+        await self.runtime.started.wait()
+        self._serving = asyncio.ensure_future(self.server.serve())
+        try:
+            await asyncio.shield(self._serving)
+        finally:
+            self.server.should_exit = True
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self.run(), name="daemon")
+        started = asyncio.ensure_future(self._until_listening())
+        done, _ = await asyncio.wait({started, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            started.cancel()
+            self._task.result()  # raises what stopped it
+            raise RuntimeError("the daemon stopped while starting")
+        return self
+
+    async def _until_listening(self) -> None:
+        await self.server.listening.wait()
+        sock = self.server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Close the API gracefully (WebSockets get a proper close), then the runtime."""
+        self.server.should_exit = True
+        if self._serving is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._serving), timeout=5.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.journal.close()
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="the hall's TOML file")
+    parser.add_argument(
+        "--data", type=Path, default=Path("var"), help="directory for the journal and keys"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--tokens",
+        type=Path,
+        help="token file (default: DATA/tokens.json; made with a chair token if absent)",
+    )
+
+
+def ensure_tokens(path: Path) -> tuple[TokenStore, dict[str, str]]:
+    """Load the token file, or make one with a token per role; returns new tokens in clear."""
+    if path.exists():
+        return TokenStore.load(path), {}
+    store = TokenStore()
+    fresh = {role.value: store.add(f"{role.value} (initial)", role) for role in Role}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.save(path)
+    return store, fresh
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.config import ConfigError, load_config
+    from controller.logsetup import setup_logging
+    from controller.runtime import serve_until_signalled
+
+    setup_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.data.mkdir(parents=True, exist_ok=True)
+    store, fresh = ensure_tokens(args.tokens or args.data / "tokens.json")
+    for role, token in fresh.items():
+        print(f"new {role} token: {token}", file=sys.stderr)
+    asyncio.run(serve_until_signalled(serve(config, args.data, store, args.host, args.port)))
+    return 0
+
+
+async def serve(
+    config: HallConfig,
+    data: Path,
+    tokens: TokenStore,
+    host: str,
+    port: int,
+    *,
+    ready: asyncio.Event | None = None,
+    clock: Clock | None = None,
+) -> None:
+    """The whole daemon for `chamber run`: the broker (own or configured), drivers, API."""
+    async with contextlib.AsyncExitStack() as stack:
+        endpoint = await stack.enter_async_context(broker_for(config, data))
+        daemon = Daemon(
+            config,
+            data / f"{config.hall_id}.journal",
+            tokens,
+            host=host,
+            port=port,
+            clock=clock,
+            driver_factory=functools.partial(build_drivers, broker=endpoint),
+        )
+        daemon.extra_jobs.append(lambda: publish_wall_state(daemon.runtime))
+        await stack.enter_async_context(daemon)
+        log.info(
+            "daemon ready",
+            extra={"event": "ready", "url": daemon.url, "hall": config.hall_id},
+        )
+        if ready is not None:
+            ready.set()
+        await asyncio.Future()  # until cancelled
+
+
+@contextlib.asynccontextmanager
+async def broker_for(config: HallConfig, data: Path) -> AsyncIterator[BrokerEndpoint]:
+    """The configured broker, or our own Mosquitto on loopback with generated credentials."""
+    if not config.broker.embedded:
+        assert config.broker.host is not None
+        yield BrokerEndpoint(
+            config.broker.host,
+            config.broker.port,
+            config.broker.username,
+            config.broker.password,
+            config.broker.tls,
+            config.broker.ca_file,
+        )
+        return
+    secret = load_or_create_secret(data / "mqtt-secret")
+    broker = hall_broker(config.hall_id, ip_seats(config), data / "mosquitto", secret)
+    async with broker:
+        log.info(
+            "embedded broker running",
+            extra={"event": "broker-started", "port": broker.port},
+        )
+        yield endpoint_for(broker)
