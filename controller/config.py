@@ -182,6 +182,9 @@ class LineConfig(_Model):
     kind: LineKind
     device: str | None = None
     baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
+    # None: what the line's contract says (8E1 for keypads, 8N1 for microphone units). A
+    # virtual line (a pty pair) cannot carry parity at all and says "none".
+    parity: Literal["even", "odd", "none"] | None = None
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
 
@@ -341,6 +344,7 @@ class Line:
     baud: int
     host: str | None
     port: int | None
+    parity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -412,7 +416,8 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         hall_id=model.hall.id,
         hall=hall,
         lines=tuple(
-            Line(ln.id, ln.kind, ln.device, ln.baud, ln.host, ln.port) for ln in model.lines
+            Line(ln.id, ln.kind, ln.device, ln.baud, ln.host, ln.port, ln.parity)
+            for ln in model.lines
         ),
         units=tuple(
             SeatUnits(

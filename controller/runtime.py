@@ -363,6 +363,26 @@ class Runtime:
                 if effect.topic == "press.rejected":
                     log.info("press rejected", extra={"event": "press-rejected", **effect.data})
 
+    async def _supervise(self, driver: Driver) -> None:
+        """Keep a driver running: one that fails is logged and restarted, never fatal."""
+        delay = 0.5
+        while True:
+            try:
+                await driver.run()
+                log.error(
+                    "driver %s stopped; restarting",
+                    driver.name,
+                    extra={"event": "driver-stopped", "driver": driver.name},
+                )
+            except Exception:
+                log.exception(
+                    "driver %s failed; restarting",
+                    driver.name,
+                    extra={"event": "driver-failed", "driver": driver.name},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
     def resync_units(self) -> None:
         """Send every unit what it should show now (after a replay or a reconnect)."""
         self._dispatch(self.core.unit_state())
@@ -389,7 +409,7 @@ class Runtime:
         async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
             tg.create_task(self._core_loop(writer), name="core")
             for driver in self.drivers:
-                tg.create_task(driver.run(), name=f"driver:{driver.name}")
+                tg.create_task(self._supervise(driver), name=f"driver:{driver.name}")
             for job in extra:
                 tg.create_task(job())
             self.started.set()

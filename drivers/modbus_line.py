@@ -99,6 +99,8 @@ class _Unit:
     identity: kp.Identity | None = None
     misses: int = 0
     next_probe: float = 0.0
+    # The presence last reported to the core, which starts every seat absent.
+    present: bool = False
 
     @property
     def card(self) -> bool:
@@ -185,7 +187,8 @@ class KeypadLine:
         units = {
             u.keypad.address: u.seat for u in config.units if u.keypad and u.keypad.line == line_id
         }
-        return cls(line, units, clock, sink, on_health)
+        parity = _PARITY[line.parity] if line.parity else LINE_PARITY
+        return cls(line, units, clock, sink, on_health, parity=parity)
 
     # --- Driver -----------------------------------------------------------------------------
 
@@ -328,6 +331,15 @@ class KeypadLine:
                 await self._serve()
             except TransportError as exc:
                 self._line.disconnected(str(exc))
+            except Exception as exc:  # the port itself failed (termios, OS): retry, never die
+                log.warning(
+                    "line %s failed: %s",
+                    self.line.id,
+                    exc,
+                    exc_info=True,
+                    extra={"event": "line-error", "line": self.line.id},
+                )
+                self._line.disconnected(f"{type(exc).__name__}: {exc}")
             finally:
                 self._client = None
                 client.close()
@@ -468,7 +480,15 @@ class KeypadLine:
         for event in update.events:
             inp = self._input(unit, event, status, now)
             if inp is not None:
+                if isinstance(inp, PresenceChanged):
+                    unit.present = inp.present
                 self._sink(inp)
+        # Presence is a state as well as a key: the first poll, a restart or lost events
+        # leave the core's view behind the unit's, and the flag brings it back in step.
+        if status.present != unit.present:
+            unit.present = status.present
+            card = f"{status.card:x}" if status.present and status.card else None
+            self._sink(PresenceChanged(now, unit.seat, status.present, card))
 
     def _input(
         self, unit: _Unit, event: kp.KeyEvent, status: kp.KeypadStatus, now: float

@@ -204,6 +204,7 @@ def config_toml(config: HallConfig) -> str:
                 "baud": ln.baud,
                 "host": ln.host,
                 "port": ln.port,
+                "parity": ln.parity,
             }.items()
             if v is not None
         }

@@ -304,7 +304,10 @@ class SimulatedHall:
         lines = []
         for line in self.config.lines:
             if line.id in self.keypad_lines:
-                lines.append(replace(line, device=self.keypad_lines[line.id].daemon_device))
+                # A pty pair carries no parity: the daemon side must not ask for any.
+                lines.append(
+                    replace(line, device=self.keypad_lines[line.id].daemon_device, parity="none")
+                )
             elif line.id in self.mic_lines:
                 lines.append(replace(line, device=self.mic_lines[line.id].daemon_device))
             else:
