@@ -18,6 +18,7 @@ from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -155,6 +156,17 @@ class HallInfo(_Model):
     # Used in MQTT topics and file names: plain ASCII.
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
     language: Language = Language.VI
+    # An IANA time zone, for the dates and times in minutes and exports.
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'unknown time zone {v!r} (write e.g. "Asia/Ho_Chi_Minh")') from None
+        return v
 
 
 class DelegateConfig(_Model):
@@ -371,6 +383,7 @@ class HallConfig:
     units: tuple[SeatUnits, ...]
     broker: Broker
     source: Path | None = None
+    timezone: str = "UTC"
 
     def line(self, line_id: str) -> Line:
         for ln in self.lines:
@@ -437,6 +450,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
             model.mqtt.ca_file,
         ),
         source=source,
+        timezone=model.hall.timezone,
     )
 
 

@@ -25,9 +25,11 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from controller.config import HallConfig
 from controller.core.errors import CommandRejected
@@ -83,6 +85,8 @@ class ClosedVote:
     seq: int
     head_hash: str
     published: bool = False
+    # When it closed, in the hall's time zone (ISO 8601); "" if the journal has no clock anchor.
+    closed_local: str = ""
 
 
 @dataclass
@@ -155,10 +159,25 @@ def _note_vote(view: JournalView, vote_id: str, seq: int, digest: str, *, sealed
     if known is None or sealed:
         # For a secret vote the sealed record, not the close, makes the result final.
         view.votes[vote_id] = ClosedVote(
-            core.sitting_id or "", core.sitting_title, vote.definition, vote.result, seq, digest
+            core.sitting_id or "",
+            core.sitting_title,
+            vote.definition,
+            vote.result,
+            seq,
+            digest,
+            closed_local=local_time(core, view.config.timezone, vote.result.closed_at),
         )
     elif vote.state is VoteState.PUBLISHED:
         view.votes[vote_id] = replace(known, published=True)
+
+
+def local_time(core: MeetingCore, timezone: str, at: float | None) -> str:
+    """The core time `at` as an ISO 8601 date and time in the hall's zone ("" if unknown)."""
+    unix = core.unix_time(at) if at is not None else None
+    if unix is None:
+        return ""
+    moment = datetime.fromtimestamp(unix, ZoneInfo(timezone))
+    return moment.isoformat(timespec="seconds")
 
 
 def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
@@ -250,6 +269,7 @@ def result_json(vote: ClosedVote, language: Language | None = None) -> dict[str,
             explanation(vote, language) if language is not None else r.outcome.explanation
         ),
         "closed_at": r.closed_at,
+        "closed_local": vote.closed_local,
         "auto_closed": r.auto_closed,
         "published": vote.published,
         "journal_seq": vote.seq,
@@ -275,6 +295,7 @@ RESULT_COLUMNS = (
     "required",
     "adopted",
     "explanation",
+    "closed_local",
     "journal_seq",
     "journal_hash",
 )
@@ -381,6 +402,7 @@ def participation_json(view: JournalView, sitting_id: str | None = None) -> str:
 WORDS: dict[Language, dict[str, str]] = {
     Language.VI: {
         "minutes": "Biên bản kỳ họp",
+        "opened": "Khai mạc",
         "sitting": "Kỳ họp",
         "agenda": "Chương trình",
         "attendance": "Điểm danh",
@@ -407,6 +429,7 @@ WORDS: dict[Language, dict[str, str]] = {
     },
     Language.EN: {
         "minutes": "Minutes of the sitting",
+        "opened": "Opened",
         "sitting": "Sitting",
         "agenda": "Agenda",
         "attendance": "Attendance",
@@ -483,6 +506,9 @@ def minutes_html(
         f"<h1>{_e(hall.body.name)}</h1>",
         f'<p class="sub">{_e(w["minutes"])}: {_e(title)} ({_e(sid)})</p>',
     ]
+    opened = _sitting_opened(view, sid)
+    if opened:
+        out.append(f'<p class="sub">{_e(w["opened"])}: {_e(opened.replace("T", " "))}</p>')
     agenda = next((r.agenda for r in view.core.history if r.sitting_id == sid), None)
     if agenda is None and view.core.sitting_id == sid:
         agenda = view.core.agenda
@@ -503,8 +529,9 @@ def minutes_html(
         d, r = vote.definition, vote.result
         labels = _labels(d, lang)
         out.append('<section class="vote">')
+        when = f", {_e(vote.closed_local.replace('T', ' '))}" if vote.closed_local else ""
         out.append(
-            f"<h3>{_e(d.title)} <small>({_e(d.vote_id)}, {_e(w[d.mode.value])})</small></h3>"
+            f"<h3>{_e(d.title)} <small>({_e(d.vote_id)}, {_e(w[d.mode.value])}{when})</small></h3>"
         )
         out.append("<table><tbody>")
         for label, count in zip(labels, r.totals, strict=True):
@@ -551,6 +578,16 @@ def minutes_html(
     )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _sitting_opened(view: JournalView, sitting_id: str) -> str:
+    core = view.core
+    for record in core.history:
+        if record.sitting_id == sitting_id:
+            return local_time(core, view.config.timezone, record.opened_at)
+    if core.sitting_id == sitting_id:
+        return local_time(core, view.config.timezone, core.sitting_opened_at)
+    return ""
 
 
 # --- one entry point for the API and the command line ---------------------------------------

@@ -151,6 +151,7 @@ def generate(spec: HallSpec) -> str:
     w("[hall]")
     w(f"id = {_q(spec.hall_id)}")
     w(f"language = {_q(spec.language)}")
+    w(f"timezone = {_q('Asia/Ho_Chi_Minh' if spec.language == 'vi' else 'UTC')}")
     w("")
     w("[body]")
     w(f"name = {_q(spec.body)}")

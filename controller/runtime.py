@@ -30,10 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import HallConfig
-from controller.core.clock import Clock, MonotonicClock
+from controller.core.clock import Clock, ResumingClock
 from controller.core.effects import Chime, Effect, Notification, UnitCommand
 from controller.core.errors import CommandRejected
-from controller.core.inputs import Input, SecretVoteSealed, Tick, VoteKeyPressed, to_record
+from controller.core.inputs import (
+    ClockAnchor,
+    Input,
+    SecretVoteSealed,
+    Tick,
+    VoteKeyPressed,
+    to_record,
+)
 from controller.core.model import MicClass
 from controller.core.sitting import MeetingCore
 from controller.core.votes import VoteState
@@ -104,7 +111,7 @@ class Runtime:
         secret_key_dir: Path | None = None,
     ) -> None:
         self.config = config
-        self.clock: Clock = clock or MonotonicClock()
+        self.clock: Clock = clock or ResumingClock()
         self.core = MeetingCore(config.hall)
         self.journal = journal
         # Presses of an open secret vote are kept out of the chain, encrypted under a key of
@@ -390,6 +397,9 @@ class Runtime:
     async def run(self, extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> None:
         """Replay, start the drivers and the core loop, and serve until cancelled."""
         replayed = self.replay()
+        if isinstance(self.clock, ResumingClock):
+            self.clock.resume_from(self.core.now)
+        self.feed(ClockAnchor(at=self.clock.now(), unix=time.time()))
         log.info(
             "journal replayed",
             extra={

@@ -24,6 +24,25 @@ class MonotonicClock:
         return time.monotonic()
 
 
+class ResumingClock:
+    """The daemon's clock: monotonic, and never behind what the journal already holds.
+
+    After a restart (even after the machine rebooted and its monotonic clock began again) the
+    runtime calls `resume_from(last)` with the time of the last journaled input: the clock
+    carries on from there, so timers stand where they stood when the daemon stopped (a vote's
+    remaining time does not run while nobody could press).
+    """
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def resume_from(self, last: float) -> None:
+        self._offset = max(0.0, last - time.monotonic())
+
+
 class FakeClock:
     """A clock that moves only when told to."""
 

@@ -300,6 +300,18 @@ class ApiChairPriority(Input):
 
 
 @dataclass(frozen=True)
+class ClockAnchor(Input):
+    """The daemon started: its clock read `at` when the calendar read `unix` (UTC seconds).
+
+    Journaled at every start, so that exports and minutes can show dates and times. The
+    core's timers never use it: they run on `at` alone.
+    """
+
+    kind: ClassVar[str] = "clock"
+    unix: float
+
+
+@dataclass(frozen=True)
 class Tick(Input):
     """Time has passed: deadlines up to `at` fire. The runtime sends one at each deadline."""
 
@@ -340,6 +352,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         MicOverride,
         ApiChairPriority,
         Tick,
+        ClockAnchor,
     )
 }
 

@@ -53,6 +53,7 @@ from controller.core.inputs import (
     ApiChairPriority,
     CancelVote,
     ChairPriority,
+    ClockAnchor,
     CloseAttendance,
     CloseSitting,
     CloseVote,
@@ -203,6 +204,9 @@ class MeetingCore:
         self._vote_ids: set[str] = set()
         self._active: Vote | None = None
 
+        # (at, unix) at each daemon start: dates for exports, never used by a timer.
+        self.clock_anchors: list[tuple[float, float]] = []
+
         self._handlers: dict[type[Input], Callable[[Any], list[Effect]]] = {
             PresenceChanged: self._on_presence,
             SetPresence: self._on_set_presence,
@@ -220,6 +224,7 @@ class MeetingCore:
             PublishVote: self._on_publish_vote,
             SecretVoteSealed: self._on_secret_sealed,
             Tick: self._on_tick,
+            ClockAnchor: self._on_clock_anchor,
             MicOverride: self.floor.handle,
         }
         for cls in FLOOR_UNIT_INPUTS:
@@ -262,6 +267,25 @@ class MeetingCore:
         if at > self._now:
             self._now = at
         return effects
+
+    def _on_clock_anchor(self, inp: ClockAnchor) -> list[Effect]:
+        self.clock_anchors.append((inp.at, inp.unix))
+        return []
+
+    @property
+    def now(self) -> float:
+        """The time of the latest input the core has taken."""
+        return self._now
+
+    def unix_time(self, at: float) -> float | None:
+        """The calendar time (UTC seconds) of the core time `at`, from the anchor before it."""
+        best: tuple[float, float] | None = None
+        for anchor in self.clock_anchors:
+            if anchor[0] <= at:
+                best = anchor
+        if best is None:
+            return None
+        return best[1] + (at - best[0])
 
     def _take_pending(self) -> list[Effect]:
         if not self._pending:
