@@ -47,7 +47,15 @@ from controller.core.votes import VoteState
 from controller.hub import Hub
 from controller.journal import Journal, JournalWriter
 from controller.secret_store import SecretBallotStore
-from drivers.base import ChimeCapable, Driver, HealthSink, InputSink, LineHealth, UnitHealth
+from drivers.base import (
+    ChimeCapable,
+    Driver,
+    HealthSink,
+    InputSink,
+    LineHealth,
+    Resumable,
+    UnitHealth,
+)
 
 log = logging.getLogger("chamber.runtime")
 
@@ -128,6 +136,9 @@ class Runtime:
         self._lines: dict[str, LineHealth] = {}
         self.started = asyncio.Event()
         self._effect_listeners: list[Callable[[Sequence[Effect]], None]] = []
+        # Each seat's last journaled origin (e.g. an MQTT unit's "boot:seq"), for the drivers'
+        # duplicate filters after a restart.
+        self.origins: dict[int, str] = {}
         self._chair_seats = frozenset(
             s.number for s in config.hall.seats if s.mic_class is MicClass.CHAIR
         )
@@ -195,6 +206,9 @@ class Runtime:
         started = time.perf_counter()
         count = 0
         for inp in self.journal.replay_inputs(secret=self.secret):
+            origin = getattr(inp, "origin", None)
+            if origin is not None:
+                self.origins[getattr(inp, "seat")] = origin  # noqa: B009 (unit inputs only)
             try:
                 self.core.handle(inp)
             except CommandRejected as exc:  # journaled inputs were accepted once
@@ -415,6 +429,8 @@ class Runtime:
         for driver in self.drivers:
             for seat in driver.seats:
                 self._by_seat[seat].append(driver)
+            if isinstance(driver, Resumable):
+                driver.restore_origins(self.origins)
         self.resync_units()
         async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
             tg.create_task(self._core_loop(writer), name="core")

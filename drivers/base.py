@@ -11,7 +11,7 @@ runtime, the journal or the API.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -87,3 +87,14 @@ class ChimeCapable(Protocol):
     """A driver whose units can sound the chair-priority chime."""
 
     def sound_chime(self, chair_seats: frozenset[int]) -> None: ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A driver that can pick up its units' event numbering from the journal after a restart.
+
+    `origins` maps each seat to the `origin` of its last journaled input; the driver drops any
+    event at or before it, so a message its transport delivers again is not counted twice.
+    """
+
+    def restore_origins(self, origins: Mapping[int, str]) -> None: ...

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import aiomqtt
@@ -154,6 +154,17 @@ class MqttUnits:
         """Sound the priority chime on one IP unit (the chair's, usually)."""
         if seat in self._seats:
             self._queue(wire.ChimeCommand(seat))
+
+    def restore_origins(self, origins: Mapping[int, str]) -> None:
+        """Seed the duplicate filter from the journal (see drivers.base.Resumable)."""
+        journaled = marks_from_origins(
+            (seat, origin) for seat, origin in origins.items() if seat in self._seats
+        )
+        current = self._duplicates.marks()
+        for seat, mark in journaled.items():
+            if mark > current.get(seat, (-1, -1)):
+                current[seat] = mark
+        self._duplicates = wire.DuplicateFilter(current)
 
     def publish_wall(self, message: wire.Message) -> None:
         """Publish a piece of the wall's state (retained); sent again after a reconnection."""
@@ -373,20 +384,34 @@ def _command_message(seat: int, command: UnitCommand) -> wire.Message | None:
 
 def _event_input(event: wire.UnitEvent, now: float) -> Input | None:
     seat = event.seat
+    origin = f"{event.boot}:{event.seq}"
     match event:
         case wire.VoteKey(key=key):
-            return VoteKeyPressed(now, seat, key)
+            return VoteKeyPressed(now, seat, key, origin)
         case wire.PresenceKey(present=present, card=card):
-            return PresenceChanged(now, seat, present, card)
+            return PresenceChanged(now, seat, present, card, origin)
         case wire.MicRequestKey(list=speakers):
-            return MicRequest(now, seat, SpeakerList(speakers.value))
+            return MicRequest(now, seat, SpeakerList(speakers.value), origin)
         case wire.MicCancelKey():
-            return MicCancel(now, seat)
+            return MicCancel(now, seat, origin)
         case wire.TalkKey(held=held):
-            return TalkButton(now, seat, held)
+            return TalkButton(now, seat, held, origin)
         case wire.PriorityKey(held=held):
-            return ChairPriority(now, seat, held)
+            return ChairPriority(now, seat, held, origin)
     return None
+
+
+def marks_from_origins(origins: Iterable[tuple[int, str]]) -> dict[int, tuple[int, int]]:
+    """Each seat's highest (boot, seq) among journaled origins: the duplicate filter's state."""
+    marks: dict[int, tuple[int, int]] = {}
+    for seat, origin in origins:
+        boot_text, _, seq_text = origin.partition(":")
+        if not (boot_text.isdigit() and seq_text.isdigit()):
+            continue
+        mark = (int(boot_text), int(seq_text))
+        if mark > marks.get(seat, (-1, -1)):
+            marks[seat] = mark
+    return marks
 
 
 def ip_seats(config: HallConfig) -> frozenset[int]:

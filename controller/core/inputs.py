@@ -1,5 +1,10 @@
 """Everything the meeting core consumes: timestamped, frozen, and serialisable for the journal.
 
+A unit input may carry `origin`: where on its transport the event came from (for an MQTT unit,
+"BOOT:SEQ", its boot count and event number). The core ignores it; the runtime uses the journaled
+origins to rebuild each unit's duplicate filter after a restart, so that a press the broker
+delivers again is never counted twice.
+
 Three sources feed the core: seat units (keypads, microphones, IP units), people (the chair,
 the secretary, the technician, through the API) and the clock (`Tick`). Each input carries
 `at`, the injected clock's reading when the runtime accepted it. Replaying the same inputs
@@ -45,6 +50,7 @@ class PresenceChanged(Input):
     seat: int
     present: bool
     card: str | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class VoteKeyPressed(Input):
     kind: ClassVar[str] = "vote-key"
     seat: int
     key: int
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class MicRequest(Input):
     kind: ClassVar[str] = "mic-request"
     seat: int
     list: SpeakerList = SpeakerList.SPEAK
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class MicCancel(Input):
 
     kind: ClassVar[str] = "mic-cancel"
     seat: int
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class TalkButton(Input):
     kind: ClassVar[str] = "talk"
     seat: int
     held: bool
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,7 @@ class ChairPriority(Input):
     kind: ClassVar[str] = "priority"
     seat: int
     held: bool
+    origin: str | None = None
 
 
 # --- from people, through the API -------------------------------------------------------------
