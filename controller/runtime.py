@@ -161,9 +161,18 @@ class Runtime:
         return state
 
     def health_snapshot(self) -> dict[str, Any]:
+        """Every line and unit, read live from the drivers (last seen, response times)."""
+        lines = dict(self._lines)
+        units = dict(self._health)
+        for driver in self.drivers:
+            for item in driver.health():
+                if isinstance(item, LineHealth):
+                    lines[item.line] = item
+                else:
+                    units[(item.line, item.address)] = item
         return {
-            "lines": [vars(h) | {} for h in self._lines.values()],
-            "units": [vars(h) | {"kind": h.kind.value} for h in self._health.values()],
+            "lines": [vars(h) | {} for h in lines.values()],
+            "units": [vars(h) | {"kind": h.kind.value} for h in units.values()],
         }
 
     def add_effect_listener(self, listener: Callable[[Sequence[Effect]], None]) -> None:
