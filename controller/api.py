@@ -301,6 +301,36 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
             ],
         }
 
+    @route(api, "GET", "/seats", ALL_ROLES, "Every seat: its delegate, presence and microphone")
+    async def get_seats() -> list[dict[str, Any]]:
+        core = runtime.core
+        hall = runtime.config.hall
+        names = {d.id: d.name for d in hall.delegates}
+        live = {speaker["seat"] for speaker in core.floor.snapshot().get("live", [])}
+        return [
+            {
+                "number": s.number,
+                "row": s.row,
+                "col": s.col,
+                "delegate": s.delegate,
+                "name": names.get(s.delegate or "", ""),
+                "mic_class": s.mic_class.value,
+                "present": core.attendance.is_present(s.number),
+                "mic_live": s.number in live,
+            }
+            for s in hall.seats
+        ]
+
+    @route(api, "GET", "/results", ALL_ROLES, "Results of the sitting's closed votes")
+    async def get_results() -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = runtime.core.snapshot()["results"]
+        return results
+
+    @route(api, "GET", "/participation", CHAIR_SECRETARY, "Each delegate's participation record")
+    async def get_participation(sitting_id: str | None = None) -> list[dict[str, Any]]:
+        records = runtime.core.participation(sitting_id)
+        return [record.to_json() for record in records.values()]
+
     @route(api, "GET", "/health", STAFF, "Every line and unit with its health")
     async def get_health() -> dict[str, Any]:
         return runtime.health_snapshot()

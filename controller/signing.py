@@ -129,6 +129,18 @@ def public_key_text(raw: bytes) -> str:
     return f"# chamber hall key {fingerprint(raw)}\n{base64.b64encode(raw).decode()}\n"
 
 
+def _strict_b64(text: Any) -> bytes:
+    """Base64 in its one canonical spelling. The last character before the padding carries
+    bits the decoder ignores, so several spellings decode alike: any but the canonical one
+    is a changed byte, and an auditor is promised that none goes unnoticed."""
+    if not isinstance(text, str):
+        raise TypeError("not a base64 string")
+    raw = base64.b64decode(text, validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("not the canonical base64 spelling")
+    return raw
+
+
 def read_public_key(path: str | os.PathLike[str]) -> bytes:
     try:
         lines = Path(path).read_text(encoding="ascii").splitlines()
@@ -207,8 +219,8 @@ def verify_document(text: bytes | str, *, expected_key: bytes | None = None) -> 
     if document["format"] != FORMAT:
         raise DocumentError(f"unknown format {document['format']!r}")
     try:
-        public_raw = base64.b64decode(document["public_key"], validate=True)
-        signature = base64.b64decode(document["signature"], validate=True)
+        public_raw = _strict_b64(document["public_key"])
+        signature = _strict_b64(document["signature"])
         public = Ed25519PublicKey.from_public_bytes(public_raw)
     except (TypeError, ValueError) as exc:
         return Verification(Verdict.ALTERED, f"the key or signature is damaged ({exc})")

@@ -145,3 +145,23 @@ async def test_verify_result_command(hall: Hall, tmp_path: Path) -> None:
     assert audit(["verify-result", str(garbage)]) == 2
     assert audit(["verify-result", str(tmp_path / "absent.json")]) == 2
     assert audit(["verify", journal]) == 0
+
+
+def test_a_non_canonical_base64_spelling_is_a_change(key: HallKey) -> None:
+    """The character before base64 padding has bits a decoder ignores: changing them keeps
+    the decoded signature but changes the file, and verification must say so."""
+    text = sign_result(RESULT, key)
+    for field_name in ("signature", "public_key"):
+        start = text.index(f'"{field_name}": "') + len(field_name) + 5
+        end = text.index('"', start)
+        value = text[start:end]
+        last = len(value.rstrip("=")) - 1
+        for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/":
+            if letter == value[last]:
+                continue
+            changed = text[: start + last] + letter + text[start + last + 1 :]
+            try:
+                verdict = verify_document(changed.encode("utf-8"))
+            except DocumentError:
+                continue
+            assert not verdict.ok, (field_name, letter)
