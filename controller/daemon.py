@@ -154,7 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tokens",
         type=Path,
-        help="token file (default: DATA/tokens.json; made with a chair token if absent)",
+        help="token file (default: DATA/tokens.json; made with one token per role if absent)",
     )
 
 

@@ -180,7 +180,10 @@ class MicLine:
             new = replace(shown, mic_on=command.on)
             what = mic.Command.SET_MIC
         else:
-            new = replace(shown, ring=mic.RingState[command.state.name], position=command.position)
+            ring = mic.RingState[command.state.name]
+            # The contract carries a position for QUEUED only (NEXT is the first, by meaning).
+            position = command.position if ring is mic.RingState.QUEUED else 0
+            new = replace(shown, ring=ring, position=position)
             what = mic.Command.SET_RING
         self._mirror[address] = new
         self._dirty.setdefault(address, set()).add(what)
@@ -210,8 +213,11 @@ class MicLine:
         delay = self._reconnect.first_s
         assert self.line.device is not None
         while True:
-            # A new connection starts clean: half a frame from the old one means nothing.
+            # A new connection starts clean: half a frame from the old one means nothing, and
+            # a reply the old connection was waiting for will never come.
             self._decoder = mic.MicStreamDecoder()
+            if self._poller.awaiting is not None:
+                self._line_events(self._poller.on_no_reply(loop.time()))
             try:
                 link = await open_link(self.line.device, self.line.baud, self._received)
             except TransportError as exc:
@@ -241,7 +247,20 @@ class MicLine:
         # Whatever arrived unasked belongs to no exchange: drop it before a new one starts.
         while not self._inbox.empty():
             self._inbox.get_nowait()
-        link.write(mic.encode(message))
+        try:
+            frame = mic.encode(message)
+        except mic.MicProtocolError as exc:
+            # A command the contract cannot carry is a bug upstream: log it, never crash the
+            # line over it (every other unit would go dark with it).
+            log.error(
+                "line %s: cannot send %s: %s",
+                self.line.id,
+                type(message).__name__,
+                exc,
+                extra={"event": "mic-bad-command", "line": self.line.id},
+            )
+            return
+        link.write(frame)
         self._last_tx = loop.time()
 
     async def _serve(self, link: Link, loop: asyncio.AbstractEventLoop) -> None:

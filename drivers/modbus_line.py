@@ -494,16 +494,15 @@ class KeypadLine:
         self, unit: _Unit, event: kp.KeyEvent, status: kp.KeypadStatus, now: float
     ) -> Input | None:
         if event.refused:
+            # Never the key: during a secret vote, seat and key together would be a ballot.
             log.info(
-                "seat %d: key %s refused by its keypad (locked or not in this vote)",
+                "seat %d: a key refused by its keypad (locked or not in this vote)",
                 unit.seat,
-                event.key.name,
                 extra={
                     "event": "press-refused",
                     "line": self.line.id,
                     "address": unit.address,
                     "seat": unit.seat,
-                    "key": int(event.key),
                 },
             )
             return None

@@ -377,7 +377,9 @@ def _command_message(seat: int, command: UnitCommand) -> wire.Message | None:
         case MicSwitch(on=on):
             return wire.MicCommand(seat, on)
         case RingShow(state=state, position=position):
-            return wire.RingCommand(seat, wire.RingState(state.value), position)
+            ring = wire.RingState(state.value)
+            # The contract carries a position for QUEUED only (NEXT is the first, by meaning).
+            return wire.RingCommand(seat, ring, position if ring is wire.RingState.QUEUED else 0)
     log.debug("no MQTT form for %s", type(command).__name__)
     return None
 

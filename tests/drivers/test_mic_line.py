@@ -100,6 +100,16 @@ async def test_commands_are_written_and_broadcast(rig: Rig) -> None:
     )
 
 
+async def test_the_next_speaker_ring_goes_out_as_the_contract_says(rig: Rig) -> None:
+    """The floor numbers NEXT as place 1; the wire carries a place for QUEUED only."""
+    rig.line.send(RingShow(103, RingState.NEXT, 1))
+    rig.line.send(MicSwitch(102, on=True))
+    await rig.units.wait_until(
+        lambda: rig.units.units[3].ring is mic.RingState.NEXT and rig.units.mic_on(2)
+    )
+    assert rig.units.units[3].position == 0
+
+
 async def test_a_restarted_unit_gets_its_state_back(rig: Rig) -> None:
     rig.line.send(MicSwitch(101, on=True))
     rig.line.send(RingShow(101, RingState.LIVE))
