@@ -380,14 +380,22 @@ class KeypadLine:
     async def _flush(self) -> bool:
         """Send queued broadcasts, then write every unit whose outputs are not yet shown."""
         talked = False
-        while self._broadcasts:
-            kind, args = self._broadcasts.pop(0)
-            await self._broadcast(kind, args)
-            talked = True
-        for unit in self._units.values():
-            if (unit.dirty or unit.beep) and unit.monitor.online and not unit.held:
-                await self._write(unit)
+        restart = True
+        while restart:
+            restart = False
+            while self._broadcasts:
+                kind, args = self._broadcasts.pop(0)
+                await self._broadcast(kind, args)
                 talked = True
+            for unit in self._units.values():
+                if self._broadcasts:
+                    # Commands arrived while we wrote: their broadcast is older than the unit
+                    # states still to write. Send it first, or it would overwrite them.
+                    restart = True
+                    break
+                if (unit.dirty or unit.beep) and unit.monitor.online and not unit.held:
+                    await self._write(unit)
+                    talked = True
         return talked
 
     def _next_tag(self) -> int:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from controller.config import ConfigError, HallConfig, load_config
 from drivers.mosquitto import load_or_create_secret
+from simulator.autopilot import Autopilot, Temperament
 from simulator.commands import Commands
 from simulator.faults import FaultRates
 from simulator.hall import SimulatedHall, SimulatorError
@@ -51,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crc-rate", type=float, default=0.0, help="share of corrupted replies")
     parser.add_argument("--silent-rate", type=float, default=0.0, help="share of dropped replies")
     parser.add_argument("--truth", type=Path, help="write the ground truth here as JSON on exit")
+    parser.add_argument(
+        "--autopilot",
+        action="store_true",
+        help="simulated delegates arrive, vote when their keys unlock and ask for the floor",
+    )
 
 
 def parse_broker(text: str) -> BrokerAddress:
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 rates=rates,
                 daemon_config_path=args.daemon_config,
                 truth_path=args.truth,
+                autopilot=Temperament() if args.autopilot else None,
             )
         )
     except (SimulatorError, OSError) as exc:
@@ -102,26 +109,36 @@ async def serve(
     ready: asyncio.Event | None = None,
     commands: asyncio.StreamReader | None = None,
     stop_at_eof: bool = False,
+    autopilot: Temperament | None = None,
 ) -> int:
     """Run the hall until `stop` is set (or a signal comes); `ready` is set once it is up.
 
     Commands are read from `commands` (default: standard input); with `stop_at_eof` the run
-    ends when they do, which makes a scripted run."""
+    ends when they do, which makes a scripted run. With an `autopilot` temperament the simulated
+    delegates act by themselves (simulator.autopilot), seeded by `seed`."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with SimulatedHall(
-            config, wire_time=wire_time, seed=seed, broker=broker, secret=secret, rates=rates
-        ) as hall:
+        async with (
+            SimulatedHall(
+                config, wire_time=wire_time, seed=seed, broker=broker, secret=secret, rates=rates
+            ) as hall,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            if autopilot is not None:
+                pilot = Autopilot(hall, seed=seed, temperament=autopilot)
+                await stack.enter_async_context(pilot)
             path = daemon_config_path or hall.runtime_dir / "daemon.toml"
             await asyncio.to_thread(_write, path, config_toml(hall.daemon_config()))
             print(f"simulated hall {config.hall_id}: {len(hall.seats)} seats", file=out)
             for endpoint in hall.endpoints():
                 print(f"  {endpoint.describe()}", file=out)
             print(f"daemon config: {path}", file=out)
+            if autopilot is not None:
+                print("autopilot: delegates arrive, vote and ask for the floor", file=out)
             print("running; type help for commands; Ctrl-C stops", file=out, flush=True)
             if ready is not None:
                 ready.set()
