@@ -207,7 +207,14 @@ class Mosquitto:
             "allow_anonymous false",
             f"password_file {passwords}",
             f"acl_file {acl}",
-            "persistence false",
+            # The controller's persistent session must outlive the broker: a broker that
+            # restarts without it drops every press a unit sends before the controller has
+            # subscribed again, and units reconnect faster than the controller. Saved every
+            # second: the session is written long before a crash can take it.
+            "persistence true",
+            f"persistence_location {d}/",
+            "autosave_on_changes false",
+            "autosave_interval 1",
             # The default (1,000 QoS 1 messages queued per client, the rest dropped silently)
             # loses presses when a whole hall votes within a second; bounded still, so that a
             # client gone for good cannot take the machine's memory.

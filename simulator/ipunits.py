@@ -364,8 +364,13 @@ class IpUnit:
         try:
             await client.publish(pub.topic, pub.payload, pub.qos, pub.retain, timeout=10)
         except aiomqtt.MqttError:
-            # Lost with the connection: keep it for the next one, as a QoS 1 client would.
-            self._backlog.append(pub)
+            # Lost with the connection: send it again on the next one, as a QoS 1 client
+            # would. The unit may have reconnected while this publish was waiting for its
+            # acknowledgement; its backlog was sent then, so send this one now.
+            if self._client is None or self._client is client:
+                self._backlog.append(pub)
+            else:
+                self._publish(pub)
 
     async def drain(self) -> None:
         """Wait until every publish handed to the broker has been acknowledged."""
