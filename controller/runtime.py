@@ -136,9 +136,9 @@ class Runtime:
         self._lines: dict[str, LineHealth] = {}
         self.started = asyncio.Event()
         self._effect_listeners: list[Callable[[Sequence[Effect]], None]] = []
-        # Each seat's last journaled origin (e.g. an MQTT unit's "boot:seq"), for the drivers'
-        # duplicate filters after a restart.
-        self.origins: dict[int, str] = {}
+        # The last journaled origin per (seat, unit kind), e.g. a keypad's "kp:BOOT:SEQ": the
+        # drivers resume their units' event numbering from it after a restart.
+        self.origins: dict[tuple[int, str], str] = {}
         self._chair_seats = frozenset(
             s.number for s in config.hall.seats if s.mic_class is MicClass.CHAIR
         )
@@ -217,7 +217,8 @@ class Runtime:
         for inp in self.journal.replay_inputs(secret=self.secret):
             origin = getattr(inp, "origin", None)
             if origin is not None:
-                self.origins[getattr(inp, "seat")] = origin  # noqa: B009 (unit inputs only)
+                kind = origin.partition(":")[0]
+                self.origins[(getattr(inp, "seat"), kind)] = origin  # noqa: B009
             try:
                 self.core.handle(inp)
             except CommandRejected as exc:  # journaled inputs were accepted once

@@ -89,12 +89,26 @@ class ChimeCapable(Protocol):
     def sound_chime(self, chair_seats: frozenset[int]) -> None: ...
 
 
+# Where a unit input came from on its transport: "KIND:BOOT:SEQ" (e.g. "kp:3:41" for a
+# keypad, "ip:7:5" for an IP unit), keyed by (seat, KIND) once journaled.
+Origins = Mapping[tuple[int, str], str]
+
+
+def origin_mark(origin: str) -> tuple[int, int] | None:
+    """(boot, seq) of an origin "KIND:BOOT:SEQ", or None if it is not one."""
+    parts = origin.split(":")
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    return int(parts[1]), int(parts[2])
+
+
 @runtime_checkable
 class Resumable(Protocol):
-    """A driver that can pick up its units' event numbering from the journal after a restart.
+    """A driver that picks up its units' event numbering from the journal after a restart.
 
-    `origins` maps each seat to the `origin` of its last journaled input; the driver drops any
-    event at or before it, so a message its transport delivers again is not counted twice.
+    `origins` holds, per (seat, kind), the `origin` of the last journaled input. The driver
+    reports events after it (pressed while the daemon was down) and none at or before it
+    (already counted), whatever its transport delivers again.
     """
 
-    def restore_origins(self, origins: Mapping[int, str]) -> None: ...
+    def restore_origins(self, origins: Origins) -> None: ...

@@ -36,12 +36,23 @@ from controller.config import HallConfig, Line, LineKind
 from controller.core.clock import Clock
 from controller.core.effects import Beep, BeepPattern, KeypadLeds, KeypadLock, UnitCommand
 from controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
-from drivers.base import HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
+from drivers.base import (
+    HealthSink,
+    InputSink,
+    LineHealth,
+    Origins,
+    UnitHealth,
+    UnitKind,
+    origin_mark,
+)
 from drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
 from drivers.health import LineMonitor, UnitMonitor
 from protocols import keypad as kp
 
 log = logging.getLogger(__name__)
+
+# The `origin` kind of a keypad's inputs (drivers.base.Origins).
+ORIGIN_KIND = "kp"
 
 _TIMING = kp.SPEC["timing"]
 OFFLINE_AFTER_MISSES = int(_TIMING["offline_after_misses"])
@@ -496,7 +507,10 @@ class KeypadLine:
         if status.present != unit.present:
             unit.present = status.present
             card = f"{status.card:x}" if status.present and status.card else None
-            self._sink(PresenceChanged(now, unit.seat, status.present, card))
+            # Its origin is the poll's own place in the event stream: after a restart the
+            # unit's ring is read from here on.
+            origin = f"{ORIGIN_KIND}:{status.boot_count}:{status.seq}"
+            self._sink(PresenceChanged(now, unit.seat, status.present, card, origin))
 
     def _input(
         self, unit: _Unit, event: kp.KeyEvent, status: kp.KeypadStatus, now: float
@@ -514,13 +528,23 @@ class KeypadLine:
                 },
             )
             return None
+        origin = f"{ORIGIN_KIND}:{status.boot_count}:{event.seq}"
         if event.key.is_voting_key:
-            return VoteKeyPressed(now, unit.seat, int(event.key))
+            return VoteKeyPressed(now, unit.seat, int(event.key), origin)
         if event.key in (kp.Key.PRESENCE_ON, kp.Key.PRESENCE_OFF):
             present = event.key is kp.Key.PRESENCE_ON
             card = f"{status.card:x}" if present and status.card else None
-            return PresenceChanged(now, unit.seat, present, card)
+            return PresenceChanged(now, unit.seat, present, card, origin)
         return None
+
+    def restore_origins(self, origins: Origins) -> None:
+        """Resume each keypad's event stream where the journal stands (drivers.base.Resumable):
+        presses made while the daemon was down are read from the unit's ring, once."""
+        for unit in self._units.values():
+            origin = origins.get((unit.seat, ORIGIN_KIND))
+            mark = origin_mark(origin) if origin is not None else None
+            if mark is not None and unit.tracker.cursor is None:
+                unit.tracker = kp.KeypadTracker(kp.EventCursor(*mark))
 
     async def _write(self, unit: _Unit) -> None:
         tag = self._next_tag()

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiomqtt
@@ -48,7 +48,15 @@ from controller.core.inputs import (
     VoteKeyPressed,
 )
 from controller.core.model import SpeakerList
-from drivers.base import HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
+from drivers.base import (
+    HealthSink,
+    InputSink,
+    LineHealth,
+    Origins,
+    UnitHealth,
+    UnitKind,
+    origin_mark,
+)
 from drivers.errors import DriverConfigError
 from drivers.health import LineMonitor, UnitMonitor
 from drivers.mosquitto import BrokerEndpoint
@@ -155,13 +163,13 @@ class MqttUnits:
         if seat in self._seats:
             self._queue(wire.ChimeCommand(seat))
 
-    def restore_origins(self, origins: Mapping[int, str]) -> None:
+    def restore_origins(self, origins: Origins) -> None:
         """Seed the duplicate filter from the journal (see drivers.base.Resumable)."""
-        journaled = marks_from_origins(
-            (seat, origin) for seat, origin in origins.items() if seat in self._seats
-        )
         current = self._duplicates.marks()
-        for seat, mark in journaled.items():
+        for (seat, kind), origin in origins.items():
+            mark = origin_mark(origin)
+            if kind != ORIGIN_KIND or seat not in self._seats or mark is None:
+                continue
             if mark > current.get(seat, (-1, -1)):
                 current[seat] = mark
         self._duplicates = wire.DuplicateFilter(current)
@@ -384,9 +392,13 @@ def _command_message(seat: int, command: UnitCommand) -> wire.Message | None:
     return None
 
 
+# The `origin` kind of an IP unit's inputs (drivers.base.Origins).
+ORIGIN_KIND = "ip"
+
+
 def _event_input(event: wire.UnitEvent, now: float) -> Input | None:
     seat = event.seat
-    origin = f"{event.boot}:{event.seq}"
+    origin = f"{ORIGIN_KIND}:{event.boot}:{event.seq}"
     match event:
         case wire.VoteKey(key=key):
             return VoteKeyPressed(now, seat, key, origin)
@@ -401,19 +413,6 @@ def _event_input(event: wire.UnitEvent, now: float) -> Input | None:
         case wire.PriorityKey(held=held):
             return ChairPriority(now, seat, held, origin)
     return None
-
-
-def marks_from_origins(origins: Iterable[tuple[int, str]]) -> dict[int, tuple[int, int]]:
-    """Each seat's highest (boot, seq) among journaled origins: the duplicate filter's state."""
-    marks: dict[int, tuple[int, int]] = {}
-    for seat, origin in origins:
-        boot_text, _, seq_text = origin.partition(":")
-        if not (boot_text.isdigit() and seq_text.isdigit()):
-            continue
-        mark = (int(boot_text), int(seq_text))
-        if mark > marks.get(seat, (-1, -1)):
-            marks[seat] = mark
-    return marks
 
 
 def ip_seats(config: HallConfig) -> frozenset[int]:

@@ -205,7 +205,7 @@ async def test_a_tcp_line_reconnects_after_the_gateway_restarts() -> None:
         await line.wait_cycles(2)
         keypads.units[1].press(2)
         await inputs.wait_for(lambda items: len(items) == 1)
-        assert inputs.items == [VoteKeyPressed(0.0, 5, 2)]
+        assert [(i.seat, i.key) for i in inputs.items if isinstance(i, VoteKeyPressed)] == [(5, 2)]
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

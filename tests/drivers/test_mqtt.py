@@ -231,9 +231,11 @@ async def test_a_new_boot_counter_counts_a_reboot(rig: Rig) -> None:
 async def test_journaled_origins_keep_redeliveries_out_after_a_restart(rig: Rig) -> None:
     """After a daemon restart the filter starts from what the journal holds: the unit's
     already-counted press delivered again is dropped; its next press counts."""
-    rig.driver.restore_origins({1: "7:4", 2: "not-an-origin", 99: "1:1"})
+    rig.driver.restore_origins(
+        {(1, "ip"): "ip:7:4", (2, "ip"): "not-an-origin", (99, "ip"): "ip:1:1", (3, "kp"): "kp:9:9"}
+    )
     async with unit_client(rig.broker, 1) as unit:
         await publish(unit, wire.VoteKey(1, boot=7, seq=4, key=2))  # counted before the restart
         await publish(unit, wire.VoteKey(1, boot=7, seq=5, key=3))
         await rig.inputs.wait_for(lambda items: any(getattr(i, "key", 0) == 3 for i in items))
-    assert [(v.seat, v.key, v.origin) for v in votes(rig)] == [(1, 3, "7:5")]
+    assert [(v.seat, v.key, v.origin) for v in votes(rig)] == [(1, 3, "ip:7:5")]

@@ -168,22 +168,12 @@ def expected(o: Outside, since: float) -> ExpectedVote:
     return o.rig.sim.truth.expected(since=since, keys=KEYS, seats=o.rig.sim.seats)
 
 
-KEYPADS_WHILE_DEAD = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a keypad's presses made while the daemon is down are lost: after a start, the first "
-        "poll only sets the event cursor (protocols.keypad.KeypadTracker), and the cursor is "
-        "not kept across restarts"
-    ),
-)
-
-
 @pytest.mark.parametrize(
     ("secret", "keypads_while_dead"),
     [
         (False, False),
         (True, False),
-        pytest.param(False, True, marks=KEYPADS_WHILE_DEAD),
+        (False, True),
     ],
     ids=["open", "secret", "open-keypads-pressed-while-dead"],
 )

@@ -17,13 +17,14 @@ def test_replay_collects_the_last_origin_of_each_seat(tmp_path: Path) -> None:
         journal.append_batch(
             [
                 to_record(OpenSitting(1.0, "s", "Kỳ họp")),
-                to_record(PresenceChanged(2.0, 2, True, None, "3:1")),
-                to_record(VoteKeyPressed(3.0, 2, 1, "3:2")),
+                to_record(PresenceChanged(2.0, 2, True, None, "ip:3:1")),
+                to_record(VoteKeyPressed(3.0, 2, 1, "ip:3:2")),
+                to_record(VoteKeyPressed(3.5, 1, 2, "kp:1:9")),
                 to_record(PresenceChanged(4.0, 1, True)),  # a serial keypad: no origin
             ]
         )
     with Journal.open(tmp_path / "j.sqlite") as journal:
         runtime = Runtime(config, journal)
-        assert runtime.replay() == 4
-        assert runtime.origins == {2: "3:2"}
+        assert runtime.replay() == 5
+        assert runtime.origins == {(2, "ip"): "ip:3:2", (1, "kp"): "kp:1:9"}
         assert runtime.core.snapshot()["quorum"]["present"] == 2
