@@ -1,9 +1,9 @@
 """The display wall's MQTT twin: the wall state, published retained for LED walls.
 
 Whenever the live state changes, the wall messages (`controller.wall`) are rebuilt and only
-the topics that changed are published, at most every `interval_s`: a burst of 4,096 presses
-becomes one update of the tally, not 4,096. A wall that connects later gets every topic at
-once from the broker's retained copies.
+the topics that changed are published, at most every `interval_s` (a quarter second): a burst
+of 4,096 presses becomes a few updates of the tally, not 4,096. A wall that connects later
+gets every topic at once from the broker's retained copies.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class WallSink(Protocol):
     def clear_wall(self, kind: MessageKind) -> None: ...
 
 
-async def publish_wall_state(runtime: Runtime, *, interval_s: float = 0.1) -> None:
+async def publish_wall_state(runtime: Runtime, *, interval_s: float = 0.25) -> None:
     """Run until cancelled: follow the hub and keep the retained wall topics current."""
     await runtime.started.wait()
     sinks = [d for d in runtime.drivers if isinstance(d, WallSink)]

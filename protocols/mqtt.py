@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Self
 
 import jsonschema
 import jsonschema.exceptions
+import jsonschema_rs
 
 from firmware_specs import load_spec, spec_path
 
@@ -214,6 +215,9 @@ class Channel:
     schema_file: str
     schema: Mapping[str, Any] = dataclasses.field(repr=False, compare=False)
     validator: Any = dataclasses.field(repr=False, compare=False)
+    # The same schema compiled natively: about 30 times faster for the yes/no question that
+    # every press asks; `validator` explains the rare no.
+    fast: Any = dataclasses.field(repr=False, compare=False, default=None)
     last_will: Mapping[str, Any] | None = None
 
     @property
@@ -288,6 +292,7 @@ def contract() -> Contract:
             schema_file=schema_file,
             schema=schema,
             validator=jsonschema.Draft202012Validator(schema),
+            fast=jsonschema_rs.Draft202012Validator(schema),
             last_will=body.get("x-last-will"),
         )
     clients = {
@@ -781,10 +786,21 @@ class Subscription:
     qos: Qos
 
 
+def _fast_valid(fast: Any, data: Any) -> bool:
+    """The native validator's yes; a no, or anything it cannot take (integers beyond 64
+    bits, say), goes to the reference validator, which has the last word."""
+    try:
+        return bool(fast.is_valid(data))
+    except (ValueError, OverflowError, TypeError):
+        return False
+
+
 def _schema_problem(channel: Channel, data: Any) -> str | None:
     """Why `data` breaks the channel's schema, or None when it does not."""
     validator = channel.validator
     try:
+        if channel.fast is not None and _fast_valid(channel.fast, data):
+            return None
         if validator.is_valid(data):
             return None
         # A huge array of bad items yields one error per item: judge the first few only.
