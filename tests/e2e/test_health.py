@@ -2,9 +2,9 @@
 
 Cycles are counted by the keypad line's own driver in the daemon (`KeypadLine.cycles`), so the
 bound holds whatever the machine's speed. The contract (keypad_modbus.yaml, timing) declares a
-unit offline after `offline_after_misses` consecutive missed polls, one poll a cycle: that is
-the bound for "offline". A failed exchange is counted in the unit's health at once, so a
-silent unit's timeouts and a damaged reply's CRC error show within two cycles.
+unit offline after `offline_after_misses` (two) consecutive missed polls, one poll a cycle: a
+dead unit shows offline within two poll cycles. A failed exchange is counted in the unit's
+health at once, so a silent unit's timeouts and a damaged reply's CRC error show sooner.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ async def test_silent_unit_shows_timeouts_then_offline(hall: Council) -> None:
     await hall.wait(lambda st: unit(st)["timeouts"] > 0)
     assert driver.cycles - start <= 2 + PARTIAL
     await hall.wait(lambda st: not unit(st)["online"])
-    # The third miss falls in a cycle still under way when the unit is declared offline.
+    # Offline within two poll cycles: the contract's two misses, one poll a cycle (the second
+    # miss falls in a cycle still under way when the unit is declared offline).
+    assert OFFLINE_AFTER_MISSES == 2
     assert driver.cycles - start <= OFFLINE_AFTER_MISSES - 1 + PARTIAL
     sim.faults.silence(ref, False)
     await hall.wait(lambda st: unit(st)["online"])
