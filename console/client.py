@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
+import unicodedata
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -254,12 +256,25 @@ class ApiClient:
         return await self._post(f"/api/seats/{seat}/mic", {"on": on})
 
     def next_vote_id(self) -> str:
-        """A vote id not used in this sitting yet: v1, v2, ..."""
+        """A vote id not used yet: v1, v2, ... in the first sitting, then SITTING-v1, ...
+
+        The daemon keeps vote ids unique across sittings, so after the first sitting the id
+        carries the sitting's (the characters a vote id may hold)."""
         used = {v.vote_id for v in self.mirror.votes()}
+        sitting = _ascii_id(self.mirror.sitting().sitting_id)
+        held_before = bool(self.mirror.state.get("sittings"))
+        prefix = f"{sitting}-v" if sitting and held_before else "v"
         n = len(used) + 1
-        while f"v{n}" in used:
+        while f"{prefix}{n}" in used:
             n += 1
-        return f"v{n}"
+        return f"{prefix}{n}"
+
+
+def _ascii_id(text: str) -> str:
+    """ "Kỳ họp 2" -> "Ky-hop-2": what a vote id may hold, the Vietnamese letters unaccented."""
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return re.sub(r"[^A-Za-z0-9_.-]", "", re.sub(r"\s+", "-", plain.strip()))
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
