@@ -6,7 +6,8 @@ Everything a hall needs to know to say "adopted" or "not adopted" is here, in on
   "p/q x base + c" into the smallest head count (or weight) that meets it.
 * `decide(...)` applies a `MajorityRule` to a vote's totals and returns an `Outcome` with a
   one-sentence explanation in the hall's language.
-* `PRESETS` are the rules every hall gets; `Policies.rules` adds (or overrides) a hall's own.
+* `PRESETS` are the rules every hall gets; `Policies.rules` adds a hall's own (the hall file may
+  not reuse a preset's key, so "vn-council" means the law's rule in every hall).
 
 Two rules hold whatever the threshold: a tie never passes (yes == no fails; for a CHOICES
 vote, a tie for first place fails), and with a base that counts members (present, entitled,
@@ -54,7 +55,7 @@ MEMBER_BASES = frozenset({Base.PRESENT, Base.ENTITLED, Base.ALL_MEMBERS})
 
 
 def rule_for(key: str, policies: Policies) -> MajorityRule:
-    """The rule named `key`: the hall's own first (a hall may redefine a preset), then presets."""
+    """The rule named `key`: the hall's own rules first, then the presets."""
     for rule in policies.rules:
         if rule.key == key:
             return rule
