@@ -14,6 +14,7 @@ import logging
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -53,6 +54,14 @@ class _Server(uvicorn.Server):
         self.listening.set()
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The API's certificate chain and private key (PEM); without them the API speaks HTTP."""
+
+    cert: Path
+    key: Path
+
+
 class Daemon:
     def __init__(
         self,
@@ -65,6 +74,7 @@ class Daemon:
         clock: Clock | None = None,
         driver_factory: DriverFactory | None = None,
         extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+        tls: TlsFiles | None = None,
     ) -> None:
         self.journal = Journal.open(journal_path)
         self.runtime = Runtime(config, self.journal, clock=clock, driver_factory=driver_factory)
@@ -78,8 +88,11 @@ class Daemon:
                 log_level="warning",
                 lifespan="off",
                 ws_ping_interval=10,
+                ssl_certfile=str(tls.cert) if tls else None,
+                ssl_keyfile=str(tls.key) if tls else None,
             )
         )
+        self.scheme = "https" if tls else "http"
         self.extra_jobs = list(extra)
         self._task: asyncio.Task[None] | None = None
         self._serving: asyncio.Future[None] | None = None
@@ -88,7 +101,7 @@ class Daemon:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     async def run(self) -> None:
         """Serve until cancelled."""
@@ -150,6 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8700)
+    parser.add_argument("--tls-cert", type=Path, help="serve the API over HTTPS: certificate (PEM)")
+    parser.add_argument("--tls-key", type=Path, help="and its private key (PEM)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--tokens",
@@ -180,11 +195,20 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+    for path in (tls.cert, tls.key) if tls else ():
+        if not path.is_file():
+            print(f"error: {path}: no such file", file=sys.stderr)
+            return 2
     args.data.mkdir(parents=True, exist_ok=True)
     store, fresh = ensure_tokens(args.tokens or args.data / "tokens.json")
     for role, token in fresh.items():
         print(f"new {role} token: {token}", file=sys.stderr)
-    asyncio.run(serve_until_signalled(serve(config, args.data, store, args.host, args.port)))
+    main = serve(config, args.data, store, args.host, args.port, tls=tls)
+    asyncio.run(serve_until_signalled(main))
     return 0
 
 
@@ -197,6 +221,7 @@ async def serve(
     *,
     ready: asyncio.Event | None = None,
     clock: Clock | None = None,
+    tls: TlsFiles | None = None,
 ) -> None:
     """The whole daemon for `chamber run`: the broker (own or configured), drivers, API."""
     async with contextlib.AsyncExitStack() as stack:
@@ -209,6 +234,7 @@ async def serve(
             port=port,
             clock=clock,
             driver_factory=functools.partial(build_drivers, broker=endpoint),
+            tls=tls,
         )
         daemon.extra_jobs.append(lambda: publish_wall_state(daemon.runtime))
         await stack.enter_async_context(daemon)
