@@ -32,9 +32,11 @@ import hmac
 import logging
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,8 @@ from protocols.mqtt import MqttError, render_acl, seat_username
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+# "Denied PUBLISH from CLIENT (d0, q1, r0, m1, 'TOPIC', ... (2 bytes))"
+_DENIED = re.compile(r"Denied PUBLISH from (\S+) \(.*?'(.*)', \.\.\.")
 SECRET_BYTES = 32
 # Mosquitto's own account on Debian; absent elsewhere, and then the broker runs as us.
 BROKER_ACCOUNT = "mosquitto"
@@ -151,7 +155,8 @@ class Mosquitto:
         self._stderr_task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
-        self._recent: list[str] = []
+        self._recent: deque[str] = deque(maxlen=20)
+        self._denied_logged: dict[tuple[str, str], float] = {}
         self._changed: asyncio.Condition | None = None
         self._running = asyncio.Event()
 
@@ -225,6 +230,9 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
             "log_type information",
+            # Denied publishes (a unit pressing for another seat) are logged at debug level
+            # only; the supervisor keeps those lines and drops the rest of the debug chatter.
+            "log_type debug",
             "connection_messages true",
             f"listener {self._port} {self.host}",
         ]
@@ -253,7 +261,7 @@ class Mosquitto:
             )
         except OSError as exc:
             raise BrokerError(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
-        self._recent = []
+        self._recent.clear()
         self._running = asyncio.Event()
         self._stderr_task = asyncio.create_task(self._pump_stderr(self._proc))
         await self._wait_ready(self._proc)
@@ -262,11 +270,33 @@ class Mosquitto:
         assert proc.stderr is not None
         async for raw in proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
-            self._recent = [*self._recent[-19:], line]
+            if " PUBLISH " in line:
+                # Debug chatter, one line per message: only a denied one matters.
+                if "Denied PUBLISH" in line:
+                    self._denied(line)
+                continue
+            self._recent.append(line)
             # "mosquitto version 2.0.11 running": every listener is bound, by this process.
             if " running" in line:
                 self._running.set()
             log.debug("mosquitto: %s", line, extra={"event": "broker-log", "pid": proc.pid})
+
+    def _denied(self, line: str) -> None:
+        """A publish the ACL refused: e.g. a unit pressing for another seat. Logged once a
+        minute per client and topic, so a misbehaving unit cannot flood the log."""
+        match = _DENIED.search(line)
+        client, topic = match.groups() if match else ("?", line)
+        now = asyncio.get_running_loop().time()
+        last = self._denied_logged.get((client, topic))
+        if last is not None and now - last < 60.0:
+            return
+        self._denied_logged[(client, topic)] = now
+        log.warning(
+            "broker refused a publish from client %s on %s (not its topic)",
+            client,
+            topic,
+            extra={"event": "publish-denied", "client": client, "topic": topic},
+        )
 
     async def _wait_ready(self, proc: asyncio.subprocess.Process) -> None:
         """Wait until the broker says it runs and its listener accepts a TCP connection.
@@ -302,7 +332,7 @@ class Mosquitto:
                             await self._stderr_task
                     raise BrokerError(
                         f"mosquitto exited with code {proc.returncode} while starting: "
-                        + " | ".join(self._recent[-5:])
+                        + " | ".join(list(self._recent)[-5:])
                     )
                 if connect in done:
                     try:

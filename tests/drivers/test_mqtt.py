@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,13 +113,37 @@ async def test_a_gap_in_seq_counts_lost_events(rig: Rig) -> None:
     assert rig.driver.health()[2].lost_events == 3  # type: ignore[union-attr]
 
 
+class _Denied(logging.Handler):
+    """Wakes a test when the broker's supervisor logs a refused publish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", "") == "publish-denied":
+            self.records.append(record)
+            self.seen.set()
+
+
 async def test_a_unit_cannot_press_for_another_seat(rig: Rig) -> None:
-    async with unit_client(rig.broker, 1) as unit:
-        # The broker's ACL drops seat 1's publication on seat 2's topic.
-        await publish(unit, wire.VoteKey(2, boot=1, seq=1, key=2))
-        await publish(unit, wire.VoteKey(1, boot=1, seq=1, key=1))
-        await rig.inputs.wait_for(lambda items: len(items) >= 1)
+    denied = _Denied()
+    logger = logging.getLogger("drivers.mosquitto")
+    logger.addHandler(denied)
+    try:
+        async with unit_client(rig.broker, 1) as unit:
+            # The broker's ACL drops seat 1's publication on seat 2's topic, and says so.
+            await publish(unit, wire.VoteKey(2, boot=1, seq=1, key=2))
+            await publish(unit, wire.VoteKey(1, boot=1, seq=1, key=1))
+            await rig.inputs.wait_for(lambda items: len(items) >= 1)
+            await asyncio.wait_for(denied.seen.wait(), 5)
+    finally:
+        logger.removeHandler(denied)
     assert [(v.seat, v.key) for v in votes(rig)] == [(1, 1)]
+    (record,) = denied.records
+    assert getattr(record, "client", "") == "unit-1"
+    assert getattr(record, "topic", "") == rig.topics.topic(wire.MessageKind.VOTE_KEY, 2)
 
 
 async def test_commands_reach_the_unit(rig: Rig) -> None:
