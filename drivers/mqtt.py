@@ -70,8 +70,10 @@ CONTROLLER_VERSION = "chamber"
 
 @dataclass(frozen=True)
 class Backoff:
+    # A broker lost during a vote must be back within seconds, not half a minute: presses
+    # wait at the broker (the controller's session is persistent) until it reconnects.
     first_s: float = 0.5
-    max_s: float = 30.0
+    max_s: float = 5.0
 
 
 class MqttUnits:
