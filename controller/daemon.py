@@ -262,7 +262,9 @@ async def broker_for(config: HallConfig, data: Path) -> AsyncIterator[BrokerEndp
         )
         return
     secret = load_or_create_secret(data / "mqtt-secret")
-    broker = hall_broker(config.hall_id, ip_seats(config), data / "mosquitto", secret)
+    broker = hall_broker(
+        config.hall_id, ip_seats(config), data / "mosquitto", secret, log_denied=True
+    )
     async with broker:
         log.info(
             "embedded broker running",

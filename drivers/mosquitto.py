@@ -135,7 +135,9 @@ class Mosquitto:
         passwd_tool: str = "mosquitto_passwd",
         ready_timeout_s: float = 10.0,
         restart_backoff_s: tuple[float, float] = (0.2, 10.0),
+        log_denied: bool = False,
     ) -> None:
+        self.log_denied = log_denied
         if not users:
             raise BrokerError("a broker with no users would refuse every client")
         for name in users:
@@ -230,12 +232,14 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
             "log_type information",
-            # Denied publishes (a unit pressing for another seat) are logged at debug level
-            # only; the supervisor keeps those lines and drops the rest of the debug chatter.
-            "log_type debug",
             "connection_messages true",
             f"listener {self._port} {self.host}",
         ]
+        if self.log_denied:
+            # Denied publishes (a unit pressing for another seat) are logged at debug level
+            # only; the supervisor keeps those lines and drops the rest of the debug chatter,
+            # at the cost of a few log lines read per message.
+            lines.append("log_type debug")
         if account is not None:
             lines.insert(1, f"user {BROKER_ACCOUNT}")
         _write_private(self.config_file, "\n".join(lines) + "\n")
@@ -517,14 +521,18 @@ def hall_broker(
     secret: bytes,
     *,
     port: int = 0,
+    log_denied: bool = False,
 ) -> Mosquitto:
-    """The embedded broker of a hall: its accounts, and the ACL rendered from the contract."""
+    """The embedded broker of a hall: its accounts, and the ACL rendered from the contract.
+
+    `log_denied`: log every publish the ACL refuses (the daemon's own broker does; a test
+    broker need not pay for the broker's debug log)."""
     seats = sorted(set(ip_seats))
     try:
         acl = render_acl(hall_id, seats, CONTROLLER_USER, WALL_USER)
     except MqttError as exc:
         raise BrokerError(f"cannot write the broker's ACL: {exc}") from exc
-    return Mosquitto(directory, hall_users(secret, seats), acl, port=port)
+    return Mosquitto(directory, hall_users(secret, seats), acl, port=port, log_denied=log_denied)
 
 
 def endpoint_for(broker: Mosquitto, username: str = CONTROLLER_USER) -> BrokerEndpoint:

@@ -44,7 +44,7 @@ class Rig:
 
 @pytest.fixture
 async def broker(private_dir: Path) -> AsyncIterator[Mosquitto]:
-    async with hall_broker(HALL, SEATS, private_dir / "broker", SECRET) as b:
+    async with hall_broker(HALL, SEATS, private_dir / "broker", SECRET, log_denied=True) as b:
         yield b
 
 
