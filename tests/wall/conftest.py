@@ -31,7 +31,9 @@ async def wall_page(browser: Browser) -> AsyncIterator[tuple[Page, PageErrors]]:
         "console",
         lambda msg: seen.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
     )
-    page.on("requestfailed", lambda req: seen.errors.append(f"request failed: {req.url}"))
+    page.on(
+        "requestfailed", lambda req: seen.errors.append(f"request failed: {req.url} {req.failure}")
+    )
     try:
         yield page, seen
     finally:

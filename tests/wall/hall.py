@@ -129,3 +129,8 @@ class PageErrors:
     """What went wrong in the page: script errors, console errors, failed requests."""
 
     errors: list[str] = field(default_factory=list)
+
+    def while_daemon_ran(self) -> list[str]:
+        """The errors, less the page's attempts to reconnect once the test stopped the daemon
+        (a wall retries its stream forever; a refused connection then is what it should get)."""
+        return [e for e in self.errors if "ERR_CONNECTION_REFUSED" not in e]
