@@ -623,6 +623,9 @@ class CheckedSitting:
         # keypad that never showed its keys lock could not tell two votes apart.
         if not await _until(locked, 10.0):
             raise DemoError(f"some keypads still show {vote_id} open after it closed")
+        # Every delegate sees the closed keypad now, not at their next glance: a glance that
+        # came only after the next vote opened would take it for this one.
+        self.pilot.look(self.loop_time())
         results = {r["vote_id"]: r for r in self.state()["results"]}
         if vote_id not in results:
             raise DemoError(f"no result for {vote_id} after it closed")

@@ -34,6 +34,8 @@ from drivers.registry import build_drivers
 from simulator.cli import config_toml
 from simulator.hall import SimulatedHall
 
+DRIVER_READY_S = 30.0
+
 
 @dataclass(frozen=True)
 class RigTokens:
@@ -135,6 +137,12 @@ class HallRig:
         await daemon.__aenter__()
         self.port = daemon.port  # a restart comes back on the same port
         self.daemon = daemon
+        # Until the MQTT driver has subscribed, what an IP unit publishes reaches no session
+        # on a fresh broker: a hall is ready once its drivers are connected.
+        for driver in daemon.runtime.drivers:
+            connected = getattr(driver, "connected", None)
+            if isinstance(connected, asyncio.Event):
+                await asyncio.wait_for(connected.wait(), DRIVER_READY_S)
         return daemon
 
     async def stop_daemon(self) -> None:
