@@ -147,9 +147,15 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._serving), timeout=5.0)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            task = self._task
+            # A library's own `asyncio.wait_for` (pymodbus's, on Python 3.11) can swallow a
+            # cancellation that lands while it is waiting on a silent unit: cancel again until
+            # the task group has really stopped, rather than wait on it forever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=2.0)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("the daemon stopped on an error", exc_info=task.exception())
         self.journal.close()
 
 
