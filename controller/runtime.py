@@ -54,6 +54,7 @@ from drivers.base import (
     InputSink,
     LineHealth,
     Resumable,
+    Settling,
     UnitHealth,
 )
 
@@ -284,9 +285,13 @@ class Runtime:
                     continue
                 accepted.append((pending, effects))
                 items.extend(self._journal_items(pending.inp, secret_before))
+            if items:
+                await self._journal(writer, items)
+            # Every unit input of the batch has its final answer now (durable, or refused):
+            # a transport that holds its acknowledgement until then may let it go.
+            self._settle([p.inp for p in batch if p.reply is None])
             if not items:
                 continue
-            await self._journal(writer, items)
             self.stats.batches += 1
             self.stats.inputs += len(accepted)
             self.stats.last_batch = len(accepted)
@@ -299,6 +304,20 @@ class Runtime:
                     pending.reply.set_result(effects)
             for listener in self._effect_listeners:
                 listener(all_effects)
+
+    def _settle(self, inputs: list[Input]) -> None:
+        if not inputs:
+            return
+        for driver in self.drivers:
+            if isinstance(driver, Settling):
+                try:
+                    driver.settled(inputs)
+                except Exception:  # a driver's bookkeeping must not stop the core loop
+                    log.exception(
+                        "driver %s failed to settle inputs",
+                        driver.name,
+                        extra={"event": "settle-error", "driver": driver.name},
+                    )
 
     # --- secret ballots ------------------------------------------------------------------
 

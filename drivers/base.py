@@ -11,7 +11,7 @@ runtime, the journal or the API.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -112,3 +112,17 @@ class Resumable(Protocol):
     """
 
     def restore_origins(self, origins: Origins) -> None: ...
+
+
+@runtime_checkable
+class Settling(Protocol):
+    """A driver that must hold its transport's acknowledgement until an input is durable.
+
+    The runtime calls `settled(inputs)` once per batch, after the batch's journal commit,
+    with every input of that batch that came from units (journaled, refused by the core or
+    failed in it alike: each has had its final answer). An MQTT driver acknowledges each
+    message's QoS 1 delivery here, so the broker redelivers anything the controller had not
+    made durable when it died.
+    """
+
+    def settled(self, inputs: Sequence[Input]) -> None: ...
