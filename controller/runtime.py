@@ -140,6 +140,9 @@ class Runtime:
         # The last journaled origin per (seat, unit kind), e.g. a keypad's "kp:BOOT:SEQ": the
         # drivers resume their units' event numbering from it after a restart.
         self.origins: dict[tuple[int, str], str] = {}
+        # Per open secret vote, the (seat, unit kind) whose last event was one of its presses:
+        # their cursors go into the vote's sealed record, since the presses themselves go.
+        self._secret_cursors: dict[str, set[tuple[int, str]]] = defaultdict(set)
         self._chair_seats = frozenset(
             s.number for s in config.hall.seats if s.mic_class is MicClass.CHAIR
         )
@@ -216,10 +219,7 @@ class Runtime:
         started = time.perf_counter()
         count = 0
         for inp in self.journal.replay_inputs(secret=self.secret):
-            origin = getattr(inp, "origin", None)
-            if origin is not None:
-                kind = origin.partition(":")[0]
-                self.origins[(getattr(inp, "seat"), kind)] = origin  # noqa: B009
+            self._note_origin(inp, self._secret_vote())
             try:
                 self.core.handle(inp)
             except CommandRejected as exc:  # journaled inputs were accepted once
@@ -234,6 +234,7 @@ class Runtime:
             vote = self.core.votes.get(vote_id)
             if vote is None or vote.state not in (VoteState.OPEN, VoteState.HOLD):
                 self.secret.purge(vote_id, closing=self._sealed_record(vote_id, self.clock.now()))
+                self._secret_cursors.pop(vote_id, None)
         self.stats.replayed = count
         self.stats.replay_s = time.perf_counter() - started
         return count
@@ -284,6 +285,7 @@ class Runtime:
                     items.extend(self._seal_items(secret_before, pending.inp.at))
                     continue
                 accepted.append((pending, effects))
+                self._note_origin(pending.inp, secret_before)
                 items.extend(self._journal_items(pending.inp, secret_before))
             if items:
                 await self._journal(writer, items)
@@ -319,6 +321,31 @@ class Runtime:
                         extra={"event": "settle-error", "driver": driver.name},
                     )
 
+    # --- where each unit's event stream stands ---------------------------------------------
+
+    def _note_origin(self, inp: Input, secret_vote: str | None) -> None:
+        """Keep the last journaled origin per (seat, unit kind); the drivers resume from it.
+
+        A secret ballot's press is stored encrypted with its origin, and its vote's sealed
+        record keeps the cursor once the presses are gone (`SecretVoteSealed.cursors`)."""
+        if isinstance(inp, SecretVoteSealed):
+            for cursor in inp.cursors:
+                seat, sep, mark = cursor.partition("=")
+                if sep and seat.isdigit():
+                    self.origins[(int(seat), mark.partition(":")[0])] = mark
+            self._secret_cursors.pop(inp.vote_id, None)
+            return
+        origin = getattr(inp, "origin", None)
+        if origin is None:
+            return
+        where = (getattr(inp, "seat"), origin.partition(":")[0])  # noqa: B009
+        self.origins[where] = origin
+        for vote_id, touched in self._secret_cursors.items():
+            if vote_id != secret_vote:
+                touched.discard(where)
+        if secret_vote is not None and type(inp) is VoteKeyPressed:
+            self._secret_cursors[secret_vote].add(where)
+
     # --- secret ballots ------------------------------------------------------------------
 
     def _secret_vote(self) -> str | None:
@@ -333,6 +360,8 @@ class Runtime:
         result = vote.result if vote is not None else None
         if result is None:
             return None
+        touched = self._secret_cursors.get(vote_id, set())
+        cursors = tuple(f"{seat}={self.origins[(seat, kind)]}" for seat, kind in sorted(touched))
         return to_record(
             SecretVoteSealed(
                 at=at,
@@ -340,6 +369,7 @@ class Runtime:
                 totals=result.totals,
                 weighted_totals=result.weighted_totals,
                 participants=result.participants,
+                cursors=cursors,
             )
         )
 
@@ -366,6 +396,7 @@ class Runtime:
         items: list[_JournalItem] = []
         if secret_before is not None:
             items.append(_SealItem(secret_before, self._sealed_record(secret_before, at)))
+            self._secret_cursors.pop(secret_before, None)
         if secret_after is not None:
             items.append(_SecretOpenItem(secret_after))
         return items
@@ -374,7 +405,8 @@ class Runtime:
         store = self.secret
         if isinstance(item, _SecretPressItem):
             p = item.press
-            return writer.enqueue_secret(store.seal_press(item.vote_id, p.seat, p.key, p.at))
+            sealed = store.seal_press(item.vote_id, p.seat, p.key, p.at, p.origin)
+            return writer.enqueue_secret(sealed)
         if isinstance(item, _SecretOpenItem):
             vote_id = item.vote_id
             return writer.enqueue_call(lambda: store.open_vote(vote_id))

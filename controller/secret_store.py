@@ -19,7 +19,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 # Every plaintext is padded to this size, so a ciphertext's length does not tell a seat with
 # a one-digit number from one with three, nor key 1 from key 10.
-PADDED_BYTES = 128
+PADDED_BYTES = 160
 
 
 class SecretStoreError(JournalError):
@@ -147,7 +147,9 @@ class SecretBallotStore:
 
     # -- presses -----------------------------------------------------------------------------
 
-    def seal_press(self, vote_id: str, seat: int, key: int, at: float) -> SealedPress:
+    def seal_press(
+        self, vote_id: str, seat: int, key: int, at: float, origin: str | None = None
+    ) -> SealedPress:
         """Encrypt a press for `JournalWriter.enqueue_secret` (the group-commit path).
 
         Runs on the event loop: call `open_vote` when the vote opens (through
@@ -156,7 +158,14 @@ class SecretBallotStore:
         if vote_id in self._sealed:
             raise SecretVoteSealedError(f"secret vote {vote_id!r} is sealed")
         cipher = self._cipher(vote_id, create=True)
-        body = canonical_json(to_record(VoteKeyPressed(at=at, seat=seat, key=key))).encode()
+        # The origin goes inside the ciphertext: where a unit's numbering stands is needed to
+        # resume it after a crash, and stored beside the press it would name the seat.
+        press = VoteKeyPressed(at=at, seat=seat, key=key, origin=origin)
+        body = canonical_json(to_record(press)).encode()
+        if len(body) > PADDED_BYTES and origin is not None:
+            # Only a unit's absurd numbering gets here: the press still counts, and the unit's
+            # stream resumes from the last cursor that fitted.
+            body = canonical_json(to_record(replace(press, origin=None))).encode()
         if len(body) > PADDED_BYTES:
             raise SecretStoreError(f"press too large to pad ({len(body)} bytes)")
         # Trailing spaces are JSON whitespace: the padded text still parses.
@@ -166,9 +175,9 @@ class SecretBallotStore:
         ciphertext = cipher.encrypt(nonce, padded, vote_id.encode("utf-8"))
         return SealedPress(vote_id, nonce, ciphertext)
 
-    def put(self, vote_id: str, seat: int, key: int, at: float) -> int:
+    def put(self, vote_id: str, seat: int, key: int, at: float, origin: str | None = None) -> int:
         """Store one press durably (its own commit); its row id."""
-        return self.journal.commit_items([self.seal_press(vote_id, seat, key, at)])[0]
+        return self.journal.commit_items([self.seal_press(vote_id, seat, key, at, origin)])[0]
 
     def load(self, vote_id: str) -> list[SecretPress]:
         """The vote's presses, decrypted, in the order they were stored."""

@@ -229,6 +229,11 @@ class SecretVoteSealed(Input):
     totals: tuple[int, ...]
     weighted_totals: tuple[int, ...] | None
     participants: tuple[int, ...]
+    # Where each unit's event stream stood when the vote was sealed, as "SEAT=ORIGIN" (e.g.
+    # "12=kp:3:41"), for the units whose last event was one of this vote's presses. A cursor
+    # is not a choice: it says how far a unit's numbering got, never which key was pressed.
+    # After a restart the drivers resume from it, so no press is read twice from a unit.
+    cursors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
