@@ -320,8 +320,44 @@ def contract() -> Contract:
 _Convert = Callable[[Any], Any]
 
 
+class _WrongType(ValueError):
+    """A schema-valid value of the wrong JSON type for its field (see `_strict_int`)."""
+
+
+def _strict_int(value: Any) -> int:
+    # JSON Schema counts 2.0 and 1e0 as integers; the contract's integers are written without
+    # a fraction or an exponent, and a float key or seat must never reach the meeting core.
+    if type(value) is not int:
+        raise _WrongType(f"expected an integer, got {_short(value)}")
+    return value
+
+
+def _strict_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _WrongType(f"expected true or false, got {_short(value)}")
+    return value
+
+
+def _strict_str(value: Any) -> str:
+    if type(value) is not str:
+        raise _WrongType(f"expected text, got {_short(value)}")
+    return value
+
+
+def _strict_float(value: Any) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise _WrongType(f"expected a number, got {_short(value)}")
+    return float(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
 def _reviver(hint: Any) -> _Convert:
-    """A function that turns schema-valid JSON into the annotated Python type."""
+    """A function that turns schema-valid JSON into the annotated Python type, refusing
+    (`_WrongType`) a value whose JSON type is not the field's own."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -329,21 +365,43 @@ def _reviver(hint: Any) -> _Convert:
         return lambda v: None if v is None else revive(v)
     if origin is tuple:
         revive = _reviver(typing.get_args(hint)[0])
-        return lambda v: tuple(revive(x) for x in v)
+
+        def revive_tuple(v: Any) -> tuple[Any, ...]:
+            if type(v) not in (list, tuple):
+                raise _WrongType(f"expected a list, got {_short(v)}")
+            return tuple(revive(x) for x in v)
+
+        return revive_tuple
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint
+        enum_type = hint
+
+        def revive_enum(v: Any) -> Any:
+            try:
+                return enum_type(v)
+            except ValueError:
+                raise _WrongType(f"unknown value {_short(v)}") from None
+
+        return revive_enum
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _record_reviver(hint)
     if hint is float:
-        return float
+        return _strict_float
+    if hint is bool:
+        return _strict_bool
+    if hint is int:
+        return _strict_int
+    if hint is str:
+        return _strict_str
     return lambda v: v
 
 
 def _record_reviver(cls: type[Any]) -> _Convert:
     fields = _fields(cls)
 
-    def revive(data: Mapping[str, Any]) -> Any:
-        return cls(**{name: conv(data.get(name)) for name, conv in fields})
+    def revive(data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise _WrongType(f"expected an object, got {_short(data)}")
+        return cls(**_convert(fields, data))
 
     return revive
 
@@ -364,6 +422,16 @@ def _fields(cls: type[Any]) -> tuple[tuple[str, _Convert], ...]:
         if not (f.name == "seat" and issubclass(cls, SeatMessage))
     )
     return fields
+
+
+def _convert(fields: tuple[tuple[str, _Convert], ...], data: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, conv in fields:
+        try:
+            values[name] = conv(data.get(name))
+        except _WrongType as exc:
+            raise _WrongType(f"{name}: {exc}") from None
+    return values
 
 
 def _plain(value: Any) -> Any:
@@ -439,7 +507,7 @@ class Message:
     @classmethod
     def from_payload(cls, seat: int | None, data: Mapping[str, Any]) -> Self:
         """Build from a schema-valid JSON object; `seat` comes from the topic."""
-        values = {name: conv(data.get(name)) for name, conv in _fields(cls)}
+        values = _convert(_fields(cls), data)
         if seat is not None:
             values["seat"] = seat
         return cls(**values)
@@ -454,6 +522,11 @@ class Message:
         schema_problem = _schema_problem(contract().channels[self.kind], payload)
         if schema_problem is not None:
             raise MqttUsageError(f"{self.kind}: {schema_problem}")
+        try:
+            # What a receiver's strict decoding would refuse (a float where an integer goes).
+            type(self).from_payload(getattr(self, "seat", None), payload)
+        except ValueError as exc:
+            raise MqttUsageError(f"{self.kind}: {exc}") from exc
         problem = self.problem()
         if problem is not None:
             raise MqttUsageError(f"{self.kind}: {problem}")
@@ -671,10 +744,12 @@ class WallSeats(Message):
     @classmethod
     def from_payload(cls, seat: int | None, data: Mapping[str, Any]) -> Self:
         marks = sorted(
-            (int(number), mark if isinstance(mark, int) else SeatMark(mark))
+            (int(number), _strict_int(mark) if type(mark) is not str else SeatMark(mark))
             for number, mark in data["seats"].items()
         )
-        return cls(vote_id=data["vote_id"], mode=VoteMode(data["mode"]), seats=tuple(marks))
+        return cls(
+            vote_id=_strict_str(data["vote_id"]), mode=VoteMode(data["mode"]), seats=tuple(marks)
+        )
 
     def problem(self) -> str | None:
         numbers = [seat for seat, _ in self.seats]
@@ -963,7 +1038,10 @@ class Topics:
         problem = _schema_problem(channel, data)
         if problem is not None:
             raise MqttProtocolError(ErrorReason.SCHEMA, problem, topic)
-        message = MESSAGE_TYPES[route.kind].from_payload(route.seat, data)
+        try:
+            message = MESSAGE_TYPES[route.kind].from_payload(route.seat, data)
+        except ValueError as exc:  # _WrongType, or a mark that is not a SeatMark
+            raise MqttProtocolError(ErrorReason.SCHEMA, str(exc), topic) from exc
         problem = message.problem()
         if problem is not None:
             raise MqttProtocolError(ErrorReason.INCONSISTENT, problem, topic)

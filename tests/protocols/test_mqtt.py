@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import enum
 import json
 import math
 import os
@@ -425,6 +427,18 @@ def test_random_topics_raise_only_protocol_errors(topic: str) -> None:
         (b'{"boot":1,"seq":0,"key":1}', ErrorReason.SCHEMA),
         (b'{"boot":1,"seq":1,"key":true}', ErrorReason.SCHEMA),
         (b'{"boot":1,"seq":1,"key":1.5}', ErrorReason.SCHEMA),
+        # JSON Schema counts these as integers; the contract's integers do not.
+        (b'{"boot":1,"seq":1,"key":2.0}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":1e0}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":2E0}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1.0,"key":1}', ErrorReason.SCHEMA),
+        (b'{"boot":7e0,"seq":1,"key":1}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":"2"}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":null}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":{"key":2}}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":[2]}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":18446744073709551617}', ErrorReason.SCHEMA),
+        (b'{"boot":1,"seq":1,"key":-Infinity}', ErrorReason.BAD_JSON),
         (b'{"boot":1,"seq":1,"key":1,"extra":0}', ErrorReason.SCHEMA),
         (b'{"boot":1,"key":1}', ErrorReason.SCHEMA),
         (b"[1]", ErrorReason.SCHEMA),
@@ -437,6 +451,50 @@ def test_bad_payloads_are_refused_with_their_reason(payload: bytes, reason: Erro
         TOPICS.decode(TOPICS.topic(MessageKind.VOTE_KEY, 5), payload)
     assert err.value.reason is reason
     assert err.value.topic == f"chamber/{HALL}/seat/5/unit/vote"
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        (MessageKind.PRESENCE_KEY, b'{"boot":1,"seq":1,"present":1}'),
+        (MessageKind.PRESENCE_KEY, b'{"boot":1,"seq":2.0,"present":true}'),
+        (MessageKind.TALK_KEY, b'{"boot":1,"seq":1,"held":"true"}'),
+        (MessageKind.UNIT_STATUS, b'{"state":"online","boot":3.0}'),
+        (MessageKind.CMD_LEDS, b'{"lit":[1.0],"present":true}'),
+        (MessageKind.CMD_RING, b'{"state":"queued","position":2.0}'),
+        (MessageKind.WALL_SEATS, b'{"vote_id":"v1","mode":"open","seats":{"3":2.0}}'),
+        (MessageKind.WALL_SEATS, b'{"vote_id":"v1","mode":"open","seats":{"3":true}}'),
+    ],
+)
+def test_every_integer_and_flag_is_strictly_typed(kind: MessageKind, payload: bytes) -> None:
+    channel = TOPICS.channel(kind)
+    topic = TOPICS.topic(kind, 3 if channel.per_seat else None)
+    with pytest.raises(MqttProtocolError) as err:
+        TOPICS.decode(topic, payload)
+    assert err.value.reason is ErrorReason.SCHEMA
+
+
+@given(any_message)
+def test_decoded_fields_have_exactly_their_declared_types(message: Message) -> None:
+    decoded = TOPICS.decode(TOPICS.publication(message).topic, message.encode())
+    for value in _leaves(decoded):
+        assert type(value) in (int, float, str, bool, type(None)) or isinstance(value, enum.Enum)
+    assert decoded == message
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, tuple):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [leaf for f in dataclasses.fields(value) for leaf in _leaves(getattr(value, f.name))]
+    return [value]
+
+
+def test_encode_refuses_a_float_where_an_integer_goes() -> None:
+    with pytest.raises(MqttUsageError, match="key"):
+        VoteKey(seat=3, boot=1, seq=1, key=2.0).encode()  # type: ignore[arg-type]
+    with pytest.raises(MqttUsageError, match="position"):
+        RingCommand(seat=3, state=RingState.QUEUED, position=True).encode()
 
 
 def test_a_huge_array_of_bad_items_is_refused_quickly() -> None:
