@@ -3,7 +3,8 @@
 Whenever the live state changes, the wall messages (`controller.wall`) are rebuilt and only
 the topics that changed are published, at most every `interval_s` (a quarter second): a burst
 of 4,096 presses becomes a few updates of the tally, not 4,096. A wall that connects later
-gets every topic at once from the broker's retained copies.
+gets every topic at once from the broker's retained copies. A state or a message that cannot
+be published is logged on one line and skipped (`WallPublisher`); the publisher goes on.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
+from controller.core.model import Hall
 from controller.runtime import Runtime
-from controller.wall import WallStateError, wall_changes, wall_messages
+from controller.wall import wall_changes, wall_messages
 from protocols.mqtt import Message as WallMessage
 from protocols.mqtt import MessageKind
 
@@ -28,6 +31,49 @@ class WallSink(Protocol):
     def clear_wall(self, kind: MessageKind) -> None: ...
 
 
+class WallPublisher:
+    """Turns each state into the wall topics that changed and hands them to the sinks.
+
+    A state that cannot be built into wall messages, or a message a sink refuses, is logged
+    on one line and skipped: the next state is published as usual. Nothing here ever stops
+    the publisher (an exception in it once left the wall frozen until a restart).
+    """
+
+    def __init__(self, hall: Hall, sinks: Sequence[WallSink], *, unix_offset: float) -> None:
+        self.hall = hall
+        self.sinks = tuple(sinks)
+        self.unix_offset = unix_offset
+        self.last: dict[MessageKind, WallMessage | None] = {}
+        self.failures = 0
+
+    def update(self, state: Mapping[str, Any], now: float) -> None:
+        try:
+            messages = wall_messages(state, self.hall, now=now, unix_offset=self.unix_offset)
+        except Exception as exc:  # a bad state must not stop the wall
+            self.failed("wall state could not be built", exc)
+            return
+        for kind, message in wall_changes(self.last, messages):
+            for sink in self.sinks:
+                try:
+                    if message is None:
+                        sink.clear_wall(kind)
+                    else:
+                        sink.publish_wall(message)
+                except Exception as exc:  # one refused message must not stop the others
+                    self.failed(f"wall topic {kind.value} could not be published", exc)
+            self.last[kind] = message
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self.failures += 1
+        log.error(
+            "%s: %s: %s",
+            what,
+            type(exc).__name__,
+            str(exc)[:200],
+            extra={"event": "wall-error"},
+        )
+
+
 async def publish_wall_state(runtime: Runtime, *, interval_s: float = 0.25) -> None:
     """Run until cancelled: follow the hub and keep the retained wall topics current."""
     await runtime.started.wait()
@@ -36,28 +82,19 @@ async def publish_wall_state(runtime: Runtime, *, interval_s: float = 0.25) -> N
         return
     # Deadlines go out as Unix times; the offset is taken once so that they do not jitter.
     unix_offset = time.time() - runtime.clock.now()
+    publisher = WallPublisher(runtime.config.hall, sinks, unix_offset=unix_offset)
     sub = runtime.hub.subscribe()
-    last: dict[MessageKind, WallMessage | None] = {}
     try:
         while True:
             await sub.get()
             while sub.get_nowait() is not None:
                 pass
-            state = runtime.hub.snapshot().state
             try:
-                messages = wall_messages(
-                    state, runtime.config.hall, now=runtime.clock.now(), unix_offset=unix_offset
-                )
-            except WallStateError:
-                log.exception("wall state could not be built", extra={"event": "wall-error"})
+                state = runtime.hub.snapshot().state
+            except Exception as exc:  # the state could not be read: wait for the next change
+                publisher.failed("wall state could not be read", exc)
                 continue
-            for kind, message in wall_changes(last, messages):
-                for sink in sinks:
-                    if message is None:
-                        sink.clear_wall(kind)
-                    else:
-                        sink.publish_wall(message)
-            last = dict(messages)
+            publisher.update(state, runtime.clock.now())
             await asyncio.sleep(interval_s)
     finally:
         sub.close()

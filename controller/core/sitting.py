@@ -19,6 +19,10 @@ Bad input is handled in two ways, and which is which is fixed by the input's sou
   ChairPriority) never raise: a press outside an open vote, or during hold, is answered with a
   "press.rejected" notification carrying the reason and a REJECT beep to that seat; other unit
   inputs that cannot apply get a "*.rejected" notification. Both are log-worthy.
+* Any input with a field of the wrong type (a float key, a boolean seat, a NaN time: a bug
+  upstream) is refused before it changes anything (`controller.core.checks`): a unit input
+  with a "*.rejected" notification, reason "malformed"; a command with CommandRejected
+  "invalid".
 
 Deadlines (a vote's warning and auto-close) are applied before any input whose `at` is at or
 past them, at the deadline's own time, so a press that arrives after the end is late whether
@@ -32,11 +36,13 @@ The technician's MicOverride reaches the floor even between sittings (to test a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from controller.core.attendance import Attendance, Period
+from controller.core.checks import input_problem
 from controller.core.effects import (
     Beep,
     BeepPattern,
@@ -105,6 +111,8 @@ FLOOR_UNIT_INPUTS: tuple[type[Input], ...] = (
     VoiceLevel,
     ChairPriority,
 )
+# Every input from a seat unit: never raises, even when malformed.
+UNIT_INPUTS: tuple[type[Input], ...] = (PresenceChanged, VoteKeyPressed, *FLOOR_UNIT_INPUTS)
 # Chair commands for the floor: CommandRejected when no sitting is open.
 FLOOR_COMMANDS: tuple[type[Input], ...] = (
     RegisterSpeaker,
@@ -240,6 +248,13 @@ class MeetingCore:
         vote = self._active
         if type(inp) is VoteKeyPressed:
             # The hot path: thousands of presses a second at a big hall. Never raises.
+            if not (
+                type(inp.seat) is int
+                and type(inp.key) is int
+                and type(at) in (float, int)
+                and math.isfinite(at)
+            ):
+                return self._take_pending() + self._malformed_unit_input(inp)
             if at > self._now:
                 self._now = at
             effects = self._take_pending()
@@ -252,6 +267,12 @@ class MeetingCore:
         handler = self._handlers.get(type(inp))
         if handler is None:
             raise CommandRejected("invalid", f"the meeting core does not take {inp.kind!r}")
+        problem = input_problem(inp)
+        if problem is not None:
+            # Refused before anything changes: no half-applied input, no seat left stuck.
+            if type(inp) in UNIT_INPUTS:
+                return self._take_pending() + self._malformed_unit_input(inp)
+            raise CommandRejected("invalid", f"malformed {inp.kind}: {problem}")
         effects = self._take_pending()
         if vote is not None:
             due = vote.next_deadline()
@@ -267,6 +288,22 @@ class MeetingCore:
         if at > self._now:
             self._now = at
         return effects
+
+    def _malformed_unit_input(self, inp: Input) -> list[Effect]:
+        """A unit input with a field of the wrong type (a driver's bug): refused, with the
+        rejection its kind always gets, and no beep (its seat may be the malformed field)."""
+        seat = getattr(inp, "seat", None)
+        data: dict[str, Any] = {
+            "at": self._now,
+            "seat": seat if type(seat) is int else None,
+            "reason": "malformed",
+            "detail": input_problem(inp, show_value=False) or "malformed",
+        }
+        if isinstance(inp, VoteKeyPressed):
+            return [Notification("press.rejected", data)]
+        if isinstance(inp, PresenceChanged):
+            return [Notification("presence.rejected", data)]
+        return [Notification("floor.request-rejected", {**data, "input": inp.kind})]
 
     def _on_clock_anchor(self, inp: ClockAnchor) -> list[Effect]:
         self.clock_anchors.append((inp.at, inp.unix))

@@ -442,7 +442,7 @@ class Vote:
         if self.state is not VoteState.OPEN:
             return PressRejected.VOTE_ON_HOLD
         d = self.definition
-        if not 1 <= key <= d.keys:
+        if type(key) is not int or not 1 <= key <= d.keys:
             return PressRejected.INVALID_KEY
         if d.mode is VoteMode.ROLL_CALL:
             position = self._call_position.get(seat)
@@ -454,9 +454,9 @@ class Vote:
                 return PressRejected.ALREADY_VOTED
             self.heads[previous - 1] -= 1
             self.weights[previous - 1] -= weight
-        self._choice_of_seat[seat] = key
         self.heads[key - 1] += 1
         self.weights[key - 1] += weight
+        self._choice_of_seat[seat] = key
         self.participants.add(seat)
         return previous
 

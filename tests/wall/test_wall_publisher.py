@@ -1,0 +1,108 @@
+"""The wall's MQTT publisher survives a state it cannot build and a message a sink refuses.
+
+The sink encodes every message with the real codec (`protocols.mqtt.Topics.publication`), as
+the MQTT driver does before queueing it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.config import load_config
+from controller.core.inputs import (
+    AgendaItemSpec,
+    CreateVote,
+    OpenSitting,
+    OpenVote,
+    PresenceChanged,
+    VoteKeyPressed,
+)
+from controller.core.sitting import MeetingCore
+from controller.wallpub import WallPublisher, WallSink
+from protocols.mqtt import Message, MessageKind, MqttUsageError, Topics
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
+CONFIG = load_config(EXAMPLE)
+
+
+class CodecSink:
+    """Encodes what it is given, as the MQTT driver does; may refuse one kind."""
+
+    def __init__(self, refuse: MessageKind | None = None) -> None:
+        self.topics = Topics(CONFIG.hall_id)
+        self.refuse = refuse
+        self.published: list[tuple[MessageKind, bytes]] = []
+
+    def publish_wall(self, message: Message) -> None:
+        if message.kind is self.refuse:
+            raise MqttUsageError(f"{message.kind}: refused by this sink")
+        self.published.append((message.kind, self.topics.publication(message).payload))
+
+    def clear_wall(self, kind: MessageKind) -> None:
+        self.published.append((kind, b""))
+
+
+def _state(core: MeetingCore) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(json.dumps(core.snapshot()))
+    return loaded
+
+
+def _core() -> MeetingCore:
+    core = MeetingCore(CONFIG.hall)
+    core.handle(
+        OpenSitting(1.0, "kh-12", "Kỳ họp thứ 12", (AgendaItemSpec("nd-03", "Nghị quyết"),))
+    )
+    for seat in range(1, 30):
+        core.handle(PresenceChanged(1.0, seat, True))
+    core.handle(CreateVote(2.0, "bq-07", "Nghị quyết về ngân sách", quorum_required=False))
+    core.handle(OpenVote(2.0, "bq-07"))
+    return core
+
+
+def test_a_bad_state_is_skipped_and_the_next_one_published(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = CodecSink()
+    assert isinstance(sink, WallSink)
+    publisher = WallPublisher(CONFIG.hall, [sink], unix_offset=1_796_000_000.0)
+    core = _core()
+    publisher.update(_state(core), now=3.0)
+    first = len(sink.published)
+    assert MessageKind.WALL_VOTE in {kind for kind, _ in sink.published}
+
+    poisoned = _state(core)
+    poisoned["votes"][0]["choices"] = [{"seat": 2, "key": 2.0}]
+    with caplog.at_level(logging.ERROR, logger="chamber.wall"):
+        publisher.update(poisoned, now=3.5)
+        publisher.update({"votes": "not a list", "attendance": 7}, now=3.6)
+    assert publisher.failures == 2
+    assert len(sink.published) == first
+    wall_errors = [r for r in caplog.records if getattr(r, "event", None) == "wall-error"]
+    assert len(wall_errors) == 2
+    assert all("\n" not in r.getMessage() and r.exc_info is None for r in wall_errors)
+
+    core.handle(VoteKeyPressed(4.0, 2, 1))
+    publisher.update(_state(core), now=4.0)
+    votes = [payload for kind, payload in sink.published[first:] if kind is MessageKind.WALL_VOTE]
+    assert json.loads(votes[-1])["voted"] == 1
+
+
+def test_a_refused_message_does_not_stop_the_other_topics(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refusing = CodecSink(refuse=MessageKind.WALL_VOTE)
+    other = CodecSink()
+    publisher = WallPublisher(CONFIG.hall, [refusing, other], unix_offset=1_796_000_000.0)
+    with caplog.at_level(logging.ERROR, logger="chamber.wall"):
+        publisher.update(_state(_core()), now=3.0)
+    kinds = {kind for kind, _ in refusing.published}
+    assert MessageKind.WALL_VOTE not in kinds
+    assert {MessageKind.WALL_SITTING, MessageKind.WALL_ATTENDANCE, MessageKind.WALL_SEATS} <= kinds
+    assert MessageKind.WALL_VOTE in {kind for kind, _ in other.published}
+    assert publisher.failures == 1
+    assert "wall topic wallVote could not be published" in caplog.text
