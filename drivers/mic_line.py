@@ -1,7 +1,9 @@
 """The master of one microphone-unit RS-485 line (pyserial on the asyncio loop).
 
 One task owns the line: it polls the units in the order `protocols.micunit.MicLinePoller`
-decides, acknowledges their events, retries and counts misses as the contract says, and
+decides, acknowledges their events (each acknowledgement only until a STATUS shows it landed,
+and none of a unit's previous run after it restarted: mic_unit.md §5.1), retries and counts
+misses as the contract says, and
 between polls writes what the meeting core asked of the units (microphone on or off, light
 ring). It keeps a mirror of what every unit should show; a unit that restarted or reports a
 state other than the mirror gets its state written again, and after a restart the next POLL

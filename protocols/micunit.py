@@ -59,6 +59,12 @@ LAST_UNIT: Final[int] = int(_ADDRESSES["last_unit"])
 UNASSIGNED: Final[int] = int(_ADDRESSES["unassigned"])
 
 EVENT_QUEUE: Final[int] = int(SPEC["limits"]["event_queue"])
+CONTRACT_VERSION: Final[tuple[int, int]] = (
+    int(SPEC["contract_version"]["major"]),
+    int(SPEC["contract_version"]["minor"]),
+)
+"""This contract's version (firmware_specs/VERSIONING.md). A unit does not report it on the
+wire: every 1.x minor version works with a master of any other 1.x."""
 LEVEL_NOT_MEASURED: Final = -128
 
 
@@ -191,8 +197,9 @@ class MicMessage:
 @dataclass(frozen=True, kw_only=True)
 class Poll(MicMessage):
     """§5.1. `ack_seq` acknowledges the unit's events up to and including that sequence
-    number (0: none); `boot_seen` tells a restarted unit that its state has been restored;
-    `lost_seen` that the master has noted its `events_lost` flag."""
+    number (0: none); `boot_seen` tells a restarted unit that its state has been restored
+    (and that `ack_seq` is about its new run); `lost_seen` that the master has noted its
+    `events_lost` flag."""
 
     COMMAND: ClassVar[Command] = Command.POLL
     ack_seq: int = 0
@@ -890,7 +897,9 @@ class MicUnitState:
         match message:
             case Poll(ack_seq=ack, boot_seen=boot_seen, lost_seen=lost_seen):
                 seqs = [e.seq for e in state.events]
-                if ack in seqs:
+                # While `boot` is up, an ack without `boot_seen` was built before the master
+                # knew of the restart: it numbers the previous run's events, not these.
+                if ack in seqs and (boot_seen or not state.boot):
                     state = replace(state, events=state.events[seqs.index(ack) + 1 :])
                 # Both flags stay up until the master says it has seen them: a cleared flag
                 # in a lost STATUS would otherwise never reach it.
@@ -1024,6 +1033,10 @@ class _Track:
     misses: int = 0
     tries: int = 0
     last_seq: int = 0
+    # What the next POLL acknowledges: the newest event of the unit's last STATUS (all of
+    # them processed by then), 0 when that STATUS listed none. Never repeated once a STATUS
+    # shows the unit dropped it, so an old number cannot reach a unit that restarted since.
+    ack: int = 0
     booting: bool = False
     restored: bool = False
     lost: bool = False
@@ -1097,7 +1110,7 @@ class MicLinePoller:
         self._awaiting, self._deadline = track, now + self._timing.response_timeout_s
         return Poll(
             address=track.address,
-            ack_seq=track.last_seq,
+            ack_seq=track.ack,
             boot_seen=track.booting and track.restored,
             lost_seen=track.lost,
         )
@@ -1138,7 +1151,8 @@ class MicLinePoller:
             events.append(UnitOnline(track.address))
         track.online, track.misses = True, 0
         if message.boot and not track.booting:
-            track.booting, track.restored, track.last_seq = True, False, 0
+            # A new run: its numbering starts again, and nothing of the old one is acked.
+            track.booting, track.restored, track.last_seq, track.ack = True, False, 0, 0
             events.append(UnitBooted(track.address))
         elif not message.boot:
             track.booting = track.restored = False
@@ -1149,6 +1163,7 @@ class MicLinePoller:
             if seq_is_newer(event.seq, track.last_seq):
                 track.last_seq = event.seq
                 events.append(UnitKeyEvent(track.address, event.seq, event.kind))
+        track.ack = message.events[-1].seq if message.events else 0
         return events
 
     def on_no_reply(self, now: float) -> list[LineEvent]:

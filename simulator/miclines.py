@@ -5,7 +5,9 @@ codec's stream decoder, lets each addressed unit's `MicUnitState` (protocols.mic
 its answer, and writes that answer when a real line would have delivered it (wire-time
 model). Broadcasts reach every unit and get no answer; DISCOVER replies go out in each
 unit's slot. Key presses are queued in the unit's own event queue and reported in its next
-STATUS, exactly as firmware would.
+STATUS, exactly as firmware would. A unit may be made to restart just before it hears the
+next frame addressed to it, with a press right after the restart (`reboot_before_next`):
+the moment when the master's POLL was built before it could know of the restart.
 
 Framing, payloads, sequence numbers and the unit's rules all live in protocols.micunit; this
 module adds only I/O, timing and faults.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.config import Line, UnitRef
@@ -96,6 +99,9 @@ class MicLineSim:
         self._replies: set[asyncio.Task[None]] = set()
         self.frame_errors: list[micunit.FrameError] = []
         self.requests = 0
+        # address -> the press made right after the restart (None: no press)
+        self._reboot_next: dict[int, micunit.UnitEvent | None] = {}
+        self._heard = asyncio.Event()
 
     @property
     def daemon_device(self) -> str:
@@ -147,6 +153,24 @@ class MicLineSim:
         self._faults.count(FaultKind.REBOOT)
         self.units[address].reboot()
 
+    def reboot_before_next(self, address: int, press: micunit.UnitEvent | None = None) -> None:
+        """Restart the unit just before the next frame addressed to it arrives, and let its
+        delegate `press` (request or cancel) at once: that frame was sent before the master
+        could know of the restart."""
+        if address not in self.units:
+            raise KeyError(f"no unit {address} on line {self.line.id}")
+        self._reboot_next[address] = press
+
+    async def wait_until(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+        """Wait until `predicate` holds, checked after every frame the units hear."""
+
+        async def wait() -> None:
+            while not predicate():
+                self._heard.clear()
+                await self._heard.wait()
+
+        await asyncio.wait_for(wait(), within)
+
     # --- the line --------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
@@ -160,6 +184,7 @@ class MicLineSim:
                 self._frame_error(event, started)
             else:
                 self._message(event, started)
+            self._heard.set()
         if self._decoder.buffered:
             self._started = now
 
@@ -191,6 +216,11 @@ class MicLineSim:
             return  # nobody at that address: silence, as on a real line
         if self._faults.reboot_now():
             target.reboot()
+        if message.address in self._reboot_next:
+            press = self._reboot_next.pop(message.address)
+            self.reboot(message.address)
+            if press is not None:
+                self.press(message.address, press)
         target.state, answer = target.state.handle(message)
         if answer is not None:
             self._reply(target, answer, started, request_len)

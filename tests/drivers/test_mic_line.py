@@ -16,8 +16,10 @@ from controller.core.inputs import ChairPriority, Input, MicRequest, TalkButton
 from drivers.base import LineHealth, UnitHealth
 from drivers.mic_line import MicLine, Reconnect
 from protocols import micunit as mic
+from simulator.hall import SimulatedHall
 from tests.drivers.conftest import PtyPair, Recorder, losses
 from tests.drivers.mic_units import MicUnits
+from tests.simulator.conftest import small_hall
 
 # address -> seat
 UNITS = {1: 101, 2: 102, 3: 103}
@@ -191,3 +193,47 @@ async def test_a_socket_line_reconnects_after_the_converter_drops_it() -> None:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         await server.wait_closed()
+
+
+async def test_a_press_right_after_a_restart_reaches_the_controller_once() -> None:
+    """A simulated unit restarts just before the POLL that acknowledges its last press, and
+    its delegate presses the request key at once: that POLL's ack_seq names event 1 of the
+    old run, which is also the new press's number (mic_unit.md §5.1, examples E23-E25)."""
+    async with SimulatedHall(small_hall(), wire_time=False, seed=11) as hall:
+        config = hall.daemon_config()
+        line_id = next(line.id for line in config.lines if line.kind is LineKind.MIC_SERIAL)
+        sim = hall.mic_lines[line_id]
+        address, unit = next((a, u) for a, u in sorted(sim.units.items()) if a != 1)
+        health: Recorder[UnitHealth | LineHealth] = Recorder()
+        requests: Recorder[Input] = Recorder()
+        reboots: list[int] = []
+
+        def sink(item: Input) -> None:
+            if isinstance(item, MicRequest) and item.seat == unit.seat and not requests.items:
+                # The master has the first press; its next POLL to the unit acknowledges it.
+                sim.reboot_before_next(address, mic.UnitEvent.REQUEST_PRESSED)
+                reboots.append(unit_health_of(line, unit.seat).reboots)
+            requests(item)
+
+        line = MicLine.from_config(config, line_id, FakeClock(50.0), sink, health)
+        task = asyncio.create_task(line.run())
+        try:
+            await health.wait_for(lambda items: online(items, unit.seat))
+            hall.mic_request(unit.seat)
+            await requests.wait_for(
+                lambda items: sum(isinstance(i, MicRequest) for i in items) >= 2
+            )
+            # Acknowledged and restored: the unit holds nothing more that could come again.
+            await sim.wait_until(lambda: not unit.state.events and not unit.state.boot)
+            assert unit.boots == 2
+            assert [type(i) for i in requests.items] == [MicRequest, MicRequest]
+            assert [p.seq for p in hall.truth.presses] == [1, 1]
+            assert unit_health_of(line, unit.seat).reboots == reboots[0] + 1
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def unit_health_of(line: MicLine, seat: int) -> UnitHealth:
+    return next(h for h in line.health() if isinstance(h, UnitHealth) and h.seat == seat)

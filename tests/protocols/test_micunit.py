@@ -512,8 +512,13 @@ def addressed_unit(address: int = 4, unit_type: UnitType = UnitType.DELEGATE) ->
     return MicUnitState(serial=0x4D430001, unit_type=unit_type, address=address)
 
 
+def running_unit(address: int = 4) -> MicUnitState:
+    """A unit past its start: the master has answered its `boot` with `boot_seen`."""
+    return replace(addressed_unit(address), boot=False)
+
+
 def test_unit_queues_events_and_drops_them_when_acked() -> None:
-    unit = addressed_unit().press(UnitEvent.REQUEST_PRESSED).press(UnitEvent.CANCEL_PRESSED)
+    unit = running_unit().press(UnitEvent.REQUEST_PRESSED).press(UnitEvent.CANCEL_PRESSED)
     unit, reply = unit.handle(Poll(address=4))
     assert isinstance(reply, Status)
     assert [(e.seq, e.kind) for e in reply.events] == [
@@ -532,7 +537,7 @@ def test_unit_queues_events_and_drops_them_when_acked() -> None:
 
 
 def test_unit_full_queue_flags_loss_until_drained() -> None:
-    unit = addressed_unit()
+    unit = running_unit()
     for _ in range(EVENT_QUEUE + 2):
         unit = unit.press(UnitEvent.TALK_PRESSED)
     assert len(unit.events) == EVENT_QUEUE
@@ -847,3 +852,146 @@ def test_poller_schedule_invariants(fates: list[str], waits: list[float]) -> Non
             if UnitOffline(poll.address) in events:
                 assert fate == "dead"
                 assert misses[poll.address] == TIMING.offline_after_misses * (1 + TIMING.retries)
+
+
+# --- restarts and acknowledgements (§5.1, contract 1.1) -------------------------------------
+
+
+def test_a_restarted_unit_ignores_an_ack_meant_for_its_previous_run() -> None:
+    unit = running_unit(7).press(UnitEvent.REQUEST_PRESSED)
+    unit, _ = unit.handle(Poll(address=7, ack_seq=1))
+    assert unit.events == ()
+    # Restart, and the delegate presses at once: the new run numbers from 1 again.
+    unit = replace(addressed_unit(7), seen=True).press(UnitEvent.REQUEST_PRESSED)
+    unit, reply = unit.handle(Poll(address=7, ack_seq=1))  # built before the master knew
+    assert isinstance(reply, Status)
+    assert reply.boot
+    assert [(e.seq, e.kind) for e in reply.events] == [(1, UnitEvent.REQUEST_PRESSED)]
+    # The POLL with boot_seen is about the new run: its ack counts.
+    unit, reply = unit.handle(Poll(address=7, ack_seq=1, boot_seen=True))
+    assert isinstance(reply, Status)
+    assert not reply.boot
+    assert reply.events == ()
+
+
+def test_the_poller_acknowledges_until_the_unit_dropped_it_then_sends_zero() -> None:
+    poller = MicLinePoller([4])
+    units = {4: running_unit(4)}
+    assert poll_cycle(poller, units, 0.0) == [UnitOnline(4)]
+    units[4] = units[4].press(UnitEvent.REQUEST_PRESSED)
+    assert poll_cycle(poller, units, 0.1) == [UnitKeyEvent(4, 1, UnitEvent.REQUEST_PRESSED)]
+    poll = poller.next_poll(0.2)
+    assert poll == Poll(address=4, ack_seq=1)
+    assert poller.on_no_reply(0.2 + TIMING.response_timeout_s) == []  # a lost reply ...
+    retry = poller.next_poll(0.21)
+    assert retry == Poll(address=4, ack_seq=1)  # ... repeats the ack
+    units[4], reply = units[4].handle(retry)
+    assert isinstance(reply, Status)
+    assert reply.events == ()
+    assert poller.on_reply(reply, 0.21) == []
+    # Landed: never repeated, so no later restart of the unit can meet it.
+    assert poller.next_poll(0.3) == Poll(address=4, ack_seq=0)
+
+
+def test_a_press_right_after_a_restart_arrives_once_even_from_a_unit_that_honours_any_ack() -> None:
+    """The master's half of the rule protects a 1.0 unit too: it holds no stale ack."""
+
+    def honours_any_ack(unit: MicUnitState, poll: Poll) -> tuple[MicUnitState, Status]:
+        seqs = [e.seq for e in unit.events]
+        if poll.ack_seq in seqs:
+            unit = replace(unit, events=unit.events[seqs.index(poll.ack_seq) + 1 :])
+        unit = replace(unit, boot=unit.boot and not poll.boot_seen)
+        return unit, unit.status()
+
+    poller = MicLinePoller([7])
+    unit = running_unit(7)
+    delivered: list[tuple[int, UnitEvent]] = []
+    now = 0.0
+
+    def exchange() -> None:
+        nonlocal unit, now
+        now = poller.next_due(now)
+        poll = poller.next_poll(now)
+        assert poll is not None
+        unit, reply = honours_any_ack(unit, poll)
+        for event in poller.on_reply(reply, now):
+            if isinstance(event, UnitKeyEvent):
+                delivered.append((event.seq, event.kind))
+            if isinstance(event, UnitBooted):
+                poller.state_restored(7)
+
+    unit = unit.press(UnitEvent.REQUEST_PRESSED)
+    for _ in range(3):
+        exchange()
+    unit = replace(addressed_unit(7), seen=True).press(UnitEvent.REQUEST_PRESSED)
+    for _ in range(3):
+        exchange()
+    assert delivered == [(1, UnitEvent.REQUEST_PRESSED), (1, UnitEvent.REQUEST_PRESSED)]
+    assert unit.events == ()
+    assert not unit.boot
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(UnitEvent), max_size=3),
+            st.sampled_from(["ok", "lost-poll", "lost-reply", "restart"]),
+        ),
+        max_size=30,
+    )
+)
+def test_restarts_lose_only_what_the_unit_itself_forgot(
+    rounds: list[tuple[list[UnitEvent], str]],
+) -> None:
+    """Units restart between polls, and presses come right after: every press the unit
+    still holds reaches the master exactly once, in order. What a restart wipes from the
+    unit's own queue before it was reported is all that is lost. (A restart while the
+    master restores the unit is the window §5.1 says no 1.x unit can tell apart; it is
+    not drawn here.)"""
+    poller = MicLinePoller([9], LineTiming.from_spec())
+    unit = running_unit(9)
+    run = 0
+    expected: list[tuple[int, int, UnitEvent]] = []  # (run, seq, kind) the master must get
+    delivered: list[tuple[int, int, UnitEvent]] = []
+    restoring = False
+    now = 0.0
+
+    def exchange(fate: str) -> None:
+        nonlocal unit, now, restoring
+        now = poller.next_due(now)
+        poll = poller.next_poll(now)
+        assert poll is not None
+        now += 0.001
+        if fate == "lost-poll":
+            poller.on_no_reply(now + TIMING.response_timeout_s)
+            return
+        unit, reply = unit.handle(poll)
+        assert isinstance(reply, Status)
+        if fate == "lost-reply":
+            poller.on_no_reply(now + TIMING.response_timeout_s)
+            return
+        if not reply.boot:
+            restoring = False
+        for event in poller.on_reply(reply, now):
+            if isinstance(event, UnitBooted):
+                restoring = True
+                poller.state_restored(9)  # as the driver does once SET_MIC/SET_RING landed
+            if isinstance(event, UnitKeyEvent):
+                delivered.append((run, event.seq, event.kind))
+
+    for presses, fate in rounds:
+        if fate == "restart" and not restoring:
+            # Events the unit held that never reached the master die with its memory.
+            forgotten = {(run, e.seq, e.kind) for e in unit.events} - set(delivered)
+            expected = [e for e in expected if e not in forgotten]
+            unit, run = replace(addressed_unit(9), seen=True), run + 1
+        for kind in presses:
+            if len(unit.events) < EVENT_QUEUE:
+                unit = unit.press(kind)
+                expected.append((run, unit.last_seq, kind))
+        exchange("ok" if fate == "restart" else fate)
+    for _ in range(6):  # a clean line drains what is left
+        exchange("ok")
+    assert unit.events == ()
+    assert delivered == expected

@@ -40,8 +40,11 @@ async def master(hall: SimulatedHall) -> AsyncIterator[SerialMaster]:
     m.close()
 
 
-async def _poll(master: SerialMaster, address: int, ack: int = 0) -> micunit.Status:
-    reply = await master.exchange(micunit.encode(micunit.Poll(address=address, ack_seq=ack)))
+async def _poll(
+    master: SerialMaster, address: int, ack: int = 0, *, boot_seen: bool = False
+) -> micunit.Status:
+    poll = micunit.Poll(address=address, ack_seq=ack, boot_seen=boot_seen)
+    reply = await master.exchange(micunit.encode(poll))
     assert isinstance(reply, micunit.Status), reply
     return reply
 
@@ -52,6 +55,7 @@ async def test_request_is_reported_until_acknowledged(
     first = await _poll(master, 2)
     assert first.boot
     assert first.events == ()
+    assert not (await _poll(master, 2, boot_seen=True)).boot
     press = hall.mic_request(2)
     assert press.kind is PressKind.MIC_REQUEST
     assert not press.refused
@@ -153,3 +157,22 @@ async def test_mic_requests_polled_with_acks_match_the_ground_truth(
     truth = sorted((p.seat, p.kind, p.seq) for p in hall.truth.presses)
     assert sorted((seat, kinds[kind], seq) for seat, kind, seq in seen) == truth
     assert len(truth) == len(plan)
+
+
+async def test_a_restarted_unit_keeps_a_press_that_an_old_ack_names(
+    hall: SimulatedHall, master: SerialMaster
+) -> None:
+    """mic_unit.md examples E23-E25: the ack of the previous run does not drop event 1 of
+    the new run; the POLL with boot_seen does."""
+    await _poll(master, 4)
+    await _poll(master, 4, boot_seen=True)
+    first = hall.mic_request(4)
+    assert [e.seq for e in (await _poll(master, 4)).events] == [first.seq] == [1]
+    hall.mic_lines[LINE].reboot_before_next(4, micunit.UnitEvent.REQUEST_PRESSED)
+    stale = await _poll(master, 4, ack=first.seq)
+    assert stale.boot
+    assert [(e.seq, e.kind) for e in stale.events] == [(1, micunit.UnitEvent.REQUEST_PRESSED)]
+    assert [p.seq for p in hall.truth.presses] == [1, 1]
+    seen = await _poll(master, 4, ack=1, boot_seen=True)
+    assert not seen.boot
+    assert seen.events == ()
