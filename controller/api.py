@@ -16,13 +16,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controller.auth import ALL_ROLES, Principal, Role, TokenStore
 from controller.core import inputs as I
@@ -37,12 +40,15 @@ from controller.exports import (
     render,
     replay_journal,
 )
+from controller.hub import view_for
 from controller.runtime import Runtime
 from controller.signing import HallKey, SigningError, signed_result
 
 log = logging.getLogger("chamber.api")
 
 PROBLEM = "application/problem+json"
+# The largest request body: the biggest command (a sitting with its agenda) is a few KiB.
+MAX_BODY = 256 * 1024
 STATUS_OF_CODE = {"not-found": 404, "conflict": 409, "invalid": 422}
 
 CHAIR = frozenset({Role.CHAIR})
@@ -65,27 +71,129 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _token_from(request_headers: Any, query_token: str | None) -> str | None:
+def _bearer(request_headers: Any) -> str | None:
     auth = request_headers.get("authorization")
     if auth and auth.lower().startswith("bearer "):
         token: str = auth[7:].strip()
-        return token
-    return query_token
+        return token or None
+    return None
+
+
+def _token_from(request_headers: Any, query_token: str | None) -> str | None:
+    """The stream's token: the Authorization header, else `?token=` (a browser's WebSocket
+    cannot send a header). Only the stream takes a token from the URL."""
+    return _bearer(request_headers) or query_token
+
+
+def _check_token(tokens: TokenStore, raw: str | None) -> Principal:
+    if not raw:
+        raise Problem(401, "Unauthorized", "a bearer token is required")
+    principal = tokens.lookup(raw)
+    if principal is None:
+        raise Problem(401, "Unauthorized", "the token is not valid")
+    return principal
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body is larger than {MAX_BODY} bytes")
+
+
+@dataclass
+class GuardStats:
+    """What `ApiGuard` let through: body bytes handed to the application, requests refused."""
+
+    body_bytes: int = 0
+    refused: int = 0
+
+
+class ApiGuard:
+    """Pure ASGI middleware in front of every HTTP route under /api/.
+
+    The token (Authorization header only) is checked before the application runs, so a
+    request without a valid one is answered 401 before a byte of its body is read. A body is
+    limited to `MAX_BODY` bytes: a larger Content-Length is answered 413 at once, and a
+    chunked body is counted as it arrives and cut off with 413 once it passes the limit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: TokenStore,
+        stats: GuardStats,
+        *,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.stats = stats
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        try:
+            scope.setdefault("state", {})["principal"] = _check_token(self.tokens, _bearer(headers))
+            length = headers.get("content-length")
+            if length is not None:
+                if not length.isdigit() or len(length) > 18:
+                    raise Problem(400, "Bad request", "Content-Length is not a number")
+                if int(length) > self.max_body:
+                    raise BodyTooLarge()
+        except Problem as exc:
+            self.stats.refused += 1
+            await problem_response(exc.status, exc.title, exc.detail)(scope, receive, send)
+            return
+        except BodyTooLarge as exc:
+            self.stats.refused += 1
+            await problem_response(413, "Content too large", str(exc.detail))(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                self.stats.body_bytes += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            self.stats.refused += 1
+            response = problem_response(413, "Content too large", str(exc.detail))
+            await response(scope, receive, send)
+
+
+def _principal(request: Request) -> Principal:
+    principal = request.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal):
+        store: TokenStore = request.app.state.tokens
+        principal = _check_token(store, _bearer(request.headers))
+    return principal
 
 
 def allow(roles: frozenset[Role]) -> Callable[..., Principal]:
-    """A dependency that admits only `roles`; its route documents them as `x-roles`."""
+    """A dependency that admits only `roles`; its route documents them as `x-roles`.
 
-    def dependency(
-        request: Request, token: Annotated[str | None, Query(include_in_schema=False)] = None
-    ) -> Principal:
-        store: TokenStore = request.app.state.tokens
-        raw = _token_from(request.headers, token)
-        if not raw:
-            raise Problem(401, "Unauthorized", "a bearer token is required")
-        principal = store.lookup(raw)
-        if principal is None:
-            raise Problem(401, "Unauthorized", "the token is not valid")
+    `ApiGuard` has already checked the token (from the Authorization header)."""
+
+    def dependency(request: Request) -> Principal:
+        principal = _principal(request)
         if principal.role not in roles:
             raise Problem(
                 403,
@@ -201,6 +309,8 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
     )
     app.state.runtime = runtime
     app.state.tokens = tokens
+    app.state.guard_stats = GuardStats()
+    app.add_middleware(ApiGuard, tokens=tokens, stats=app.state.guard_stats)
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -227,7 +337,8 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), str(exc.detail))
+        title = "Content too large" if isinstance(exc, BodyTooLarge) else str(exc.detail)
+        return problem_response(exc.status_code, title, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
@@ -266,8 +377,10 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
     # --- queries ----------------------------------------------------------------------------
 
     @route(api, "GET", "/state", ALL_ROLES, "The whole live state (as the stream's snapshot)")
-    async def get_state() -> dict[str, Any]:
-        return runtime.hub.snapshot().to_json()
+    async def get_state(request: Request) -> dict[str, Any]:
+        snapshot = view_for(_principal(request).role, runtime.hub.snapshot())
+        assert snapshot is not None  # a snapshot is never withheld, only trimmed
+        return snapshot.to_json()
 
     @route(api, "GET", "/hall", ALL_ROLES, "The body, its delegates and the seating chart")
     async def get_hall() -> dict[str, Any]:
@@ -528,11 +641,13 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
     ) -> None:
         raw = _token_from(ws.headers, token)
         await ws.accept()
-        if not raw or tokens.lookup(raw) is None:
+        principal = tokens.lookup(raw) if raw else None
+        if principal is None:
             # Accepted first: closing during the handshake would reach the client as a bare
             # HTTP 403, and a browser could not tell a bad token from a refused origin.
             await ws.close(code=4401, reason="a valid token is required")
             return
+        role = principal.role
         sub = runtime.hub.subscribe(since, stream=stream_id)
         receiver = asyncio.ensure_future(_drain(ws))
         try:
@@ -544,7 +659,9 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
                 if receiver in done:
                     getter.cancel()
                     break
-                await ws.send_json(getter.result().to_json())
+                message = view_for(role, getter.result())
+                if message is not None:
+                    await ws.send_json(message.to_json())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -42,6 +42,23 @@ class Snapshot:
 
 Message = Delta | Snapshot
 
+# The units' and lines' health is for the staff: an observer's token (the wall, the public)
+# gets neither these deltas nor the snapshot's `health`.
+STAFF_ONLY_TOPICS = frozenset({"health.unit", "health.line"})
+STAFF_ONLY_STATE = frozenset({"health"})
+STAFF_ROLES = frozenset({"chair", "secretary", "technician"})
+
+
+def view_for(role: str, message: Message) -> Message | None:
+    """What a subscriber of `role` may see of `message`: the message, a snapshot without the
+    staff's parts, or None for a delta it may not see."""
+    if role in STAFF_ROLES:
+        return message
+    if isinstance(message, Delta):
+        return None if message.topic in STAFF_ONLY_TOPICS else message
+    state = {k: v for k, v in message.state.items() if k not in STAFF_ONLY_STATE}
+    return Snapshot(message.seq, state, message.stream)
+
 
 class Subscription:
     """One subscriber's queue. A subscriber too slow to keep up is resynchronised, not dropped."""

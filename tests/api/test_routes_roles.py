@@ -7,6 +7,8 @@ gets 401/403 and never a server error. Errors are RFC 9457 problem+json.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from controller.auth import Role
 from controller.core.inputs import VoteKeyPressed
+from drivers.base import LineHealth, UnitHealth, UnitKind
 
 from .conftest import Hall
 
@@ -74,7 +77,7 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, list[str], Any]]:
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
+    problem: dict[str, Any] = response.json()
     assert problem["status"] == status
     assert problem["title"]
     assert isinstance(problem["detail"], str)
@@ -102,7 +105,26 @@ async def test_every_route_declares_roles_and_problem_responses(hall: Hall) -> N
         assert set(roles) <= {r.value for r in Role}
 
 
+def mentions_health(value: Any) -> bool:
+    """Whether a JSON value carries units' or lines' health anywhere."""
+    if isinstance(value, dict):
+        if "health" in value or str(value.get("topic", "")).startswith("health."):
+            return True
+        return any(mentions_health(v) for v in value.values())
+    if isinstance(value, list):
+        return any(mentions_health(v) for v in value)
+    return False
+
+
+def report_health(hall: Hall, online: bool) -> None:
+    """What a keypad line's driver reports: its line and one unit (the runtime's health sink)."""
+    sink = hall.daemon.runtime._on_health
+    sink(LineHealth("rtu-1", connected=True, detail="/dev/ttyUSB0"))
+    sink(UnitHealth("rtu-1", 5, 5, UnitKind.KEYPAD, online=online, firmware="1.4"))
+
+
 async def test_every_route_by_every_role(hall: Hall) -> None:
+    report_health(hall, online=True)
     await hall.open_sitting()
     async with hall.client() as chair:
         r = await chair.post("/api/votes", json={"vote_id": "v1", "title": "Nghị quyết số 1"})
@@ -125,18 +147,60 @@ async def test_every_route_by_every_role(hall: Hall) -> None:
                 assert response.status_code not in (401, 403), f"{where}: {response.text}"
                 if response.status_code >= 400:
                     assert_problem(response, response.status_code)
+                if caller is Role.OBSERVER and "json" in response.headers["content-type"]:
+                    assert not mentions_health(response.json()), where
     assert seen_allowed >= 40
+    async with hall.client(Role.TECHNICIAN) as technician:
+        # The walk would prove nothing if there were no health to hide.
+        assert mentions_health((await technician.get("/api/state")).json())
 
 
-async def test_query_token_is_accepted_and_checked(hall: Hall) -> None:
+async def test_the_stream_shows_health_to_the_staff_only(hall: Hall) -> None:
+    import websockets
+
+    report_health(hall, online=True)
+    base = hall.url.replace("http://", "ws://") + "/api/stream?token="
+    streams = {role: await websockets.connect(base + hall.tokens[role]) for role in Role}
+    try:
+        snapshots = {
+            role: json.loads(await asyncio.wait_for(ws.recv(), 10)) for role, ws in streams.items()
+        }
+        # The unit goes off line, then a sitting opens: every role sees the sitting's deltas.
+        report_health(hall, online=False)
+        await hall.open_sitting(present=range(1, 3))
+        last = hall.daemon.runtime.hub.seq
+        seen: dict[Role, list[dict[str, Any]]] = {}
+        for role, ws in streams.items():
+            seen[role] = [snapshots[role]]
+            while seen[role][-1]["seq"] < last:
+                seen[role].append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    finally:
+        for ws in streams.values():
+            await ws.close()
+    for role, messages in seen.items():
+        topics = {m.get("topic") for m in messages}
+        assert "sitting.changed" in topics, role
+        if role is Role.OBSERVER:
+            assert not mentions_health(messages), messages
+        else:
+            assert "health" in messages[0]["state"], role
+            assert "health.unit" in topics, role
+
+
+async def test_a_token_in_the_url_is_refused_outside_the_stream(hall: Hall) -> None:
+    """Only the stream takes `?token=` (a browser's WebSocket cannot send a header)."""
+    spec = hall.daemon.app.openapi()
     async with hall.client(None) as client:
-        ok = await client.get("/api/state", params={"token": hall.tokens[Role.OBSERVER]})
+        for method, url, _roles, body in operations(spec):
+            response = await client.request(
+                method, url, json=body, params={"token": hall.tokens[Role.CHAIR]}
+            )
+            assert_problem(response, 401)
+        header = {"Authorization": f"Bearer {hall.tokens[Role.OBSERVER]}"}
+        ok = await client.get("/api/state", headers=header)
         assert ok.status_code == 200
         assert ok.json()["type"] == "snapshot"
-        assert_problem(await client.get("/api/state", params={"token": "nope"}), 401)
-        forbidden = await client.post(
-            "/api/sitting/close", params={"token": hall.tokens[Role.OBSERVER]}
-        )
+        forbidden = await client.post("/api/sitting/close", headers=header)
         assert_problem(forbidden, 403)
 
 

@@ -14,6 +14,9 @@
 (function () {
   const params = new URLSearchParams(location.search);
   const TOKEN = params.get("token") || "";
+  // The API takes the token in a header; only the stream takes it in its URL (a browser's
+  // WebSocket cannot send a header).
+  const API_INIT = { cache: "no-store", headers: { Authorization: `Bearer ${TOKEN}` } };
 
   const TEXT = {
     vi: {
@@ -279,7 +282,7 @@
       return;
     }
     resyncing = [];
-    fetch(`/api/state?token=${encodeURIComponent(TOKEN)}`, { cache: "no-store" })
+    fetch("/api/state", API_INIT)
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
       .then((snap) => {
         const later = resyncing;
@@ -350,7 +353,7 @@
   }
 
   function loadHall() {
-    fetch(`/api/hall?token=${encodeURIComponent(TOKEN)}`, { cache: "no-store" })
+    fetch("/api/hall", API_INIT)
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
       .then((h) => {
         hall = h;
