@@ -5,7 +5,8 @@ reads the map, limits and timing from firmware_specs/keypad_modbus.yaml (the con
 document is keypad_modbus.md; section numbers below are that document's) and gives:
 
 - the controller side: request PDUs and frames (read identity, poll, write outputs,
-  broadcasts), typed decoding of replies, and `KeypadTracker`, which turns successive polls
+  broadcasts, forget events), typed decoding of replies, and `KeypadTracker`, which turns
+  successive polls
   of one unit into new key events exactly once, counts lost ones and says when to resync;
 - the unit side: `KeypadRegisters`, the register image of one keypad, which applies writes
   and answers reads as the contract says, so the simulator never restates the map;
@@ -170,6 +171,17 @@ class KeypadProtocolError(KeypadError):
         self.detail = detail
 
 
+class KeypadVersionError(KeypadProtocolError):
+    """A unit of another major contract version (§3.2): it cannot be served."""
+
+    def __init__(self, version: tuple[int, int]) -> None:
+        super().__init__(
+            Reason.UNSUPPORTED,
+            f"contract version {version[0]}.{version[1]} is not {PROTOCOL_VERSION[0]}.x",
+        )
+        self.version = version
+
+
 class KeypadExceptionResponse(KeypadProtocolError):
     """The unit (or a gateway) answered with a Modbus exception response."""
 
@@ -269,6 +281,7 @@ IDENTITY: Final = BLOCKS["identity"]
 STATUS: Final = BLOCKS["status"]
 CARD: Final = BLOCKS["card"]
 OUTPUTS: Final = BLOCKS["outputs"]
+FORGET: Final = BLOCKS["forget"]
 
 _LIMITS: Final = SPEC["limits"]
 EVENT_RING: Final[int] = int(_LIMITS["event_ring"])
@@ -286,6 +299,11 @@ PROTOCOL_VERSION: Final[tuple[int, int]] = (
     int(SPEC["protocol_version"]["major"]),
     int(SPEC["protocol_version"]["minor"]),
 )
+FORGET_SINCE: Final[tuple[int, int]] = (
+    int(SPEC["blocks"]["forget"]["since"]["major"]),
+    int(SPEC["blocks"]["forget"]["since"]["minor"]),
+)
+"""The contract version that added the forget block (§3.6); older units do not have it."""
 
 _ENTRY: Final = SPEC["bits"]["event_entry"]
 _ENTRY_REFUSED: Final[int] = 1 << int(_ENTRY["refused"])
@@ -306,6 +324,8 @@ if STATUS.register("EVENT_RING").count != EVENT_RING:
     raise SpecError(f"{SPEC_FILE}: EVENT_RING holds {EVENT_RING} entries, limits.event_ring")
 if CARD.start != STATUS.end:
     raise SpecError(f"{SPEC_FILE}: the card block must follow the status block")
+if FORGET.table is not Table.HOLDING or FORGET.start < OUTPUTS.end:
+    raise SpecError(f"{SPEC_FILE}: the forget block is holding registers after the outputs")
 
 _KNOWN_FLAGS: Final = sum(int(f) for f in StatusFlag)
 _BEEP_VALUES: Final = frozenset(int(b) for b in Beep)
@@ -337,6 +357,16 @@ class Identity:
     @property
     def has_card_reader(self) -> bool:
         return Feature.CARD_READER in self.features
+
+    @property
+    def forgets_events(self) -> bool:
+        """Whether the unit has the forget block (§3.6): contract 1.1 and later."""
+        return self.protocol_version >= FORGET_SINCE
+
+    @property
+    def contract(self) -> str:
+        """The contract version the unit reports, as people write it: "1.1"."""
+        return f"{self.protocol_version[0]}.{self.protocol_version[1]}"
 
 
 @dataclass(frozen=True)
@@ -403,7 +433,15 @@ class WriteAck:
     count: int
 
 
-Reply: TypeAlias = Identity | KeypadStatus | WriteAck | tuple[int, KeypadOutputs]
+@dataclass(frozen=True)
+class EventCursor:
+    """Where the controller is in a unit's event stream; persist it to resume exactly."""
+
+    boot_count: int
+    seq: int
+
+
+Reply: TypeAlias = Identity | KeypadStatus | WriteAck | tuple[int, KeypadOutputs] | EventCursor
 
 
 # --- register codecs --------------------------------------------------------------------------
@@ -474,9 +512,7 @@ def decode_identity_registers(regs: Sequence[int]) -> Identity:
     version = at("PROTOCOL_VERSION")[0]
     protocol = (version >> 8, version & 0xFF)
     if protocol[0] != PROTOCOL_VERSION[0]:
-        raise KeypadProtocolError(
-            Reason.UNSUPPORTED, f"contract version {protocol[0]}.{protocol[1]} is not 1.x"
-        )
+        raise KeypadVersionError(protocol)
     try:
         unit_type = UnitType(at("UNIT_TYPE")[0])
     except ValueError:
@@ -631,6 +667,22 @@ def decode_outputs(regs: Sequence[int]) -> tuple[int, KeypadOutputs]:
     )
 
 
+def encode_forget(cursor: EventCursor) -> list[int]:
+    """The forget block (§3.6): empty the ring up to `cursor`, if the unit is in that start."""
+    values = {"FORGET_BOOT": cursor.boot_count, "FORGET_SEQ": cursor.seq}
+    if any(not 0 <= v <= 0xFFFF for v in values.values()):
+        raise KeypadUsageError(
+            f"a boot count and a sequence number are one register each: {cursor}"
+        )
+    return [values[reg.name] for reg in FORGET.registers]
+
+
+def decode_forget(regs: Sequence[int]) -> EventCursor:
+    """The forget block read back (function 0x03): the last (boot, seq) written to it."""
+    _check_regs(regs, FORGET.count, "forget block")
+    return EventCursor(regs[FORGET.offset("FORGET_BOOT")], regs[FORGET.offset("FORGET_SEQ")])
+
+
 def _output_problem(start: int, values: Sequence[int]) -> str | None:
     """Why a write of `values` at `start` into the output block is refused, or None (§5.2)."""
     for address, value in enumerate(values, start):
@@ -688,6 +740,20 @@ def write_outputs_request(
     _check_unit(unit)
     regs = encode_outputs(outputs, tag)
     return WriteMultipleRegistersRequest(address=OUTPUTS.start, registers=regs, dev_id=unit)
+
+
+def forget_events_request(unit: int, cursor: EventCursor) -> WriteMultipleRegistersRequest:
+    """§3.6: the unit empties its ring entries up to `cursor.seq`, if it is still in the start
+    `cursor.boot_count`. Never a broadcast: each unit has its own place in its numbering."""
+    _check_unit(unit)
+    regs = encode_forget(cursor)
+    return WriteMultipleRegistersRequest(address=FORGET.start, registers=regs, dev_id=unit)
+
+
+def read_forget_request(unit: int) -> ReadHoldingRegistersRequest:
+    """Read the forget block back (diagnostics)."""
+    _check_unit(unit)
+    return ReadHoldingRegistersRequest(address=FORGET.start, count=FORGET.count, dev_id=unit)
 
 
 class BroadcastCommand(StrEnum):
@@ -762,8 +828,10 @@ def decode_reply(request: ModbusPDU, response: ModbusPDU) -> Reply:
                 Reason.WRONG_LENGTH, f"{len(regs)} registers, {request.count} asked"
             )
         if request.function_code == Function.READ_HOLDING_REGISTERS:
+            if (request.address, request.count) == (FORGET.start, FORGET.count):
+                return decode_forget(regs)
             if request.address != OUTPUTS.start or request.count != OUTPUTS.count:
-                raise KeypadUsageError("only the whole output block is decoded")
+                raise KeypadUsageError("only the whole output or forget block is decoded")
             return decode_outputs(regs)
         if request.address == IDENTITY.start and request.count == IDENTITY.count:
             return decode_identity_registers(regs)
@@ -1014,6 +1082,8 @@ class KeypadRegisters:
     def __init__(self, identity: Identity, *, boot_count: int = 1) -> None:
         self.identity = identity
         self._identity_regs = encode_identity(identity)
+        # The forget block exists from contract 1.1 on (§3.6); it survives no restart.
+        self._forget: list[int] | None = [0] * FORGET.count if identity.forgets_events else None
         self.boot_count = boot_count & 0xFFFF
         self.sounded: list[Beep] = []
         self.key_stuck = False
@@ -1025,6 +1095,8 @@ class KeypadRegisters:
         self._ring: list[KeyEvent] = []  # oldest first, at most EVENT_RING
         self._holding = encode_outputs(KeypadOutputs(), 1)
         self._holding[OUTPUTS.offset("OUTPUT_TAG")] = 0  # nothing written yet
+        if self._forget is not None:
+            self._forget = [0] * FORGET.count
         self.present = False
         if self.card_id is not None:
             self._record(Key.PRESENCE_ON)
@@ -1121,6 +1193,8 @@ class KeypadRegisters:
         images: list[tuple[int, list[int]]]
         if table is Table.HOLDING:
             images = [(OUTPUTS.start, self._holding)]
+            if self._forget is not None:
+                images.append((FORGET.start, self._forget))
         else:
             images = [(IDENTITY.start, self._identity_regs), self._input_image()]
         for start, image in images:
@@ -1128,10 +1202,31 @@ class KeypadRegisters:
                 return list(image[address - start : address - start + count])
         return ExceptionCode.ILLEGAL_DATA_ADDRESS
 
+    def forget(self, cursor: EventCursor) -> None:
+        """§3.6: empty the ring entries of event `cursor.seq` and older, in start
+        `cursor.boot_count` only. Numbering goes on: EVENT_SEQ does not change."""
+        if cursor.boot_count != self.boot_count:
+            return
+        back = (self.seq - cursor.seq) % SEQ_MODULUS  # entry `back` is event cursor.seq
+        if back < len(self._ring):
+            self._ring = self._ring[len(self._ring) - back :] if back else []
+
     def write(self, address: int, values: Sequence[int]) -> ExceptionCode | None:
-        """Apply a write to the output block as a whole, or refuse it as a whole (§5.2)."""
+        """Apply a write to the output block as a whole, or refuse it as a whole (§5.2); a
+        write of the whole forget block empties the ring up to it (§3.6)."""
         if not 1 <= len(values) <= MAX_WRITE_COUNT:
             return ExceptionCode.ILLEGAL_DATA_VALUE
+        if self._forget is not None and FORGET.start <= address < FORGET.end:
+            if address != FORGET.start or len(values) != FORGET.count:
+                # Within the block, but not the whole of it: written whole or not at all.
+                return (
+                    ExceptionCode.ILLEGAL_DATA_VALUE
+                    if address + len(values) <= FORGET.end
+                    else ExceptionCode.ILLEGAL_DATA_ADDRESS
+                )
+            self._forget = list(values)
+            self.forget(decode_forget(values))
+            return None
         if not (OUTPUTS.start <= address and address + len(values) <= OUTPUTS.end):
             return ExceptionCode.ILLEGAL_DATA_ADDRESS
         if _output_problem(address, values):
@@ -1163,6 +1258,8 @@ class KeypadRegisters:
             # A read sent to everyone cannot be answered by everyone: ignored.
             return None if broadcast else reply
         if isinstance(request, WriteMultipleRegistersRequest):
+            if broadcast and FORGET.start <= request.address < FORGET.end:
+                return None  # one place in every unit's numbering does not exist (§3.6)
             problem = self.write(request.address, list(request.registers))
             if problem is None and request.count != len(request.registers):
                 problem = ExceptionCode.ILLEGAL_DATA_VALUE
@@ -1198,14 +1295,6 @@ class ResyncReason(StrEnum):
     RESTART = "restart"  # BOOT_COUNT changed, or BOOT came back: a new start
     BOOT_FLAG = "boot-flag"  # the resync write has not landed yet
     TAG_MISMATCH = "tag-mismatch"  # a write (often a broadcast) did not reach it
-
-
-@dataclass(frozen=True)
-class EventCursor:
-    """Where the controller is in a unit's event stream; persist it to resume exactly."""
-
-    boot_count: int
-    seq: int
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Two kinds:
 - `UnitCommand`s go to seat units (keypad LEDs and locks, microphones, light rings, the
-  chime). The runtime hands them to the driver that serves the seat; `seat=None` means every
-  unit of that kind, which drivers send as one broadcast where the wire allows it.
+  chime, forgetting a secret vote's key events). The runtime hands them to the driver that
+  serves the seat; `seat=None` means every unit of that kind, which drivers send as one
+  broadcast where the wire allows it.
 - `Notification`s go to subscribers (the API's WebSocket, the wall, the log). Each has a
   `topic` and a JSON-ready `data` dict.
 
@@ -78,6 +79,14 @@ class RingShow(UnitCommand):
 
     state: RingState = RingState.OFF
     position: int = 0
+
+
+@dataclass(frozen=True)
+class ForgetEvents(UnitCommand):
+    """A secret vote has closed or was cancelled: every unit that keeps its key events where
+    a bus master can read them (keypads: firmware_specs/keypad_modbus.md §5.6) empties that
+    memory of every event the controller has read. It carries no choice. Drivers of units
+    that keep no such memory ignore it."""
 
 
 @dataclass(frozen=True)

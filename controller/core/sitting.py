@@ -47,6 +47,7 @@ from controller.core.effects import (
     Beep,
     BeepPattern,
     Effect,
+    ForgetEvents,
     KeypadLeds,
     KeypadLock,
     Notification,
@@ -697,6 +698,7 @@ class MeetingCore:
         return [
             KeypadLock(None, locked=True, keys=vote.definition.keys),
             KeypadLeds(None, lit=()),
+            *_forget_secret(vote),
             Notification(
                 "vote.closed",
                 {
@@ -718,6 +720,7 @@ class MeetingCore:
             effects += [
                 KeypadLock(None, locked=True, keys=vote.definition.keys),
                 KeypadLeds(None, lit=()),
+                *_forget_secret(vote),
             ]
         effects.append(Notification("vote.cancelled", {"at": inp.at, "vote_id": vote.vote_id}))
         return effects
@@ -995,7 +998,15 @@ class MeetingCore:
             keys = vote.definition.keys if vote is not None else 0
             effects.append(KeypadLock(seat, locked=not unlocked, keys=keys))
             effects.append(KeypadLeds(seat, lit=self._lit(seat), present=present))
+        if vote is None and any(v.definition.secret for v in self.votes.values()):
+            # A restart may have come between a secret vote's close and the units' forgetting.
+            effects.append(ForgetEvents(None))
         for seat in sorted(self._seats):
             if self._seats[seat].has_mic:
                 effects.extend(self.floor.restate(seat))
         return effects
+
+
+def _forget_secret(vote: Vote) -> list[Effect]:
+    """After a secret vote no unit may keep its choices where a bus master can read them."""
+    return [ForgetEvents(None)] if vote.definition.secret else []

@@ -9,9 +9,17 @@ from dataclasses import replace
 import pytest
 
 from controller.core.clock import FakeClock
-from controller.core.effects import KeypadLeds, KeypadLock, MicSwitch, RingShow, RingState
+from controller.core.effects import (
+    ForgetEvents,
+    KeypadLeds,
+    KeypadLock,
+    MicSwitch,
+    RingShow,
+    RingState,
+)
 from controller.core.errors import CommandRejected, HallError
 from controller.core.inputs import (
+    CancelVote,
     CloseSitting,
     CloseVote,
     CreateVote,
@@ -29,7 +37,7 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
-from controller.core.model import Body, Delegate, MicMode, Seat, SpeakerList
+from controller.core.model import Body, Delegate, MicMode, Seat, SpeakerList, VoteMode
 from controller.core.sitting import MeetingCore
 from tests.core.halls import AGENDA, make_hall, notes, opened
 
@@ -250,3 +258,37 @@ def test_presses_at_a_4096_seat_hall_are_constant_time() -> None:
     assert elapsed < 4.0, f"{len(presses) / elapsed:,.0f} presses/s"
     vote = core.votes["v1"]
     assert sum(vote.heads) == len(vote.participants) == seats
+
+
+# --- secret votes leave nothing in the units ------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [VoteMode.SECRET, VoteMode.OPEN])
+def test_the_close_of_a_secret_vote_makes_units_forget_and_puts_every_led_out(
+    mode: VoteMode,
+) -> None:
+    core = opened(make_hall(3), present=[1, 2, 3])
+    core.handle(CreateVote(at=1, vote_id="v1", title="T", mode=mode))
+    core.handle(OpenVote(at=2, vote_id="v1"))
+    core.handle(VoteKeyPressed(at=3, seat=2, key=1))
+    effects = core.handle(CloseVote(at=4, vote_id="v1"))
+    assert KeypadLeds(None, lit=()) in effects
+    assert (ForgetEvents(None) in effects) is (mode is VoteMode.SECRET)
+    # The order units see: locked, dark, then their memory emptied.
+    units = [e for e in effects if isinstance(e, KeypadLock | KeypadLeds | ForgetEvents)]
+    assert units[:2] == [KeypadLock(None, locked=True, keys=3), KeypadLeds(None, lit=())]
+    # Restated after a restart: a crash between the close and the forgetting is covered.
+    assert (ForgetEvents(None) in core.unit_state()) is (mode is VoteMode.SECRET)
+
+
+def test_a_cancelled_secret_vote_is_forgotten_too() -> None:
+    core = opened(make_hall(3), present=[1, 2, 3])
+    core.handle(CreateVote(at=1, vote_id="v1", title="T", mode=VoteMode.SECRET))
+    core.handle(OpenVote(at=2, vote_id="v1"))
+    core.handle(VoteKeyPressed(at=3, seat=2, key=1))
+    effects = core.handle(CancelVote(at=4, vote_id="v1"))
+    assert ForgetEvents(None) in effects
+    # A secret vote still open is not forgotten: its presses are still being read.
+    core.handle(CreateVote(at=5, vote_id="v2", title="T", mode=VoteMode.SECRET))
+    core.handle(OpenVote(at=6, vote_id="v2"))
+    assert ForgetEvents(None) not in core.unit_state()

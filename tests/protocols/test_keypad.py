@@ -28,6 +28,7 @@ from protocols import modbus_timing
 from protocols.keypad import (
     CARD,
     EVENT_RING,
+    FORGET,
     IDENTITY,
     LABELS,
     OUTPUTS,
@@ -48,6 +49,7 @@ from protocols.keypad import (
     KeypadStatus,
     KeypadTracker,
     KeypadUsageError,
+    KeypadVersionError,
     Reason,
     ResyncReason,
     Side,
@@ -69,9 +71,11 @@ from protocols.keypad import (
     encode_identity,
     encode_outputs,
     encode_status,
+    forget_events_request,
     next_tag,
     poll_count,
     poll_cycle_wire_time,
+    read_forget_request,
     read_identity_request,
     read_outputs_request,
     read_status_request,
@@ -841,3 +845,119 @@ def test_fuzz_target_is_fast() -> None:
     samples += [encode_frame(r) for r in _sample_replies()]
     for sample in samples:
         fuzz_target(sample)
+
+
+# --- the forget block (§3.6, contract 1.1) ----------------------------------------------------
+
+
+def test_forget_empties_the_ring_up_to_a_number_and_numbering_goes_on() -> None:
+    model = keypad(boot_count=42)
+    model.handle(write_outputs_request(1, KeypadOutputs(locked=False, keys=3), 1))
+    for key in (1, 2, 3, 1):
+        model.press(key)
+    request = forget_events_request(1, EventCursor(42, 3))
+    assert decode_reply(request, exchange(model, request)) == WriteAck(FORGET.start, 2)
+    status = _poll(model)
+    assert [(e.seq, e.key) for e in status.events] == [(4, Key.YES)]  # newer than 3: kept
+    assert (status.seq, status.applied_tag, status.booted) == (4, 1, False)
+    model.forget(EventCursor(42, 4))
+    assert _poll(model).events == ()
+    assert model.press(2).seq == 5
+    assert [e.seq for e in _poll(model).events] == [5]
+    read_back = read_forget_request(1)
+    assert decode_reply(read_back, exchange(model, read_back)) == EventCursor(42, 3)
+
+
+@pytest.mark.parametrize(
+    ("cursor", "kept"),
+    [
+        (EventCursor(7, 5), [1, 2, 3, 4, 5]),  # another start: it names other events
+        (EventCursor(1, 6), [1, 2, 3, 4, 5]),  # ahead of the unit: nothing that old is new
+        (EventCursor(1, (5 - EVENT_RING) % SEQ_MODULUS), [1, 2, 3, 4, 5]),
+        (EventCursor(1, 0), [1, 2, 3, 4, 5]),
+        (EventCursor(1, 2), [3, 4, 5]),
+        (EventCursor(1, 5), []),
+    ],
+)
+def test_forget_touches_only_events_of_this_start_at_or_before_its_number(
+    cursor: EventCursor, kept: list[int]
+) -> None:
+    model = keypad()
+    for _ in range(5):
+        model.press_presence()
+    model.forget(cursor)
+    assert [e.seq for e in _poll(model).events] == kept
+
+
+def test_forget_block_is_written_whole_never_broadcast_and_absent_before_1_1() -> None:
+    model = keypad()
+    model.press_presence()
+    single = WriteSingleRegisterRequest(address=FORGET.start + 1, registers=[1], dev_id=1)
+    part = WriteMultipleRegistersRequest(address=FORGET.start, registers=[1], dev_id=1)
+    past = WriteMultipleRegistersRequest(address=FORGET.start + 1, registers=[1, 1], dev_id=1)
+    for request, code in (
+        (single, ExceptionCode.ILLEGAL_DATA_VALUE),
+        (part, ExceptionCode.ILLEGAL_DATA_VALUE),
+        (past, ExceptionCode.ILLEGAL_DATA_ADDRESS),
+    ):
+        reply = exchange(model, request)
+        with pytest.raises(KeypadExceptionResponse) as info:
+            decode_reply(request, reply)
+        assert info.value.code == code
+    broadcast = forget_events_request(1, EventCursor(1, 1))
+    broadcast.dev_id = 0
+    assert model.handle(broadcast) is None
+    assert [e.seq for e in _poll(model).events] == [1]  # nothing of it was applied
+    old = KeypadRegisters(
+        Identity(key_count=3, maker="m", serial_number="s", protocol_version=(1, 0))
+    )
+    assert not old.identity.forgets_events
+    assert old.identity.contract == "1.0"
+    old.press_presence()
+    request = forget_events_request(1, EventCursor(1, 1))
+    with pytest.raises(KeypadExceptionResponse) as info:
+        decode_reply(request, exchange(old, request))
+    assert info.value.code == ExceptionCode.ILLEGAL_DATA_ADDRESS
+    assert [e.seq for e in _poll(old).events] == [1]
+
+
+def test_another_major_version_is_a_version_error() -> None:
+    regs = encode_identity(Identity(key_count=3, maker="x", serial_number="y"))
+    regs[0] = 0x0203
+    with pytest.raises(KeypadVersionError) as info:
+        decode_identity_registers(regs)
+    assert info.value.version == (2, 3)
+    assert info.value.reason is Reason.UNSUPPORTED
+
+
+@given(st.lists(st.sampled_from(["press", "presence", "poll", "forget", "restart"]), max_size=80))
+def test_forgetting_at_the_cursor_never_loses_or_repeats_an_event(script: list[str]) -> None:
+    """The controller forgets up to the place of its last poll: every event still reaches
+    it exactly once, however forgets, presses, polls and restarts interleave."""
+    model = keypad()
+    tracker = KeypadTracker()
+    tracker.update(_poll(model))
+    recorded: list[tuple[int, KeyEvent]] = []
+    reported: list[tuple[int, KeyEvent]] = []
+    gone: list[tuple[int, KeyEvent]] = []  # wiped by a restart before any poll
+    unread: list[tuple[int, KeyEvent]] = []
+    for action in [*script, "poll"]:
+        if action == "press" and len(unread) < EVENT_RING:
+            unread.append((model.boot_count, model.press(1)))
+        elif action == "presence" and len(unread) < EVENT_RING:
+            unread.append((model.boot_count, model.press_presence()))
+        elif action == "restart":
+            model.restart()
+            gone += unread
+            unread = []
+        elif action == "forget" and tracker.cursor is not None:
+            model.forget(tracker.cursor)
+        elif action == "poll":
+            status = _poll(model)
+            update = tracker.update(status)
+            assert update.lost == 0
+            reported += [(status.boot_count, e) for e in update.events]
+            recorded += unread
+            unread = []
+    assert reported == recorded
+    assert all(event not in reported for event in gone)

@@ -20,10 +20,12 @@ from protocols import keypad, modbus_timing
 from protocols.keypad import (
     BLOCKS,
     CARD,
+    FORGET,
     IDENTITY,
     OUTPUTS,
     STATUS,
     Beep,
+    EventCursor,
     ExceptionCode,
     Feature,
     Function,
@@ -40,11 +42,13 @@ from protocols.keypad import (
     Transport,
     UnitType,
     WriteAck,
+    decode_forget,
     decode_frame,
     decode_identity_registers,
     decode_outputs,
     decode_reply,
     decode_status_registers,
+    encode_forget,
     encode_frame,
     encode_identity,
     encode_outputs,
@@ -135,6 +139,8 @@ def test_blocks_are_what_the_document_tables_say() -> None:
     assert (CARD.start, CARD.count) == (0x000C, 4)
     assert (IDENTITY.start, IDENTITY.count) == (0x0100, 30)
     assert (OUTPUTS.start, OUTPUTS.count, OUTPUTS.table) == (0x0000, 6, Table.HOLDING)
+    assert (FORGET.start, FORGET.count, FORGET.table) == (0x0010, 2, Table.HOLDING)
+    assert keypad.FORGET_SINCE == (1, 1) <= keypad.PROTOCOL_VERSION
     for block in BLOCKS.values():
         for reg in block.registers:
             assert reg.name in DOC, reg.name
@@ -170,6 +176,7 @@ def _reference_images() -> dict[str, list[int]]:
         "identity": encode_identity(identity),
         "status": encode_status(model.status(), card=True),
         "outputs": encode_outputs(model.outputs, 5),
+        "forget": encode_forget(EventCursor(3, 7)),
     }
 
 
@@ -178,6 +185,7 @@ _DECODERS: dict[str, Callable[[list[int]], object]] = {
     "status": decode_status_registers,
     "card": decode_status_registers,
     "outputs": decode_outputs,
+    "forget": decode_forget,
 }
 
 
@@ -259,6 +267,14 @@ def _check_request(example: dict[str, Any], pdu: ModbusPDU) -> None:
     elif kind == "write_outputs":
         assert (pdu.function_code, pdu.address, pdu.count) == (0x10, 0, OUTPUTS.count)
         _check_outputs(expect, pdu)
+    elif kind == "forget_events":
+        assert (pdu.function_code, pdu.address, pdu.count) == (0x10, FORGET.start, FORGET.count)
+        assert decode_forget(list(pdu.registers)) == EventCursor(
+            expect["boot_count"], expect["event_seq"]
+        )
+        assert encode_frame(pdu) == encode_frame(
+            keypad.forget_events_request(example["unit"], decode_forget(list(pdu.registers)))
+        )
     elif kind == "broadcast":
         shape = SPEC["broadcast"][expect["command"]]
         assert (pdu.function_code, pdu.address, pdu.count) == (0x10, 0, shape["count"])
@@ -350,6 +366,11 @@ def test_example_story_replays_on_the_unit_model() -> None:
     model.press(1)
     model.press(2)
     assert answer("poll-request") == frame_of(EXAMPLES["poll-response-three-events"])
+    # 7.10: the vote was secret; its close empties the ring, the numbering goes on.
+    assert answer("forget-write-request") == frame_of(EXAMPLES["forget-write-response"])
+    assert answer("poll-request") == frame_of(EXAMPLES["poll-response-after-forget"])
+    model.press(1)
+    assert [(e.seq, e.key) for e in model.status().events] == [(4, Key.YES)]
 
 
 # --- timing -----------------------------------------------------------------------------------
