@@ -12,6 +12,7 @@ This module reads files; the meeting core never imports it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +53,10 @@ from controller.core.model import (
 )
 
 MODBUS_MAX_ADDRESS = 247
+MAX_MEMBERS = 10_000
+MAX_SEATS = 10_000
+# The largest hall file read: the 4,096-seat example is under 1 MiB.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 PRESET_RULES = ("vn-council", "vn-two-thirds", "roberts-majority")
 
 
@@ -60,10 +65,24 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # TOML has inf and nan; no number of a hall file may be either.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=False, allow_inf_nan=False
+    )
+
+
+# "2/3", "0.5", "1": digits only, a few of them. Fraction() alone would also take "1e-999999999"
+# and spend minutes building 10**999999999.
+_FRACTION = re.compile(r"(?:[0-9]{1,9}/[0-9]{1,9}|[0-9]{1,9}(?:\.[0-9]{1,9})?)")
 
 
 def _fraction(text: str) -> Fraction:
+    if not _FRACTION.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ValueError(
+            f'not a fraction: {shown!r} (write e.g. "1/2", "2/3" or "0.5"; '
+            "at most 9 digits in each part)"
+        )
     try:
         value = Fraction(text)
     except (ValueError, ZeroDivisionError) as exc:
@@ -75,8 +94,9 @@ def _fraction(text: str) -> Fraction:
 
 class ThresholdConfig(_Model):
     comparison: Comparison
-    fraction: str = "1/2"
-    constant: int = 0
+    fraction: Annotated[str, Field(max_length=40)] = "1/2"
+    # At most the body's members (checked with the whole file: `HallConfigModel`).
+    constant: Annotated[int, Field(ge=0, le=MAX_MEMBERS)] = 0
 
     @field_validator("fraction")
     @classmethod
@@ -97,9 +117,9 @@ class RuleConfig(ThresholdConfig):
 
 
 class VotePolicyConfig(_Model):
-    rule: str = "vn-council"
+    rule: Annotated[str, Field(max_length=64)] = "vn-council"
     duration_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 60.0
-    warning_s: Annotated[float, Field(ge=0)] = 10.0
+    warning_s: Annotated[float, Field(ge=0, le=24 * 3600)] = 10.0
     change_until_close: bool = True
     quorum_required: bool = True
     mode: VoteMode = VoteMode.OPEN
@@ -129,7 +149,7 @@ class PoliciesConfig(_Model):
     quorum: ThresholdConfig = ThresholdConfig(comparison=Comparison.MORE_THAN, fraction="1/2")
     vote: VotePolicyConfig = VotePolicyConfig()
     floor: FloorPolicyConfig = FloorPolicyConfig()
-    rules: list[RuleConfig] = []
+    rules: Annotated[list[RuleConfig], Field(max_length=100)] = []
 
     @model_validator(mode="after")
     def _rules_known(self) -> Self:
@@ -147,17 +167,40 @@ class PoliciesConfig(_Model):
 
 
 class BodyConfig(_Model):
-    name: Annotated[str, Field(min_length=1)]
-    short_name: str = ""
-    members: Annotated[int, Field(ge=1, le=10_000)]
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    short_name: Annotated[str, Field(max_length=100)] = ""
+    members: Annotated[int, Field(ge=1, le=MAX_MEMBERS)]
+
+
+def hall_id_problem(hall_id: str) -> str | None:
+    """Why `hall_id` cannot be a hall's id, or None. The one rule for `config check` and
+    `chamber run`: the MQTT contract's (a topic level), which also makes a safe file name."""
+    if HALL_ID.fullmatch(hall_id):
+        return None
+    return (
+        f"hall id {hall_id[:80]!r} is not allowed: 1 to 32 characters a-z, 0-9 and '-', "
+        "starting and ending with a letter or digit"
+    )
+
+
+# Read from the MQTT contract (`components.parameters.hall.x-pattern`); a test checks they agree.
+HALL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 
 
 class HallInfo(_Model):
-    # Used in MQTT topics and file names: plain ASCII.
-    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    # Used in MQTT topics, client ids and file names: `hall_id_problem`.
+    id: Annotated[str, Field(max_length=64)]
     language: Language = Language.VI
     # An IANA time zone, for the dates and times in minutes and exports.
     timezone: str = "UTC"
+
+    @field_validator("id")
+    @classmethod
+    def _usable_id(cls, v: str) -> str:
+        problem = hall_id_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -172,9 +215,9 @@ class HallInfo(_Model):
 class DelegateConfig(_Model):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    group: str = ""
+    group: Annotated[str, Field(max_length=200)] = ""
     role: Role = Role.DELEGATE
-    title: str = ""
+    title: Annotated[str, Field(max_length=200)] = ""
     weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     voting: bool | None = None  # default: everyone but a secretary votes
 
@@ -192,12 +235,12 @@ class LineKind(StrEnum):
 class LineConfig(_Model):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     kind: LineKind
-    device: str | None = None
+    device: Annotated[str, Field(max_length=4096)] | None = None
     baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
     # None: what the line's contract says (8E1 for keypads, 8N1 for microphone units). A
     # virtual line (a pty pair) cannot carry parity at all and says "none".
     parity: Literal["even", "odd", "none"] | None = None
-    host: str | None = None
+    host: Annotated[str, Field(max_length=253)] | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
 
     @model_validator(mode="after")
@@ -216,7 +259,7 @@ class LineConfig(_Model):
 
 
 class UnitRefConfig(_Model):
-    line: str
+    line: Annotated[str, Field(max_length=64)]
     address: Annotated[int, Field(ge=1, le=MODBUS_MAX_ADDRESS)]
 
 
@@ -224,7 +267,7 @@ class SeatConfig(_Model):
     number: Annotated[int, Field(ge=1, le=65535)]
     row: Annotated[int, Field(ge=1, le=1000)]
     col: Annotated[int, Field(ge=1, le=1000)]
-    delegate: str | None = None
+    delegate: Annotated[str, Field(max_length=64)] | None = None
     mic_class: MicClass = MicClass.DELEGATE
     keypad: UnitRefConfig | None = None
     mic: UnitRefConfig | None = None
@@ -253,13 +296,23 @@ class HallConfigModel(_Model):
     hall: HallInfo
     body: BodyConfig
     policies: PoliciesConfig = PoliciesConfig()
-    delegates: list[DelegateConfig]
-    lines: list[LineConfig] = []
+    delegates: Annotated[list[DelegateConfig], Field(max_length=MAX_MEMBERS)]
+    lines: Annotated[list[LineConfig], Field(max_length=1000)] = []
     mqtt: MqttConfig = MqttConfig()
-    seats: list[SeatConfig]
+    seats: Annotated[list[SeatConfig], Field(max_length=MAX_SEATS)]
 
     @model_validator(mode="after")
     def _references(self) -> Self:
+        members = self.body.members
+        for where, threshold in (
+            ("policies.quorum", self.policies.quorum),
+            *((f"policies.rules[{i}]", r) for i, r in enumerate(self.policies.rules)),
+        ):
+            if threshold.constant > members:
+                raise _KeyedError(
+                    f"{where}.constant",
+                    f"{threshold.constant} is more than the body's {members} members",
+                )
         _unique("delegates", [d.id for d in self.delegates], "id")
         _unique("lines", [ln.id for ln in self.lines], "id")
         _unique("seats", [s.number for s in self.seats], "number")
@@ -496,9 +549,12 @@ def load_config(path: str | Path) -> HallConfig:
     """Read and validate a hall's TOML file; raises `ConfigError` with one clear message."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -508,4 +564,8 @@ def load_config(path: str | Path) -> HallConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise ConfigError(f"{path}: TOML: {str(exc)[:120]}") from None
     return parse_config(data, str(path))

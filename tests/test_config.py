@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from fractions import Fraction
 from pathlib import Path
@@ -11,9 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.cli import main as chamber
-from controller.config import ConfigError, LineKind, load_config, parse_config
+from controller.config import (
+    HALL_ID,
+    MAX_FILE_BYTES,
+    ConfigError,
+    LineKind,
+    load_config,
+    parse_config,
+)
 from controller.core.model import Base, Comparison, Language, MicClass, Role
 from controller.hallgen import PROFILES, _q, generate, sized
+from firmware_specs import load_spec
+from protocols.mqtt import MessageKind, MqttUsageError, Topics, render_acl
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -87,9 +97,9 @@ def test_minimal_config_builds_the_hall() -> None:
 
 
 def _seats_with(seat0: dict[str, object]) -> list[object]:
-    seats = list(_minimal()["seats"])  # type: ignore[call-overload]
+    seats: list[dict[str, object]] = list(_minimal()["seats"])  # type: ignore[call-overload]
     seats[0] = {**seats[0], **seat0}
-    return seats
+    return list(seats)
 
 
 @pytest.mark.parametrize(
@@ -203,3 +213,162 @@ def test_cli_check_and_generate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out.write_text(out.read_text().replace("members = 12", "members = 0"))
     assert chamber(["config", "check", str(out)]) == 2
     assert "body.members" in capsys.readouterr().err
+
+
+# --- bounded numbers ---------------------------------------------------------------------------
+
+
+def _quorum(**threshold: object) -> dict[str, object]:
+    return _minimal(policies={"quorum": {"comparison": "more-than", **threshold}})
+
+
+@pytest.mark.parametrize(
+    "fraction",
+    [
+        "1e-999999999",  # Fraction() would build 10**999999999: minutes of work
+        "1e-2",
+        "1E0",
+        "0x1",
+        "1_0/20",
+        " 1/2",
+        "1/2 ",
+        "-1/2",
+        "+1/2",
+        "nan",
+        "inf",
+        "1/0",
+        "1234567890/2",
+        "0.1234567891",
+        "½",
+        "",
+    ],
+)
+def test_fractions_are_digits_only(fraction: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_quorum(fraction=fraction), "t.toml")
+    message = str(err.value)
+    assert message.startswith("t.toml: policies.quorum.fraction: ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("fraction", "value"),
+    [("2/3", Fraction(2, 3)), ("0.5", Fraction(1, 2)), ("1", Fraction(1)), ("0", Fraction(0))],
+)
+def test_plain_fractions_are_read_exactly(fraction: str, value: Fraction) -> None:
+    cfg = parse_config(_quorum(fraction=fraction))
+    assert cfg.hall.policies.quorum.threshold.fraction == value
+
+
+def test_an_exponent_bomb_in_a_file_is_refused_by_config_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (EXAMPLES / "vn-council.toml").read_text(encoding="utf-8")
+    assert text.count('fraction = "1/2"') == 1
+    path = tmp_path / "bomb.toml"
+    path.write_text(text.replace('fraction = "1/2"', 'fraction = "1e-999999999"'), "utf-8")
+    assert chamber(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {path}: policies.quorum.fraction: not a fraction")
+
+
+@pytest.mark.parametrize(
+    ("policies", "key"),
+    [
+        ({"quorum": {"comparison": "more-than", "constant": -1000}}, "policies.quorum.constant"),
+        ({"quorum": {"comparison": "more-than", "constant": -1}}, "policies.quorum.constant"),
+        ({"quorum": {"comparison": "more-than", "constant": 3}}, "policies.quorum.constant"),
+        ({"quorum": {"comparison": "more-than", "constant": 10**30}}, "policies.quorum.constant"),
+        (
+            {"rules": [{"key": "r1", "comparison": "at-least", "base": "present", "constant": 3}]},
+            "policies.rules[0].constant",
+        ),
+        (
+            {"rules": [{"key": "r1", "comparison": "at-least", "base": "present", "constant": -2}]},
+            "policies.rules[0].constant",
+        ),
+        ({"vote": {"duration_s": math.nan}}, "policies.vote.duration_s"),
+        ({"vote": {"duration_s": math.inf}}, "policies.vote.duration_s"),
+        ({"vote": {"warning_s": -math.inf}}, "policies.vote.warning_s"),
+        ({"floor": {"speak_time_s": math.nan}}, "policies.floor.speak_time_s"),
+        ({"floor": {"voice_open_db": -math.inf}}, "policies.floor.voice_open_db"),
+    ],
+)
+def test_constants_and_durations_are_bounded(policies: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_minimal(policies=policies), "t.toml")
+    assert str(err.value).startswith(f"t.toml: {key}: "), str(err.value)
+
+
+def test_a_constant_up_to_the_members_is_accepted() -> None:
+    cfg = parse_config(_quorum(constant=2))
+    assert cfg.hall.policies.quorum.threshold.constant == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x = 1" + "0" * 5000, "TOML: Exceeds the limit"),
+        ("x = " + "[" * 100_000 + "]" * 100_000, "TOML: arrays or tables nested too deeply"),
+    ],
+)
+def test_toml_bombs_get_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bomb.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_a_huge_file_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as fh:
+        fh.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        load_config(path)
+
+
+# --- one hall id rule for `config check` and `chamber run` --------------------------------------
+
+
+def test_the_hall_id_rule_is_the_mqtt_contracts() -> None:
+    contract_pattern = load_spec("mqtt_asyncapi.yaml")["components"]["parameters"]["hall"]
+    assert HALL_ID.pattern == contract_pattern["x-pattern"]
+
+
+@pytest.mark.parametrize(
+    "hall_id",
+    ["hall-", "x" * 33, "a" * 64, "-a", "Hall", "hội-trường", "a_b", "a.b", "a b", ""],
+)
+def test_ids_chamber_run_could_not_use_are_refused(hall_id: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_minimal(hall={"id": hall_id}), "t.toml")
+    assert str(err.value).startswith("t.toml: hall.id: ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcxyz0189-_.A", min_size=0, max_size=36))
+def test_config_accepts_exactly_the_ids_that_run_can_use(hall_id: str) -> None:
+    """An id `config check` accepts works for everything `chamber run` does with it: the MQTT
+    topics, the broker's ACL and accounts, the controller's client id, the journal's file name.
+    `chamber run` itself is started with such ids in tests/test_startup.py."""
+    try:
+        parse_config(_minimal(hall={"id": hall_id}))
+    except ConfigError:
+        accepted = False
+    else:
+        accepted = True
+    try:
+        topics = Topics(hall_id)
+        render_acl(hall_id, [1, 2], "chamber-controller", "chamber-wall")
+    except MqttUsageError:
+        usable = False
+    else:
+        usable = True
+        assert topics.topic(MessageKind.VOTE_KEY, 2) == f"chamber/{hall_id}/seat/2/unit/vote"
+        journal = Path(f"{hall_id}.journal")
+        assert journal.name == f"{hall_id}.journal"
+        assert journal.parent == Path(".")
+    assert accepted == usable
