@@ -42,6 +42,10 @@ class UnitHealth:
     reboots: int = 0
     lost_events: int = 0
     firmware: str = ""
+    # Events the unit sent that its transport's replay rules refused (e.g. an IP unit's boot
+    # counter that went back), and what is wrong with the unit, in words, until it is cured.
+    refused_events: int = 0
+    fault: str = ""
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,16 @@ class UnitMonitor:
         )
 
 
+    def refused(self, fault: str) -> None:
+        """An event refused by the transport's replay rules; `fault` says why, for a
+        technician. The driver writes the log line (it knows how often to)."""
+        self._update(True, refused_events=self.health.refused_events + 1, fault=fault)
+
+    def clear_fault(self) -> None:
+        if self.health.fault:
+            self._update(True, fault="")
+
+
 class LineMonitor:
     """A line's connection state; logs and reports only transitions."""
 

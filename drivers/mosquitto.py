@@ -1,10 +1,23 @@
-"""Run and supervise the hall's own Mosquitto broker on loopback.
+"""Run and supervise the hall's own Mosquitto broker.
 
-With no broker configured, the daemon starts Mosquitto itself: a listener on 127.0.0.1 only,
-no anonymous clients, a password file with one user for the controller, one for the display
-wall and one for each IP seat unit, and an ACL that lets each unit publish only on its own
-seat's topics. The supervisor restarts the broker if it dies (on the same port, so clients
+With no broker configured, the daemon starts Mosquitto itself: one listener on the address and
+port the hall file names (`[mqtt] bind`, `port`), no anonymous clients, a password file with
+one user for the controller, one for the display wall and one for each IP seat unit, an ACL
+that lets each unit publish only on its own seat's topics, and client ids bound to accounts
+(`use_username_as_clientid`: no account can take over another's session, the controller's
+included). The supervisor restarts the broker if it dies (on the same port, so clients
 reconnect by themselves) and stops it cleanly.
+
+The broker belongs to the daemon. Its pid is kept in its directory (`mosquitto.pid`); at start a
+broker left running over the same directory (by a daemon that was SIGKILLed) is found, checked
+against its command line (our binary, our config file: a reused pid is never ended by mistake)
+and ended before the new one starts, so there is never a second broker on other files or port.
+On Linux the child also asks the kernel for SIGTERM when the daemon dies (PR_SET_PDEATHSIG).
+
+Nothing of a secret vote reaches its disk: it runs with `persistence false`. Queued QoS 1
+messages for a disconnected controller then live in the broker's memory only, and a broker
+restart loses those and the controller's session; the contract makes a unit repeat a press
+until it sees the controller's confirmation (firmware_specs/mqtt.md), which covers both.
 
 Every password is derived from a hall secret with HMAC-SHA256 (`unit_password`), so the
 simulator, or a technician provisioning a unit, computes the same password from the same
@@ -27,17 +40,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import hmac
+import itertools
 import logging
 import os
 import pwd
 import re
 import secrets
 import shutil
+import signal
 import socket
+import sys
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +67,10 @@ from protocols.mqtt import MqttError, render_acl, seat_username
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+# Every IPv4 interface: what a hall with IP units on its own network needs by default.
+ALL_INTERFACES = "0.0.0.0"
+PID_FILE = "mosquitto.pid"
+_PR_SET_PDEATHSIG = 1
 # "Denied PUBLISH from CLIENT (d0, q1, r0, m1, 'TOPIC', ... (2 bytes))"
 _DENIED = re.compile(r"Denied PUBLISH from (\S+) \(.*?'(.*)', \.\.\.")
 SECRET_BYTES = 32
@@ -136,7 +158,10 @@ class Mosquitto:
         ready_timeout_s: float = 10.0,
         restart_backoff_s: tuple[float, float] = (0.2, 10.0),
         log_denied: bool = False,
+        stale_timeout_s: float = 5.0,
     ) -> None:
+        self.stale_timeout_s = stale_timeout_s
+        self.stale_ended = 0
         self.log_denied = log_denied
         if not users:
             raise BrokerError("a broker with no users would refuse every client")
@@ -180,6 +205,19 @@ class Mosquitto:
     def config_file(self) -> Path:
         return self.directory / "mosquitto.conf"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / PID_FILE
+
+    @property
+    def connect_host(self) -> str:
+        """The address a client on this machine reaches the listener at."""
+        if self.host in (ALL_INTERFACES, ""):
+            return LOOPBACK
+        if self.host == "::":
+            return "::1"
+        return self.host
+
     # --- files ---------------------------------------------------------------------------
 
     def _account(self) -> pwd.struct_passwd | None:
@@ -195,7 +233,7 @@ class Mosquitto:
         if shutil.which(self.binary) is None:
             raise BrokerError(f"{self.binary} is not installed (Debian package: mosquitto)")
         if not self._port:
-            self._port = free_port(self.host)
+            self._port = free_port(self.connect_host)
         d = self.directory
         d.mkdir(parents=True, exist_ok=True)
         d.chmod(0o700)
@@ -214,14 +252,10 @@ class Mosquitto:
             "allow_anonymous false",
             f"password_file {passwords}",
             f"acl_file {acl}",
-            # The controller's persistent session must outlive the broker: a broker that
-            # restarts without it drops every press a unit sends before the controller has
-            # subscribed again, and units reconnect faster than the controller. Saved every
-            # second: the session is written long before a crash can take it.
-            "persistence true",
-            f"persistence_location {d}/",
-            "autosave_on_changes false",
-            "autosave_interval 1",
+            # Nothing on disk: the presses queued for the controller and the LED states of a
+            # secret vote would link seats to choices there. Lost with a broker restart, a
+            # press is repeated by its unit until the controller confirms it (the contract).
+            "persistence false",
             # The default (1,000 QoS 1 messages queued per client, the rest dropped silently)
             # loses presses when a whole hall votes within a second; bounded still, so that a
             # client gone for good cannot take the machine's memory.
@@ -234,6 +268,10 @@ class Mosquitto:
             "log_type information",
             "connection_messages true",
             f"listener {self._port} {self.host}",
+            # A client id is its account name: no account can take over another's session
+            # (the controller's included) by connecting with its client id. A setting of the
+            # listener: before any `listener` line it would open a default one on 1883.
+            "use_username_as_clientid true",
         ]
         if self.log_denied:
             # Denied publishes (a unit pressing for another seat) are logged at debug level
@@ -250,21 +288,31 @@ class Mosquitto:
 
     # --- the process -----------------------------------------------------------------------
 
+    def _argv(self) -> list[str]:
+        return [self.binary, "-c", str(self.config_file)]
+
     async def _spawn(self) -> None:
+        account = self._account()
+        # Started as its own account (not as root dropping privileges later): a change of
+        # user clears the parent-death signal, which must hold for the broker's whole life.
+        privileges: dict[str, object] = {}
+        if account is not None:
+            privileges = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                self.binary,
-                "-c",
-                str(self.config_file),
+                *self._argv(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
                 # Its own session: a Ctrl-C at the terminal reaches the daemon, which stops
                 # the broker in order, instead of killing the broker first.
                 start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
+                **privileges,  # type: ignore[arg-type]
             )
         except OSError as exc:
             raise BrokerError(f"cannot start {self.binary}: {exc.strerror or exc}") from exc
+        _write_private(self.pid_file, f"{self._proc.pid}\n")
         self._recent.clear()
         self._running = asyncio.Event()
         self._stderr_task = asyncio.create_task(self._pump_stderr(self._proc))
@@ -320,10 +368,12 @@ class Mosquitto:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise BrokerError(
-                        f"mosquitto did not accept connections on {self.host}:{self._port} "
+                        f"mosquitto did not accept connections on {self.connect_host}:{self._port} "
                         f"within {self.ready_timeout_s} s"
                     )
-                connect = asyncio.ensure_future(asyncio.open_connection(self.host, self._port))
+                connect = asyncio.ensure_future(
+                    asyncio.open_connection(self.connect_host, self._port)
+                )
                 done, _ = await asyncio.wait(
                     {connect, exited}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -358,10 +408,57 @@ class Mosquitto:
                 with contextlib.suppress(asyncio.CancelledError):
                     await exited
 
+    def _stale_pids(self) -> list[int]:
+        """Brokers of this directory still running: the one in the pid file, and any other
+        process whose command line is this broker's (a pid file lost with its daemon)."""
+        argv = [a.encode() for a in self._argv()]
+        found: list[int] = []
+        candidates: list[int] = []
+        with contextlib.suppress(OSError, ValueError):
+            candidates.append(int(self.pid_file.read_text(encoding="ascii").strip()))
+        with contextlib.suppress(OSError):
+            candidates += [int(n) for n in os.listdir("/proc") if n.isdigit()]
+        for pid in dict.fromkeys(candidates):
+            if pid == os.getpid() or pid <= 1:
+                continue
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if _same_broker(cmdline, argv):
+                found.append(pid)
+        return found
+
+    async def end_stale(self) -> int:
+        """End every broker left running over this directory; returns how many there were."""
+        pids = self._stale_pids()
+        for pid in pids:
+            log.warning(
+                "a broker of %s was left running (pid %d, its daemon died): ending it",
+                self.directory,
+                pid,
+                extra={"event": "broker-stale", "pid": pid},
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in pids:
+            if not await _wait_gone(pid, self.stale_timeout_s):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                if not await _wait_gone(pid, self.stale_timeout_s):
+                    raise BrokerError(f"a stale broker (pid {pid}) of {self.directory} survived")
+        self.stale_ended += len(pids)
+        return len(pids)
+
     async def start(self) -> None:
-        """Write the files, start the broker and return once it accepts connections."""
+        """End a stale broker of this directory, write the files, start the broker and
+        return once it accepts connections."""
         self._stopping = False
+        await self.end_stale()
         await self.write_files()
+        # An older release persisted its state here; that file can hold secret choices.
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / "mosquitto.db").unlink()
         await self._spawn()
         log.info(
             "embedded broker up on %s:%d",
@@ -449,6 +546,10 @@ class Mosquitto:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stderr_task
             self._stderr_task = None
+        if proc is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if int(self.pid_file.read_text(encoding="ascii").strip()) == proc.pid:
+                    self.pid_file.unlink()
         self._proc = None
 
     async def __aenter__(self) -> Self:
@@ -462,6 +563,52 @@ class Mosquitto:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _same_broker(cmdline: list[bytes], argv: list[bytes]) -> bool:
+    """Is a /proc cmdline (NUL-split) the broker `argv` would start: same program name,
+    same `-c` config file."""
+    args = [a for a in cmdline if a]
+    if len(args) < 3 or os.path.basename(args[0]) != os.path.basename(argv[0]):
+        return False
+    return any(a == b"-c" and b == argv[2] for a, b in itertools.pairwise(args))
+
+
+async def _wait_gone(pid: int, within_s: float) -> bool:
+    """Wait until a process that is not our child has ended (its pidfd becomes readable)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    loop = asyncio.get_running_loop()
+    gone = asyncio.Event()
+    loop.add_reader(fd, gone.set)
+    try:
+        async with asyncio.timeout(within_s):
+            await gone.wait()
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when its parent dies, or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    prctl = ctypes.CDLL(name, use_errno=True).prctl
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took hold
+            os._exit(1)
+
+    return preexec
 
 
 def _check_reachable(directory: Path, account: pwd.struct_passwd) -> None:
@@ -521,18 +668,22 @@ def hall_broker(
     secret: bytes,
     *,
     port: int = 0,
+    host: str = LOOPBACK,
     log_denied: bool = False,
 ) -> Mosquitto:
     """The embedded broker of a hall: its accounts, and the ACL rendered from the contract.
 
-    `log_denied`: log every publish the ACL refuses (the daemon's own broker does; a test
-    broker need not pay for the broker's debug log)."""
+    `port` 0 picks a free one (the demo, the simulator and tests); `chamber run` passes the
+    hall file's `[mqtt] port` and `bind`. `log_denied`: log every publish the ACL refuses (the
+    daemon's own broker does; a test broker need not pay for the broker's debug log)."""
     seats = sorted(set(ip_seats))
     try:
         acl = render_acl(hall_id, seats, CONTROLLER_USER, WALL_USER)
     except MqttError as exc:
         raise BrokerError(f"cannot write the broker's ACL: {exc}") from exc
-    return Mosquitto(directory, hall_users(secret, seats), acl, port=port, log_denied=log_denied)
+    return Mosquitto(
+        directory, hall_users(secret, seats), acl, port=port, host=host, log_denied=log_denied
+    )
 
 
 def endpoint_for(broker: Mosquitto, username: str = CONTROLLER_USER) -> BrokerEndpoint:
@@ -541,4 +692,4 @@ def endpoint_for(broker: Mosquitto, username: str = CONTROLLER_USER) -> BrokerEn
         password = broker.users[username]
     except KeyError:
         raise BrokerError(f"the embedded broker has no user {username!r}") from None
-    return BrokerEndpoint(broker.host, broker.port, username, password)
+    return BrokerEndpoint(broker.connect_host, broker.port, username, password)

@@ -11,6 +11,23 @@ Commands for the retained channels (LEDs, lock, microphone, ring) and the wall s
 kept here, and published again after every (re)connection: an embedded broker that restarted
 has no retained messages left, and a unit that restarted needs its state back.
 
+No press is acknowledged before it is durable. The client acknowledges QoS 1 deliveries by
+hand (paho's manual acknowledgement): a message that became a core input is acknowledged when
+the runtime says that input is settled (`settled`, after the journal commit), anything else at
+once, and always in the order the messages arrived (MQTT 3.1.1, section 4.6). The session is
+persistent, so the broker delivers again whatever the controller had not made durable when it
+died or lost its connection; the duplicate filter, restored from the journal, drops what was
+already counted, and a delivery of a press still waiting for its commit is acknowledged with it.
+
+Replay protection follows the contract's boot/seq rules: a unit's boot counter never goes back,
+so a status or a press with a lower boot than the last seen is refused and logged (once a
+minute per seat), and a unit that restarted without advancing its boot counter is named once
+in the log and in its health (`fault`), since its presses are refused until its counter moves.
+
+After every (re)connection the driver subscribes and reads presses first; the controller's
+status and the retained state go out again from the sender task, so a big hall's retained
+state never holds up a press.
+
 It reconnects by itself, with exponential backoff, around a fresh `aiomqtt.Client` each
 time (aiomqtt's documented reconnection pattern). It never raises on bad input: a payload the
 contract refuses is logged (once per seat and reason) and dropped.
@@ -22,8 +39,9 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import aiomqtt
 
@@ -66,6 +84,12 @@ log = logging.getLogger(__name__)
 
 MQTT_LINE = "mqtt"
 CONTROLLER_VERSION = "chamber"
+# A refused replay or a boot that went back is logged at most once a minute per seat.
+REFUSAL_LOG_INTERVAL_S = 60.0
+# How many retained publications go out at once after a reconnection.
+REPUBLISH_WINDOW = 256
+# The last presses accepted per seat, to tell a unit's resend of one from a new press.
+RECENT_PER_SEAT = 32
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,45 @@ class Backoff:
     # wait at the broker (the controller's session is persistent) until it reconnects.
     first_s: float = 0.5
     max_s: float = 5.0
+
+
+@dataclass(eq=False)
+class _Ack:
+    """One QoS 1 delivery waiting for its PUBACK: `ready` once nothing holds it back."""
+
+    mid: int
+    qos: int
+    ready: bool = False
+
+
+@dataclass(eq=False)
+class _Held:
+    """An input fed to the runtime and not settled yet, with the deliveries that wait on it."""
+
+    inp: Input
+    key: tuple[int, int, int] | None
+    acks: list[_Ack] = field(default_factory=list)
+
+
+class _AckQueue:
+    """The PUBACKs of one connection, sent in the order their messages arrived."""
+
+    def __init__(self, ack: Callable[[int, int], object]) -> None:
+        self._ack = ack
+        self._queue: deque[_Ack] = deque()
+
+    def add(self, mid: int, qos: int) -> _Ack:
+        entry = _Ack(mid, qos)
+        self._queue.append(entry)
+        return entry
+
+    def flush(self) -> None:
+        while self._queue and self._queue[0].ready:
+            entry = self._queue.popleft()
+            self._ack(entry.mid, entry.qos)
+
+    def __len__(self) -> int:
+        return len(self._queue)
 
 
 class MqttUnits:
@@ -102,7 +165,9 @@ class MqttUnits:
         self._clock = clock
         self._sink = sink
         self._on_health = on_health
-        self._identifier = identifier or f"chamber-controller-{hall_id}"
+        # A broker with `use_username_as_clientid` (the embedded one) replaces the client id
+        # with the account name anyway; sending the same makes any broker see one session.
+        self._identifier = identifier or endpoint.username or f"chamber-controller-{hall_id}"
         self._backoff = backoff
         self._keepalive = keepalive_s
         self._duplicates = wire.DuplicateFilter(marks)
@@ -118,6 +183,15 @@ class MqttUnits:
         self._complained: set[tuple[int | None, str]] = set()
         self.connected = asyncio.Event()
         self.dropped = 0
+        # Deliveries seen again (redelivered by the broker or resent by a unit) and dropped.
+        self.duplicates = 0
+        # Manual acknowledgement: the connection's queue, and the inputs not settled yet.
+        self._acks: _AckQueue | None = None
+        self._held: dict[int, _Held] = {}
+        self._held_by_origin: dict[tuple[int, int, int], _Held] = {}
+        self._refusal_logged: dict[tuple[int, str], float] = {}
+        self._stale_boot: dict[int, int] = {}
+        self._recent: dict[int, dict[tuple[int, int], wire.UnitEvent]] = {}
 
     @classmethod
     def from_config(
@@ -176,6 +250,30 @@ class MqttUnits:
                 current[seat] = mark
         self._duplicates = wire.DuplicateFilter(current)
 
+    def settled(self, inputs: Sequence[Input]) -> None:
+        """Inputs the runtime has made durable (or refused): their deliveries may be acked
+        (see drivers.base.Settling). Inputs of other drivers are not ours and are ignored."""
+        for inp in inputs:
+            held = self._held.pop(id(inp), None)
+            if held is None or held.inp is not inp:
+                continue
+            if held.key is not None:
+                self._held_by_origin.pop(held.key, None)
+            for entry in held.acks:
+                entry.ready = True
+        if self._acks is not None:
+            self._acks.flush()
+
+    @property
+    def identifier(self) -> str:
+        """The MQTT client id the controller connects with."""
+        return self._identifier
+
+    @property
+    def held(self) -> int:
+        """How many inputs wait for the runtime's word before their delivery is acked."""
+        return len(self._held)
+
     def publish_wall(self, message: wire.Message) -> None:
         """Publish a piece of the wall's state (retained); sent again after a reconnection."""
         if message.kind not in _WALL_KINDS:
@@ -226,7 +324,7 @@ class MqttUnits:
         tls: ssl.SSLContext | None = None
         if self.endpoint.tls:
             tls = ssl.create_default_context(cafile=self.endpoint.ca_file)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.endpoint.host,
             self.endpoint.port,
             username=self.endpoint.username,
@@ -239,35 +337,69 @@ class MqttUnits:
             # on reconnection (and the duplicate filter drops what was already counted).
             clean_session=False,
         )
+        # aiomqtt 2.5 does not offer paho's manual acknowledgement in its constructor: set it on
+        # the paho client it wraps, before the connection, so that no delivery is acked early.
+        client._client.manual_ack_set(True)
+        return client
 
     async def _session(self) -> None:
         async with self._client() as client:
-            status = self.topics.publication(
-                wire.ControllerStatus(wire.LinkState.ONLINE, CONTROLLER_VERSION)
-            )
-            await client.publish(status.topic, status.payload, int(status.qos), status.retain)
-            for sub in self.topics.subscriptions(wire.ClientRole.CONTROLLER):
-                await client.subscribe(sub.topic_filter, int(sub.qos))
-            # Everything retained goes out again; the outbox may hold some of it twice, which
-            # is harmless for retained state.
-            for publication in list(self._retained.values()):
-                await _publish(client, publication)
+            paho = client._client
+            acks = _AckQueue(lambda mid, qos: paho.ack(mid, qos))
+            # Deliveries of an earlier connection cannot be acked on this one: the broker sends
+            # again what it has not had a PUBACK for, and those wait on the same inputs.
+            for held in self._held.values():
+                held.acks.clear()
+            self._acks = acks
+            # Presses first: one SUBSCRIBE for every filter, then read at once. The status and
+            # the retained state go out from the sender task, beside the reads.
+            subs = self.topics.subscriptions(wire.ClientRole.CONTROLLER)
+            await client.subscribe([(sub.topic_filter, int(sub.qos)) for sub in subs])
             self._line.connected(f"{self.endpoint.host}:{self.endpoint.port}")
             self.connected.set()
             sender = asyncio.create_task(self._send_loop(client))
             try:
                 async for message in client.messages:
-                    self._received(str(message.topic), message.payload)
+                    self._take(acks, message)
                     if sender.done():
                         sender.result()
             finally:
-                sender.cancel()
+                # asyncio.wait_for of Python 3.11 (inside aiomqtt's publish) can swallow a
+                # cancellation that lands as its PUBACK arrives: cancel until it is done.
+                while not sender.done():
+                    sender.cancel()
+                    await asyncio.wait({sender}, timeout=1.0)
                 with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                     await sender
                 self.connected.clear()
+                if self._acks is acks:
+                    self._acks = None
             raise aiomqtt.MqttError("the broker closed the connection")
 
+    def _take(self, acks: _AckQueue, message: aiomqtt.Message) -> None:
+        """One delivery: decode it, and queue its PUBACK behind the ones before it."""
+        entry = acks.add(message.mid, message.qos) if message.qos > 0 else None
+        outcome = self._received(str(message.topic), message.payload)
+        if entry is None:
+            return
+        if outcome is None:
+            entry.ready = True  # nothing of it waits for the journal
+        else:
+            outcome.acks.append(entry)
+        acks.flush()
+
     async def _send_loop(self, client: aiomqtt.Client) -> None:
+        status = self.topics.publication(
+            wire.ControllerStatus(wire.LinkState.ONLINE, CONTROLLER_VERSION)
+        )
+        await _publish(client, status)
+        # Everything retained goes out again (an embedded broker that restarted has none of
+        # it), several at a time; the outbox may then hold some of it twice, which is
+        # harmless for retained state and leaves each topic at its newest value.
+        retained = list(self._retained.values())
+        for start in range(0, len(retained), REPUBLISH_WINDOW):
+            window = retained[start : start + REPUBLISH_WINDOW]
+            await asyncio.gather(*(_publish(client, p) for p in window))
         while True:
             publication = await self._outbox.get()
             try:
@@ -293,56 +425,161 @@ class MqttUnits:
             extra={"event": "mqtt-dropped", "seat": seat, "reason": reason},
         )
 
-    def _received(self, topic: str, payload: object) -> None:
+    def _received(self, topic: str, payload: object) -> _Held | None:
+        """Judge one delivery. Returns the held input its acknowledgement must wait for (the
+        input it became, or the same press still on its way to the journal), else None."""
         if not isinstance(payload, bytes | bytearray):
             self._drop(None, "payload-type", f"{topic}: payload is not bytes")
-            return
+            return None
         try:
             decoded = self.topics.decode(topic, bytes(payload))
         except wire.MqttProtocolError as exc:
             self._drop(None, str(exc.reason), str(exc))
-            return
+            return None
         seat = getattr(decoded, "seat", None)
         if isinstance(decoded, wire.Cleared) or seat is None:
-            return  # our own retained state echoed back, or a status being cleared
+            return None  # our own retained state echoed back, or a status being cleared
         if seat not in self._seats:
             # Only a misconfigured unit or a foreign account publishes here: the broker's ACL
             # gives no account the topics of a seat without an IP unit.
             self._drop(seat, "not-ip-seat", f"{topic}: seat {seat} has no IP unit")
-            return
+            return None
         monitor = self._units[seat]
         now = self._clock.now()
         if isinstance(decoded, wire.UnitStatus):
             self._status(monitor, decoded, now)
-            return
+            return None
         monitor.seen(now, None)
         if isinstance(decoded, wire.VoiceLevel):
-            self._sink(VoiceLevel(now, seat, decoded.level_db))
-            return
+            return self._feed(VoiceLevel(now, seat, decoded.level_db), None)
         if not isinstance(decoded, wire.UnitEvent):
-            return
+            return None
+        key = (seat, decoded.boot, decoded.seq)
+        pending = self._held_by_origin.get(key)
+        if pending is not None and self._recent.get(seat, {}).get(key[1:], decoded) == decoded:
+            self.duplicates += 1  # delivered again while its first delivery is being written
+            return pending
         before = self._duplicates.marks().get(seat)
         verdict = self._duplicates.check(decoded)
         if not verdict.accepted:
-            log.debug(
-                "seat %d: %s press (boot %d, seq %d)", seat, verdict, decoded.boot, decoded.seq
-            )
-            return
+            self._refused_press(monitor, decoded, before, now)
+            return None
         if verdict is wire.SeqVerdict.GAP and before is not None:
             monitor.lost(decoded.seq - before[1] - 1)
+        self._stale_boot.pop(seat, None)
+        monitor.clear_fault()
+        self._remember(decoded)
         inp = _event_input(decoded, now)
-        if inp is not None:
-            self._sink(inp)
+        return None if inp is None else self._feed(inp, key)
+
+    def _feed(self, inp: Input, key: tuple[int, int, int] | None) -> _Held:
+        held = _Held(inp, key)
+        self._held[id(inp)] = held
+        if key is not None:
+            self._held_by_origin[key] = held
+        self._sink(inp)
+        return held
+
+    def _remember(self, event: wire.UnitEvent) -> None:
+        recent = self._recent.setdefault(event.seat, {})
+        recent[(event.boot, event.seq)] = event
+        if len(recent) > RECENT_PER_SEAT:
+            del recent[next(iter(recent))]
+
+    def _refused_press(
+        self,
+        monitor: UnitMonitor,
+        event: wire.UnitEvent,
+        last: tuple[int, int] | None,
+        now: float,
+    ) -> None:
+        """A press at or before the last one accepted from its seat.
+
+        The same press again (a broker's redelivery, a unit resending a press it saw no
+        confirmation for) is the normal case and is only counted. Anything else is refused
+        where a technician sees it: a lower boot counter (logged once a minute per seat), or
+        a new press under a counted (boot, seq), which only a unit that restarted without
+        advancing its boot counter sends (logged once, until the counter moves on).
+
+        "New" needs proof: a (boot, seq) this driver accepted with another content, or one
+        it never accepted among the numbers it remembers. Right after a controller restart it
+        remembers none, and the broker's redeliveries of presses journaled before the crash
+        are the usual case, so an unproven one is counted as a duplicate; only seq 1 under a
+        higher counted seq (a unit numbering afresh) is taken as a restart then."""
+        seat = event.seat
+        mark = (event.boot, event.seq)
+        assert last is not None  # a refused press always has a mark before it
+        recent = self._recent.get(seat, {})
+        same = recent.get(mark)
+        known = [m for m in recent if m[0] == event.boot]
+        # With nothing remembered, a seq of 1 under a higher counted one is a fresh start.
+        fresh = not known and event.seq == 1 < last[1]
+        unproven = same == event or (
+            same is None
+            and event.boot == last[0]
+            and not fresh
+            and (not known or mark < min(known))
+        )
+        if unproven:
+            self.duplicates += 1
+            log.debug("seat %d: press seen again (boot %d, seq %d)", seat, *mark)
+            return
+        if event.boot < last[0]:
+            fault = (
+                f"boot counter went back: boot {event.boot} after {last[0]}; its presses "
+                "are refused until it passes the last one counted"
+            )
+            monitor.refused(fault)
+            self._log_refusal(seat, "boot-back", fault, now)
+            return
+        fault = (
+            f"boot counter did not advance: a new press numbered boot {event.boot}, seq "
+            f"{event.seq}, at or before the last counted (boot {last[0]}, seq {last[1]}); "
+            "its presses are refused until its counter moves on"
+        )
+        monitor.refused(fault)
+        if self._stale_boot.get(seat) != last[0]:
+            self._stale_boot[seat] = last[0]
+            log.error(
+                "IP unit of seat %d: %s",
+                seat,
+                fault,
+                extra={"event": "mqtt-stale-boot", "seat": seat, "boot": event.boot},
+            )
+
+    def _log_refusal(self, seat: int, reason: str, text: str, now: float) -> None:
+        last = self._refusal_logged.get((seat, reason))
+        if last is not None and now - last < REFUSAL_LOG_INTERVAL_S:
+            return
+        self._refusal_logged[(seat, reason)] = now
+        log.warning(
+            "IP unit of seat %d: %s",
+            seat,
+            text,
+            extra={"event": "mqtt-refused", "seat": seat, "reason": reason},
+        )
 
     def _status(self, monitor: UnitMonitor, status: wire.UnitStatus, now: float) -> None:
         seat = status.seat
         if status.state is wire.LinkState.OFFLINE:
             monitor.set_online(False, "its last will (or goodbye) arrived")
             return
-        self._duplicates.observe_status(status)
         monitor.seen(now, None, status.firmware or "")
         previous = self._boots.get(seat)
         if status.boot is not None:
+            highest = max(previous or 0, self._duplicates.marks().get(seat, (0, 0))[0])
+            if self._duplicates.observe_status(status) or (
+                previous is not None and status.boot < previous
+            ):
+                # Refused: the counter never goes back, whatever the unit says.
+                fault = (
+                    f"boot counter went back: it announced boot {status.boot} after "
+                    f"{highest}; its presses are refused until it passes {highest}"
+                )
+                monitor.refused(fault)
+                self._log_refusal(seat, "boot-back", fault, now)
+                monitor.set_online(True)
+                return
             self._boots[seat] = status.boot
             if previous is not None and status.boot != previous:
                 monitor.rebooted()

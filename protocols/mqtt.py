@@ -1097,21 +1097,18 @@ class DuplicateFilter:
         return verdict
 
     def observe_status(self, status: UnitStatus) -> bool:
-        """Forget a seat whose unit came on line with a lower boot counter (it was reset).
-
-        Only the unit's own account may publish its status, so a lower counter means its memory
-        was wiped, not an attack; without this its presses would count as replays forever.
+        """Whether an online status announces a boot counter lower than the last accepted
+        press's: the contract's counter never goes back, so such a status is refused and
+        changes nothing here (a unit cannot reset its own replay protection, with boot 0 or
+        any other lower value). The owner logs it; `forget` is for a technician's decision.
         """
         last = self._marks.get(status.seat)
-        reset = (
+        return (
             status.state is LinkState.ONLINE
             and status.boot is not None
             and last is not None
             and status.boot < last[0]
         )
-        if reset:
-            del self._marks[status.seat]
-        return reset
 
     def forget(self, seat: int) -> None:
         self._marks.pop(seat, None)

@@ -142,7 +142,7 @@ async def test_a_unit_cannot_press_for_another_seat(rig: Rig) -> None:
         logger.removeHandler(denied)
     assert [(v.seat, v.key) for v in votes(rig)] == [(1, 1)]
     (record,) = denied.records
-    assert getattr(record, "client", "") == "unit-1"
+    assert getattr(record, "client", "") == wire.seat_username(1)  # its account, not its id
     assert getattr(record, "topic", "") == rig.topics.topic(wire.MessageKind.VOTE_KEY, 2)
 
 

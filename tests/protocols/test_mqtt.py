@@ -691,14 +691,18 @@ def test_marks_survive_a_controller_restart() -> None:
     assert after.check(press(7, 1, 11)) is SeqVerdict.NEW
 
 
-def test_a_reset_unit_is_forgotten_when_it_comes_back() -> None:
+def test_a_unit_cannot_reset_its_own_replay_protection() -> None:
+    """A status with a lower boot (0 or any other) is reported, and changes nothing: the
+    unit's older numbers stay refused. Only the owner's `forget` clears a seat."""
     seen = DuplicateFilter()
     seen.check(press(7, 9, 10))
     assert not seen.observe_status(UnitStatus(7, LinkState.ONLINE, boot=9))
     assert not seen.observe_status(UnitStatus(7, LinkState.OFFLINE))
     assert seen.check(press(7, 0, 1)) is SeqVerdict.REPLAY
     assert seen.observe_status(UnitStatus(7, LinkState.ONLINE, boot=0))
-    assert seen.check(press(7, 0, 1)) is SeqVerdict.NEW
+    assert seen.check(press(7, 0, 1)) is SeqVerdict.REPLAY
+    assert seen.check(press(7, 9, 10)) is SeqVerdict.DUPLICATE
+    assert seen.marks() == {7: (9, 10)}
     seen.forget(7)
     assert seen.marks() == {}
 
