@@ -6,7 +6,9 @@ made again later, on another machine, from a copy of the journal and the hall's 
 
 Formats: CSV and JSON (UTF-8; Vietnamese names as they are), and printable HTML minutes in
 Vietnamese or English. Results carry the journal's hash at the record that closed each vote,
-so a printed result can be tied to the chain (`chamber audit verify`).
+so a printed result can be tied to the chain (`chamber audit verify`). The journal is read
+through its checked read path: a damaged or changed journal gives an `ExportError` naming the
+first bad record, never an export.
 
 A secret vote appears only with its totals and as "took part" in the participation record:
 the core never keeps its seats' choices, so no export can contain them. This module reads
@@ -46,6 +48,7 @@ from controller.core.participation import Participation
 from controller.core.rules import Counts, decide
 from controller.core.sitting import MeetingCore
 from controller.core.votes import VoteDefinition, VoteResult, VoteState
+from controller.journal import JournalError, read_chain
 
 # Excel opens a CSV file as UTF-8 only when it starts with a byte order mark; without it,
 # Windows Excel reads the file in the machine's legacy code page (e.g. cp1258 or cp1252) and
@@ -120,32 +123,28 @@ class JournalView:
 def _chain(path: Path) -> tuple[str, Iterator[tuple[int, dict[str, Any], str]]]:
     """The journal id, and (seq, record, stored hash) in order, from a read-only connection.
 
-    Reads the documented file format directly (docs/journal.md), so that an export never
-    opens the journal for writing and works on a copy of it, even on a read-only medium.
+    Through the journal's one read path (`controller.journal.read_chain`): every record is
+    checked against the chain before it is used, and the end against the journal's head and
+    head file, so an export is never built from a damaged or changed journal. Read-only, so an
+    export never writes to the journal and works on a copy of it.
     """
     if not path.is_file():
         raise ExportError(f"{path}: no such journal")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
         journal_id = str(meta["journal_id"])
     except (sqlite3.Error, KeyError) as exc:
         raise ExportError(f"{path}: not a chamber journal ({exc})") from exc
 
     def rows() -> Iterator[tuple[int, dict[str, Any], str]]:
         try:
-            cur = conn.execute("SELECT seq, body, hash FROM records ORDER BY seq")
-            while batch := cur.fetchmany(1024):
-                for seq, body, digest in batch:
-                    try:
-                        record = json.loads(body)
-                    except ValueError as exc:
-                        raise ExportError(f"{path}: record {seq} is not JSON") from exc
-                    yield seq, record, digest
-        except sqlite3.Error as exc:
-            raise ExportError(f"{path}: cannot read the journal ({exc})") from exc
-        finally:
-            conn.close()
+            yield from read_chain(path, readonly=True)
+        except JournalError as exc:
+            raise ExportError(f"{exc}; run `chamber audit verify {path}`") from exc
 
     return journal_id, rows()
 

@@ -23,10 +23,12 @@ import collections
 import concurrent.futures
 import hashlib
 import json
+import logging
 import os
 import secrets
 import sqlite3
 import threading
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -40,6 +42,8 @@ SCHEMA_VERSION = 1
 # "CHMB": lets `file(1)`-style tools and `open` tell a chamber journal from any SQLite file.
 APPLICATION_ID = 0x43484D42
 GENESIS_TAG = b"chamber-journal-v1\n"
+
+log = logging.getLogger("chamber.journal")
 
 T = TypeVar("T")
 
@@ -82,8 +86,38 @@ class JournalVersionError(JournalError):
     """The journal was written by a newer (or unknown) schema version."""
 
 
+class Problem(StrEnum):
+    """What is wrong with a journal, at its first bad record (see docs/journal.md)."""
+
+    HASH_MISMATCH = "hash-mismatch"
+    BROKEN_LINK = "broken-link"
+    BAD_JSON = "bad-json"
+    SEQ_GAP = "seq-gap"
+    TRUNCATED = "truncated"
+    HEAD_MISMATCH = "head-mismatch"
+    DAMAGED_FILE = "damaged-file"
+    # Against the head file, the witness of the last commit kept outside the SQLite files.
+    LOST_RECORDS = "lost-records"
+    HEAD_FILE_MISMATCH = "head-file-mismatch"
+    HEAD_FILE_DAMAGED = "head-file-damaged"
+
+
 class JournalCorruptError(JournalError):
-    """The journal's head does not match its last record: run `chamber audit verify`."""
+    """The journal is damaged or was changed: `problem` at record `seq` (None: the journal as
+    a whole). Run `chamber audit verify`; nothing may be built on top of it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problem: Problem | None = None,
+        seq: int | None = None,
+        detail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.seq = seq
+        self.detail = detail or message
 
 
 class JournalClosedError(JournalError):
@@ -164,11 +198,142 @@ class Head:
     hash: str
 
 
+# --- the head file: a witness of the last commit outside the SQLite files ------------------
+
+HEAD_FILE_TAG = "chamber-head/1"
+_SLOT = 128  # bytes; the file is two slots, written in turn
+_SLOTS = 2
+
+
+def head_file_of(path: str | os.PathLike[str]) -> Path:
+    """`<journal>.head`, beside the journal."""
+    p = Path(path)
+    return p.with_name(p.name + ".head")
+
+
+@dataclass(frozen=True)
+class Witness:
+    """What the head file says: the journal it belongs to and a head that was committed."""
+
+    journal_id: str
+    seq: int
+    hash: str
+
+
+def _encode_slot(w: Witness) -> bytes:
+    line = f"{HEAD_FILE_TAG} {w.journal_id} {w.seq} {w.hash}"
+    line += f" {zlib.crc32(line.encode('ascii')):08x}"
+    return line.encode("ascii").ljust(_SLOT - 1) + b"\n"
+
+
+def _decode_slot(raw: bytes) -> Witness | None:
+    """The slot's witness, or None for a slot that is empty or torn (its checksum fails)."""
+    try:
+        tag, journal_id, seq, digest, crc = raw.decode("ascii").split()
+        body = f"{tag} {journal_id} {seq} {digest}"
+        if tag != HEAD_FILE_TAG or int(crc, 16) != zlib.crc32(body.encode("ascii")):
+            return None
+        return Witness(journal_id, int(seq), digest)
+    except ValueError:
+        return None
+
+
+def read_witness(path: str | os.PathLike[str]) -> Witness | None:
+    """The head file of the journal at `path`: its newest valid slot; None if there is no head
+    file (or an empty one: a crash while creating it). A head file with no valid slot raises
+    `JournalCorruptError`: a power cut tears at most the slot being written, never both."""
+    head_path = head_file_of(path)
+    try:
+        data = head_path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalCorruptError(
+            f"{head_path}: cannot read the head file: {exc.strerror or exc}",
+            problem=Problem.HEAD_FILE_DAMAGED,
+        ) from exc
+    if not data:
+        return None
+    slots = [_decode_slot(data[i * _SLOT : (i + 1) * _SLOT]) for i in range(_SLOTS)]
+    valid = [w for w in slots if w is not None]
+    if len(data) != _SLOT * _SLOTS or not valid or len({w.journal_id for w in valid}) > 1:
+        raise JournalCorruptError(
+            f"{head_path}: the head file is damaged (no valid slot)",
+            problem=Problem.HEAD_FILE_DAMAGED,
+        )
+    return max(valid, key=lambda w: w.seq)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _HeadFile:
+    """The writer's side of the head file: two fixed 128-byte slots, overwritten in turn
+    in place and flushed with one `fdatasync` after each commit. The slot written is never the
+    one holding the newest witness, so a write torn by a power cut leaves the previous head
+    readable (its checksum tells a torn slot). Mode 0600, made at the journal's creation."""
+
+    def __init__(self, path: Path, journal_id: str, current: Witness | None) -> None:
+        self.path = path
+        self.journal_id = journal_id
+        created = not path.exists()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(self._fd, 0o600)
+            if current is None or os.fstat(self._fd).st_size != _SLOT * _SLOTS:
+                # Nothing to keep (a new journal): no slot of another journal may remain.
+                os.ftruncate(self._fd, 0)
+                os.ftruncate(self._fd, _SLOT * _SLOTS)
+            if created:
+                os.fsync(self._fd)
+                _fsync_dir(path.parent)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        # The slot to write next: the one not holding the newest witness.
+        self._next = 0
+        if current is not None:
+            raw = os.pread(self._fd, _SLOT * _SLOTS, 0)
+            for i in range(_SLOTS):
+                if _decode_slot(raw[i * _SLOT : (i + 1) * _SLOT]) == current:
+                    self._next = (i + 1) % _SLOTS
+        self.writes = 0
+        self.failures = 0
+
+    def write(self, head: Head) -> None:
+        """Record `head` as committed. Called only after its SQLite commit returned: the head
+        file may lag the journal by one commit after a power cut, never lead it."""
+        data = _encode_slot(Witness(self.journal_id, head.seq, head.hash))
+        try:
+            os.pwrite(self._fd, data, self._next * _SLOT)
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            # The commit itself is durable: the head file lags, which the checks allow. Failing
+            # the commit here would make the runtime write the same records twice.
+            self.failures += 1
+            log.error(
+                "head file not written: %s",
+                exc.strerror or exc,
+                extra={"event": "head-file-error", "path": str(self.path), "seq": head.seq},
+            )
+            return
+        self._next = (self._next + 1) % _SLOTS
+        self.writes += 1
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 # --- the journal ----------------------------------------------------------------------------
 
 
-def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    mode = "rwc" if create else "rw"
+def _connect(path: Path, *, create: bool, readonly: bool = False) -> sqlite3.Connection:
+    mode = "ro" if readonly else "rwc" if create else "rw"
     try:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so that a batch is exactly
         # one transaction. check_same_thread=False: the group-commit worker thread writes;
@@ -197,30 +362,121 @@ def _check_identity(conn: sqlite3.Connection, path: Path) -> bool:
     row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     version = row[0] if row else None
     if version != SCHEMA_VERSION:
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"{path}: journal schema version {version} was written by a newer chamber; "
+                f"this one reads version {SCHEMA_VERSION}: run the release that wrote it"
+            )
         raise JournalVersionError(
-            f"{path}: journal schema version {version}, this chamber reads {SCHEMA_VERSION}"
+            f"{path}: journal schema version {version!r} is unknown; "
+            f"this chamber reads version {SCHEMA_VERSION}"
         )
     return False
+
+
+def _make_private(path: Path) -> None:
+    """Create the journal file if absent, mode 0600 from the start: SQLite gives its -wal and
+    -shm files the mode of the database file."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise NotAJournalError(f"{path}: cannot create: {exc.strerror or exc}") from exc
+
+
+def _tighten(path: Path) -> None:
+    """Take group and other access away from the journal's files (older journals had them)."""
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = p.stat().st_mode
+            if mode & 0o077:
+                p.chmod(mode & 0o700)
+        except FileNotFoundError:
+            continue
+
+
+def _check_witness(
+    conn: sqlite3.Connection, path: Path, journal_id: str, head: Head, witness: Witness | None
+) -> None:
+    """The journal holds at least the head the head file witnessed, with the same hash."""
+    if witness is None:
+        return
+    if witness.journal_id != journal_id:
+        detail = (
+            f"the head file {head_file_of(path).name} belongs to another journal "
+            f"({witness.journal_id[:12]}...)"
+        )
+        raise JournalCorruptError(
+            f"{path}: journal: {Problem.HEAD_FILE_MISMATCH}: {detail}",
+            problem=Problem.HEAD_FILE_MISMATCH,
+            detail=detail,
+        )
+    if witness.seq > head.seq:
+        detail = (
+            f"records {head.seq + 1} to {witness.seq} were committed (head file) but the "
+            f"journal ends at record {head.seq}: a cut or damaged WAL, or an older copy of "
+            "the journal"
+        )
+        raise JournalCorruptError(
+            f"{path}: record {head.seq + 1}: {Problem.LOST_RECORDS}: {detail}",
+            problem=Problem.LOST_RECORDS,
+            seq=head.seq + 1,
+            detail=detail,
+        )
+    if witness.seq == 0:
+        stored: str | None = genesis_hash(journal_id)
+    else:
+        row = conn.execute("SELECT hash FROM records WHERE seq = ?", (witness.seq,)).fetchone()
+        value = row[0] if row else None
+        stored = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    if stored != witness.hash:
+        detail = _REWRITTEN
+        raise JournalCorruptError(
+            f"{path}: record {witness.seq}: {Problem.HEAD_FILE_MISMATCH}: {detail}",
+            problem=Problem.HEAD_FILE_MISMATCH,
+            seq=witness.seq,
+            detail=detail,
+        )
+
+
+_REWRITTEN = "its hash is not the one committed (head file): the journal was rewritten"
 
 
 class Journal:
     """An open journal file. Thread-safe: the group-commit worker and readers may share it."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, journal_id: str, head: Head) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        journal_id: str,
+        head: Head,
+        head_file: _HeadFile,
+    ) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         self._closed = False
         self.path = path
         self.journal_id = journal_id
         self._head = head
+        self._head_file = head_file
         # Transactions committed by this process: group commit is judged by it.
         self.commits = 0
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Journal:
-        """Open a journal, creating it if the file is absent or empty."""
+        """Open a journal, creating it if the file is absent or empty.
+
+        Checks what is cheap to check before anything is appended: the file is a journal of
+        this schema, its head matches its last record, and it holds the head its head file
+        witnessed (`JournalCorruptError` otherwise). The whole chain is checked by every read
+        (`records`, `replay_inputs`) and by `verify`.
+        """
         p = Path(path)
+        _make_private(p)
         conn = _connect(p, create=True)
+        head_file: _HeadFile | None = None
         try:
             fresh = _check_identity(conn, p)
             # WAL: a commit appends to one file instead of rewriting pages twice, readers
@@ -234,16 +490,40 @@ class Journal:
             conn.execute("PRAGMA synchronous=FULL")
             # Deleted secret-ballot rows are overwritten with zeros, not left in free pages.
             conn.execute("PRAGMA secure_delete=ON")
+            witness = read_witness(p)
             if fresh:
-                journal_id = cls._create_schema(conn)
+                if witness is not None and witness.seq > 0:
+                    raise JournalCorruptError(
+                        f"{p}: record 1: {Problem.LOST_RECORDS}: the journal is empty or new, "
+                        f"but its head file says records 1 to {witness.seq} were committed: "
+                        "the journal file was removed or replaced",
+                        problem=Problem.LOST_RECORDS,
+                        seq=1,
+                    )
+                cls._create_schema(conn)
+                witness = None
             journal_id, head = cls._load_head(conn, p)
+            _check_witness(conn, p, journal_id, head, witness)
+            _tighten(p)
+            head_file = _HeadFile(head_file_of(p), journal_id, witness)
+            if witness is None and head.seq > 0:
+                log.warning(
+                    "journal has no head file: writing one at its head",
+                    extra={"event": "head-file-missing", "path": str(p), "seq": head.seq},
+                )
+            if witness != Witness(journal_id, head.seq, head.hash):
+                head_file.write(head)
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if head_file is not None:
+                head_file.close()
             raise NotAJournalError(f"{p}: not a chamber journal ({exc})") from exc
         except BaseException:
             conn.close()
+            if head_file is not None:
+                head_file.close()
             raise
-        return cls(conn, p, journal_id, head)
+        return cls(conn, p, journal_id, head, head_file)
 
     @staticmethod
     def _create_schema(conn: sqlite3.Connection) -> str:
@@ -283,8 +563,11 @@ class Journal:
         # damage, and appending on top of it would hide the evidence.
         if found != head:
             raise JournalCorruptError(
-                f"{path}: head says seq {head.seq}, last record is seq {found.seq}; "
-                "run `chamber audit verify`"
+                f"{path}: record {min(head.seq, found.seq) + 1}: {Problem.HEAD_MISMATCH}: the "
+                f"head says seq {head.seq}, the last record is seq {found.seq}; "
+                "run `chamber audit verify`",
+                problem=Problem.HEAD_MISMATCH,
+                seq=min(head.seq, found.seq) + 1,
             )
         return journal_id, head
 
@@ -350,6 +633,7 @@ class Journal:
                 raise CommitError(f"{self.path}: commit failed: {exc}") from exc
             self._head = Head(seq, prev)
             self.commits += 1
+            self._head_file.write(self._head)
             return out
 
     @staticmethod
@@ -394,6 +678,7 @@ class Journal:
                 raise CommitError(f"{self.path}: seal failed: {exc}") from exc
             self._head = Head(seq, prev)
             self.commits += 1
+            self._head_file.write(self._head)
             return seq if body is not None else None
 
     def checkpoint_truncate(self) -> bool:
@@ -429,25 +714,19 @@ class Journal:
     def records(self, from_seq: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
         """(seq, record) in order, streamed from a snapshot taken at the first read.
 
+        Every record is checked against the chain as it is read, and the end of the stream
+        against the journal's head and its head file: a bad record raises
+        `JournalCorruptError` naming it, before it is yielded. So nothing is rebuilt from a
+        damaged or changed journal that the caller would not hear of before the stream ends.
+        From `from_seq` > 1 the chain is checked from the stored hash of the record before.
+
         A separate read-only connection: replay and exports never hold the writer's lock, and
         WAL lets them read while the writer commits.
         """
         if self._closed:
             raise JournalClosedError(f"{self.path}: journal is closed")
-        conn = _connect(self.path, create=False)
-        try:
-            cur = conn.execute(
-                "SELECT seq, body FROM records WHERE seq >= ? ORDER BY seq", (from_seq,)
-            )
-            while rows := cur.fetchmany(1024):
-                for seq, body in rows:
-                    try:
-                        record = json.loads(body)
-                    except ValueError as exc:
-                        raise JournalCorruptError(f"record {seq}: not JSON: {exc}") from exc
-                    yield seq, record
-        finally:
-            conn.close()
+        for seq, record, _digest in read_chain(self.path, from_seq=from_seq):
+            yield seq, record
 
     def replay_inputs(
         self, from_seq: int = 1, *, secret: SecretPresses | None = None
@@ -472,6 +751,7 @@ class Journal:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                self._head_file.close()
 
     @property
     def closed(self) -> bool:
@@ -642,57 +922,53 @@ class JournalWriter:
 # --- verification ---------------------------------------------------------------------------
 
 
-class Problem(StrEnum):
-    HASH_MISMATCH = "hash-mismatch"
-    BROKEN_LINK = "broken-link"
-    BAD_JSON = "bad-json"
-    SEQ_GAP = "seq-gap"
-    TRUNCATED = "truncated"
-    HEAD_MISMATCH = "head-mismatch"
-    DAMAGED_FILE = "damaged-file"
+@dataclass
+class _Progress:
+    """How far a chain check got: records found good, and the last good hash."""
+
+    records: int = 0
+    head_hash: str = ""
+    witness: Witness | None = None
 
 
-@dataclass(frozen=True)
-class VerifyReport:
-    """OK with the count of records, or the first bad record and what is wrong with it."""
+def read_chain(
+    path: str | os.PathLike[str],
+    *,
+    from_seq: int = 1,
+    decode: bool = True,
+    readonly: bool = False,
+    progress: _Progress | None = None,
+) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(seq, record, hash) of a journal file, each checked before it is yielded.
 
-    path: str
-    records: int
-    head_hash: str
-    problem: Problem | None = None
-    seq: int | None = None
-    detail: str = ""
+    The one read path of every consumer of a journal: replay, exports, signed results and
+    `verify`. Each row must follow the one before (seq, prev_hash), and its stored hash must
+    be SHA-256 of its stored bytes; at the end, the journal's head must be its last record and
+    the head file's witnessed head must be in it with the same hash. The first fault raises
+    `JournalCorruptError` with its `problem` and `seq`. With `decode=False` the records are
+    not decoded (nor checked as JSON) and `{}` is yielded in their place.
 
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-    def __str__(self) -> str:
-        if self.ok:
-            return f"{self.path}: OK, {self.records} records, head {self.head_hash}"
-        where = f"record {self.seq}" if self.seq is not None else "journal"
-        return f"{self.path}: BAD at {where}: {self.problem}: {self.detail}"
-
-
-def verify(path: str | os.PathLike[str]) -> VerifyReport:
-    """Recompute the whole chain from the genesis and name the first record that is wrong.
-
-    Reads the stored bytes themselves (not decoded text), so a changed byte that is not valid
-    UTF-8 any more is still caught as a hash mismatch rather than crashing the reader.
-    Raises `NotAJournalError` / `JournalVersionError` for a file that is not a journal.
+    The head file is read before the snapshot is taken: it never leads the committed state,
+    so a reader beside a running writer never mistakes a commit it does not see for a loss.
     """
     p = Path(path)
     if not p.is_file():
         raise NotAJournalError(f"{p}: no such file")
-    conn = _connect(p, create=False)
-    count = 0
-    prev = ""
+    witness = read_witness(p)
+    state = progress if progress is not None else _Progress()
+    state.witness = witness
+    conn = _connect(p, create=False, readonly=readonly)
+    seq = from_seq - 1
 
-    def report(problem: Problem, seq: int | None, detail: str) -> VerifyReport:
-        return VerifyReport(str(p), count, prev, problem, seq, detail)
+    def fault(problem: Problem, at: int | None, detail: str) -> JournalCorruptError:
+        where = f"record {at}" if at is not None else "journal"
+        return JournalCorruptError(
+            f"{p}: {where}: {problem}: {detail}", problem=problem, seq=at, detail=detail
+        )
 
     try:
         try:
+            conn.execute("BEGIN")  # one snapshot for the identity, the rows and the head
             if _check_identity(conn, p):
                 raise NotAJournalError(f"{p}: an empty SQLite file, not a chamber journal")
             conn.text_factory = bytes
@@ -705,54 +981,167 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
                 genesis = genesis_hash(journal_id)
             except UnicodeEncodeError:
                 genesis = ""
-            prev = genesis
-            expected = 1
-            cur = conn.execute("SELECT seq, body, prev_hash, hash FROM records ORDER BY seq")
+            if from_seq <= 1:
+                prev = genesis.encode("ascii")
+                expected = 1
+            else:
+                row = conn.execute(
+                    "SELECT hash FROM records WHERE seq = ?", (from_seq - 1,)
+                ).fetchone()
+                if row is None:
+                    raise fault(Problem.SEQ_GAP, from_seq - 1, "no such record")
+                prev, expected = row[0], from_seq
+            state.head_hash = prev.decode("ascii", "replace")
+            wseq = witness.seq if witness is not None else -1
+            seen: bytes | None = None
+            sha256 = hashlib.sha256
+            loads = json.loads
+            cur = conn.execute(
+                "SELECT seq, body, prev_hash, hash FROM records WHERE seq >= ? ORDER BY seq",
+                (expected,),
+            )
             while rows := cur.fetchmany(1024):
                 for seq, body, prev_hash, stored in rows:
                     if seq != expected:
-                        return report(
+                        raise fault(
                             Problem.SEQ_GAP, expected, f"expected seq {expected}, found {seq}"
                         )
-                    if prev_hash != prev.encode("ascii"):
+                    if prev_hash != prev:
                         what = "the genesis" if seq == 1 else f"record {seq - 1}'s hash"
-                        return report(Problem.BROKEN_LINK, seq, f"prev_hash is not {what}")
-                    digest = chain_hash(prev_hash, body)
-                    if stored != digest.encode("ascii"):
-                        return report(
+                        raise fault(Problem.BROKEN_LINK, seq, f"prev_hash is not {what}")
+                    digest = sha256(prev_hash + body).hexdigest()
+                    raw_digest = digest.encode("ascii")
+                    if stored != raw_digest:
+                        raise fault(
                             Problem.HASH_MISMATCH, seq, "stored hash does not match the record"
                         )
-                    try:
-                        record = json.loads(body.decode("utf-8"))
-                    except ValueError as exc:
-                        return report(Problem.BAD_JSON, seq, str(exc))
-                    if not isinstance(record, dict):
-                        return report(Problem.BAD_JSON, seq, "record is not a JSON object")
-                    prev = digest
-                    count += 1
+                    record: Any = {}
+                    if decode:
+                        try:
+                            record = loads(body)
+                        except ValueError as exc:
+                            raise fault(Problem.BAD_JSON, seq, str(exc)) from exc
+                        if not isinstance(record, dict):
+                            raise fault(Problem.BAD_JSON, seq, "record is not a JSON object")
+                    if seq == wseq:
+                        seen = raw_digest
+                    prev = raw_digest
                     expected += 1
+                    state.records += 1
+                    state.head_hash = digest
+                    yield seq, record, digest
+            last = expected - 1
+            tail = prev.decode("ascii", "replace")
             head_seq, head_hash = meta.get("head_seq", ""), meta.get("head_hash", "")
-            if head_seq != str(count) or head_hash != prev:
+            if head_seq != str(last) or head_hash != tail:
                 # The head is written in the same transaction as the last record: records
                 # removed from the end (or added behind the journal's back) show up here.
                 head = int(head_seq) if head_seq.isdigit() else None
-                if head is not None and head > count:
-                    problem, bad = Problem.TRUNCATED, count + 1
-                elif head is not None and head < count:
+                if head is not None and head > last:
+                    problem, bad = Problem.TRUNCATED, last + 1
+                elif head is not None and head < last:
                     problem, bad = Problem.HEAD_MISMATCH, head + 1
                 else:
-                    problem, bad = Problem.HEAD_MISMATCH, count
-                return report(
+                    problem, bad = Problem.HEAD_MISMATCH, last
+                raise fault(
                     problem,
                     bad,
                     f"the journal's head is seq {head_seq} ({head_hash[:12]}...), "
-                    f"records end at seq {count} ({prev[:12]}...)",
+                    f"records end at seq {last} ({tail[:12]}...)",
                 )
+            if witness is not None:
+                if witness.journal_id != journal_id or not from_seq <= witness.seq <= last:
+                    _check_witness(conn, p, journal_id, Head(last, tail), witness)
+                elif seen is None or seen.decode("ascii") != witness.hash:
+                    raise fault(Problem.HEAD_FILE_MISMATCH, witness.seq, _REWRITTEN)
         except sqlite3.DatabaseError as exc:
-            return report(Problem.DAMAGED_FILE, count + 1, f"SQLite: {exc}")
+            raise fault(Problem.DAMAGED_FILE, seq + 1, f"SQLite: {exc}") from exc
     finally:
         conn.close()
-    return VerifyReport(str(p), count, prev)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """OK with the count of records, or the first bad record and what is wrong with it."""
+
+    path: str
+    records: int
+    head_hash: str
+    problem: Problem | None = None
+    seq: int | None = None
+    detail: str = ""
+    # The head file's witnessed head (None: the journal has no head file).
+    witness: Witness | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            if self.witness is None:
+                held = "no head file: records lost from the end would not be seen"
+            else:
+                held = f"head file at record {self.witness.seq}"
+            return f"{self.path}: OK, {self.records} records, head {self.head_hash} ({held})"
+        where = f"record {self.seq}" if self.seq is not None else "journal"
+        return f"{self.path}: BAD at {where}: {self.problem}: {self.detail}"
+
+
+def verify(path: str | os.PathLike[str], *, decode: bool = True) -> VerifyReport:
+    """Recompute the whole chain from the genesis and name the first record that is wrong;
+    then check the head and the head file (`read_chain` does the work).
+
+    Reads the stored bytes themselves (not decoded text), so a changed byte that is not valid
+    UTF-8 any more is still caught as a hash mismatch rather than crashing the reader.
+    Raises `NotAJournalError` / `JournalVersionError` for a file that is not a journal, or one
+    of a newer schema. `decode=False` skips the check that each record is a JSON object.
+    """
+    p = Path(path)
+    state = _Progress()
+    try:
+        for _ in read_chain(p, decode=decode, progress=state):
+            pass
+    except JournalCorruptError as exc:
+        return VerifyReport(
+            str(p),
+            state.records,
+            state.head_hash,
+            exc.problem or Problem.DAMAGED_FILE,
+            exc.seq,
+            exc.detail,
+            state.witness,
+        )
+    return VerifyReport(str(p), state.records, state.head_hash, witness=state.witness)
+
+
+def check_before_start(path: str | os.PathLike[str]) -> VerifyReport | None:
+    """What `chamber run` does before it starts anything: the whole chain, the head and the
+    head file of the journal at `path`. None if there is no journal yet (a first start);
+    raises `JournalCorruptError` (naming the first bad record) or another `JournalError`.
+
+    Records are not decoded here: replay decodes them, and refuses one that is not JSON.
+    """
+    p = Path(path)
+    if not p.exists() or (p.is_file() and p.stat().st_size == 0):
+        witness = read_witness(p)
+        if witness is not None and witness.seq > 0:
+            raise JournalCorruptError(
+                f"{p}: record 1: {Problem.LOST_RECORDS}: there is no journal, but its head "
+                f"file says records 1 to {witness.seq} were committed",
+                problem=Problem.LOST_RECORDS,
+                seq=1,
+            )
+        return None
+    report = verify(p, decode=False)
+    if not report.ok:
+        where = f"record {report.seq}" if report.seq is not None else "the journal"
+        raise JournalCorruptError(
+            f"{p}: {where} is bad: {report.problem}: {report.detail}",
+            problem=report.problem,
+            seq=report.seq,
+        )
+    return report
 
 
 # --- `chamber audit` ------------------------------------------------------------------------
