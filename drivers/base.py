@@ -46,6 +46,11 @@ class UnitHealth:
     # counter that went back), and what is wrong with the unit, in words, until it is cured.
     refused_events: int = 0
     fault: str = ""
+    # The wire contract version the unit reports ("1.1"; "" where its wire carries none) and
+    # how this controller serves it: "current", "older" (an older minor version: served with
+    # what that version has) or "incompatible" (another major version: not served).
+    contract: str = ""
+    contract_state: str = ""
 
 
 @dataclass(frozen=True)

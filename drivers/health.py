@@ -139,7 +139,6 @@ class UnitMonitor:
             },
         )
 
-
     def refused(self, fault: str) -> None:
         """An event refused by the transport's replay rules; `fault` says why, for a
         technician. The driver writes the log line (it knows how often to)."""
@@ -148,6 +147,14 @@ class UnitMonitor:
     def clear_fault(self) -> None:
         if self.health.fault:
             self._update(True, fault="")
+
+    def contract(self, version: str, state: str) -> bool:
+        """The contract version the unit reports and how it is served (UnitHealth.contract);
+        reported on a change only. Returns True on a change (the driver logs it once)."""
+        if (version, state) == (self.health.contract, self.health.contract_state):
+            return False
+        self._update(True, contract=version, contract_state=state)
+        return True
 
 
 class LineMonitor:

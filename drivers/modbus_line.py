@@ -15,6 +15,13 @@ silent unit costs its line one timeout per try, and reconnects with its own back
 A unit missing `offline_after_misses` polls is offline and then tried only every
 `offline_poll_interval_s`, so that it never stalls the others.
 
+After a secret vote (`ForgetEvents`) each unit is told, after its next poll, to empty its
+event ring up to that poll's place (the forget block, keypad_modbus.md §3.6), once every
+input read from it so far is durable (`settled`): the ring is the only copy of a press
+until the journal has it. A unit of an older minor contract version is served without what
+it lacks (a 1.0 unit is never sent the forget block); one of another major version is not
+served at all. Both are logged once and shown in the unit's health (`contract`).
+
 Inputs are stamped with the injected clock; timeouts and pacing use the event loop's time.
 """
 
@@ -23,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,7 +41,14 @@ from pymodbus.pdu import ModbusPDU
 
 from controller.config import HallConfig, Line, LineKind
 from controller.core.clock import Clock
-from controller.core.effects import Beep, BeepPattern, KeypadLeds, KeypadLock, UnitCommand
+from controller.core.effects import (
+    Beep,
+    BeepPattern,
+    ForgetEvents,
+    KeypadLeds,
+    KeypadLock,
+    UnitCommand,
+)
 from controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
 from drivers.base import (
     HealthSink,
@@ -112,10 +126,23 @@ class _Unit:
     next_probe: float = 0.0
     # The presence last reported to the core, which starts every seat absent.
     present: bool = False
+    # A secret vote ended: forget after the next poll, up to that poll's place (§3.6) ...
+    forget_requested: bool = False
+    forget_at: kp.EventCursor | None = None
+    # ... once none of the inputs read from the unit is still waiting for the journal.
+    unsettled: int = 0
 
     @property
     def card(self) -> bool:
         return self.identity is not None and self.identity.has_card_reader
+
+
+class _Incompatible(Exception):
+    """The unit speaks another major version of the contract (§3.2): it is not served."""
+
+    def __init__(self, version: tuple[int, int]) -> None:
+        super().__init__(f"contract version {version[0]}.{version[1]}")
+        self.version = version
 
 
 class _Failed(Exception):
@@ -170,6 +197,8 @@ class KeypadLine:
         self._line = LineMonitor(line.id, on_health)
         _quiet_pymodbus()
         self._broadcasts: list[tuple[kp.BroadcastCommand, dict[str, Any]]] = []
+        # Inputs handed to the sink and not yet settled by the runtime, by id (Settling).
+        self._unsettled: dict[int, tuple[Input, _Unit]] = {}
         self._tag = 0
         self._wake = asyncio.Event()
         self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
@@ -220,6 +249,16 @@ class KeypadLine:
         return None if unit is None else unit.shown
 
     def send(self, command: UnitCommand) -> None:
+        if isinstance(command, ForgetEvents):
+            targets = (
+                list(self._units.values())
+                if command.seat is None
+                else [u for u in (self._by_seat.get(command.seat),) if u is not None]
+            )
+            for target in targets:
+                target.forget_requested = True
+            self._wake.set()
+            return
         if not isinstance(command, KeypadLeds | KeypadLock | Beep):
             return  # microphone commands go to the mic lines
         if command.seat is None:
@@ -282,6 +321,24 @@ class KeypadLine:
         else:
             for unit in units:
                 unit.dirty = True
+
+    def settled(self, inputs: Sequence[Input]) -> None:
+        """Inputs the runtime has made durable or refused (drivers.base.Settling): the events
+        behind them may now be forgotten by their units. Other drivers' inputs are ignored."""
+        for inp in inputs:
+            held = self._unsettled.pop(id(inp), None)
+            if held is None:
+                continue
+            if held[0] is not inp:  # an id reused by another object: not ours
+                self._unsettled[id(inp)] = held
+                continue
+            held[1].unsettled -= 1
+        self._wake.set()
+
+    def _emit(self, unit: _Unit, inp: Input) -> None:
+        self._unsettled[id(inp)] = (inp, unit)
+        unit.unsettled += 1
+        self._sink(inp)
 
     async def wait_cycles(self, n: int) -> None:
         """Return once `n` more poll cycles have completed (readiness, tests, benchmarks)."""
@@ -407,6 +464,14 @@ class KeypadLine:
                 if (unit.dirty or unit.beep) and unit.monitor.online and not unit.held:
                     await self._write(unit)
                     talked = True
+                if (
+                    unit.forget_at is not None
+                    and unit.unsettled == 0
+                    and unit.monitor.online
+                    and not unit.held
+                ):
+                    await self._forget(unit)
+                    talked = True
         return talked
 
     def _next_tag(self) -> int:
@@ -454,6 +519,9 @@ class KeypadLine:
             assert response is not None
             try:
                 result = kp.decode_reply(request, response)
+            except kp.KeypadVersionError as exc:
+                unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
+                raise _Incompatible(exc.version) from exc
             except kp.KeypadProtocolError as exc:
                 unit.monitor.count(crc_errors=1)
                 raise UnitReplyError(unit.address, str(exc)) from exc
@@ -473,8 +541,17 @@ class KeypadLine:
                 assert isinstance(identity, kp.Identity)
                 unit.identity = identity
                 unit.monitor.seen(self._clock.now(), None, _firmware(unit))
+                self._note_contract(unit, identity.protocol_version)
             request = kp.read_status_request(unit.address, card=unit.card)
             status = await self._request(unit, request, tries)
+        except _Incompatible as exc:
+            # Answering, but in a language this controller does not speak: nothing of it is
+            # read. Probed like an offline unit, in case it is replaced or updated.
+            self._note_contract(unit, exc.version)
+            unit.misses = max(unit.misses, OFFLINE_AFTER_MISSES)
+            unit.next_probe = loop.time() + OFFLINE_POLL_INTERVAL_S
+            unit.monitor.set_online(False, f"incompatible contract version {exc}")
+            return
         except (UnitTimeout, UnitReplyError) as exc:
             unit.misses += 1
             if unit.misses >= OFFLINE_AFTER_MISSES:
@@ -495,13 +572,17 @@ class KeypadLine:
             unit.monitor.lost(update.lost)
         if update.resync is not None:
             unit.dirty = True
+        if unit.forget_requested:
+            # Every event up to this poll's place has been read (or is of unknown age).
+            unit.forget_requested = False
+            unit.forget_at = unit.tracker.cursor
         now = self._clock.now()
         for event in update.events:
             inp = self._input(unit, event, status, now)
             if inp is not None:
                 if isinstance(inp, PresenceChanged):
                     unit.present = inp.present
-                self._sink(inp)
+                self._emit(unit, inp)
         # Presence is a state as well as a key: the first poll, a restart or lost events
         # leave the core's view behind the unit's, and the flag brings it back in step.
         if status.present != unit.present:
@@ -510,7 +591,7 @@ class KeypadLine:
             # Its origin is the poll's own place in the event stream: after a restart the
             # unit's ring is read from here on.
             origin = f"{ORIGIN_KIND}:{status.boot_count}:{status.seq}"
-            self._sink(PresenceChanged(now, unit.seat, status.present, card, origin))
+            self._emit(unit, PresenceChanged(now, unit.seat, status.present, card, origin))
 
     def _input(
         self, unit: _Unit, event: kp.KeyEvent, status: kp.KeypadStatus, now: float
@@ -545,6 +626,78 @@ class KeypadLine:
             mark = origin_mark(origin) if origin is not None else None
             if mark is not None and unit.tracker.cursor is None:
                 unit.tracker = kp.KeypadTracker(kp.EventCursor(*mark))
+
+    def _note_contract(self, unit: _Unit, version: tuple[int, int]) -> None:
+        """Show the unit's contract version in its health; log once when it is not ours."""
+        ours = kp.PROTOCOL_VERSION
+        text = f"{version[0]}.{version[1]}"
+        if version[0] != ours[0]:
+            state = "incompatible"
+        elif version < ours:
+            state = "older"
+        else:
+            state = "current"
+        if not unit.monitor.contract(text, state) or state == "current":
+            return
+        extra = {
+            "event": f"unit-contract-{state}",
+            "line": self.line.id,
+            "address": unit.address,
+            "seat": unit.seat,
+            "contract": text,
+        }
+        if state == "incompatible":
+            log.error(
+                "keypad %d on line %s speaks contract %s; this controller speaks %d.x: not served",
+                unit.address,
+                self.line.id,
+                text,
+                ours[0],
+                extra=extra,
+            )
+        else:
+            log.warning(
+                "keypad %d on line %s speaks contract %s (this controller %d.%d): served "
+                "without %s",
+                unit.address,
+                self.line.id,
+                text,
+                *ours,
+                _missing(version),
+                extra=extra,
+            )
+
+    async def _forget(self, unit: _Unit) -> None:
+        """Empty the unit's ring up to `forget_at` (§3.6), where its contract has the block."""
+        cursor = unit.forget_at
+        assert cursor is not None
+        if unit.identity is None:
+            return  # read again after a restart first: the next poll does
+        if not unit.identity.forgets_events:
+            unit.forget_at = None  # a 1.0 unit: logged once, when its identity was read
+            return
+        request = kp.forget_events_request(unit.address, cursor)
+        try:
+            await self._request(unit, request, 1 + self._retries)
+        except UnitReplyError as exc:
+            if not exc.crc:
+                log.error(
+                    "keypad %d on line %s refused to forget its events: %s",
+                    unit.address,
+                    self.line.id,
+                    exc,
+                    extra={"event": "unit-refused-forget", "line": self.line.id},
+                )
+                if unit.forget_at == cursor:
+                    unit.forget_at = None
+                return
+            unit.held = True
+            return
+        except UnitTimeout:
+            unit.held = True
+            return
+        if unit.forget_at == cursor:  # not asked again meanwhile
+            unit.forget_at = None
 
     async def _write(self, unit: _Unit) -> None:
         tag = self._next_tag()
@@ -605,6 +758,13 @@ def _check_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def _missing(version: tuple[int, int]) -> str:
+    """What a unit of an older minor version lacks, in words for the log."""
+    if version < kp.FORGET_SINCE:
+        return "forgetting a secret vote's events (its ring keeps them until pushed out)"
+    return "nothing this controller uses"
 
 
 def _firmware(unit: _Unit) -> str:

@@ -1,8 +1,10 @@
 """Seat keypads on a simulated Modbus RTU line or behind a simulated Modbus TCP gateway.
 
 Each keypad is the codec's own unit-side register image (`protocols.keypad.KeypadRegisters`),
-so the register map, the event ring, the boot flag and the exception rules are never written
-twice. This module adds the transport, the wire-time model and faults.
+so the register map, the event ring, the boot flag, the forget block (contract 1.1) and the
+exception rules are never written twice. This module adds the transport, the wire-time model
+and faults. A keypad speaks the current contract version unless it is given another
+(`contract`, or `install_firmware`): a 1.0 keypad has no forget block.
 
 Why not pymodbus's `ModbusSerialServer`: a real RS-485 line stays silent for an address
 nobody has, where pymodbus answers with an exception (and logs a traceback); its reply path
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
@@ -54,13 +57,28 @@ def keypad_wire_time(baud: int, enabled: bool) -> WireTime:
 class KeypadUnitSim:
     """One keypad: the codec's register image, and the seat it sits at."""
 
-    def __init__(self, seat: int, ref: UnitRef, serial: str, *, boot_count: int = 1) -> None:
+    def __init__(
+        self,
+        seat: int,
+        ref: UnitRef,
+        serial: str,
+        *,
+        boot_count: int = 1,
+        contract: tuple[int, int] = keypad.PROTOCOL_VERSION,
+    ) -> None:
         self.seat = seat
         self.ref = ref
-        self.registers = keypad.KeypadRegisters(
-            keypad.Identity(key_count=KEYS, maker=MAKER, serial_number=serial),
-            boot_count=boot_count,
+        identity = keypad.Identity(
+            key_count=KEYS, maker=MAKER, serial_number=serial, protocol_version=contract
         )
+        self.registers = keypad.KeypadRegisters(identity, boot_count=boot_count)
+
+    def install_firmware(self, contract: tuple[int, int]) -> None:
+        """Firmware of another contract version is installed: the keypad restarts with it
+        (a new BOOT_COUNT, an empty ring, outputs at their power-up values)."""
+        old = self.registers
+        identity = replace(old.identity, protocol_version=contract)
+        self.registers = keypad.KeypadRegisters(identity, boot_count=old.boot_count + 1)
 
     @property
     def name(self) -> str:
