@@ -13,6 +13,7 @@ import functools
 import logging
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,12 +230,18 @@ async def serve(
     clock: Clock | None = None,
     tls: TlsFiles | None = None,
 ) -> None:
-    """The whole daemon for `chamber run`: the broker (own or configured), drivers, API."""
+    """The whole daemon for `chamber run`: the broker (own or configured), drivers, API.
+
+    Before anything starts, the journal is checked whole (`check_journal`): a broken one stops
+    the start with one line naming its first bad record.
+    """
+    journal_path = data / f"{config.hall_id}.journal"
+    await asyncio.to_thread(check_journal, journal_path)
     async with contextlib.AsyncExitStack() as stack:
         endpoint = await stack.enter_async_context(broker_for(config, data))
         daemon = Daemon(
             config,
-            data / f"{config.hall_id}.journal",
+            journal_path,
             tokens,
             host=host,
             port=port,
@@ -251,6 +258,37 @@ async def serve(
         if ready is not None:
             ready.set()
         await asyncio.Future()  # until cancelled
+
+
+def check_journal(path: Path) -> None:
+    """The whole chain, the head and the head file, before the daemon starts anything.
+
+    Raises `JournalError` with one line: the first bad record, and what the operator can do.
+    Replay checks every record again as it reads it (`Journal.records`).
+    """
+    from controller.journal import JournalCorruptError, check_before_start
+
+    started = time.perf_counter()
+    try:
+        report = check_before_start(path)
+    except JournalCorruptError as exc:
+        raise JournalCorruptError(
+            f"{exc}. The daemon did not start: run `chamber audit verify {path}`, then "
+            "restore the journal from the last backup that verifies, with that backup's "
+            ".head file or none (docs/technician.md, recovery)",
+            problem=exc.problem,
+            seq=exc.seq,
+            detail=exc.detail,
+        ) from None
+    if report is not None:
+        log.info(
+            "journal verified",
+            extra={
+                "event": "journal-verified",
+                "records": report.records,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
 
 
 @contextlib.asynccontextmanager
