@@ -201,7 +201,7 @@ class Head:
 # --- the head file: a witness of the last commit outside the SQLite files ------------------
 
 HEAD_FILE_TAG = "chamber-head/1"
-_SLOT = 128  # bytes; the file is two slots, written in turn
+_SLOT = 256  # bytes; the file is two slots, written in turn
 _SLOTS = 2
 
 
@@ -223,7 +223,10 @@ class Witness:
 def _encode_slot(w: Witness) -> bytes:
     line = f"{HEAD_FILE_TAG} {w.journal_id} {w.seq} {w.hash}"
     line += f" {zlib.crc32(line.encode('ascii')):08x}"
-    return line.encode("ascii").ljust(_SLOT - 1) + b"\n"
+    raw = line.encode("ascii")
+    if len(raw) >= _SLOT:  # cannot happen for a 63-bit seq, a 32-digit id and a SHA-256
+        raise JournalError(f"head file slot too long ({len(raw)} bytes)")
+    return raw.ljust(_SLOT - 1) + b"\n"
 
 
 def _decode_slot(raw: bytes) -> Witness | None:
@@ -273,7 +276,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _HeadFile:
-    """The writer's side of the head file: two fixed 128-byte slots, overwritten in turn
+    """The writer's side of the head file: two fixed 256-byte slots, overwritten in turn
     in place and flushed with one `fdatasync` after each commit. The slot written is never the
     one holding the newest witness, so a write torn by a power cut leaves the previous head
     readable (its checksum tells a torn slot). Mode 0600, made at the journal's creation."""

@@ -27,10 +27,14 @@ from controller.core.clock import FakeClock
 from controller.daemon import check_journal
 from controller.exports import ExportError, replay_journal
 from controller.journal import (
+    _SLOT,
     Journal,
     JournalCorruptError,
     JournalVersionError,
     Problem,
+    Witness,
+    _decode_slot,
+    _encode_slot,
     canonical_json,
     check_before_start,
     head_file_of,
@@ -240,8 +244,8 @@ def test_a_torn_slot_leaves_the_previous_head(path: Path) -> None:
         _commits(journal, 0, 3)
         newest = journal.head.seq
     data = bytearray(head_file.read_bytes())
-    assert len(data) == 256
-    slot = 0 if f" {newest} ".encode() in data[:128] else 128
+    half = len(data) // 2
+    slot = 0 if f" {newest} ".encode() in data[:half] else half
     data[slot + 40] ^= 0x01  # the newest slot, torn by a power cut
     head_file.write_bytes(bytes(data))
     witness = read_witness(path)
@@ -254,7 +258,7 @@ def test_a_head_file_with_no_valid_slot_is_refused(path: Path) -> None:
     path.parent.mkdir()
     with Journal.open(path) as journal:
         _commits(journal, 0, 2)
-    head_file_of(path).write_bytes(b"x" * 256)
+    head_file_of(path).write_bytes(b"x" * head_file_of(path).stat().st_size)
     report = verify(path)
     assert report.problem is Problem.HEAD_FILE_DAMAGED
     with pytest.raises(JournalCorruptError, match="head file is damaged"):
@@ -291,6 +295,17 @@ def test_a_missing_head_file_is_written_again_with_a_warning(
     witness = read_witness(path)
     assert witness is not None
     assert (witness.seq, witness.hash) == (head.seq, head.hash)
+
+
+@pytest.mark.parametrize("seq", [0, 9, 99_999, 10**12, 2**63 - 1])
+def test_a_head_file_slot_holds_any_seq(seq: int) -> None:
+    witness = Witness("ab" * 16, seq, "cd" * 32)
+    raw = _encode_slot(witness)
+    assert len(raw) == _SLOT
+    assert _decode_slot(raw) == witness
+    torn = bytearray(raw)
+    torn[len(raw) // 3] ^= 0x04
+    assert _decode_slot(bytes(torn)) is None
 
 
 def test_every_commit_moves_the_head_file(path: Path) -> None:
