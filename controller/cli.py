@@ -7,7 +7,9 @@ Each subcommand lives in its own module, imported only when that subcommand runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,7 +45,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(selected if selected in SUBCOMMANDS else None).parse_args(argv)
-    code: int = args._module.run(args)
+    try:
+        code: int = args._module.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`chamber ... | head`): nothing more to say, and nowhere to say it.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        # No traceback reaches an operator; CHAMBER_TRACEBACK=1 shows it for a bug report.
+        if os.environ.get("CHAMBER_TRACEBACK") == "1":
+            raise
+        text = " ".join(str(exc).split())[:500]
+        print(f"error: unexpected {type(exc).__name__}: {text}", file=sys.stderr)
+        return 1
     return code
 
 

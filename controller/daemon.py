@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
+import os
 import socket
 import sys
 import time
@@ -26,9 +28,10 @@ from controller.api import create_app
 from controller.auth import Role, TokenStore
 from controller.config import HallConfig
 from controller.core.clock import Clock
-from controller.journal import Journal
+from controller.journal import Journal, JournalError
 from controller.runtime import DriverFactory, Runtime
 from controller.wallpub import publish_wall_state
+from drivers.errors import DriverError
 from drivers.mosquitto import (
     BrokerEndpoint,
     endpoint_for,
@@ -191,29 +194,164 @@ def ensure_tokens(path: Path) -> tuple[TokenStore, dict[str, str]]:
     return store, fresh
 
 
+def new_tokens_file(tokens_path: Path) -> Path:
+    """Where the new tokens go when there is no terminal to show them on."""
+    return tokens_path.with_name(tokens_path.name + ".new")
+
+
+def show_new_tokens(fresh: dict[str, str], tokens_path: Path) -> None:
+    """Show the tokens just made, once, and never through the logs.
+
+    On a terminal they are printed there, framed. Without one (a service) printing would put
+    them in the system log, so they are written to `tokens.json.new` (mode 0600) instead, and
+    one log line says where: hand them out, then delete that file.
+    """
+    if not fresh:
+        return
+    lines = [f"  {role:<11} {token}" for role, token in fresh.items()]
+    if sys.stderr.isatty():
+        rule = "-" * 66
+        print(
+            "\n".join(["", rule, "  New API tokens. They are shown this once only:", *lines, rule]),
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    target = new_tokens_file(tokens_path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("New API tokens (only their hashes are kept). Hand them out, then delete me.\n")
+        fh.write("\n".join(lines) + "\n")
+    log.warning(
+        "new API tokens written to %s: hand them out, then delete that file",
+        target,
+        extra={"event": "new-tokens", "file": str(target)},
+    )
+
+
+class StartupError(Exception):
+    """`chamber run` cannot start; the message is the one line the operator reads."""
+
+
+def _check_tls(tls: TlsFiles) -> None:
+    import ssl
+
+    for path in (tls.cert, tls.key):
+        if not path.is_file():
+            raise StartupError(f"{path}: no such file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.cert, tls.key)
+    except (ssl.SSLError, OSError) as exc:
+        raise StartupError(
+            f"{tls.cert}, {tls.key}: not a usable certificate and key: {_one_line(exc)}"
+        ) from None
+
+
+def _check_data_dir(data: Path) -> None:
+    import tempfile
+
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data):
+            pass
+    except OSError as exc:
+        raise StartupError(
+            f"data directory {data}: cannot be written: {exc.strerror or exc}"
+        ) from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse at once an address the API cannot listen on (in use, not this machine's)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise StartupError(f"--host {host}: {_one_line(exc)}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                + (" (another daemon running?)" if exc.errno == errno.EADDRINUSE else "")
+            ) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:500] or type(exc).__name__
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The first real error inside task-group wrappers."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def run(args: argparse.Namespace) -> int:
+    """`chamber run`. Every error, at start or later, is one line on stderr and a non-zero
+    exit: 2 for what the operator must fix before it can start, 1 for a failure while running.
+    (`CHAMBER_TRACEBACK=1` shows the traceback as well, for a bug report.)"""
+    try:
+        return _run(args)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as wrapped:  # every failure becomes one line
+        if os.environ.get("CHAMBER_TRACEBACK") == "1":
+            raise
+        return _report(_first_error(wrapped))
+
+
+def _report(error: BaseException) -> int:
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    if isinstance(error, SystemExit):
+        print("error: the API server could not start", file=sys.stderr)
+    elif isinstance(error, OSError | ValueError | DriverError | JournalError):
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+    else:
+        print(f"error: unexpected {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from controller.auth import TokenFileError
     from controller.config import ConfigError, load_config
     from controller.logsetup import setup_logging
     from controller.runtime import serve_until_signalled
 
-    setup_logging(args.log_level)
+    try:
+        setup_logging(args.log_level)
+    except ValueError:
+        raise StartupError(f"--log-level {args.log_level!r}: unknown level") from None
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise StartupError(str(exc)) from None
     if (args.tls_cert is None) != (args.tls_key is None):
-        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
+        raise StartupError("--tls-cert and --tls-key go together")
     tls = TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
-    for path in (tls.cert, tls.key) if tls else ():
-        if not path.is_file():
-            print(f"error: {path}: no such file", file=sys.stderr)
-            return 2
-    args.data.mkdir(parents=True, exist_ok=True)
-    store, fresh = ensure_tokens(args.tokens or args.data / "tokens.json")
-    for role, token in fresh.items():
-        print(f"new {role} token: {token}", file=sys.stderr)
+    if tls is not None:
+        _check_tls(tls)
+    if not 0 <= args.port <= 65535:
+        raise StartupError(f"--port {args.port}: not a port number")
+    _check_data_dir(args.data)
+    _check_port(args.host, args.port)
+    tokens_path = args.tokens or args.data / "tokens.json"
+    try:
+        store, fresh = ensure_tokens(tokens_path)
+    except TokenFileError as exc:
+        raise StartupError(f"token file {exc}") from None
+    except OSError as exc:
+        raise StartupError(f"token file {tokens_path}: {exc.strerror or exc}") from None
+    show_new_tokens(fresh, tokens_path)
     main = serve(config, args.data, store, args.host, args.port, tls=tls)
     asyncio.run(serve_until_signalled(main))
     return 0
@@ -293,7 +431,9 @@ def check_journal(path: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def broker_for(config: HallConfig, data: Path) -> AsyncIterator[BrokerEndpoint]:
-    """The configured broker, or our own Mosquitto on loopback with generated credentials."""
+    """The configured broker, or our own Mosquitto with generated credentials, listening on the
+    hall file's `[mqtt] bind` and `port` (IP units need a fixed address). A broker that an
+    earlier daemon of the same data directory left running is ended first."""
     if not config.broker.embedded:
         assert config.broker.host is not None
         yield BrokerEndpoint(
@@ -307,11 +447,17 @@ async def broker_for(config: HallConfig, data: Path) -> AsyncIterator[BrokerEndp
         return
     secret = load_or_create_secret(data / "mqtt-secret")
     broker = hall_broker(
-        config.hall_id, ip_seats(config), data / "mosquitto", secret, log_denied=True
+        config.hall_id,
+        ip_seats(config),
+        data / "mosquitto",
+        secret,
+        port=config.broker.port,
+        host=config.broker.bind,
+        log_denied=True,
     )
     async with broker:
         log.info(
             "embedded broker running",
-            extra={"event": "broker-started", "port": broker.port},
+            extra={"event": "broker-started", "port": broker.port, "bind": broker.host},
         )
         yield endpoint_for(broker)
