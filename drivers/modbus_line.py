@@ -550,7 +550,7 @@ class KeypadLine:
             self._note_contract(unit, exc.version)
             unit.misses = max(unit.misses, OFFLINE_AFTER_MISSES)
             unit.next_probe = loop.time() + OFFLINE_POLL_INTERVAL_S
-            unit.monitor.set_online(False, f"incompatible contract version {exc}")
+            unit.monitor.set_online(False, f"incompatible {exc}")
             return
         except (UnitTimeout, UnitReplyError) as exc:
             unit.misses += 1

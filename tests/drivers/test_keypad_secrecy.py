@@ -125,6 +125,10 @@ class Hall:
         await asyncio.wait_for(wait(), within)
 
 
+def _health(line: KeypadLine, address: int) -> UnitHealth:
+    return next(h for h in line.health() if isinstance(h, UnitHealth) and h.address == address)
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatedHall]:
     async with SimulatedHall(small_hall(), wire_time=False, seed=13) as hall:
@@ -145,7 +149,8 @@ async def test_after_a_secret_vote_no_bus_master_reads_a_choice_and_no_press_is_
     hall.line = KeypadLine.from_config(
         config, LINE, FakeClock(100.0), hall.sink, hall.health.append
     )
-    tasks = [asyncio.create_task(hall.line.run()), asyncio.create_task(hall.serve())]
+    line = hall.line
+    tasks = [asyncio.create_task(line.run()), asyncio.create_task(hall.serve())]
     try:
         hall.command(
             OpenSitting(at=100.0, sitting_id="s1", title="Kỳ họp thứ 5",
@@ -182,6 +187,17 @@ async def test_after_a_secret_vote_no_bus_master_reads_a_choice_and_no_press_is_
         assert vote.result is not None
         totals = [sum(1 for k in chosen.values() if k == key) for key in (1, 2, 3)]
         assert list(vote.result.totals) == totals
+        # A 1.0 keypad keeps its events until newer ones push them out (§5.6) ...
+        assert any(e.key.is_voting_key for e in units[old_address].registers.status().events)
+        # ... until it restarts: its identity is read again, and its version is not news.
+        reboots = _health(line, old_address).reboots
+        sim.reboot(units[old_address].seat)
+        await hall.until(
+            lambda: (
+                _health(line, old_address).reboots == reboots + 1
+                and all(u.registers.applied_tag for u in units.values())
+            )
+        )
     finally:
         for task in tasks:
             task.cancel()
@@ -202,20 +218,56 @@ async def test_after_a_secret_vote_no_bus_master_reads_a_choice_and_no_press_is_
         outputs = await _mbpoll(device, address, "holding", outputs_at, outputs_count)
         codes = [entry & code_mask for entry in status[ring_at:]]
         assert outputs[leds_at] == 0, address  # no LED shows a choice after the close
-        if address == old_address:
-            # A 1.0 keypad keeps its events until newer ones push them out (§5.6).
-            assert voting & set(codes), codes
-        else:
-            assert not voting & set(codes), (address, codes)
+        assert not voting & set(codes), (address, codes)
 
-    old = next(
-        h for h in hall.line.health() if isinstance(h, UnitHealth) and h.address == old_address
-    )
+    old = _health(line, old_address)
     assert (old.contract, old.contract_state) == ("1.0", "older")
-    current = [
-        h for h in hall.line.health() if isinstance(h, UnitHealth) and h.address != old_address
-    ]
+    current = [h for h in line.health() if isinstance(h, UnitHealth) and h.address != old_address]
     assert {(h.contract, h.contract_state) for h in current} == {("1.1", "current")}
     noted = [r for r in caplog.records if getattr(r, "event", "") == "unit-contract-older"]
     assert len(noted) == 1
     assert not [r for r in caplog.records if getattr(r, "event", "") == "unit-refused-forget"]
+
+
+async def test_a_keypad_of_another_major_version_is_not_served_and_the_line_goes_on(
+    sim: SimulatedHall, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="drivers")
+    config = sim.daemon_config()
+    units = sim.keypad_lines[LINE].units
+    alien = min(units)
+    units[alien].install_firmware((2, 0))
+    hall = Hall(MeetingCore(config.hall))
+    hall.line = KeypadLine.from_config(
+        config, LINE, FakeClock(100.0), hall.sink, hall.health.append
+    )
+    line = hall.line
+    tasks = [asyncio.create_task(line.run()), asyncio.create_task(hall.serve())]
+    try:
+        others = [a for a in units if a != alien]
+        await hall.until(
+            lambda: (
+                _health(line, alien).contract_state == "incompatible"
+                and all(_health(line, a).online for a in others)
+            )
+        )
+        # Nothing of it is read: its presence key changes nothing; the others' do.
+        sim.set_presence(units[alien].seat, True)
+        for address in others:
+            sim.set_presence(units[address].seat, True)
+        await hall.until(
+            lambda: all(hall.core.attendance.is_present(units[a].seat) for a in others)
+        )
+        await line.wait_cycles(2)
+        assert not hall.core.attendance.is_present(units[alien].seat)
+        assert units[alien].registers.applied_tag == 0  # never written either
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    health = _health(line, alien)
+    assert (health.contract, health.contract_state, health.online) == ("2.0", "incompatible", False)
+    refused = [r for r in caplog.records if getattr(r, "event", "") == "unit-contract-incompatible"]
+    assert len(refused) == 1
