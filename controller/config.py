@@ -12,6 +12,7 @@ This module reads files; the meeting core never imports it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
@@ -281,15 +282,43 @@ class SeatConfig(_Model):
         return self
 
 
+# The embedded broker listens on every IPv4 interface unless the hall file names one: IP
+# seat units and walls reach it over the hall's network.
+EMBEDDED_BIND = "0.0.0.0"
+
+
 class MqttConfig(_Model):
-    """No host: the daemon runs its own Mosquitto on loopback with generated credentials."""
+    """No host: the daemon runs its own Mosquitto, listening on `bind`:`port`, with generated
+    credentials. `bind` is for that embedded broker only."""
 
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    bind: str | None = None
     username: str | None = None
     password: str | None = None
     tls: bool = False
     ca_file: str | None = None
+
+    @field_validator("bind")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address (the embedded broker's interface: e.g. "
+                f'"{EMBEDDED_BIND}" for every interface, or the hall network\'s address)'
+            ) from None
+
+    @model_validator(mode="after")
+    def _bind_is_embedded(self) -> Self:
+        if self.bind is not None and self.host is not None:
+            raise _KeyedError(
+                "mqtt.bind", "is for the embedded broker; an external broker (host) binds itself"
+            )
+        return self
 
 
 class HallConfigModel(_Model):
@@ -420,6 +449,8 @@ class Broker:
     password: str | None
     tls: bool
     ca_file: str | None
+    # The interface the embedded broker listens on (unused with an external broker).
+    bind: str = "0.0.0.0"
 
     @property
     def embedded(self) -> bool:
@@ -501,6 +532,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
             model.mqtt.password,
             model.mqtt.tls,
             model.mqtt.ca_file,
+            model.mqtt.bind or EMBEDDED_BIND,
         ),
         source=source,
         timezone=model.hall.timezone,
