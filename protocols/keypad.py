@@ -418,9 +418,12 @@ class KeypadOutputs:
     beep: Beep = Beep.NONE
 
     def __post_init__(self) -> None:
-        if not 0 <= self.keys <= VOTING_KEYS_MAX:
-            raise KeypadUsageError(f"active keys must be 0..{VOTING_KEYS_MAX}, not {self.keys}")
-        bad = [k for k in self.leds if not _LED_FIRST <= k <= _LED_LAST]
+        # Exact types: a float or a bool would be shifted into the wrong register bits.
+        if type(self.keys) is not int or not 0 <= self.keys <= VOTING_KEYS_MAX:
+            raise KeypadUsageError(f"active keys must be 0..{VOTING_KEYS_MAX}, not {self.keys!r}")
+        if type(self.locked) is not bool or type(self.presence_led) is not bool:
+            raise KeypadUsageError("locked and presence_led are true or false")
+        bad = [k for k in self.leds if type(k) is not int or not _LED_FIRST <= k <= _LED_LAST]
         if bad:
             raise KeypadUsageError(f"no LED for keys {sorted(bad)}: keys are 1..{_LED_LAST}")
 
@@ -478,7 +481,7 @@ def _check_regs(regs: Sequence[int], count: int, what: str) -> None:
         raise KeypadProtocolError(
             Reason.WRONG_LENGTH, f"{what}: {len(regs)} registers, {count} expected"
         )
-    if any(not 0 <= r <= 0xFFFF for r in regs):
+    if any(type(r) is not int or not 0 <= r <= 0xFFFF for r in regs):
         raise KeypadProtocolError(Reason.BAD_VALUE, f"{what}: a register outside 0..0xFFFF")
 
 
@@ -618,7 +621,7 @@ def decode_status_registers(regs: Sequence[int]) -> KeypadStatus:
 
 
 def _check_tag(tag: int) -> None:
-    if not 1 <= tag < TAG_MODULUS:
+    if type(tag) is not int or not 1 <= tag < TAG_MODULUS:
         raise KeypadUsageError(f"an output tag is 1..{TAG_MODULUS - 1}, not {tag}")
 
 
@@ -706,7 +709,7 @@ def _output_problem(start: int, values: Sequence[int]) -> str | None:
 
 
 def _check_unit(unit: int) -> None:
-    if not FIRST_UNIT <= unit <= LAST_UNIT:
+    if type(unit) is not int or not FIRST_UNIT <= unit <= LAST_UNIT:
         raise KeypadUsageError(f"a keypad address is {FIRST_UNIT}..{LAST_UNIT}, not {unit}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -961,3 +962,42 @@ def test_forgetting_at_the_cursor_never_loses_or_repeats_an_event(script: list[s
             unread = []
     assert reported == recorded
     assert all(event not in reported for event in gone)
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        {"keys": 2.0},
+        {"keys": True},
+        {"leds": frozenset({2.0})},
+        {"leds": frozenset({True})},
+        {"locked": 1},
+        {"presence_led": "yes"},
+    ],
+)
+def test_outputs_take_exact_types(outputs: dict[str, Any]) -> None:
+    """A float or a bool where the contract has an integer is refused, not shifted into bits."""
+    with pytest.raises(KeypadUsageError):
+        KeypadOutputs(**outputs)
+
+
+@pytest.mark.parametrize("unit", [1.0, True, "1"])
+def test_requests_take_an_integer_address(unit: Any) -> None:
+    with pytest.raises(KeypadUsageError):
+        write_outputs_request(unit, KeypadOutputs(), 1)
+    with pytest.raises(KeypadUsageError):
+        read_status_request(unit)
+
+
+@pytest.mark.parametrize("tag", [1.0, True])
+def test_output_tags_are_integers(tag: Any) -> None:
+    with pytest.raises(KeypadUsageError):
+        encode_outputs(KeypadOutputs(), tag)
+
+
+def test_registers_that_are_not_integers_are_refused() -> None:
+    regs: list[Any] = list(encode_outputs(KeypadOutputs(keys=3, leds=frozenset({2})), 5))
+    regs[0] = float(regs[0])
+    with pytest.raises(KeypadProtocolError) as err:
+        decode_outputs(regs)
+    assert err.value.reason is Reason.BAD_VALUE
