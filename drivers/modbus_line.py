@@ -129,8 +129,9 @@ class _Unit:
     # A secret vote ended: forget after the next poll, up to that poll's place (§3.6) ...
     forget_requested: bool = False
     forget_at: kp.EventCursor | None = None
-    # ... once none of the inputs read from the unit is still waiting for the journal.
-    unsettled: int = 0
+    # ... once none of the inputs read from the unit is still waiting for the journal: the
+    # runtime settles inputs in the order they came, so the last one settled means all are.
+    last_input: Input | None = None
 
     @property
     def card(self) -> bool:
@@ -197,8 +198,8 @@ class KeypadLine:
         self._line = LineMonitor(line.id, on_health)
         _quiet_pymodbus()
         self._broadcasts: list[tuple[kp.BroadcastCommand, dict[str, Any]]] = []
-        # Inputs handed to the sink and not yet settled by the runtime, by id (Settling).
-        self._unsettled: dict[int, tuple[Input, _Unit]] = {}
+        # Each unit's last input handed to the sink and not yet settled, by id (Settling).
+        self._unsettled: dict[int, _Unit] = {}
         self._tag = 0
         self._wake = asyncio.Event()
         self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
@@ -326,18 +327,18 @@ class KeypadLine:
         """Inputs the runtime has made durable or refused (drivers.base.Settling): the events
         behind them may now be forgotten by their units. Other drivers' inputs are ignored."""
         for inp in inputs:
-            held = self._unsettled.pop(id(inp), None)
-            if held is None:
-                continue
-            if held[0] is not inp:  # an id reused by another object: not ours
-                self._unsettled[id(inp)] = held
-                continue
-            held[1].unsettled -= 1
+            unit = self._unsettled.get(id(inp))
+            if unit is not None and unit.last_input is inp:
+                del self._unsettled[id(inp)]
+                unit.last_input = None
         self._wake.set()
 
     def _emit(self, unit: _Unit, inp: Input) -> None:
-        self._unsettled[id(inp)] = (inp, unit)
-        unit.unsettled += 1
+        if unit.last_input is not None:
+            self._unsettled.pop(id(unit.last_input), None)
+        # Held by the unit, so its id cannot be reused while it is a key here.
+        unit.last_input = inp
+        self._unsettled[id(inp)] = unit
         self._sink(inp)
 
     async def wait_cycles(self, n: int) -> None:
@@ -466,7 +467,7 @@ class KeypadLine:
                     talked = True
                 if (
                     unit.forget_at is not None
-                    and unit.unsettled == 0
+                    and unit.last_input is None
                     and unit.monitor.online
                     and not unit.held
                 ):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from controller.core.clock import FakeClock
-from controller.core.effects import Effect, UnitCommand
+from controller.core.effects import Effect, ForgetEvents, UnitCommand
 from controller.core.inputs import (
     AgendaItemSpec,
     CloseVote,
@@ -35,6 +35,7 @@ from controller.core.sitting import MeetingCore
 from drivers.base import LineHealth, UnitHealth
 from drivers.modbus_line import KeypadLine
 from firmware_specs import load_spec
+from protocols import keypad as kp
 from simulator.hall import SimulatedHall
 from tests.simulator.conftest import small_hall
 
@@ -271,3 +272,29 @@ async def test_a_keypad_of_another_major_version_is_not_served_and_the_line_goes
     assert (health.contract, health.contract_state, health.online) == ("2.0", "incompatible", False)
     refused = [r for r in caplog.records if getattr(r, "event", "") == "unit-contract-incompatible"]
     assert len(refused) == 1
+
+
+async def test_a_keypad_forgets_only_what_the_journal_already_has(sim: SimulatedHall) -> None:
+    """Until the runtime settles an input (it is durable), the unit's ring is its only copy."""
+    config = sim.daemon_config()
+    units = sim.keypad_lines[LINE].units
+    address = min(units)
+    inputs: list[Input] = []
+    line = KeypadLine.from_config(config, LINE, FakeClock(100.0), inputs.append, lambda h: None)
+    task = asyncio.create_task(line.run())
+    try:
+        await asyncio.wait_for(line.wait_cycles(2), 10)
+        sim.set_presence(units[address].seat, True)
+        while not inputs:
+            await asyncio.wait_for(line.wait_cycles(1), 10)
+        line.send(ForgetEvents(None))
+        await asyncio.wait_for(line.wait_cycles(3), 10)
+        assert [e.key for e in units[address].registers.status().events] == [kp.Key.PRESENCE_ON]
+        line.settled(inputs)
+        while units[address].registers.status().events:
+            await asyncio.wait_for(line.wait_cycles(1), 10)
+        assert units[address].registers.status().seq == 1  # the numbering goes on
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
