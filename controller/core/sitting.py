@@ -15,14 +15,15 @@ Bad input is handled in two ways, and which is which is fixed by the input's sou
   "not-found" (unknown seat, vote, agenda item, rule), "conflict" (wrong state, e.g.
   "vote 12 is closed: cannot open it") or "invalid" (malformed arguments). A rejected command
   changes nothing.
-* Unit inputs (VoteKeyPressed, PresenceChanged, MicRequest, MicCancel, TalkButton, VoiceLevel,
-  ChairPriority) never raise: a press outside an open vote, or during hold, is answered with a
-  "press.rejected" notification carrying the reason and a REJECT beep to that seat; other unit
-  inputs that cannot apply get a "*.rejected" notification. Both are log-worthy.
+* Well-formed unit inputs (VoteKeyPressed, PresenceChanged, MicRequest, MicCancel,
+  TalkButton, VoiceLevel, ChairPriority) never raise: a press outside an open vote, or during
+  hold, is answered with a "press.rejected" notification carrying the reason and a REJECT beep
+  to that seat; other unit inputs that cannot apply get a "*.rejected" notification. Both are
+  log-worthy.
 * Any input with a field of the wrong type (a float key, a boolean seat, a NaN time: a bug
-  upstream) is refused before it changes anything (`controller.core.checks`): a unit input
-  with a "*.rejected" notification, reason "malformed"; a command with CommandRejected
-  "invalid".
+  upstream) raises CommandRejected "invalid" before it changes anything
+  (`controller.core.checks`), a unit input too: the runtime then neither journals it (its
+  record could not be read back) nor sends anything for it.
 
 Deadlines (a vote's warning and auto-close) are applied before any input whose `at` is at or
 past them, at the deadline's own time, so a press that arrives after the end is late whether
@@ -170,6 +171,15 @@ def _check_hall(hall: Hall) -> None:
     validate_threshold(hall.policies.quorum.threshold)
 
 
+def _malformed(inp: Input) -> CommandRejected:
+    """The refusal of an input with a field of the wrong type. A unit's value is not shown:
+    it may be a key pressed in a secret ballot."""
+    unit = type(inp) in UNIT_INPUTS
+    problem = input_problem(inp, show_value=not unit) or "malformed"
+    source = " from a unit" if unit else ""
+    return CommandRejected("invalid", f"malformed {inp.kind}{source}: {problem}")
+
+
 class MeetingCore:
     """The whole meeting state of one hall. See the module docstring for the contract."""
 
@@ -255,7 +265,7 @@ class MeetingCore:
                 and type(at) in (float, int)
                 and math.isfinite(at)
             ):
-                return self._take_pending() + self._malformed_unit_input(inp)
+                raise _malformed(inp)
             if at > self._now:
                 self._now = at
             effects = self._take_pending()
@@ -268,12 +278,9 @@ class MeetingCore:
         handler = self._handlers.get(type(inp))
         if handler is None:
             raise CommandRejected("invalid", f"the meeting core does not take {inp.kind!r}")
-        problem = input_problem(inp)
-        if problem is not None:
+        if input_problem(inp) is not None:
             # Refused before anything changes: no half-applied input, no seat left stuck.
-            if type(inp) in UNIT_INPUTS:
-                return self._take_pending() + self._malformed_unit_input(inp)
-            raise CommandRejected("invalid", f"malformed {inp.kind}: {problem}")
+            raise _malformed(inp)
         effects = self._take_pending()
         if vote is not None:
             due = vote.next_deadline()
@@ -289,22 +296,6 @@ class MeetingCore:
         if at > self._now:
             self._now = at
         return effects
-
-    def _malformed_unit_input(self, inp: Input) -> list[Effect]:
-        """A unit input with a field of the wrong type (a driver's bug): refused, with the
-        rejection its kind always gets, and no beep (its seat may be the malformed field)."""
-        seat = getattr(inp, "seat", None)
-        data: dict[str, Any] = {
-            "at": self._now,
-            "seat": seat if type(seat) is int else None,
-            "reason": "malformed",
-            "detail": input_problem(inp, show_value=False) or "malformed",
-        }
-        if isinstance(inp, VoteKeyPressed):
-            return [Notification("press.rejected", data)]
-        if isinstance(inp, PresenceChanged):
-            return [Notification("presence.rejected", data)]
-        return [Notification("floor.request-rejected", {**data, "input": inp.kind})]
 
     def _on_clock_anchor(self, inp: ClockAnchor) -> list[Effect]:
         self.clock_anchors.append((inp.at, inp.unix))
