@@ -1350,9 +1350,12 @@ class KeypadTracker:
             self._configured = False
             delta = status.seq
         fresh = status.events[max(0, len(status.events) - delta) :] if delta else ()
+        # Only a full ring overflows. Events missing below the oldest entry of a ring with room
+        # to spare were emptied by a forget (§3.6), which follows a controller's reading them.
+        lost = delta - len(fresh) if len(status.events) == EVENT_RING else 0
         return TrackerUpdate(
             events=tuple(fresh),
-            lost=delta - len(fresh),
+            lost=lost,
             restarted=restarted,
             resync=self._resync(status, restarted=restarted),
         )

@@ -1001,3 +1001,20 @@ def test_registers_that_are_not_integers_are_refused() -> None:
     with pytest.raises(KeypadProtocolError) as err:
         decode_outputs(regs)
     assert err.value.reason is Reason.BAD_VALUE
+
+
+def test_events_a_forget_emptied_are_not_reported_lost() -> None:
+    """A controller restarting from an older cursor (its last input was event 2; events 3
+    and 4 were refused presses, never inputs) finds them forgotten: no loss."""
+    model = keypad()
+    for _ in range(4):
+        model.press_presence()
+    model.forget(EventCursor(1, 4))
+    model.press_presence()
+    update = KeypadTracker(EventCursor(1, 2)).update(_poll(model))
+    assert [e.seq for e in update.events] == [5]
+    assert update.lost == 0
+    # A full ring is different: what fell off it was never read.
+    for _ in range(EVENT_RING + 2):
+        model.press_presence()
+    assert KeypadTracker(EventCursor(1, 5)).update(_poll(model)).lost == 2
