@@ -934,6 +934,43 @@ class _Progress:
     witness: Witness | None = None
 
 
+_ROWS = "SELECT seq, body, prev_hash, hash FROM records WHERE seq >= ? ORDER BY seq"
+
+
+class _Fault(Exception):
+    def __init__(self, problem: Problem, at: int, detail: str) -> None:
+        super().__init__(detail)
+        self.problem, self.at, self.detail = problem, at, detail
+
+
+def _check_row(
+    row: tuple[Any, Any, Any, Any], expected: int, prev: str, *, decode: bool
+) -> tuple[dict[str, Any], str]:
+    """One row checked from its stored bytes: (record, hash), or `_Fault`. The slow path, for
+    rows that cannot be read as text (a changed byte that is not UTF-8 any more)."""
+    seq = row[0]
+    body, prev_hash, stored = (v.encode("utf-8") if isinstance(v, str) else v for v in row[1:])
+    if seq != expected:
+        raise _Fault(Problem.SEQ_GAP, expected, f"expected seq {expected}, found {seq}")
+    if prev_hash != prev.encode("utf-8"):
+        what = "the genesis" if seq == 1 else f"record {seq - 1}'s hash"
+        raise _Fault(Problem.BROKEN_LINK, seq, f"prev_hash is not {what}")
+    if not isinstance(body, bytes):
+        raise _Fault(Problem.BAD_JSON, seq, "the body is not text")
+    digest = hashlib.sha256(prev_hash + body).hexdigest()
+    if stored != digest.encode("ascii"):
+        raise _Fault(Problem.HASH_MISMATCH, seq, "stored hash does not match the record")
+    record: Any = {}
+    if decode:
+        try:
+            record = json.loads(body.decode("utf-8"))
+        except ValueError as exc:
+            raise _Fault(Problem.BAD_JSON, seq, str(exc)) from exc
+        if not isinstance(record, dict):
+            raise _Fault(Problem.BAD_JSON, seq, "record is not a JSON object")
+    return record, digest
+
+
 def read_chain(
     path: str | os.PathLike[str],
     *,
@@ -961,9 +998,11 @@ def read_chain(
     state = progress if progress is not None else _Progress()
     state.witness = witness
     conn = _connect(p, create=False, readonly=readonly)
-    seq = from_seq - 1
+    first = expected = max(from_seq, 1)
+    prev = ""
 
     def fault(problem: Problem, at: int | None, detail: str) -> JournalCorruptError:
+        state.records, state.head_hash = expected - first, prev
         where = f"record {at}" if at is not None else "journal"
         return JournalCorruptError(
             f"{p}: {where}: {problem}: {detail}", problem=problem, seq=at, detail=detail
@@ -981,84 +1020,85 @@ def read_chain(
             }
             journal_id = meta.get("journal_id", "")
             try:
-                genesis = genesis_hash(journal_id)
+                prev = genesis_hash(journal_id)
             except UnicodeEncodeError:
-                genesis = ""
-            if from_seq <= 1:
-                prev = genesis.encode("ascii")
-                expected = 1
-            else:
+                prev = ""
+            if first > 1:
                 row = conn.execute(
-                    "SELECT hash FROM records WHERE seq = ?", (from_seq - 1,)
+                    "SELECT hash FROM records WHERE seq = ?", (first - 1,)
                 ).fetchone()
                 if row is None:
-                    raise fault(Problem.SEQ_GAP, from_seq - 1, "no such record")
-                prev, expected = row[0], from_seq
-            state.head_hash = prev.decode("ascii", "replace")
+                    raise fault(Problem.SEQ_GAP, first - 1, "no such record")
+                prev = row[0].decode("ascii", "replace")
+            state.head_hash = prev
             wseq = witness.seq if witness is not None else -1
-            seen: bytes | None = None
+            seen: str | None = None
             sha256 = hashlib.sha256
             loads = json.loads
-            cur = conn.execute(
-                "SELECT seq, body, prev_hash, hash FROM records WHERE seq >= ? ORDER BY seq",
-                (expected,),
-            )
-            while rows := cur.fetchmany(1024):
-                for seq, body, prev_hash, stored in rows:
-                    if seq != expected:
-                        raise fault(
-                            Problem.SEQ_GAP, expected, f"expected seq {expected}, found {seq}"
-                        )
-                    if prev_hash != prev:
-                        what = "the genesis" if seq == 1 else f"record {seq - 1}'s hash"
-                        raise fault(Problem.BROKEN_LINK, seq, f"prev_hash is not {what}")
-                    digest = sha256(prev_hash + body).hexdigest()
-                    raw_digest = digest.encode("ascii")
-                    if stored != raw_digest:
-                        raise fault(
-                            Problem.HASH_MISMATCH, seq, "stored hash does not match the record"
-                        )
-                    record: Any = {}
-                    if decode:
-                        try:
+            record: Any = {}
+            # The fast path: rows as text, checked inline. A stored text that is not UTF-8
+            # cannot be read as text: from that batch on, the rows are read again as bytes.
+            conn.text_factory = str
+            try:
+                cur = conn.execute(_ROWS, (first,))
+                while rows := cur.fetchmany(1024):
+                    for seq, body, prev_hash, stored in rows:
+                        if seq != expected or prev_hash != prev:
+                            raise _Fault(Problem.SEQ_GAP, expected, "")  # named below
+                        digest = sha256((prev_hash + body).encode("utf-8")).hexdigest()
+                        if stored != digest:
+                            raise _Fault(Problem.HASH_MISMATCH, seq, "")
+                        if decode:
                             record = loads(body)
-                        except ValueError as exc:
-                            raise fault(Problem.BAD_JSON, seq, str(exc)) from exc
-                        if not isinstance(record, dict):
-                            raise fault(Problem.BAD_JSON, seq, "record is not a JSON object")
-                    if seq == wseq:
-                        seen = raw_digest
-                    prev = raw_digest
+                            if record.__class__ is not dict:
+                                raise _Fault(Problem.BAD_JSON, seq, "")
+                        if seq == wseq:
+                            seen = digest
+                        prev = digest
+                        expected += 1
+                        yield seq, record, digest
+            except (_Fault, ValueError, TypeError, sqlite3.OperationalError) as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc):
+                    raise
+                # Name the fault from the stored bytes (a type that is not text, a body that
+                # is not JSON, a byte that is not UTF-8 all land here).
+                conn.text_factory = bytes
+                for row in conn.execute(_ROWS, (expected,)):
+                    try:
+                        record, digest = _check_row(row, expected, prev, decode=decode)
+                    except _Fault as bad:
+                        raise fault(bad.problem, bad.at, bad.detail) from None
+                    if row[0] == wseq:
+                        seen = digest
+                    prev = digest
                     expected += 1
-                    state.records += 1
-                    state.head_hash = digest
-                    yield seq, record, digest
+                    yield row[0], record, digest
             last = expected - 1
-            tail = prev.decode("ascii", "replace")
+            state.records, state.head_hash = expected - first, prev
             head_seq, head_hash = meta.get("head_seq", ""), meta.get("head_hash", "")
-            if head_seq != str(last) or head_hash != tail:
+            if head_seq != str(last) or head_hash != prev:
                 # The head is written in the same transaction as the last record: records
                 # removed from the end (or added behind the journal's back) show up here.
                 head = int(head_seq) if head_seq.isdigit() else None
                 if head is not None and head > last:
-                    problem, bad = Problem.TRUNCATED, last + 1
+                    problem, bad_seq = Problem.TRUNCATED, last + 1
                 elif head is not None and head < last:
-                    problem, bad = Problem.HEAD_MISMATCH, head + 1
+                    problem, bad_seq = Problem.HEAD_MISMATCH, head + 1
                 else:
-                    problem, bad = Problem.HEAD_MISMATCH, last
+                    problem, bad_seq = Problem.HEAD_MISMATCH, last
                 raise fault(
                     problem,
-                    bad,
+                    bad_seq,
                     f"the journal's head is seq {head_seq} ({head_hash[:12]}...), "
-                    f"records end at seq {last} ({tail[:12]}...)",
+                    f"records end at seq {last} ({prev[:12]}...)",
                 )
             if witness is not None:
-                if witness.journal_id != journal_id or not from_seq <= witness.seq <= last:
-                    _check_witness(conn, p, journal_id, Head(last, tail), witness)
-                elif seen is None or seen.decode("ascii") != witness.hash:
+                if witness.journal_id != journal_id or not first <= witness.seq <= last:
+                    _check_witness(conn, p, journal_id, Head(last, prev), witness)
+                elif seen != witness.hash:
                     raise fault(Problem.HEAD_FILE_MISMATCH, witness.seq, _REWRITTEN)
         except sqlite3.DatabaseError as exc:
-            raise fault(Problem.DAMAGED_FILE, seq + 1, f"SQLite: {exc}") from exc
+            raise fault(Problem.DAMAGED_FILE, expected, f"SQLite: {exc}") from exc
     finally:
         conn.close()
 
