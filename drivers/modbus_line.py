@@ -468,11 +468,15 @@ class KeypadLine:
                 if (
                     unit.forget_at is not None
                     and unit.last_input is None
+                    and unit.identity is not None  # read again after a restart first
                     and unit.monitor.online
                     and not unit.held
                 ):
-                    await self._forget(unit)
-                    talked = True
+                    if unit.identity.forgets_events:
+                        await self._forget(unit)
+                        talked = True
+                    else:
+                        unit.forget_at = None  # a 1.0 unit: logged once, with its identity
         return talked
 
     def _next_tag(self) -> int:
@@ -672,11 +676,6 @@ class KeypadLine:
         """Empty the unit's ring up to `forget_at` (§3.6), where its contract has the block."""
         cursor = unit.forget_at
         assert cursor is not None
-        if unit.identity is None:
-            return  # read again after a restart first: the next poll does
-        if not unit.identity.forgets_events:
-            unit.forget_at = None  # a 1.0 unit: logged once, when its identity was read
-            return
         request = kp.forget_events_request(unit.address, cursor)
         try:
             await self._request(unit, request, 1 + self._retries)
