@@ -179,6 +179,8 @@ class MqttUnits:
         self._boots: dict[int, int] = {}
         # Retained state to publish again after every connection, by topic.
         self._retained: dict[str, wire.Publication] = {}
+        # The same, per seat: a unit's state to send again on a resent press or a restart.
+        self._seat_retained: dict[int, dict[str, wire.Publication]] = {}
         self._outbox: asyncio.Queue[wire.Publication] = asyncio.Queue()
         self._complained: set[tuple[int | None, str]] = set()
         self.connected = asyncio.Event()
@@ -300,6 +302,9 @@ class MqttUnits:
             return
         if publication.retain:
             self._retained[publication.topic] = publication
+            seat = getattr(message, "seat", None)
+            if isinstance(seat, int):
+                self._seat_retained.setdefault(seat, {})[publication.topic] = publication
         self._outbox.put_nowait(publication)
 
     # --- the connection loop ------------------------------------------------------------------
@@ -523,6 +528,9 @@ class MqttUnits:
         if unproven:
             self.duplicates += 1
             log.debug("seat %d: press seen again (boot %d, seq %d)", seat, *mark)
+            # A unit resends a press until it sees a command for its seat (the contract): its
+            # current state is that answer for a press counted already.
+            self._resync(seat)
             return
         if event.boot < last[0]:
             fault = (
@@ -587,11 +595,10 @@ class MqttUnits:
         monitor.set_online(True)
 
     def _resync(self, seat: int) -> None:
-        """Send a restarted unit its retained state again (the broker also holds it)."""
-        prefix = self.topics.topic(wire.MessageKind.CMD_LEDS, seat).rsplit("/", 1)[0] + "/"
-        for topic, publication in self._retained.items():
-            if topic.startswith(prefix):
-                self._outbox.put_nowait(publication)
+        """Send a unit its retained state again (after its restart, or as the answer to a
+        press it resent); the broker also holds it."""
+        for publication in self._seat_retained.get(seat, {}).values():
+            self._outbox.put_nowait(publication)
 
 
 _WALL_KINDS = frozenset(

@@ -12,6 +12,13 @@ replay faults re-publish old messages. Commands (lock, LEDs, ring, microphone) a
 what the unit shows. When the broker goes away, the unit reconnects with backoff and sends
 the presses it kept meanwhile, as a QoS 1 client does.
 
+As the contract requires (firmware_specs/mqtt.md, "Presses: until the controller confirms"),
+a unit keeps every press until the controller confirms it: a command for its seat that arrives
+after the broker's PUBACK of that press. Each time the controller's status says online (on
+every subscription, the retained one; and after each reconnection of the controller) the unit
+publishes again, unchanged, every press the broker acknowledged and the controller did not
+confirm: a broker that restarted without persistence has lost those.
+
 Topics, payloads, QoS and retain all come from protocols.mqtt; nothing is restated here.
 """
 
@@ -40,6 +47,15 @@ CONNECT_CONCURRENCY = 256
 RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 2.0
 HISTORY = 16  # old publications a unit keeps for the replay fault
+
+
+@dataclass
+class _Unconfirmed:
+    """A press the controller has not confirmed; `acked_at` is the unit's command count when
+    the broker acknowledged its last publication (None while it is on its way)."""
+
+    pub: mqtt.Publication
+    acked_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,10 @@ class IpUnit:
         self._kick = asyncio.Event()
         self._closing = False
         self.connections = 0
+        # Presses kept until the controller confirms them, by (boot, seq), in order.
+        self._unconfirmed: dict[tuple[int, int], _Unconfirmed] = {}
+        self._heard = 0  # commands received for this seat, of any kind
+        self.resent = 0
 
     # --- delegate actions ------------------------------------------------------------------
 
@@ -304,10 +324,37 @@ class IpUnit:
             except mqtt.MqttProtocolError as exc:
                 log.warning("seat %d: bad command: %s", self.seat, exc)
                 continue
+            if isinstance(decoded, mqtt.ControllerStatus):
+                if decoded.state is mqtt.LinkState.ONLINE:
+                    self._resend_unconfirmed()
+                continue
             if isinstance(decoded, mqtt.Message):
+                self._confirmed_by_command()
                 self._apply(decoded)
                 async with self._commanded:
                     self._commanded.notify_all()
+
+    @property
+    def unconfirmed(self) -> int:
+        """Presses the controller has not confirmed yet."""
+        return len(self._unconfirmed)
+
+    def _confirmed_by_command(self) -> None:
+        """A command for this seat confirms every press the broker had acknowledged before."""
+        self._heard += 1
+        for key, entry in list(self._unconfirmed.items()):
+            if entry.acked_at is not None and entry.acked_at < self._heard:
+                del self._unconfirmed[key]
+
+    def _resend_unconfirmed(self) -> None:
+        """The controller is (back) online: what the broker took and the controller never
+        confirmed may have died with a broker restart. Send it again, unchanged, in order."""
+        for entry in self._unconfirmed.values():
+            if entry.acked_at is None:
+                continue  # still on its way, or waiting in the backlog
+            entry.acked_at = None
+            self.resent += 1
+            self._publish(entry.pub)
 
     def _apply(self, message: mqtt.Message) -> None:
         s = self.state
@@ -344,6 +391,8 @@ class IpUnit:
     def _send(self, message: mqtt.Message) -> None:
         pub = self._topics.publication(message)
         self._history.append(pub)
+        if isinstance(message, mqtt.UnitEvent):
+            self._unconfirmed[(message.boot, message.seq)] = _Unconfirmed(pub)
         self._publish(pub)
         rates = self._faults.rates
         if self._faults.draw(rates.duplicate):
@@ -363,6 +412,9 @@ class IpUnit:
     async def _deliver(self, client: aiomqtt.Client, pub: mqtt.Publication) -> None:
         try:
             await client.publish(pub.topic, pub.payload, pub.qos, pub.retain, timeout=10)
+            for entry in self._unconfirmed.values():
+                if entry.pub is pub:
+                    entry.acked_at = self._heard
         except aiomqtt.MqttError:
             # Lost with the connection: send it again on the next one, as a QoS 1 client
             # would. The unit may have reconnected while this publish was waiting for its
@@ -397,7 +449,8 @@ class WallClient:
                     self.broker.port,
                     username=self.broker.username,
                     password=self.broker.password,
-                    identifier=f"sim-wall-{id(self):x}",
+                    # The broker binds a client id to its account anyway.
+                    identifier=self.broker.username or f"sim-wall-{id(self):x}",
                 ) as client:
                     for sub in self.topics.subscriptions(mqtt.ClientRole.WALL):
                         await client.subscribe(sub.topic_filter, sub.qos)
