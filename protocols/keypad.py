@@ -6,8 +6,8 @@ document is keypad_modbus.md; section numbers below are that document's) and giv
 
 - the controller side: request PDUs and frames (read identity, poll, write outputs,
   broadcasts, forget events), typed decoding of replies, and `KeypadTracker`, which turns
-  successive polls
-  of one unit into new key events exactly once, counts lost ones and says when to resync;
+  successive polls of one unit into new key events exactly once, counts lost ones and says
+  when to resync;
 - the unit side: `KeypadRegisters`, the register image of one keypad, which applies writes
   and answers reads as the contract says, so the simulator never restates the map;
 - `KeypadFramer`, a sans-IO byte stream to PDU splitter that survives line noise.
@@ -673,7 +673,7 @@ def decode_outputs(regs: Sequence[int]) -> tuple[int, KeypadOutputs]:
 def encode_forget(cursor: EventCursor) -> list[int]:
     """The forget block (§3.6): empty the ring up to `cursor`, if the unit is in that start."""
     values = {"FORGET_BOOT": cursor.boot_count, "FORGET_SEQ": cursor.seq}
-    if any(not 0 <= v <= 0xFFFF for v in values.values()):
+    if any(type(v) is not int or not 0 <= v <= 0xFFFF for v in values.values()):
         raise KeypadUsageError(
             f"a boot count and a sequence number are one register each: {cursor}"
         )
