@@ -6,7 +6,9 @@ Measures, on the disk that holds `--dir` (the system temp directory by default):
 - a sustained load: 64 producers each submitting one press after another;
 - one submit at a time: the latency of a single commit, which is the floor of every figure;
 - a day's sitting (~200,000 records: 300 votes at 500 seats, presence and floor traffic):
-  reading + JSON decoding, rebuilding the inputs, and verifying the chain.
+  reading + JSON decoding, rebuilding the inputs, and verifying the chain;
+- what the head file costs: the single-submit and sustained figures again in the same run with
+  its write (one more `fdatasync` per commit) left out, and the ratio.
 
 Prints the figures and writes them as JSON to bench/results/journal.json. Run with
 `python -m bench.journal_bench`. Never run from the test suite: it measures, it asserts nothing.
@@ -21,6 +23,7 @@ import os
 import platform
 import random
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -62,6 +65,11 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
+def _without_head_file(journal: Journal) -> None:
+    """For the comparison only: the journal's commits skip their head file write."""
+    journal._head_file.write = lambda head: None  # type: ignore[method-assign]
+
+
 async def burst(directory: Path, size: int = 4096, rounds: int = 5) -> dict[str, Any]:
     latencies: list[float] = []
     commits = 0
@@ -95,9 +103,13 @@ async def burst(directory: Path, size: int = 4096, rounds: int = 5) -> dict[str,
     }
 
 
-async def sustained(directory: Path, producers: int = 64, each: int = 200) -> dict[str, Any]:
+async def sustained(
+    directory: Path, producers: int = 64, each: int = 200, *, head_file: bool = True
+) -> dict[str, Any]:
     latencies: list[float] = []
-    with Journal.open(directory / "sustained.journal") as journal:
+    with Journal.open(directory / f"sustained-{head_file}.journal") as journal:
+        if not head_file:
+            _without_head_file(journal)
         async with JournalWriter(journal) as writer:
 
             async def producer(p: int) -> None:
@@ -122,9 +134,11 @@ async def sustained(directory: Path, producers: int = 64, each: int = 200) -> di
     }
 
 
-async def single(directory: Path, count: int = 500) -> dict[str, Any]:
+async def single(directory: Path, count: int = 500, *, head_file: bool = True) -> dict[str, Any]:
     latencies: list[float] = []
-    with Journal.open(directory / "single.journal") as journal:
+    with Journal.open(directory / f"single-{head_file}.journal") as journal:
+        if not head_file:
+            _without_head_file(journal)
         async with JournalWriter(journal) as writer:
             for i in range(count):
                 started = time.perf_counter()
@@ -212,6 +226,43 @@ def replay(directory: Path) -> dict[str, Any]:
     }
 
 
+async def head_file_cost(directory: Path, rounds: int = 3) -> dict[str, Any]:
+    """Single submits and the sustained load with and without the head file, interleaved so
+    that both see the same disk and the same neighbours; medians of the rounds."""
+    runs: dict[str, list[dict[str, Any]]] = {
+        "single": [],
+        "single_off": [],
+        "sus": [],
+        "sus_off": [],
+    }
+    for r in range(rounds):
+        d = directory / f"head-{r}"
+        d.mkdir()
+        runs["single"].append(await single(d))
+        runs["single_off"].append(await single(d, head_file=False))
+        runs["sus"].append(await sustained(d))
+        runs["sus_off"].append(await sustained(d, head_file=False))
+
+    def med(key: str, field: str) -> float:
+        return float(statistics.median(run[field] for run in runs[key]))
+
+    on, off = med("single", "latency_p50_ms"), med("single_off", "latency_p50_ms")
+    return {
+        "rounds": rounds,
+        "single_p50_ms": on,
+        "single_p50_ms_without_head_file": off,
+        "single_p99_ms": med("single", "latency_p99_ms"),
+        "single_p99_ms_without_head_file": med("single_off", "latency_p99_ms"),
+        "single_commits_per_s": med("single", "commits_per_s"),
+        "single_commits_per_s_without_head_file": med("single_off", "commits_per_s"),
+        "single_ratio": round(on / off, 2),
+        "sustained_records_per_s": med("sus", "records_per_s"),
+        "sustained_records_per_s_without_head_file": med("sus_off", "records_per_s"),
+        "sustained_p99_ms": med("sus", "latency_p99_ms"),
+        "sustained_p99_ms_without_head_file": med("sus_off", "latency_p99_ms"),
+    }
+
+
 async def main_async(directory: Path) -> dict[str, Any]:
     return {
         "machine": {
@@ -222,6 +273,7 @@ async def main_async(directory: Path) -> dict[str, Any]:
         "burst_4096": await burst(directory),
         "sustained_64_producers": await sustained(directory),
         "single_submit": await single(directory),
+        "head_file_cost": await head_file_cost(directory),
         "replay_day": replay(directory),
     }
 

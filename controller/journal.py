@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import hashlib
 import json
 import logging
@@ -591,11 +592,15 @@ class Journal:
         bodies = [canonical_json(r) for r in records]
         return self.commit_items(bodies)
 
-    def commit_items(self, items: Sequence[str | SealedPress]) -> list[int]:
+    def commit_items(
+        self, items: Sequence[str | SealedPress], *, head_file: bool = True
+    ) -> list[int]:
         """Commit canonical record bodies and sealed secret presses in one transaction.
 
         Returns, per item, the record's seq or the secret press's row id. Hashes are chained
-        from the in-memory head, which moves only once the commit has returned.
+        from the in-memory head, which moves only once the commit has returned. Then the head
+        file is written, unless `head_file` is False: the caller then calls `write_head_file`
+        itself, later (the group commit does, once it has told the batch's waiters).
         """
         if not items:
             return []
@@ -636,8 +641,15 @@ class Journal:
                 raise CommitError(f"{self.path}: commit failed: {exc}") from exc
             self._head = Head(seq, prev)
             self.commits += 1
-            self._head_file.write(self._head)
+            if head_file:
+                self._head_file.write(self._head)
             return out
+
+    def write_head_file(self) -> None:
+        """Write the current head to the head file (a no-op once the journal is closed)."""
+        with self._lock:
+            if not self._closed:
+                self._head_file.write(self._head)
 
     @staticmethod
     def _write_head(conn: sqlite3.Connection, head: Head) -> None:
@@ -882,10 +894,11 @@ class JournalWriter:
                         break
                     batch.append(entry)
                     self._queue.popleft()
+                commit = functools.partial(
+                    self.journal.commit_items, [w.item for w in batch], head_file=False
+                )
                 try:
-                    ids = await loop.run_in_executor(
-                        self._executor, self.journal.commit_items, [w.item for w in batch]
-                    )
+                    ids = await loop.run_in_executor(self._executor, commit)
                 except Exception as exc:
                     for w in batch:
                         if not w.future.done():
@@ -896,6 +909,10 @@ class JournalWriter:
                 for w, ident in zip(batch, ids, strict=True):
                     if not w.future.done():
                         w.future.set_result(ident)
+                # The batch is durable once SQLite's commit returned: its waiters are told
+                # first, and the head file (which may lag by a batch, never lead) is written
+                # next on the same thread, before the next commit.
+                self._executor.submit(self.journal.write_head_file)
         finally:
             self._flusher = None
 

@@ -5,6 +5,7 @@ files, so a cut or damaged WAL, or an older copy of the journal, is caught too."
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from controller.journal import (
     Journal,
     JournalCorruptError,
     JournalVersionError,
+    JournalWriter,
     Problem,
     Witness,
     _decode_slot,
@@ -522,3 +524,20 @@ def test_an_older_journal_readable_by_others_is_made_private(path: Path) -> None
     with Journal.open(path):
         for p in (path, f"{path}-wal", f"{path}-shm", head_file_of(path)):
             assert _mode(p) == 0o600, p
+
+
+async def test_the_group_commit_writes_the_head_file_after_each_batch(path: Path) -> None:
+    path.parent.mkdir()
+    with Journal.open(path) as journal:
+        async with JournalWriter(journal) as writer:
+            seqs = await asyncio.gather(*(writer.submit(_record(i)) for i in range(50)))
+            assert sorted(seqs) == list(range(1, 51))
+            # The head file is written on the commit thread right after the batch was
+            # acknowledged: a call queued behind it sees it written.
+            witness = await writer.run_after_pending(lambda: read_witness(path))
+            assert witness is not None
+            assert (witness.seq, witness.hash) == (journal.head.seq, journal.head.hash)
+            await writer.submit(_record(99))
+        witness = read_witness(path)
+        assert witness is not None
+        assert witness.seq == journal.head.seq == 51
