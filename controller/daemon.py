@@ -44,6 +44,8 @@ from drivers.registry import build_drivers
 log = logging.getLogger("chamber.daemon")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The largest WebSocket message the API takes from a client (larger: closed with 1009).
+WS_MAX_MESSAGE = 64 * 1024
 
 
 class _Server(uvicorn.Server):
@@ -92,6 +94,8 @@ class Daemon:
                 log_level="warning",
                 lifespan="off",
                 ws_ping_interval=10,
+                # The stream only sends; what a client sends it is read and dropped.
+                ws_max_size=WS_MAX_MESSAGE,
                 ssl_certfile=str(tls.cert) if tls else None,
                 ssl_keyfile=str(tls.key) if tls else None,
             )

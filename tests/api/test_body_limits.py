@@ -10,6 +10,7 @@ socket so that a test controls exactly how much of a body is sent, and when.
   cut off with 413 once it passes the limit, having read at most one socket read more.
 * Pushing 64 MiB of chunked body at the server grows the process's memory by a small fraction
   of that (resident set size from /proc).
+* A WebSocket message larger than the stream takes closes the socket (1009, too big).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from controller.api import MAX_BODY, GuardStats
 from controller.auth import Role
+from controller.daemon import WS_MAX_MESSAGE
 
 from .conftest import Hall
 
@@ -165,3 +169,23 @@ async def test_a_body_within_the_limit_is_served(hall: Hall) -> None:
     # Read whole and judged by its schema: a title of 100 kB is too long, not too large.
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("title:")
+
+
+async def test_a_huge_message_on_the_stream_closes_it(hall: Hall) -> None:
+    import websockets
+
+    url = f"{hall.url.replace('http://', 'ws://')}/api/stream"
+    headers = {"Authorization": f"Bearer {hall.tokens[Role.OBSERVER]}"}
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as ws:
+        snapshot = json.loads(await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT))
+        assert snapshot["type"] == "snapshot"
+        await ws.send("x" * (WS_MAX_MESSAGE + 1))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await _read_until_closed(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
+async def _read_until_closed(ws: Any) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT)
