@@ -184,7 +184,7 @@ def hall_id_problem(hall_id: str) -> str | None:
     )
 
 
-# Read from the MQTT contract (`components.parameters.hall.x-pattern`); a test checks they agree.
+# The MQTT contract's rule (`components.parameters.hall.x-pattern`); a test checks they agree.
 HALL_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 
 
