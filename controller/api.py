@@ -238,13 +238,13 @@ class CreateVoteIn(Body):
     answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
     choices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
     mode: VoteMode | None = None
-    rule: str | None = None
+    rule: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     duration_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
     warning_s: Annotated[float, Field(ge=0, le=86_400)] | None = None
     change_until_close: bool | None = None
     quorum_required: bool | None = None
     weighted: bool = False
-    item_id: str | None = None
+    item_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class SeatListIn(Body):

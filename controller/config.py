@@ -110,7 +110,7 @@ class ThresholdConfig(_Model):
 
 
 class RuleConfig(ThresholdConfig):
-    key: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    key: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
     base: Base
 
     def build_rule(self) -> MajorityRule:
