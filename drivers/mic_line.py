@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -78,13 +78,17 @@ class MicLine:
         *,
         timing: mic.LineTiming = mic.TIMING,
         reconnect: Reconnect = Reconnect(),
+        hold_acks: bool = False,
     ) -> None:
+        """`hold_acks`: acknowledge a unit's event only once the runtime has settled its input
+        (`settled`, after the journal commit), as the daemon does; a driver used without a
+        runtime acknowledges what it has delivered."""
         if line.kind is not LineKind.MIC_SERIAL or not line.device:
             raise DriverConfigError(f"line {line.id}: not a mic-serial line with a device")
         if not units:
             raise DriverConfigError(f"line {line.id}: no microphone units on it")
         try:
-            self._poller = mic.MicLinePoller(sorted(units), timing)
+            self._poller = mic.MicLinePoller(sorted(units), timing, hold_acks=hold_acks)
         except mic.MicProtocolError as exc:
             raise DriverConfigError(f"line {line.id}: {exc}") from exc
         self.line = line
@@ -111,6 +115,9 @@ class MicLine:
         self._wake = asyncio.Event()
         self._inbox: asyncio.Queue[mic.MicMessage | mic.FrameError] = asyncio.Queue()
         self._decoder = mic.MicStreamDecoder()
+        self._hold_acks = hold_acks
+        # Inputs delivered and not yet settled: the unit event each one came from.
+        self._unsettled: dict[int, tuple[Input, int, int, int]] = {}
         self._last_tx = float("-inf")
         self.sitting_open = False
 
@@ -123,9 +130,18 @@ class MicLine:
         except KeyError:
             raise DriverConfigError(f"no line {line_id!r} in the hall configuration") from None
         units = {u.mic.address: u.seat for u in config.units if u.mic and u.mic.line == line_id}
-        return cls(line, units, clock, sink, on_health)
+        return cls(line, units, clock, sink, on_health, hold_acks=True)
 
     # --- Driver -----------------------------------------------------------------------------
+
+    def settled(self, inputs: Sequence[Input]) -> None:
+        """drivers.base.Settling: these inputs are durable (or refused); their events may be
+        acknowledged to the units in the next POLL."""
+        for inp in inputs:
+            held = self._unsettled.pop(id(inp), None)
+            if held is not None and held[0] is inp:
+                _, address, run, seq = held
+                self._poller.settle(address, run, seq)
 
     @property
     def name(self) -> str:
@@ -368,7 +384,11 @@ class MicLine:
         now = self._clock.now()
         for event in events:
             if isinstance(event, mic.UnitKeyEvent):
-                self._sink(_key_input(event.kind, seat, now))
+                inp = _key_input(event.kind, seat, now)
+                if self._hold_acks:
+                    # Keyed by identity, holding the input: the runtime settles that object.
+                    self._unsettled[id(inp)] = (inp, address, event.run, event.seq)
+                self._sink(inp)
         monitor = self._units[address]
         if status.events_lost and address not in self._lost_flag:
             monitor.lost(1)

@@ -1024,6 +1024,10 @@ class UnitKeyEvent(LineEvent):
 
     seq: int
     kind: UnitEvent
+    # Which run of the unit (counted by the poller from 0, one more at each restart it sees)
+    # the event belongs to: `MicLinePoller.settle` takes it back with the seq. Bookkeeping,
+    # not part of what the unit said: two deliveries of the same press compare equal.
+    run: int = field(default=0, compare=False)
 
 
 @dataclass
@@ -1041,6 +1045,11 @@ class _Track:
     restored: bool = False
     lost: bool = False
     last_try: float = field(default=float("-inf"))
+    # With `hold_acks`: the seqs of the unit's last STATUS, and the newest event of this run
+    # that the caller has settled (0: none). Only settled events are acknowledged.
+    listed: tuple[int, ...] = ()
+    settled: int = 0
+    run: int = 0
 
 
 class MicLinePoller:
@@ -1053,13 +1062,18 @@ class MicLinePoller:
     `reply_deadline` (`on_no_reply`).
     """
 
-    def __init__(self, addresses: Sequence[int], timing: LineTiming = TIMING) -> None:
+    def __init__(
+        self, addresses: Sequence[int], timing: LineTiming = TIMING, *, hold_acks: bool = False
+    ) -> None:
+        """`hold_acks`: acknowledge an event only once the caller has `settle`d it (made it
+        durable), so a master that dies before then is sent the event again by the unit."""
         if not addresses or len(set(addresses)) != len(addresses):
             raise MicProtocolError("a line needs distinct unit addresses")
         for a in addresses:
             if not FIRST_UNIT <= a <= LAST_UNIT:
                 raise MicProtocolError(f"address {a} is not a unit address")
         self._timing = timing
+        self._hold_acks = hold_acks
         self._tracks = [_Track(a) for a in addresses]
         self._by_address = {t.address: t for t in self._tracks}
         self._index = 0
@@ -1086,6 +1100,27 @@ class MicLinePoller:
         if track.booting:
             track.restored = True
 
+    def settle(self, address: int, run: int, seq: int) -> None:
+        """The event `seq` of the unit's run `run` (`UnitKeyEvent.run`) is durable: the next
+        POLL may acknowledge it. Events of an earlier run are ignored."""
+        track = self._by_address.get(address)
+        if track is None or run != track.run:
+            return
+        if track.settled == 0 or seq_is_newer(seq, track.settled):
+            track.settled = seq
+
+    def _ack_of(self, track: _Track) -> int:
+        if not self._hold_acks:
+            return track.ack
+        # The newest listed event at or before the newest settled one: events are settled in
+        # the order they were delivered, so everything before it in the list is settled too.
+        ack = 0
+        if track.settled:
+            for seq in track.listed:
+                if seq == track.settled or seq_is_newer(track.settled, seq):
+                    ack = seq
+        return ack
+
     def _due_at(self, track: _Track) -> float:
         if track.online is False:
             return track.last_try + self._timing.offline_poll_interval_s
@@ -1110,7 +1145,7 @@ class MicLinePoller:
         self._awaiting, self._deadline = track, now + self._timing.response_timeout_s
         return Poll(
             address=track.address,
-            ack_seq=track.ack,
+            ack_seq=self._ack_of(track),
             boot_seen=track.booting and track.restored,
             lost_seen=track.lost,
         )
@@ -1153,6 +1188,7 @@ class MicLinePoller:
         if message.boot and not track.booting:
             # A new run: its numbering starts again, and nothing of the old one is acked.
             track.booting, track.restored, track.last_seq, track.ack = True, False, 0, 0
+            track.settled, track.run = 0, track.run + 1
             events.append(UnitBooted(track.address))
         elif not message.boot:
             track.booting = track.restored = False
@@ -1162,8 +1198,9 @@ class MicLinePoller:
         for event in message.events:
             if seq_is_newer(event.seq, track.last_seq):
                 track.last_seq = event.seq
-                events.append(UnitKeyEvent(track.address, event.seq, event.kind))
+                events.append(UnitKeyEvent(track.address, event.seq, event.kind, track.run))
         track.ack = message.events[-1].seq if message.events else 0
+        track.listed = tuple(event.seq for event in message.events)
         return events
 
     def on_no_reply(self, now: float) -> list[LineEvent]:

@@ -214,6 +214,7 @@ async def test_a_press_right_after_a_restart_reaches_the_controller_once() -> No
                 sim.reboot_before_next(address, mic.UnitEvent.REQUEST_PRESSED)
                 reboots.append(unit_health_of(line, unit.seat).reboots)
             requests(item)
+            line.settled([item])  # as the runtime does once the input is durable
 
         line = MicLine.from_config(config, line_id, FakeClock(50.0), sink, health)
         task = asyncio.create_task(line.run())
@@ -237,3 +238,52 @@ async def test_a_press_right_after_a_restart_reaches_the_controller_once() -> No
 
 def unit_health_of(line: MicLine, seat: int) -> UnitHealth:
     return next(h for h in line.health() if isinstance(h, UnitHealth) and h.seat == seat)
+
+
+async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> None:
+    """As the daemon runs it (`hold_acks`), a unit keeps an event until its input is durable:
+    a controller that dies before then is sent the event again by the unit."""
+    units = MicUnits(pty_pair.unit, list(UNITS))
+    line_cfg = Line("mic1", LineKind.MIC_SERIAL, pty_pair.master, 115200, None, None)
+
+    async def start(sink: Recorder[Input]) -> tuple[MicLine, asyncio.Task[None]]:
+        health: Recorder[UnitHealth | LineHealth] = Recorder()
+        line = MicLine(line_cfg, UNITS, FakeClock(50.0), sink, health, hold_acks=True)
+        task = asyncio.create_task(line.run())
+        await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
+        return line, task
+
+    async def stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        first: Recorder[Input] = Recorder()
+        _, task = await start(first)
+        units.press(2, mic.UnitEvent.REQUEST_PRESSED)
+        await first.wait_for(lambda items: len(items) == 1)
+        # Delivered, never settled: however many polls go by, the unit keeps it.
+        polls = polls_heard(units)
+        await units.wait_until(lambda: polls_heard(units) >= polls + 3 * len(UNITS))
+        assert [e.kind for e in units.units[2].events] == [mic.UnitEvent.REQUEST_PRESSED]
+        assert len(first.items) == 1  # and it reached the controller once
+        await stop(task)  # the controller dies before the press was durable
+
+        second: Recorder[Input] = Recorder()
+        line, task = await start(second)
+        await second.wait_for(lambda items: len(items) == 1)
+        assert isinstance(second.items[0], MicRequest)
+        assert second.items[0].seat == UNITS[2]
+        line.settled(second.items)
+        await units.wait_until(lambda: not units.units[2].events)
+        polls = polls_heard(units)
+        await units.wait_until(lambda: polls_heard(units) >= polls + 2 * len(UNITS))
+        assert len(second.items) == 1
+        await stop(task)
+    finally:
+        units.close()
+
+
+def polls_heard(units: MicUnits) -> int:
+    return sum(isinstance(m, mic.Poll) for m in units.heard)

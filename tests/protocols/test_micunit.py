@@ -995,3 +995,46 @@ def test_restarts_lose_only_what_the_unit_itself_forgot(
         exchange("ok")
     assert unit.events == ()
     assert delivered == expected
+
+
+def test_a_holding_poller_acknowledges_only_settled_events() -> None:
+    """`hold_acks`: an event is acknowledged once its caller made it durable, never before;
+    a settle that names an earlier run of the unit acknowledges nothing of the new one."""
+    poller = MicLinePoller([4], hold_acks=True)
+    unit = running_unit(4).press(UnitEvent.REQUEST_PRESSED).press(UnitEvent.TALK_PRESSED)
+    now = 0.0
+
+    def exchange() -> tuple[Poll, list[LineEvent]]:
+        nonlocal unit, now
+        now += TIMING.poll_cycle_min_s
+        poll = poller.next_poll(now)
+        assert poll is not None
+        unit, reply = unit.handle(poll)
+        assert isinstance(reply, Status)
+        return poll, poller.on_reply(reply, now)
+
+    _, events = exchange()
+    keys = [e for e in events if isinstance(e, UnitKeyEvent)]
+    assert [e.seq for e in keys] == [1, 2]
+    poll, _ = exchange()
+    assert poll.ack_seq == 0  # delivered, not settled: the unit keeps both
+    assert len(unit.events) == 2
+    poller.settle(4, keys[0].run, keys[0].seq)
+    poll, events = exchange()
+    assert poll.ack_seq == 1
+    assert [e.seq for e in unit.events] == [2]
+    assert not [e for e in events if isinstance(e, UnitKeyEvent)]  # nothing delivered twice
+    poller.settle(4, keys[1].run, keys[1].seq)
+    poll, _ = exchange()
+    assert poll.ack_seq == 2
+    assert not unit.events
+    # The unit restarts with a press: a late settle of the old run's event 1 must not
+    # acknowledge the new run's event 1.
+    unit = addressed_unit(4).press(UnitEvent.REQUEST_PRESSED)
+    _, events = exchange()
+    (new,) = [e for e in events if isinstance(e, UnitKeyEvent)]
+    assert new.run == keys[0].run + 1
+    poller.settle(4, keys[0].run, 1)
+    poll, _ = exchange()
+    assert poll.ack_seq == 0
+    assert len(unit.events) == 1
