@@ -308,11 +308,16 @@ class _HeadFile:
                     self._next = (i + 1) % _SLOTS
         self.writes = 0
         self.failures = 0
+        self._written = current
 
     def write(self, head: Head) -> None:
         """Record `head` as committed. Called only after its SQLite commit returned: the head
-        file may lag the journal by one commit after a power cut, never lead it."""
-        data = _encode_slot(Witness(self.journal_id, head.seq, head.hash))
+        file may lag the journal by one commit after a power cut, never lead it. A head already
+        written (a commit of secret-ballot presses only moves no head) costs nothing."""
+        witness = Witness(self.journal_id, head.seq, head.hash)
+        if witness == self._written:
+            return
+        data = _encode_slot(witness)
         try:
             os.pwrite(self._fd, data, self._next * _SLOT)
             os.fdatasync(self._fd)
@@ -328,6 +333,7 @@ class _HeadFile:
             return
         self._next = (self._next + 1) % _SLOTS
         self.writes += 1
+        self._written = witness
 
     def close(self) -> None:
         os.close(self._fd)
@@ -515,8 +521,7 @@ class Journal:
                     "journal has no head file: writing one at its head",
                     extra={"event": "head-file-missing", "path": str(p), "seq": head.seq},
                 )
-            if witness != Witness(journal_id, head.seq, head.hash):
-                head_file.write(head)
+            head_file.write(head)  # brings a head file that lags up to date
         except sqlite3.DatabaseError as exc:
             conn.close()
             if head_file is not None:

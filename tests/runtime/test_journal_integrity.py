@@ -34,6 +34,7 @@ from controller.journal import (
     JournalVersionError,
     JournalWriter,
     Problem,
+    SealedPress,
     Witness,
     _decode_slot,
     _encode_slot,
@@ -541,3 +542,15 @@ async def test_the_group_commit_writes_the_head_file_after_each_batch(path: Path
         witness = read_witness(path)
         assert witness is not None
         assert witness.seq == journal.head.seq == 51
+
+
+def test_a_commit_that_moves_no_head_does_not_flush_the_head_file(path: Path) -> None:
+    path.parent.mkdir()
+    with Journal.open(path) as journal:
+        journal.append(_record(0))
+        writes = journal._head_file.writes
+        # A secret-ballot press is stored outside the chain: the head does not move.
+        journal.commit_items([SealedPress("v1", b"\0" * 12, b"\1" * 32)])
+        assert journal._head_file.writes == writes
+        journal.append(_record(1))
+        assert journal._head_file.writes == writes + 1
