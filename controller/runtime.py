@@ -267,7 +267,19 @@ class Runtime:
                     effects = self.core.handle(pending.inp)
                 except CommandRejected as exc:
                     self.stats.rejected_commands += 1
-                    if pending.reply is not None and not pending.reply.done():
+                    if pending.reply is None:
+                        # A unit input the core refused as malformed: not journaled (it could
+                        # not be replayed), logged once. The message never holds a key.
+                        log.warning(
+                            "unit input refused: %s",
+                            exc.message,
+                            extra={
+                                "event": "input-refused",
+                                "input": pending.inp.kind,
+                                "reason": exc.code,
+                            },
+                        )
+                    elif not pending.reply.done():
                         pending.reply.set_exception(exc)
                     # A refused command can still let a secret vote's deadline close it.
                     items.extend(self._seal_items(secret_before, pending.inp.at))
