@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from controller.config import parse_config
 from controller.core.clock import FakeClock
@@ -173,3 +176,30 @@ def test_a_sealed_record_of_an_earlier_release_reads_without_cursors() -> None:
     inp = from_record(record)
     assert isinstance(inp, SecretVoteSealed)
     assert inp.cursors == ()
+
+
+async def test_a_malformed_unit_input_is_logged_once_and_not_journaled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(100.0)
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        runtime = _runtime(journal, clock)
+        task = await _run_until_started(runtime)
+        await _secret_vote_with_presses(runtime, clock)
+        before = journal.head.seq
+        caplog.set_level(logging.INFO, logger="chamber.runtime")
+        runtime.feed(VoteKeyPressed(clock.now(), 1, 2.0, "kp:4:18"))  # type: ignore[arg-type]
+        await _settle(runtime)
+        refused = [r for r in caplog.records if getattr(r, "event", None) == "input-refused"]
+        assert len(refused) == 1
+        assert "2.0" not in refused[0].getMessage()  # a secret ballot's key, even malformed
+        # The tick of `_settle` is all that was added; the press is not in the chain.
+        assert journal.head.seq == before + 1
+        # And the seat still votes.
+        runtime.feed(VoteKeyPressed(clock.now(), 1, 1, "kp:4:19"))
+        await _settle(runtime)
+        await runtime.command(lambda at: CloseVote(at, "v1"))
+        result = runtime.core.votes["v1"].result
+        assert result is not None
+        assert result.totals[:3] == (2, 0, 0)
+        await _stop(task)
