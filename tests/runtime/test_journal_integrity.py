@@ -443,9 +443,10 @@ def _one_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_chamber_run_refuses_a_changed_byte_with_one_line(sitting: Path) -> None:
-    payload, _ = _stored(sitting, 29)
-    _flip_in_file(sitting, payload, 8)
+@pytest.mark.parametrize("column", ["body", "hash"])
+def test_chamber_run_refuses_a_changed_byte_with_one_line(sitting: Path, column: str) -> None:
+    payload, hash_at = _stored(sitting, 29)
+    _flip_in_file(sitting, payload, 8 if column == "body" else hash_at + 8)
     line = _one_line(_chamber_run(sitting.parent))
     assert "record 29" in line
     assert "hash-mismatch" in line
