@@ -1050,8 +1050,19 @@ def read_chain(
                     "SELECT hash FROM records WHERE seq = ?", (first - 1,)
                 ).fetchone()
                 if row is None:
-                    raise fault(Problem.SEQ_GAP, first - 1, "no such record")
-                prev = row[0].decode("ascii", "replace")
+                    end = conn.execute(
+                        "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
+                    ).fetchone()
+                    if end is not None and end[0] >= first - 1:
+                        raise fault(Problem.SEQ_GAP, first - 1, "no such record")
+                    # Past the end: nothing to read, the head is still checked.
+                    if end is not None:
+                        first = expected = end[0] + 1
+                        prev = end[1].decode("ascii", "replace")
+                    else:
+                        first = expected = 1
+                else:
+                    prev = row[0].decode("ascii", "replace")
             state.head_hash = prev
             wseq = witness.seq if witness is not None else -1
             seen: str | None = None

@@ -41,6 +41,7 @@ from controller.journal import (
     canonical_json,
     check_before_start,
     head_file_of,
+    read_chain,
     read_witness,
     verify,
 )
@@ -555,3 +556,16 @@ def test_a_commit_that_moves_no_head_does_not_flush_the_head_file(path: Path) ->
         assert journal._head_file.writes == writes
         journal.append(_record(1))
         assert journal._head_file.writes == writes + 1
+
+
+def test_reading_from_past_the_end_yields_nothing_and_checks_the_head(path: Path) -> None:
+    path.parent.mkdir()
+    with Journal.open(path) as journal:
+        _commits(journal, 0, 2)
+        assert [seq for seq, _ in journal.records(from_seq=5)] == [5, 6]
+        assert list(journal.records(from_seq=7)) == []
+        assert list(journal.records(from_seq=100)) == []
+    with sqlite3.connect(path) as raw:
+        raw.execute("DELETE FROM records WHERE seq = 6")
+    with pytest.raises(JournalCorruptError, match="truncated"):
+        list(read_chain(path, from_seq=100))
