@@ -9,12 +9,12 @@ DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-c
 # The command each Debian package provides, to tell whether it is already there.
 DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium
 
-.PHONY: demo test lint typecheck pytest fuzz bench setup debs clean
+.PHONY: demo test lint typecheck pytest torture-short torture fuzz bench setup debs clean
 
 demo: setup
 	$(BIN)/chamber demo
 
-test: setup lint typecheck pytest
+test: setup lint typecheck pytest torture-short
 
 setup: debs $(STAMP)
 
@@ -44,8 +44,24 @@ typecheck: $(STAMP)
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
 # The end-to-end tests drive real brokers, serial lines and browsers on a shared 2-core
 # machine: the tests that failed are run once more, and the build fails if they fail again.
+# The torture tests are not among them: they run in their own invocation, once, and a failure
+# fails the build at once with its seed and the command that replays it.
 pytest: $(STAMP)
-	$(BIN)/pytest -q || { echo "--- running the failed tests once more ---"; $(BIN)/pytest -q --lf; }
+	$(BIN)/pytest -q -m "not torture" || { echo "--- running the failed tests once more ---"; \
+		$(BIN)/pytest -q -m "not torture" --lf; }
+
+torture-short: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m torture tests/torture
+
+# The long torture run (docs/reliability.md): make torture KILLS=50 BROKER_KILLS=10 SEED=1
+KILLS ?= 50
+BROKER_KILLS ?= 10
+SEED ?= 1
+SEATS ?= 48
+REPORT ?= torture-report.json
+torture: setup
+	$(BIN)/python -m tests.torture --kills $(KILLS) --broker-kills $(BROKER_KILLS) \
+		--seed $(SEED) --seats $(SEATS) --report $(REPORT)
 
 fuzz: setup
 	$(BIN)/python -m tests.fuzz --count 1000000

@@ -1,0 +1,341 @@
+"""The torture run's books: every press accounted for by origin, and every secret kept.
+
+Pure functions over what the run collected: the simulator's ground truth (each press a unit
+registered, with the unit's boot and event number), the journal's records, the daemon's
+results, and the artifacts an attacker can read. No I/O and no clock here, so the rules that
+decide "lost", "doubled", "misattributed" and "secret link" can be read in one place.
+
+An accepted press is one a unit registered while the vote was open at that unit: the unit was
+unlocked, with the key among the vote's keys, and took it. A press the unit refused (it was
+locked) is not lost: no correct controller could count it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# A JSON object with no nested object inside: journal bodies, log lines, payloads in a
+# database page. Nested objects are found one level at a time.
+_FLAT_OBJECT = re.compile(rb"\{[^{}]{0,4000}\}")
+
+
+@dataclass(frozen=True)
+class TruthPress:
+    """A press a unit registered: its seat, key, the unit's origin and when (loop time)."""
+
+    seat: int
+    key: int
+    origin: str  # "kp:BOOT:SEQ" or "ip:BOOT:SEQ", as the drivers journal it
+    at: float
+
+
+@dataclass(frozen=True)
+class VoteWindow:
+    """One vote as the units saw it: from the open request until the close request."""
+
+    vote_id: str
+    secret: bool
+    opened: float  # loop time just before the open was asked for
+    closed: float  # loop time just before the close was asked for
+    electorate: tuple[int, ...]
+
+
+@dataclass
+class Books:
+    """The counts of a run; every one of them must be zero."""
+
+    lost: int = 0
+    doubled: int = 0
+    misattributed: int = 0
+    wrong_results: int = 0
+    secret_links: int = 0
+    details: list[str] = field(default_factory=list)
+
+    def add(self, other: Books) -> None:
+        self.lost += other.lost
+        self.doubled += other.doubled
+        self.misattributed += other.misattributed
+        self.wrong_results += other.wrong_results
+        self.secret_links += other.secret_links
+        self.details.extend(other.details)
+
+    @property
+    def clean(self) -> bool:
+        return (
+            not (self.lost or self.doubled or self.misattributed or self.wrong_results)
+            and not self.secret_links
+        )
+
+
+def expected_choices(presses: Iterable[TruthPress], window: VoteWindow) -> dict[int, int]:
+    """The final choice per seat (change until close) of the presses inside a window."""
+    choices: dict[int, int] = {}
+    allowed = set(window.electorate)
+    for p in sorted(presses, key=lambda p: p.at):
+        if window.opened <= p.at <= window.closed and p.seat in allowed:
+            choices[p.seat] = p.key
+    return choices
+
+
+def totals_of(choices: Mapping[int, int], keys: int) -> list[int]:
+    counted = Counter(choices.values())
+    return [counted.get(k, 0) for k in range(1, keys + 1)]
+
+
+def journal_presses(
+    records: Iterable[tuple[int, Mapping[str, Any]]],
+) -> tuple[dict[str, list[tuple[int, Mapping[str, Any]]]], list[tuple[int, Mapping[str, Any]]]]:
+    """The vote-key records of each vote (between its open and close records), and those
+    journaled while no vote was open."""
+    per_vote: dict[str, list[tuple[int, Mapping[str, Any]]]] = {}
+    outside: list[tuple[int, Mapping[str, Any]]] = []
+    current: str | None = None
+    for seq, r in records:
+        kind = r.get("kind")
+        if kind == "open-vote":
+            current = str(r.get("vote_id"))
+            per_vote.setdefault(current, [])
+        elif kind in ("close-vote", "cancel-vote") and str(r.get("vote_id")) == current:
+            current = None
+        elif kind == "vote-key":
+            if current is None:
+                outside.append((seq, r))
+            else:
+                per_vote[current].append((seq, r))
+    return per_vote, outside
+
+
+def account_journal(
+    truth: Sequence[TruthPress],
+    windows: Sequence[VoteWindow],
+    records: Sequence[tuple[int, Mapping[str, Any]]],
+) -> Books:
+    """Lost, doubled and misattributed presses, by origin, over the whole journal.
+
+    - lost: an accepted press of an open vote with no journal record of its seat and origin;
+    - doubled: a (seat, origin) journaled more than once (read twice, a duplicate, a replay);
+    - misattributed: a record whose seat and origin match no press, or match one of another
+      key, or one made in another vote's window (a secret press counted in the next vote,
+      say), or a record of a secret vote's press at all (that one is a secret link too).
+    """
+    books = Books()
+    by_origin: dict[tuple[int, str], TruthPress] = {(p.seat, p.origin): p for p in truth}
+    window_of: dict[tuple[int, str], VoteWindow] = {}
+    for p in truth:
+        for w in windows:
+            if w.opened <= p.at <= w.closed and p.seat in w.electorate:
+                window_of[(p.seat, p.origin)] = w
+    per_vote, outside = journal_presses(records)
+    seen: Counter[tuple[int, str]] = Counter()
+    secret_ids = {w.vote_id for w in windows if w.secret}
+    for vote_id, recs in [*per_vote.items(), ("(no vote open)", outside)]:
+        for seq, r in recs:
+            seat, key, origin = r.get("seat"), r.get("key"), r.get("origin")
+            ident = (int(seat) if isinstance(seat, int) else -1, str(origin))
+            seen[ident] += 1
+            if seen[ident] > 1:
+                books.doubled += 1
+                books.details.append(f"doubled: record {seq} seat {seat} origin {origin}")
+                continue
+            press = by_origin.get(ident)
+            made_in = window_of.get(ident)
+            if vote_id in secret_ids:
+                books.secret_links += 1
+                books.details.append(
+                    f"secret link: journal record {seq} names seat {seat} and key {key} "
+                    f"in secret vote {vote_id}"
+                )
+            if press is None or press.key != key or made_in is None or made_in.vote_id != vote_id:
+                books.misattributed += 1
+                where = "no such press" if press is None else f"pressed {press.key}"
+                books.details.append(
+                    f"misattributed: record {seq} seat {seat} key {key} origin {origin} "
+                    f"counted in {vote_id} ({where}, made in "
+                    f"{made_in.vote_id if made_in is not None else 'no vote'})"
+                )
+    for w in windows:
+        if w.secret:
+            continue
+        for p in truth:
+            if window_of.get((p.seat, p.origin)) is w and seen[(p.seat, p.origin)] == 0:
+                books.lost += 1
+                books.details.append(
+                    f"lost: seat {p.seat} key {p.key} origin {p.origin} in {w.vote_id}"
+                )
+    return books
+
+
+def account_result(
+    window: VoteWindow,
+    truth: Sequence[TruthPress],
+    result: Mapping[str, Any] | None,
+    keys: int,
+) -> Books:
+    """A closed vote's published result against the ground truth: totals exact, participants
+    exact. For a secret vote this is the only accounting there is (the journal holds no
+    seat->choice link by design): a missing participant is a lost press, an extra one or a
+    total moved between keys is misattributed."""
+    books = Books()
+    expected = expected_choices(truth, window)
+    want = totals_of(expected, keys)
+    if result is None:
+        books.wrong_results += 1
+        books.lost += len(expected)
+        books.details.append(f"{window.vote_id}: no result published")
+        return books
+    got = [int(t["count"]) for t in sorted(result["totals"], key=lambda t: int(t["key"]))]
+    participants = {int(s) for s in result.get("participants", [])}
+    if got != want or participants != set(expected):
+        books.wrong_results += 1
+        books.details.append(
+            f"{window.vote_id}: totals {got} participants {len(participants)}, "
+            f"truth {want} participants {len(expected)}"
+        )
+    if window.secret:
+        missing = set(expected) - participants
+        extra = participants - set(expected)
+        moved = sum(abs(g - w) for g, w in zip(got, want, strict=False))
+        books.lost += len(missing)
+        books.misattributed += len(extra) + max(0, (moved - len(missing) - len(extra)) // 2)
+        if result.get("choices"):
+            books.secret_links += 1
+            books.details.append(f"secret link: result of {window.vote_id} lists choices")
+    return books
+
+
+# --- the attacker's searches -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What must stay unknown about one secret vote: each seat's choice, and where the
+    presses that made them came from (their origins and the daemon-clock window)."""
+
+    vote_id: str
+    choices: Mapping[int, int]
+    origins: frozenset[tuple[int, str]]  # (seat, origin) of every accepted press
+    opened_at: float | None  # the daemon's clock, from its result
+    closed_at: float | None
+
+
+def json_objects(data: bytes) -> Iterator[dict[str, Any]]:
+    """Every flat JSON object in a blob (a database page, a log, a payload), nested ones
+    included one level at a time."""
+    for match in _FLAT_OBJECT.finditer(data):
+        try:
+            value = json.loads(match.group(0).decode("utf-8", "replace"))
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            yield value
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def object_links(obj: Mapping[str, Any], secret: Secret) -> str | None:
+    """Why a JSON object ties a seat to its choice in `secret`, or None.
+
+    It must name a seat and a key (or choice) that is that seat's choice, and belong to the
+    vote: its vote id, the origin of one of the vote's presses, or a time inside the vote."""
+    seat = _as_int(obj.get("seat"))
+    key = next(
+        (_as_int(obj[k]) for k in ("key", "choice") if k in obj and obj[k] is not None), None
+    )
+    if seat is None or key is None or secret.choices.get(seat) is None:
+        return None
+    origin = obj.get("origin")
+    at = obj.get("at")
+    ours = (
+        obj.get("vote_id") == secret.vote_id
+        or (isinstance(origin, str) and (seat, origin) in secret.origins)
+        or (
+            isinstance(at, int | float)
+            and secret.opened_at is not None
+            and secret.opened_at <= float(at) <= (secret.closed_at or float("inf"))
+        )
+    )
+    if ours and (secret.choices[seat] == key or isinstance(origin, str)):
+        return f"seat {seat} key {key}"
+    return None
+
+
+def blob_links(name: str, data: bytes, secret: Secret) -> list[str]:
+    found = []
+    for obj in json_objects(data):
+        why = object_links(obj, secret)
+        if why is not None:
+            found.append(f"{name}: {why}")
+        if obj.get("vote_id") == secret.vote_id and obj.get("choices"):
+            found.append(f"{name}: choices of {secret.vote_id}")
+    return found
+
+
+def value_links(name: str, value: Any, secret: Secret) -> list[str]:
+    """The same search over a decoded JSON value (a stream message, an API answer)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        why = object_links(value, secret)
+        if why is not None:
+            found.append(f"{name}: {why}")
+        if value.get("vote_id") == secret.vote_id and value.get("choices"):
+            found.append(f"{name}: choices of {secret.vote_id}")
+        for v in value.values():
+            found.extend(value_links(name, v, secret))
+    elif isinstance(value, list):
+        for v in value:
+            found.extend(value_links(name, v, secret))
+    return found
+
+
+def stream_timing(name: str, messages: Sequence[Mapping[str, Any]], secret: Secret) -> list[str]:
+    """While the secret vote is open, no message shows a per-key total, and none both marks
+    a seat as voted and moves a total: either would let a watcher pair seats with choices."""
+    found: list[str] = []
+    open_now = False
+    for m in messages:
+        if m.get("type") == "snapshot":
+            for v in m.get("state", {}).get("votes", []):
+                if v.get("vote_id") == secret.vote_id:
+                    open_now = v.get("state") in ("open", "hold", "prepared")
+                    if open_now and v.get("tally", {}).get("totals") is not None:
+                        found.append(f"{name}: snapshot shows {secret.vote_id}'s totals while open")
+            continue
+        topic, data = m.get("topic"), m.get("data") or {}
+        if not isinstance(data, dict) or data.get("vote_id") != secret.vote_id:
+            continue
+        if topic == "vote.opened":
+            open_now = True
+        elif topic in ("vote.closed", "vote.cancelled", "vote.result"):
+            open_now = False
+        elif open_now:
+            moves_total = any(k in data for k in ("totals", "weighted_totals")) or (
+                isinstance(data.get("tally"), dict) and "totals" in data["tally"]
+            )
+            names_seat = "seat" in data or "seats" in data
+            if moves_total:
+                found.append(f"{name}: {topic} shows totals of {secret.vote_id} while open")
+            if moves_total and names_seat:
+                found.append(f"{name}: {topic} marks a seat voted as a total moves")
+    return found
+
+
+def ring_links(name: str, seat: int, origins: Iterable[str], secret: Secret) -> list[str]:
+    """Keypad ring entries (as origins "kp:BOOT:SEQ") that are presses of the secret vote."""
+    return [
+        f"{name}: seat {seat} ring holds {o} of {secret.vote_id}"
+        for o in origins
+        if (seat, o) in secret.origins
+    ]
