@@ -6,9 +6,12 @@ rebuild the sitting exactly. Results, exports and the participation record are a
 from it. One SQLite file in WAL mode; inputs that arrive together share one commit.
 
 Each record row carries the hash of the row before it, so `verify` can name the first record
-that was changed, removed or reordered. Secret-ballot presses are kept apart, encrypted and
-outside the chain (see `controller.secret_store`), so that no seat->choice link outlives the
-vote.
+that was changed, removed or reordered, and every read (`read_chain`: replay, exports, signed
+results) checks the chain before it hands a record on. The head file beside the journal
+(`<journal>.head`) witnesses the last commit outside the SQLite files, so commits lost by a cut
+or damaged WAL, or by an older copy of the journal, are named too. Secret-ballot presses are
+kept apart, encrypted and outside the chain (see `controller.secret_store`), so that no
+seat->choice link outlives the vote.
 
 This module stores records (JSON-ready dicts), not Python objects, and knows nothing about
 the rules of a sitting. It is runtime code and may do I/O; the meeting core must never import
