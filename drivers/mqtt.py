@@ -94,9 +94,9 @@ RECENT_PER_SEAT = 32
 
 @dataclass(frozen=True)
 class Backoff:
-    # A broker lost during a vote must be back within seconds, not half a minute: presses
-    # wait at the broker (the controller's session is persistent) until it reconnects.
-    first_s: float = 0.5
+    # A broker lost during a vote must be read again within a second, not half a minute: the
+    # first attempts come quickly (a refused connection costs nothing), then every 5 s at most.
+    first_s: float = 0.1
     max_s: float = 5.0
 
 
@@ -184,6 +184,7 @@ class MqttUnits:
         self._outbox: asyncio.Queue[wire.Publication] = asyncio.Queue()
         self._complained: set[tuple[int | None, str]] = set()
         self.connected = asyncio.Event()
+        self._sessions_up = False
         self.dropped = 0
         # Deliveries seen again (redelivered by the broker or resent by a unit) and dropped.
         self.duplicates = 0
@@ -266,6 +267,11 @@ class MqttUnits:
         if self._acks is not None:
             self._acks.flush()
 
+    async def drained(self) -> None:
+        """Return once every command queued so far has reached the broker (bound it with a
+        timeout: without a broker it waits)."""
+        await self._outbox.join()
+
     @property
     def identifier(self) -> str:
         """The MQTT client id the controller connects with."""
@@ -312,6 +318,7 @@ class MqttUnits:
     async def run(self) -> None:
         delay = self._backoff.first_s
         while True:
+            self._sessions_up = False
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
@@ -319,10 +326,10 @@ class MqttUnits:
                 self._line.disconnected(f"broker {self.endpoint.host}:{self.endpoint.port}: {exc}")
             else:  # pragma: no cover - _session only returns by raising
                 return
+            if self._sessions_up:
+                delay = self._backoff.first_s  # a lost connection: the first retry comes soon
             await asyncio.sleep(delay)  # backoff between connection attempts
             delay = min(delay * 2, self._backoff.max_s)
-            if self._line.health.connected:
-                delay = self._backoff.first_s
 
     def _client(self) -> aiomqtt.Client:
         will = self.topics.will()
@@ -361,6 +368,7 @@ class MqttUnits:
             subs = self.topics.subscriptions(wire.ClientRole.CONTROLLER)
             await client.subscribe([(sub.topic_filter, int(sub.qos)) for sub in subs])
             self._line.connected(f"{self.endpoint.host}:{self.endpoint.port}")
+            self._sessions_up = True
             self.connected.set()
             sender = asyncio.create_task(self._send_loop(client))
             try:
@@ -414,6 +422,8 @@ class MqttUnits:
                 # published again first anyway, and a late beep beats a lost one).
                 self._outbox.put_nowait(publication)
                 raise
+            finally:
+                self._outbox.task_done()
 
     # --- what arrives ----------------------------------------------------------------------
 

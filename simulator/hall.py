@@ -236,7 +236,7 @@ class SimulatedHall:
                 self._own_broker = broker
                 self._broker_control = self._broker_control or broker
                 self._broker = BrokerAddress(
-                    broker.host, broker.port, WALL_USER, broker.users[WALL_USER]
+                    broker.connect_host, broker.port, WALL_USER, broker.users[WALL_USER]
                 )
         topics = mqtt.Topics(self.config.hall_id)
         address = self._broker
@@ -316,7 +316,9 @@ class SimulatedHall:
         broker = self.config.broker
         if self._own_broker is not None:
             b = self._own_broker
-            broker = Broker(b.host, b.port, CONTROLLER_USER, b.users[CONTROLLER_USER], False, None)
+            broker = Broker(
+                b.connect_host, b.port, CONTROLLER_USER, b.users[CONTROLLER_USER], False, None
+            )
         elif self._broker is not None and self.config.broker.host is None:
             broker = replace(broker, host=self._broker.host, port=self._broker.port)
         return replace(self.config, lines=tuple(lines), broker=broker)

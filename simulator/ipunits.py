@@ -250,12 +250,15 @@ class IpUnit:
         """Stay connected until cancelled; reconnect with backoff when the broker goes away."""
         backoff = RECONNECT_MIN_S
         while not self.is_closing():
+            connections = self.connections
             try:
                 await self._connect_and_serve(gate)
                 backoff = RECONNECT_MIN_S
             except aiomqtt.MqttError as exc:
                 if self.is_closing():
                     return
+                if self.connections != connections:
+                    backoff = RECONNECT_MIN_S  # it was connected: the first retry comes soon
                 log.debug("seat %d: %s; reconnecting in %.1f s", self.seat, exc, backoff)
                 self.connected.clear()
                 self._client = None
