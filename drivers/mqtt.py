@@ -371,23 +371,30 @@ class MqttUnits:
             self._sessions_up = True
             self.connected.set()
             sender = asyncio.create_task(self._send_loop(client))
+            reader = asyncio.create_task(self._read_loop(client, acks))
             try:
-                async for message in client.messages:
-                    self._take(acks, message)
-                    if sender.done():
-                        sender.result()
+                # A sender that fails (a publish not acknowledged in time) ends the session as
+                # a lost connection does, even when no message arrives to notice it.
+                done, _ = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
             finally:
-                # asyncio.wait_for of Python 3.11 (inside aiomqtt's publish) can swallow a
-                # cancellation that lands as its PUBACK arrives: cancel until it is done.
-                while not sender.done():
-                    sender.cancel()
-                    await asyncio.wait({sender}, timeout=1.0)
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await sender
+                for task in (reader, sender):
+                    # asyncio.wait_for of Python 3.11 (inside aiomqtt's publish) can swallow a
+                    # cancellation that lands as its PUBACK arrives: cancel until it is done.
+                    while not task.done():
+                        task.cancel()
+                        await asyncio.wait({task}, timeout=1.0)
+                    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                        await task
                 self.connected.clear()
                 if self._acks is acks:
                     self._acks = None
             raise aiomqtt.MqttError("the broker closed the connection")
+
+    async def _read_loop(self, client: aiomqtt.Client, acks: _AckQueue) -> None:
+        async for message in client.messages:
+            self._take(acks, message)
 
     def _take(self, acks: _AckQueue, message: aiomqtt.Message) -> None:
         """One delivery: decode it, and queue its PUBACK behind the ones before it."""
