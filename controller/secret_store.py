@@ -82,6 +82,8 @@ class SecretBallotStore:
         self.journal = journal
         self.key_dir = Path(key_dir)
         self.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A directory made by an earlier release, or by hand, may be wider: keys are private.
+        self.key_dir.chmod(0o700)
         self._keys: dict[str, AESGCM] = {}
         # Kept in memory: `seal_press` runs on the event loop and must not wait for the
         # journal's lock while the commit thread holds it through an fsync.

@@ -242,3 +242,12 @@ def test_any_press_round_trips(presses: list[tuple[int, int, float]]) -> None:
         assert [p.press for p in store.load(VOTE)] == [
             VoteKeyPressed(at=at, seat=s, key=k) for s, k, at in presses
         ]
+
+
+def test_a_wider_key_directory_is_made_private(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o755)
+    keys.chmod(0o755)
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        SecretBallotStore(journal, keys)
+    assert keys.stat().st_mode & 0o777 == 0o700
