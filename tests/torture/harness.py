@@ -141,6 +141,7 @@ class Figures:
     details: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
+    ring_clear_s: list[float] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -157,6 +158,7 @@ class Figures:
         data["recovery"] = {
             "daemon_start_to_ready_s": _spread(self.daemon_ready_s),
             "broker_back_to_first_press_s": _spread(self.broker_recovery_s),
+            "secret_close_to_rings_clear_s": _spread(self.ring_clear_s),
         }
         data["failed"] = self.failed
         return data
@@ -869,9 +871,33 @@ class Torture:
                 start = data.find(topic, start + 1)
         return found
 
+    def image_ring_links(self, secret: ledger.Secret) -> list[str]:
+        """The vote's presses still in any keypad's register image (RTU and gateway alike)."""
+        found: list[str] = []
+        hosts = [*self.sim.keypad_lines.items(), *self.sim.gateways.items()]
+        for line_id, host in hosts:
+            for address, unit in sorted(host.units.items()):
+                reply = unit.registers.handle(keypad.read_status_request(address))
+                if reply is None:
+                    continue
+                status = keypad.decode_status(reply, address)
+                origins = [f"kp:{status.boot_count}:{e.seq}" for e in status.events]
+                where = f"keypad ring {line_id}/{address}"
+                found += ledger.ring_links(where, unit.seat, origins, secret)
+        return found
+
     async def ring_links(self, secret: ledger.Secret) -> list[str]:
         """Every keypad's event ring, read as any bus master would: over Modbus TCP through
-        the gateway, and from the RTU keypads' register images with the same requests."""
+        the gateway, and from the RTU keypads' register images with the same requests.
+
+        The controller clears the rings once it has read them after the close and made what
+        it read durable: a poll and a commit after the units show the close. The attacker
+        reads once that is done, or once the bound has passed."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        with contextlib.suppress(TimeoutError):
+            await self.watch.until(lambda: not self.image_ring_links(secret), within=WAIT_S)
+        self.figures.ring_clear_s.append(loop.time() - began)
         found: list[str] = []
         for line_id, gateway in self.sim.gateways.items():
             for address, unit in sorted(gateway.units.items()):
