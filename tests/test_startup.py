@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from drivers.mosquitto import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "vn-council.toml"
 # A bound on a broken test, not a wait: the daemon says when it is ready.
@@ -51,7 +53,11 @@ def hall_file(tmp_path: Path, hall_id: str = "hdnd-ninh-binh") -> Path:
     text = EXAMPLE.read_text(encoding="utf-8")
     assert text.count('id = "hdnd-ninh-binh"') == 1
     path = tmp_path / "hall.toml"
-    path.write_text(text.replace('id = "hdnd-ninh-binh"', f'id = "{hall_id}"'), "utf-8")
+    text = text.replace('id = "hdnd-ninh-binh"', f'id = "{hall_id}"')
+    # The embedded broker binds the hall's interface and port (0.0.0.0:1883 by default):
+    # a test takes loopback and a free port, so that runs side by side never clash.
+    text += f'\n[mqtt]\nbind = "127.0.0.1"\nport = {free_port()}\n'
+    path.write_text(text, "utf-8")
     return path
 
 

@@ -12,10 +12,8 @@ A vote's truth is the simulator's own record of every press a unit took
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -116,45 +114,6 @@ class SimWatch:
 def lit_as(sim: SimulatedHall, choices: Mapping[int, int], seat: int) -> bool:
     key = choices.get(seat)
     return shown(sim, seat).lit == (frozenset({key}) if key is not None else frozenset())
-
-
-class BrokerSaves(logging.Handler):
-    """Counts the Mosquitto broker's database saves, from its own log lines.
-
-    The broker keeps the daemon's persistent session across its restarts only once it has
-    saved it (every couple of seconds); a test that kills the broker right after the daemon
-    connected waits for one save first, as a hall running for hours always has it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-        self._saved = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "Saving in-memory database" in record.getMessage():
-            self.count += 1
-            self._saved.set()
-
-    async def next(self, within: float = WAIT_S) -> None:
-        target = self.count + 1
-        async with asyncio.timeout(within):
-            while self.count < target:
-                self._saved.clear()
-                await self._saved.wait()
-
-    @classmethod
-    @contextlib.contextmanager
-    def watching(cls) -> Iterator[BrokerSaves]:
-        logger = logging.getLogger("drivers.mosquitto")
-        handler, level = cls(), logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-        try:
-            yield handler
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
 
 
 # --- the API -----------------------------------------------------------------------------------
