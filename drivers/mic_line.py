@@ -34,13 +34,25 @@ from controller.core.inputs import (
     MicCancel,
     MicRequest,
     TalkButton,
+    UnitRestarted,
     VoiceLevel,
 )
-from drivers.base import HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
+from drivers.base import (
+    HealthSink,
+    InputSink,
+    LineHealth,
+    Origins,
+    UnitHealth,
+    UnitKind,
+    origin_mark,
+)
 from drivers.errors import DriverConfigError, TransportError
 from drivers.health import LineMonitor, UnitMonitor
 from drivers.serialport import Link, open_link
 from protocols import micunit as mic
+
+# The `origin` kind of a microphone unit's inputs (drivers.base.Origins).
+ORIGIN_KIND = "mic"
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +130,17 @@ class MicLine:
         self._hold_acks = hold_acks
         # Inputs delivered and not yet settled: the unit event each one came from.
         self._unsettled: dict[int, tuple[Input, int, int, int]] = {}
+        # A unit's run as this driver counts it (one more at each restart it sees), and where
+        # the journal left its numbering: units carry no restart counter on the wire, so
+        # their origins are "mic:RUN:SEQ" with the run counted here and journaled with each
+        # restart (`UnitRestarted`). `_resume` drops, at the first STATUS after our own
+        # restart, the events the journal already holds.
+        self._run: dict[int, int] = {}
+        self._resume: dict[int, int] = {}
+        # Restarts whose record is not yet durable: the unit is told `boot_seen` (and so
+        # drops acknowledged events) only after it is, and after its state was restored.
+        self._marker_pending: dict[int, Input] = {}
+        self._restore_done: set[int] = set()
         self._last_tx = float("-inf")
         self.sitting_open = False
 
@@ -139,9 +162,25 @@ class MicLine:
         acknowledged to the units in the next POLL."""
         for inp in inputs:
             held = self._unsettled.pop(id(inp), None)
-            if held is not None and held[0] is inp:
-                _, address, run, seq = held
-                self._poller.settle(address, run, seq)
+            if held is None or held[0] is not inp:
+                continue
+            _, address, run, seq = held
+            if self._marker_pending.get(address) is inp:
+                del self._marker_pending[address]
+                if address in self._restore_done:
+                    self._restore_done.discard(address)
+                    self._restoring.discard(address)
+                    self._poller.state_restored(address)
+                continue
+            self._poller.settle(address, run, seq)
+
+    def restore_origins(self, origins: Origins) -> None:
+        """drivers.base.Resumable: each unit's run and numbering where the journal stands."""
+        for address, seat in self._seat_of.items():
+            origin = origins.get((seat, ORIGIN_KIND))
+            mark = origin_mark(origin) if origin is not None else None
+            if mark is not None:
+                self._run[address], self._resume[address] = mark
 
     @property
     def name(self) -> str:
@@ -332,9 +371,13 @@ class MicLine:
         return None
 
     def _restored(self, address: int) -> None:
-        if address in self._restoring:
-            self._restoring.discard(address)
-            self._poller.state_restored(address)
+        if address not in self._restoring:
+            return
+        if address in self._marker_pending:
+            self._restore_done.add(address)  # `boot_seen` once the restart is on record
+            return
+        self._restoring.discard(address)
+        self._poller.state_restored(address)
 
     async def _await_reply(
         self, address: int, deadline: float
@@ -382,12 +425,20 @@ class MicLine:
         self._line_events(events)
         seat = self._seat_of[address]
         now = self._clock.now()
+        resume = self._resume.pop(address, 0)
         for event in events:
             if isinstance(event, mic.UnitKeyEvent):
-                inp = _key_input(event.kind, seat, now)
-                if self._hold_acks:
-                    # Keyed by identity, holding the input: the runtime settles that object.
-                    self._unsettled[id(inp)] = (inp, address, event.run, event.seq)
+                if resume and not mic.seq_is_newer(event.seq, resume):
+                    # Journaled before our restart, its acknowledgement lost with us.
+                    self._poller.settle(address, event.run, event.seq)
+                    continue
+                if not self._hold_acks:
+                    self._sink(_key_input(event.kind, seat, now))
+                    continue
+                origin = f"{ORIGIN_KIND}:{self._run.get(address, 0)}:{event.seq}"
+                inp = _key_input(event.kind, seat, now, origin)
+                # Keyed by identity, holding the input: the runtime settles that object.
+                self._unsettled[id(inp)] = (inp, address, event.run, event.seq)
                 self._sink(inp)
         monitor = self._units[address]
         if status.events_lost and address not in self._lost_flag:
@@ -424,9 +475,22 @@ class MicLine:
                 case mic.UnitBooted():
                     monitor.rebooted()
                     self._restoring.add(event.address)
+                    if self._hold_acks:
+                        self._record_restart(event.address)
                     self._dirty.setdefault(event.address, set()).update(
                         (mic.Command.SET_MIC, mic.Command.SET_RING)
                     )
+
+    def _record_restart(self, address: int) -> None:
+        """A new run of the unit: journaled before the unit is told `boot_seen`, so that a
+        unit that no longer reports `boot` always has its current run on record."""
+        self._resume.pop(address, None)  # a new run: nothing of it is journaled yet
+        run = self._run.get(address, 0) + 1
+        self._run[address] = run
+        marker = UnitRestarted(self._clock.now(), self._seat_of[address], f"{ORIGIN_KIND}:{run}:0")
+        self._marker_pending[address] = marker
+        self._unsettled[id(marker)] = (marker, address, -1, 0)
+        self._sink(marker)
 
     async def _write(self, link: Link, address: int) -> None:
         loop = asyncio.get_running_loop()
@@ -482,17 +546,17 @@ def _check_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _key_input(kind: mic.UnitEvent, seat: int, now: float) -> Input:
+def _key_input(kind: mic.UnitEvent, seat: int, now: float, origin: str | None = None) -> Input:
     match kind:
         case mic.UnitEvent.REQUEST_PRESSED:
-            return MicRequest(now, seat)
+            return MicRequest(now, seat, origin=origin)
         case mic.UnitEvent.CANCEL_PRESSED:
-            return MicCancel(now, seat)
+            return MicCancel(now, seat, origin)
         case mic.UnitEvent.TALK_PRESSED:
-            return TalkButton(now, seat, True)
+            return TalkButton(now, seat, True, origin)
         case mic.UnitEvent.TALK_RELEASED:
-            return TalkButton(now, seat, False)
+            return TalkButton(now, seat, False, origin)
         case mic.UnitEvent.PRIORITY_PRESSED:
-            return ChairPriority(now, seat, True)
+            return ChairPriority(now, seat, True, origin)
         case mic.UnitEvent.PRIORITY_RELEASED:
-            return ChairPriority(now, seat, False)
+            return ChairPriority(now, seat, False, origin)

@@ -111,6 +111,20 @@ class ChairPriority(Input):
     origin: str | None = None
 
 
+@dataclass(frozen=True)
+class UnitRestarted(Input):
+    """A unit of a seat restarted, and its event numbering starts again at `origin`.
+
+    Journaled as a fact for the technician, and as the place a unit's stream resumes from:
+    the drivers whose units carry no restart counter on the wire (microphone units) count
+    restarts themselves, and the first event of the new run follows this record. Changes
+    nothing in the sitting."""
+
+    kind: ClassVar[str] = "unit-restarted"
+    seat: int
+    origin: str
+
+
 # --- from people, through the API -------------------------------------------------------------
 
 
@@ -343,6 +357,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         MicCancel,
         TalkButton,
         VoiceLevel,
+        UnitRestarted,
         ChairPriority,
         OpenSitting,
         CloseSitting,

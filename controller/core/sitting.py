@@ -89,6 +89,7 @@ from controller.core.inputs import (
     SetSpeakingTime,
     TalkButton,
     Tick,
+    UnitRestarted,
     VoiceLevel,
     VoteKeyPressed,
 )
@@ -244,6 +245,8 @@ class MeetingCore:
             SecretVoteSealed: self._on_secret_sealed,
             Tick: self._on_tick,
             ClockAnchor: self._on_clock_anchor,
+            # A fact for the record and the drivers' cursors: nothing in the sitting changes.
+            UnitRestarted: lambda inp: [],
             MicOverride: self.floor.handle,
         }
         for cls in FLOOR_UNIT_INPUTS:

@@ -12,7 +12,7 @@ import pytest
 from controller.config import Line, LineKind
 from controller.core.clock import FakeClock
 from controller.core.effects import MicSwitch, RingShow, RingState
-from controller.core.inputs import ChairPriority, Input, MicRequest, TalkButton
+from controller.core.inputs import ChairPriority, Input, MicRequest, TalkButton, UnitRestarted
 from drivers.base import LineHealth, UnitHealth
 from drivers.mic_line import MicLine, Reconnect
 from protocols import micunit as mic
@@ -207,14 +207,18 @@ async def test_a_press_right_after_a_restart_reaches_the_controller_once() -> No
         health: Recorder[UnitHealth | LineHealth] = Recorder()
         requests: Recorder[Input] = Recorder()
         reboots: list[int] = []
+        restarts: list[UnitRestarted] = []
 
         def sink(item: Input) -> None:
+            line.settled([item])  # as the runtime does once the input is durable
+            if isinstance(item, UnitRestarted):
+                restarts.append(item)
+                return
             if isinstance(item, MicRequest) and item.seat == unit.seat and not requests.items:
                 # The master has the first press; its next POLL to the unit acknowledges it.
                 sim.reboot_before_next(address, mic.UnitEvent.REQUEST_PRESSED)
                 reboots.append(unit_health_of(line, unit.seat).reboots)
             requests(item)
-            line.settled([item])  # as the runtime does once the input is durable
 
         line = MicLine.from_config(config, line_id, FakeClock(50.0), sink, health)
         task = asyncio.create_task(line.run())
@@ -229,6 +233,10 @@ async def test_a_press_right_after_a_restart_reaches_the_controller_once() -> No
             assert unit.boots == 2
             assert [type(i) for i in requests.items] == [MicRequest, MicRequest]
             assert [p.seq for p in hall.truth.presses] == [1, 1]
+            # Each run of the unit is on record, and each press names its run.
+            runs = [r.origin for r in restarts if r.seat == unit.seat]
+            assert runs == ["mic:1:0", "mic:2:0"]
+            assert [getattr(i, "origin", None) for i in requests.items] == ["mic:1:1", "mic:2:1"]
             assert unit_health_of(line, unit.seat).reboots == reboots[0] + 1
         finally:
             task.cancel()
@@ -246,9 +254,19 @@ async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> 
     units = MicUnits(pty_pair.unit, list(UNITS))
     line_cfg = Line("mic1", LineKind.MIC_SERIAL, pty_pair.master, 115200, None, None)
 
-    async def start(sink: Recorder[Input]) -> tuple[MicLine, asyncio.Task[None]]:
+    async def start(
+        presses: Recorder[Input], origins: dict[tuple[int, str], str]
+    ) -> tuple[MicLine, asyncio.Task[None]]:
         health: Recorder[UnitHealth | LineHealth] = Recorder()
+
+        def sink(item: Input) -> None:
+            if isinstance(item, UnitRestarted):
+                line.settled([item])  # a restart's record is durable at once here
+            else:
+                presses(item)
+
         line = MicLine(line_cfg, UNITS, FakeClock(50.0), sink, health, hold_acks=True)
+        line.restore_origins(origins)
         task = asyncio.create_task(line.run())
         await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
         return line, task
@@ -260,7 +278,7 @@ async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> 
 
     try:
         first: Recorder[Input] = Recorder()
-        _, task = await start(first)
+        _, task = await start(first, {})
         units.press(2, mic.UnitEvent.REQUEST_PRESSED)
         await first.wait_for(lambda items: len(items) == 1)
         # Delivered, never settled: however many polls go by, the unit keeps it.
@@ -271,7 +289,7 @@ async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> 
         await stop(task)  # the controller dies before the press was durable
 
         second: Recorder[Input] = Recorder()
-        line, task = await start(second)
+        line, task = await start(second, {})
         await second.wait_for(lambda items: len(items) == 1)
         assert isinstance(second.items[0], MicRequest)
         assert second.items[0].seat == UNITS[2]
@@ -280,6 +298,26 @@ async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> 
         polls = polls_heard(units)
         await units.wait_until(lambda: polls_heard(units) >= polls + 2 * len(UNITS))
         assert len(second.items) == 1
+        await stop(task)
+
+        # Journaled, but the controller died before its acknowledgement reached the unit:
+        # the next controller resumes from the journal's origin and does not count it again.
+        units.press(3, mic.UnitEvent.REQUEST_PRESSED)
+        third: Recorder[Input] = Recorder()
+        _, task = await start(third, {})
+        await third.wait_for(lambda items: len(items) == 1)
+        journaled = third.items[0]
+        assert isinstance(journaled, MicRequest)
+        assert journaled.origin is not None
+        assert journaled.origin.startswith("mic:")
+        await stop(task)  # never settled here, so never acknowledged: the unit still has it
+        assert len(units.units[3].events) == 1
+        fourth: Recorder[Input] = Recorder()
+        _, task = await start(fourth, {(UNITS[3], "mic"): journaled.origin})
+        await units.wait_until(lambda: not units.units[3].events)  # acknowledged at once
+        polls = polls_heard(units)
+        await units.wait_until(lambda: polls_heard(units) >= polls + 2 * len(UNITS))
+        assert fourth.items == []
         await stop(task)
     finally:
         units.close()
