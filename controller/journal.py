@@ -271,7 +271,8 @@ def read_witness(path: str | os.PathLike[str]) -> Witness | None:
     return max(valid, key=lambda w: w.seq)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries durable (a file created, renamed or removed in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -298,7 +299,7 @@ class _HeadFile:
                 os.ftruncate(self._fd, _SLOT * _SLOTS)
             if created:
                 os.fsync(self._fd)
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
         except BaseException:
             os.close(self._fd)
             raise

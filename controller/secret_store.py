@@ -27,7 +27,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from controller.core.inputs import Input, InputRecordError, VoteKeyPressed, from_record, to_record
-from controller.journal import Journal, JournalError, SealedPress, canonical_json
+from controller.journal import (
+    Journal,
+    JournalError,
+    SealedPress,
+    canonical_json,
+    fsync_dir,
+)
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -65,14 +71,6 @@ class PurgeReport:
     key_destroyed: bool
     # False if a reader kept the WAL from being truncated; call `purge` again later.
     wal_truncated: bool
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SecretBallotStore:
@@ -122,7 +120,7 @@ class SecretBallotStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _fsync_dir(self.key_dir)
+            fsync_dir(self.key_dir)
         if len(key) != KEY_BYTES:
             raise SecretStoreError(f"secret vote {vote_id!r}: key file is damaged")
         cipher = AESGCM(key)
@@ -144,7 +142,7 @@ class SecretBallotStore:
         finally:
             os.close(fd)
         path.unlink()
-        _fsync_dir(self.key_dir)
+        fsync_dir(self.key_dir)
         return True
 
     # -- presses -----------------------------------------------------------------------------
