@@ -259,11 +259,6 @@ async def test_a_hostile_seat_with_the_controllers_client_id_changes_no_count(
     assert (books.lost, books.wrong_results) == (0, 0), books.details
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: microphone events carry no origin into the journal: a request journaled "
-    "but not yet acknowledged to its unit when the daemon is SIGKILLed is journaled again",
-)
 async def test_a_mic_request_is_journaled_once_across_a_sigkill_before_its_ack(
     hall: Torture,
 ) -> None:
