@@ -31,6 +31,17 @@ class DaemonDied(AssertionError):
     """The daemon exited or never became ready."""
 
 
+async def cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel a task and wait for it, cancelling again while it goes on: a library's
+    `wait_for` (aiomqtt's disconnect, websockets' close) can swallow one cancellation, and a
+    recorder left running would hold the run's teardown forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+        await task
+
+
 @dataclass
 class Daemon:
     """`chamber run` in its own process, started and SIGKILLed over and over on one port."""
@@ -154,9 +165,7 @@ class StreamRecorder:
     async def stop(self) -> None:
         self._stop = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+            await cancel_until_done(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -213,9 +222,7 @@ class MqttRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+            await cancel_until_done(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
