@@ -31,17 +31,6 @@ class DaemonDied(AssertionError):
     """The daemon exited or never became ready."""
 
 
-async def cancel_until_done(task: asyncio.Task[None]) -> None:
-    """Cancel a task and wait for it, cancelling again while it goes on: a library's
-    `wait_for` (aiomqtt's disconnect, websockets' close) can swallow one cancellation, and a
-    recorder left running would hold the run's teardown forever."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-        await task
-
-
 @dataclass
 class Daemon:
     """`chamber run` in its own process, started and SIGKILLed over and over on one port."""
@@ -165,7 +154,9 @@ class StreamRecorder:
     async def stop(self) -> None:
         self._stop = True
         if self._task is not None:
-            await cancel_until_done(self._task)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -222,7 +213,9 @@ class MqttRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
-            await cancel_until_done(self._task)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
