@@ -31,6 +31,20 @@ class DaemonDied(AssertionError):
     """The daemon exited or never became ready."""
 
 
+STOP_BOUND_S = 10.0
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a recorder and wait for it, within a bound. aiomqtt's client can be left
+    waiting on a socket the killed broker closed under it ("Bad file descriptor"): such a
+    recorder is abandoned, not awaited forever, so that a run's teardown always ends."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=STOP_BOUND_S)
+    if task in done:
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            task.result()
+
+
 @dataclass
 class Daemon:
     """`chamber run` in its own process, started and SIGKILLed over and over on one port."""
@@ -154,9 +168,7 @@ class StreamRecorder:
     async def stop(self) -> None:
         self._stop = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+            await stop_task(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -213,9 +225,7 @@ class MqttRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._task
+            await stop_task(self._task)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
