@@ -28,7 +28,8 @@ After every (re)connection the driver subscribes and reads presses first; the co
 status and the retained state go out again from the sender task, so a big hall's retained
 state never holds up a press.
 
-It reconnects by itself, with exponential backoff, around a fresh `aiomqtt.Client` each
+It reconnects by itself (every 0.1 s for 10 s after a loss, then with exponential backoff: see
+`Backoff`), around a fresh `aiomqtt.Client` each
 time (aiomqtt's documented reconnection pattern). It never raises on bad input: a payload the
 contract refuses is logged (once per seat and reason) and dropped.
 """
@@ -40,7 +41,7 @@ import contextlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import aiomqtt
@@ -94,10 +95,24 @@ RECENT_PER_SEAT = 32
 
 @dataclass(frozen=True)
 class Backoff:
-    # A broker lost during a vote must be read again within a second, not half a minute: the
-    # first attempts come quickly (a refused connection costs nothing), then every 5 s at most.
+    """When to try the broker again. A broker lost during a vote must be read again within a
+    second of its return, not half a minute later: for `steady_s` after a lost connection
+    the attempts come every `first_s` (a refused connection costs nothing, and a restarted
+    broker that loads a large hall's accounts is not listening at once, so doubling the wait
+    there would miss its return by up to a second); then the wait doubles up to `max_s`."""
+
     first_s: float = 0.1
     max_s: float = 5.0
+    steady_s: float = 10.0
+
+    def delays(self) -> Iterator[float]:
+        """The waits before each attempt after a lost connection."""
+        for _ in range(round(self.steady_s / self.first_s)):
+            yield self.first_s
+        delay = self.first_s
+        while True:
+            delay = min(delay * 2, self.max_s)
+            yield delay
 
 
 @dataclass(eq=False)
@@ -316,7 +331,7 @@ class MqttUnits:
     # --- the connection loop ------------------------------------------------------------------
 
     async def run(self) -> None:
-        delay = self._backoff.first_s
+        delays = self._backoff.delays()
         while True:
             self._sessions_up = False
             try:
@@ -327,9 +342,8 @@ class MqttUnits:
             else:  # pragma: no cover - _session only returns by raising
                 return
             if self._sessions_up:
-                delay = self._backoff.first_s  # a lost connection: the first retry comes soon
-            await asyncio.sleep(delay)  # backoff between connection attempts
-            delay = min(delay * 2, self._backoff.max_s)
+                delays = self._backoff.delays()  # a lost connection: retries come often again
+            await asyncio.sleep(next(delays))  # backoff between connection attempts
 
     def _client(self) -> aiomqtt.Client:
         will = self.topics.will()
@@ -352,6 +366,9 @@ class MqttUnits:
         # aiomqtt 2.5 does not offer paho's manual acknowledgement in its constructor: set it on
         # the paho client it wraps, before the connection, so that no delivery is acked early.
         client._client.manual_ack_set(True)
+        # The retained state goes out REPUBLISH_WINDOW publications at a time, by design: not
+        # a backlog worth aiomqtt's warning.
+        client.pending_calls_threshold = 2 * REPUBLISH_WINDOW
         return client
 
     async def _session(self) -> None:
@@ -402,8 +419,10 @@ class MqttUnits:
         outcome = self._received(str(message.topic), message.payload)
         if entry is None:
             return
-        if outcome is None:
-            entry.ready = True  # nothing of it waits for the journal
+        if outcome is None or self._held.get(id(outcome.inp)) is not outcome:
+            # Nothing of it waits for the journal, or its input was settled already (a sink
+            # may settle at once): a PUBACK held for it would stop every later one.
+            entry.ready = True
         else:
             outcome.acks.append(entry)
         acks.flush()

@@ -268,3 +268,35 @@ async def test_no_seat_account_takes_over_a_session(broker: Mosquitto) -> None:
         assert [o for o in ctl.origins() if o.startswith("ip:9:")] == [
             f"ip:9:{n}" for n in range(1, 6)
         ]
+
+
+async def test_an_input_settled_inside_the_sink_is_acked(broker: Mosquitto) -> None:
+    """A runtime may settle an input before the driver's sink returns (the bench's controller
+    does). Its delivery is acked all the same, and so is every one behind it: nothing comes
+    back to the next controller. A PUBACK once held for an input settled that early was never
+    sent, and it held up every later one of the connection."""
+    async with Controller(broker) as ctl, unit_client(broker, 1) as unit:
+
+        def settle_at_once(inp: Input) -> None:
+            ctl.inputs(inp)
+            ctl.driver.settled([inp])
+
+        ctl.driver._sink = settle_at_once
+        for seq in range(1, 41):
+            await publish(unit, wire.VoteKey(1, boot=5, seq=seq, key=1 + seq % 3))
+        await ctl.inputs.wait_for(lambda items: len(items) == 40, WAIT_S)
+        assert ctl.driver.held == 0
+        assert ctl.driver._acks is not None and len(ctl.driver._acks) == 0
+    async with Controller(broker) as after, unit_client(broker, 1) as unit:
+        await publish(unit, wire.VoteKey(1, boot=5, seq=41, key=2))
+        await after.inputs.wait_for(lambda items: len(items) >= 1, WAIT_S)
+        assert after.origins() == ["ip:5:41"]
+
+
+def test_retries_come_often_after_a_loss_then_back_off() -> None:
+    """Every `first_s` for `steady_s` after a lost connection (a broker back within a second
+    is found within `first_s`), then doubling up to `max_s`."""
+    delays = Backoff(first_s=0.1, max_s=5.0, steady_s=1.0).delays()
+    taken = [next(delays) for _ in range(16)]
+    assert taken[:10] == [0.1] * 10
+    assert taken[10:] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0]
