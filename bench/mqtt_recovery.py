@@ -7,13 +7,15 @@ controller's MQTT driver in its own process, as in the daemon, holding every sea
 state (LEDs, lock, ring, microphone: four publications a seat, all published again after each
 reconnection) and settling each press at once as the runtime does after its commit; one
 simulated IP unit per seat but one (each its own connection, reconnecting with its own
-backoff); and, on the last seat, a probe unit that reconnects at once and presses as soon as
-the controller's status says online, as the contract's resend rule has it.
+backoff); and, on the last seat, a probe unit in a process of its own (a real unit has its own
+CPU) that reconnects at once and presses as soon as the controller's status says online, as
+the contract's resend rule has it.
 
 Each trial kills the broker (SIGKILL; its supervisor restarts it after 0.2 s). Measured from
 the kill plus those 0.2 s, the earliest the broker can be back (so each figure is an upper
-bound): `subscribed`, the controller connected and subscribed again; `first press`, the probe's
-press read by the controller. Both include the whole hall reconnecting at the same time.
+bound): `subscribed`, the controller connected and subscribed again; `probe sent`, the probe's
+press published; `first press`, that press read by the controller. All include the whole hall
+reconnecting at the same time.
 Target: the first press within 1 s at every size. Medians over the restarts; JSON in
 bench/results/mqtt_recovery.json. Times are CLOCK_MONOTONIC, which both processes share.
 """
@@ -46,7 +48,6 @@ from drivers.mosquitto import (
     CONTROLLER_USER,
     WALL_USER,
     BrokerEndpoint,
-    Mosquitto,
     hall_broker,
     unit_password,
 )
@@ -149,28 +150,31 @@ async def controller_process(hall_file: Path, port: int) -> AsyncIterator[Contro
         await controller.stop()
 
 
-# --- the probe unit -----------------------------------------------------------------------------
+# --- the probe unit, in its own process (a real unit has its own CPU) --------------------------
 
 
 class Probe:
-    """One unit that reconnects at once and presses when the controller says it is online."""
+    """One unit that reconnects at once and presses when the controller says it is online.
 
-    def __init__(self, hall_id: str, seat: int, broker: Mosquitto) -> None:
+    Run by `probe_main` in a process of its own: in the bench's process it would wait for the
+    CPU behind the simulated hall's thousands of clients reconnecting at the same moment.
+    A line on stdin asks for a press; each press is printed as one JSON line."""
+
+    def __init__(self, hall_id: str, seat: int, host: str, port: int) -> None:
         self.topics = wire.Topics(hall_id)
         self.seat = seat
-        self.broker = broker
+        self.host = host
+        self.port = port
         self.username, self.password = unit_credentials(SECRET, seat)
         self.seq = 0
         self.want: asyncio.Queue[None] = asyncio.Queue()
-        self.pressed: list[tuple[float, str]] = []
-        self.has_pressed = asyncio.Event()
 
     async def run(self) -> None:
         while True:
             try:
                 async with aiomqtt.Client(
-                    self.broker.connect_host,
-                    self.broker.port,
+                    self.host,
+                    self.port,
                     username=self.username,
                     password=self.password,
                     identifier=self.username,
@@ -191,9 +195,44 @@ class Probe:
     async def _press(self, client: aiomqtt.Client) -> None:
         self.seq += 1
         pub = self.topics.publication(wire.VoteKey(self.seat, 1, self.seq, 1 + self.seq % 3))
-        self.pressed.append((time.monotonic(), f"ip:1:{self.seq}"))
-        self.has_pressed.set()
+        sys.stdout.write(json.dumps({"t": time.monotonic(), "origin": f"ip:1:{self.seq}"}) + "\n")
+        sys.stdout.flush()
         await client.publish(pub.topic, pub.payload, int(pub.qos), pub.retain)
+
+
+async def probe_main(hall_id: str, seat: int, host: str, port: int) -> None:
+    probe = Probe(hall_id, seat, host, port)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    task = asyncio.create_task(probe.run())
+    async for _ in reader:
+        probe.want.put_nowait(None)
+    task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def probe_process(
+    hall_id: str, seat: int, host: str, port: int
+) -> AsyncIterator[ControllerProcess]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.mqtt_recovery",
+        "--probe",
+        hall_id,
+        str(seat),
+        host,
+        str(port),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    probe = ControllerProcess(proc)  # the same JSON-lines reader
+    try:
+        yield probe
+    finally:
+        await probe.stop()
 
 
 # --- one hall size --------------------------------------------------------------------------------
@@ -210,8 +249,6 @@ async def measure_size(seats: int, restarts: int, seed: int = 1) -> dict[str, An
         probe_seat = max(ip_seats(config))
         broker = hall_broker(config.hall_id, ip_seats(config), directory / "broker", SECRET)
         await broker.start()
-        probe = Probe(config.hall_id, probe_seat, broker)
-        probe_task = asyncio.create_task(probe.run())
         others = dataclasses.replace(
             config, units=tuple(u for u in config.units if u.seat != probe_seat)
         )
@@ -219,6 +256,9 @@ async def measure_size(seats: int, restarts: int, seed: int = 1) -> dict[str, An
         try:
             async with (
                 controller_process(hall_file, broker.port) as controller,
+                probe_process(
+                    config.hall_id, probe_seat, broker.connect_host, broker.port
+                ) as probe,
                 SimulatedHall(
                     others,
                     wire_time=False,
@@ -239,9 +279,10 @@ async def measure_size(seats: int, restarts: int, seed: int = 1) -> dict[str, An
                     before = broker.restarts
                     for unit in units:
                         unit.connected.clear()
-                    probe.has_pressed.clear()
                     killed = time.monotonic()
-                    probe.want.put_nowait(None)
+                    assert probe.proc.stdin is not None
+                    probe.proc.stdin.write(b"press\n")
+                    await probe.proc.stdin.drain()
                     await broker.kill()
                     await broker.wait_restarts(before + 1)
                     # The supervisor waits this long before it starts the broker again: the
@@ -250,21 +291,26 @@ async def measure_size(seats: int, restarts: int, seed: int = 1) -> dict[str, An
                     subscribed = await asyncio.wait_for(
                         controller.until(killed, connected=True), WAIT_S
                     )
-                    await asyncio.wait_for(probe.has_pressed.wait(), WAIT_S)
-                    origin = probe.pressed[-1][1]
+                    origin = f"ip:1:{trial + 1}"
+                    sent = await asyncio.wait_for(probe.until(killed, origin=origin), WAIT_S)
                     read = await asyncio.wait_for(
                         controller.until(killed, seat=probe_seat, origin=origin), WAIT_S
                     )
-                    trials.append({"subscribed_s": subscribed - back, "first_press_s": read - back})
+                    trials.append(
+                        {
+                            "subscribed_s": subscribed - back,
+                            "probe_sent_s": sent - back,
+                            "first_press_s": read - back,
+                        }
+                    )
                     print(
                         f"  {seats} seats, restart {trial + 1}: subscribed "
-                        f"{subscribed - back:.3f} s, first press {read - back:.3f} s",
+                        f"{subscribed - back:.3f} s, probe sent {sent - back:.3f} s, "
+                        f"first press {read - back:.3f} s",
                         file=sys.stderr,
                         flush=True,
                     )
         finally:
-            probe_task.cancel()
-            await asyncio.gather(probe_task, return_exceptions=True)
             await broker.stop()
     return {
         "seats": seats,
@@ -304,9 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--restarts", type=int, default=RESTARTS)
     parser.add_argument("--controller", nargs=2, metavar=("HALL_FILE", "PORT"), help="(internal)")
+    parser.add_argument(
+        "--probe", nargs=4, metavar=("HALL", "SEAT", "HOST", "PORT"), help="(internal)"
+    )
     args = parser.parse_args(argv)
     if args.controller:
         asyncio.run(controller_main(Path(args.controller[0]), int(args.controller[1])))
+        return 0
+    if args.probe:
+        hall_id, seat, host, port = args.probe
+        asyncio.run(probe_main(hall_id, int(seat), host, int(port)))
         return 0
     sizes = (50,) if args.quick else tuple(int(s) for s in args.sizes.split(","))
     started = time.monotonic()
