@@ -9,8 +9,8 @@ A unit announces itself on its retained status topic (boot counter, firmware) wi
 will that marks it offline; presses carry the unit's boot counter and event sequence number
 (protocols.mqtt), so a controller can count each one once even when the duplicate and
 replay faults re-publish old messages. Commands (lock, LEDs, ring, microphone) are applied to
-what the unit shows. When the broker goes away, the unit reconnects with backoff and sends
-the presses it kept meanwhile, as a QoS 1 client does.
+what the unit shows. When the broker goes away, the unit reconnects as the contract says
+("Reconnecting") and sends the presses it kept meanwhile, as a QoS 1 client does.
 
 As the contract requires (firmware_specs/mqtt.md, "Presses: until the controller confirms"),
 a unit keeps every press until the controller confirms it: a command for its seat that arrives
@@ -27,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +45,25 @@ log = logging.getLogger(__name__)
 # How many units open their connection at once: Mosquitto's listen backlog and the
 # password check both prefer a steady stream to 4,096 simultaneous SYNs.
 CONNECT_CONCURRENCY = 256
-RECONNECT_MIN_S = 0.1
-RECONNECT_MAX_S = 2.0
+# The MQTT contract's reconnection timing ("Reconnecting"): at least every second for 10 s
+# after a loss, each wait drawn between half and all of its length, then longer.
+RECONNECT_STEADY_WAIT_S = 0.5
+RECONNECT_STEADY_FOR_S = 10.0
+RECONNECT_MAX_S = 10.0
 HISTORY = 16  # old publications a unit keeps for the replay fault
+
+
+def reconnect_waits(rng: random.Random) -> Iterator[float]:
+    """A unit's waits before each attempt after a lost connection, as the contract has them."""
+    spent = 0.0
+    while spent < RECONNECT_STEADY_FOR_S:
+        wait = rng.uniform(0.5, 1.0) * RECONNECT_STEADY_WAIT_S
+        spent += wait
+        yield wait
+    nominal = 1.0
+    while True:
+        nominal = min(RECONNECT_MAX_S, nominal * 2)
+        yield rng.uniform(0.5, 1.0) * nominal
 
 
 @dataclass
@@ -137,8 +154,11 @@ class IpUnit:
         boot: int = 1,
         firmware: str = "1.0.0",
         on_connected: Callable[[IpUnit], None] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.seat = seat
+        # The jitter of its reconnection waits: seeded, so a run replays.
+        self._rng = rng if rng is not None else random.Random(seat)
         self._seat_topics = seat_topics
         self._topics = seat_topics.topics
         self._broker = broker
@@ -247,23 +267,24 @@ class IpUnit:
     # --- the connection --------------------------------------------------------------------
 
     async def run(self, gate: asyncio.Semaphore) -> None:
-        """Stay connected until cancelled; reconnect with backoff when the broker goes away."""
-        backoff = RECONNECT_MIN_S
+        """Stay connected until cancelled; reconnect as the contract says when the broker
+        goes away ("Reconnecting": often for 10 s, jittered, then backing off)."""
+        waits = reconnect_waits(self._rng)
         while not self.is_closing():
             connections = self.connections
             try:
                 await self._connect_and_serve(gate)
-                backoff = RECONNECT_MIN_S
+                waits = reconnect_waits(self._rng)
             except aiomqtt.MqttError as exc:
                 if self.is_closing():
                     return
                 if self.connections != connections:
-                    backoff = RECONNECT_MIN_S  # it was connected: the first retry comes soon
-                log.debug("seat %d: %s; reconnecting in %.1f s", self.seat, exc, backoff)
+                    waits = reconnect_waits(self._rng)  # it was connected: retries come often
+                wait = next(waits)
+                log.debug("seat %d: %s; reconnecting in %.2f s", self.seat, exc, wait)
                 self.connected.clear()
                 self._client = None
-                await asyncio.sleep(backoff)
-                backoff = min(RECONNECT_MAX_S, backoff * 2)
+                await asyncio.sleep(wait)  # the contract's wait between attempts
 
     async def _connect_and_serve(self, gate: asyncio.Semaphore) -> None:
         will = self._seat_topics.will(self.seat)
@@ -444,7 +465,7 @@ class WallClient:
     errors: list[str] = field(default_factory=list)
 
     async def run(self, ready: asyncio.Event) -> None:
-        backoff = RECONNECT_MIN_S
+        waits = reconnect_waits(random.Random(0))  # the same rule as a seat unit's
         while True:
             try:
                 async with aiomqtt.Client(
@@ -458,12 +479,11 @@ class WallClient:
                     for sub in self.topics.subscriptions(mqtt.ClientRole.WALL):
                         await client.subscribe(sub.topic_filter, sub.qos)
                     ready.set()
-                    backoff = RECONNECT_MIN_S
+                    waits = reconnect_waits(random.Random(0))
                     async for message in client.messages:
                         await self._take(str(message.topic), message.payload)
             except aiomqtt.MqttError:
-                await asyncio.sleep(backoff)
-                backoff = min(RECONNECT_MAX_S, backoff * 2)
+                await asyncio.sleep(next(waits))  # the contract's wait between attempts
 
     async def _take(self, topic: str, payload: Any) -> None:
         data = payload if isinstance(payload, bytes) else b""
