@@ -43,6 +43,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 
@@ -169,6 +170,7 @@ class MqttUnits:
         identifier: str | None = None,
         backoff: Backoff = Backoff(),
         keepalive_s: int = 10,
+        connect_timeout_s: float = 10.0,
         marks: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         try:
@@ -185,6 +187,7 @@ class MqttUnits:
         self._identifier = identifier or endpoint.username or f"chamber-controller-{hall_id}"
         self._backoff = backoff
         self._keepalive = keepalive_s
+        self._timeout = connect_timeout_s
         self._duplicates = wire.DuplicateFilter(marks)
         self._units = {
             seat: UnitMonitor(MQTT_LINE, seat, seat, UnitKind.IP, on_health)
@@ -358,6 +361,8 @@ class MqttUnits:
             identifier=self._identifier,
             will=aiomqtt.Will(will.topic, will.payload, int(will.qos), will.retain),
             keepalive=self._keepalive,
+            # aiomqtt's bound on each operation (the CONNACK, a SUBACK, a PUBACK).
+            timeout=self._timeout,
             tls_context=tls,
             # A persistent session: QoS 1 presses sent while the controller was away arrive
             # on reconnection (and the duplicate filter drops what was already counted).
@@ -366,6 +371,7 @@ class MqttUnits:
         # aiomqtt 2.5 does not offer paho's manual acknowledgement in its constructor: set it on
         # the paho client it wraps, before the connection, so that no delivery is acked early.
         client._client.manual_ack_set(True)
+        _fail_connect_on_loss(client)
         # The retained state goes out REPUBLISH_WINDOW publications at a time, by design: not
         # a backlog worth aiomqtt's warning.
         client.pending_calls_threshold = 2 * REPUBLISH_WINDOW
@@ -648,6 +654,39 @@ _WALL_KINDS = frozenset(
         wire.MessageKind.WALL_FLOOR,
     }
 )
+
+
+def _fail_connect_on_loss(client: aiomqtt.Client) -> None:
+    """End a connection attempt as soon as its socket is lost before the CONNACK.
+
+    aiomqtt 2.5 ignores a disconnection that comes before the CONNACK and waits for its whole
+    timeout (10 s) instead: a broker killed while the controller was connecting cost a
+    vote ten seconds of presses. Here paho's disconnection callback fails the connection
+    attempt at once, and the reconnection loop tries again a moment later."""
+    paho = client._client
+    on_disconnect = paho.on_disconnect
+    loop = asyncio.get_running_loop()
+
+    def fail() -> None:
+        connected = client._connected
+        if not connected.done():
+            connected.set_exception(
+                aiomqtt.MqttError("connection lost before the broker's CONNACK")
+            )
+
+    def lost(*args: Any) -> None:
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:  # paho's connect runs in an executor thread
+            here = False
+        if here:
+            fail()
+        else:
+            loop.call_soon_threadsafe(fail)
+        if on_disconnect is not None:
+            on_disconnect(*args)
+
+    paho.on_disconnect = lost
 
 
 async def _publish(client: aiomqtt.Client, publication: wire.Publication) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -286,7 +287,8 @@ async def test_an_input_settled_inside_the_sink_is_acked(broker: Mosquitto) -> N
             await publish(unit, wire.VoteKey(1, boot=5, seq=seq, key=1 + seq % 3))
         await ctl.inputs.wait_for(lambda items: len(items) == 40, WAIT_S)
         assert ctl.driver.held == 0
-        assert ctl.driver._acks is not None and len(ctl.driver._acks) == 0
+        assert ctl.driver._acks is not None
+        assert len(ctl.driver._acks) == 0
     async with Controller(broker) as after, unit_client(broker, 1) as unit:
         await publish(unit, wire.VoteKey(1, boot=5, seq=41, key=2))
         await after.inputs.wait_for(lambda items: len(items) >= 1, WAIT_S)
@@ -300,3 +302,97 @@ def test_retries_come_often_after_a_loss_then_back_off() -> None:
     taken = [next(delays) for _ in range(16)]
     assert taken[:10] == [0.1] * 10
     assert taken[10:] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0]
+
+
+class DropFirstConnect:
+    """A TCP proxy in front of the broker that takes the first connection's CONNECT and then
+    closes it without a CONNACK, as a broker killed in the middle of the handshake does; later
+    connections go through to the broker."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.broker = broker
+        self.accepted = 0
+        self.dropped = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> DropFirstConnect:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._pipes:
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._writers.append(writer)
+        if self.accepted == 1:
+            await reader.read(1)  # the CONNECT's first byte: the client is waiting for CONNACK
+            writer.close()
+            self.dropped.set()
+            return
+        up_reader, up_writer = await asyncio.open_connection(
+            self.broker.connect_host, self.broker.port
+        )
+        self._writers.append(up_writer)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        for task in (
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        ):
+            self._pipes.add(task)
+
+
+async def test_a_connection_lost_before_the_connack_is_tried_again_at_once(
+    broker: Mosquitto,
+) -> None:
+    """The broker dies after the controller's CONNECT and before its CONNACK: the driver
+    gives that attempt up at once and connects on the next one. aiomqtt alone waits for its
+    whole timeout there; the timeout is set far above this test's wait, so a driver that
+    waits for it fails the test."""
+    async with DropFirstConnect(broker) as proxy:
+        endpoint = endpoint_for(broker)
+        endpoint = dataclasses.replace(endpoint, host="127.0.0.1", port=proxy.port)
+        inputs: Recorder[Input] = Recorder()
+        health: Recorder[UnitHealth | LineHealth] = Recorder()
+        driver = MqttUnits(
+            HALL,
+            SEATS,
+            endpoint,
+            FakeClock(10.0),
+            inputs,
+            health,
+            backoff=Backoff(0.05, 0.5),
+            connect_timeout_s=600.0,
+        )
+        task = asyncio.create_task(driver.run())
+        try:
+            await asyncio.wait_for(proxy.dropped.wait(), WAIT_S)
+            await asyncio.wait_for(driver.connected.wait(), WAIT_S)
+            assert proxy.accepted == 2
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
