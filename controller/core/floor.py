@@ -69,6 +69,16 @@ from controller.core.inputs import (
     Tick,
     VoiceLevel,
 )
+from controller.core.limits import (
+    MAX_OPEN_MICS,
+    MAX_REQUESTS,
+    MAX_TURN_S,
+    MAX_TURN_WARNING_S,
+    MAX_VOICE_HOLD_S,
+    MAX_VOICE_OPEN_DB,
+    MIN_OPEN_MICS,
+    MIN_VOICE_OPEN_DB,
+)
 from controller.core.model import (
     AtZero,
     FloorPolicy,
@@ -79,12 +89,6 @@ from controller.core.model import (
     Seat,
     SpeakerList,
 )
-
-# Hall limits (DOMAIN.md, "The floor"): the established systems allow these ranges.
-MAX_OPEN_LIMIT = 25
-MAX_REQUESTS_LIMIT = 250
-# The longest turn a hall may set, and the longest single extension: four hours.
-MAX_TURN_S = 4 * 3600.0
 
 # Which list goes first when the chair says "next" and when open mode serves its queue.
 GRANT_ORDER: tuple[SpeakerList, ...] = (SpeakerList.REPLY, SpeakerList.QUESTION, SpeakerList.SPEAK)
@@ -258,18 +262,31 @@ class _Lists:
 
 
 def _check_policy(policy: FloorPolicy) -> None:
-    if not 1 <= policy.max_open <= MAX_OPEN_LIMIT:
-        raise FloorPolicyError(f"max_open must be 1..{MAX_OPEN_LIMIT}, not {policy.max_open}")
-    if not 0 <= policy.max_requests <= MAX_REQUESTS_LIMIT:
+    """A floor policy inside the hall limits of `controller.core.limits`, or FloorPolicyError."""
+    if not MIN_OPEN_MICS <= policy.max_open <= MAX_OPEN_MICS:
         raise FloorPolicyError(
-            f"max_requests must be 0..{MAX_REQUESTS_LIMIT}, not {policy.max_requests}"
+            f"max_open must be {MIN_OPEN_MICS}..{MAX_OPEN_MICS}, not {policy.max_open}"
         )
-    for name in ("speak_time_s", "question_time_s", "reply_time_s", "warning_s", "voice_hold_s"):
+    if not 0 <= policy.max_requests <= MAX_REQUESTS:
+        raise FloorPolicyError(f"max_requests must be 0..{MAX_REQUESTS}, not {policy.max_requests}")
+    ranges = (
+        ("speak_time_s", MAX_TURN_S),
+        ("question_time_s", MAX_TURN_S),
+        ("reply_time_s", MAX_TURN_S),
+        ("warning_s", MAX_TURN_WARNING_S),
+    )
+    for name, most in ranges:
         value = getattr(policy, name)
-        if not (math.isfinite(value) and 0 <= value <= MAX_TURN_S):
-            raise FloorPolicyError(f"{name} must be 0..{MAX_TURN_S:g} s, not {value}")
-    if not math.isfinite(policy.voice_open_db):
-        raise FloorPolicyError(f"voice_open_db must be a number, not {policy.voice_open_db}")
+        if not (math.isfinite(value) and 0 <= value <= most):
+            raise FloorPolicyError(f"{name} must be 0..{most:g} s, not {value}")
+    hold = policy.voice_hold_s
+    if not (math.isfinite(hold) and 0 < hold <= MAX_VOICE_HOLD_S):
+        raise FloorPolicyError(f"voice_hold_s must be more than 0, at most {MAX_VOICE_HOLD_S:g} s")
+    level = policy.voice_open_db
+    if not (math.isfinite(level) and MIN_VOICE_OPEN_DB <= level <= MAX_VOICE_OPEN_DB):
+        raise FloorPolicyError(
+            f"voice_open_db must be {MIN_VOICE_OPEN_DB:g}..{MAX_VOICE_OPEN_DB:g} dB, not {level}"
+        )
 
 
 _OFF: tuple[RingState, int] = (RingState.OFF, 0)
@@ -637,8 +654,8 @@ class Floor:
             raise CommandRejected("conflict", f"seat {seat} neither speaks nor waits")
 
     def _set_mode(self, mode: MicMode, max_open: int | None, now: float) -> None:
-        if max_open is not None and not 1 <= max_open <= MAX_OPEN_LIMIT:
-            raise CommandRejected("invalid", f"max_open must be 1..{MAX_OPEN_LIMIT}")
+        if max_open is not None and not MIN_OPEN_MICS <= max_open <= MAX_OPEN_MICS:
+            raise CommandRejected("invalid", f"max_open must be {MIN_OPEN_MICS}..{MAX_OPEN_MICS}")
         self._mode = mode
         if max_open is not None:
             self._max_open = max_open

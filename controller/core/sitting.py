@@ -93,6 +93,13 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
+from controller.core.limits import (
+    MAX_CHOICES,
+    MAX_VOTE_DURATION_S,
+    MAX_VOTE_WARNING_S,
+    MIN_CHOICES,
+    UNTIMED,
+)
 from controller.core.model import AnswerSet, Delegate, Hall, Seat, VoteMode
 from controller.core.participation import Participation, SpeechLike, build_participation
 from controller.core.rules import rule_for, validate_threshold
@@ -127,8 +134,6 @@ FLOOR_COMMANDS: tuple[type[Input], ...] = (
     ExtendSpeakingTime,
     ApiChairPriority,
 )
-
-MAX_CHOICES = 10
 
 
 @dataclass(frozen=True)
@@ -559,10 +564,11 @@ class MeetingCore:
         if inp.item_id is not None and all(item.id != inp.item_id for item in self.agenda):
             raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
         if inp.answers is AnswerSet.CHOICES:
-            if not 2 <= len(inp.choices) <= MAX_CHOICES:
+            if not MIN_CHOICES <= len(inp.choices) <= MAX_CHOICES:
                 raise CommandRejected(
                     "invalid",
-                    f"a choices vote needs 2..{MAX_CHOICES} options, not {len(inp.choices)}",
+                    f"a choices vote needs {MIN_CHOICES}..{MAX_CHOICES} options, "
+                    f"not {len(inp.choices)}",
                 )
             if not all(c.strip() for c in inp.choices) or len(set(inp.choices)) != len(inp.choices):
                 raise CommandRejected("invalid", "options must be distinct and not empty")
@@ -576,7 +582,11 @@ class MeetingCore:
         warning = policy.warning_s if inp.warning_s is None else inp.warning_s
         if duration < 0 or warning < 0:
             raise CommandRejected("invalid", "times cannot be negative")
-        if duration == 0:
+        if duration > MAX_VOTE_DURATION_S or warning > MAX_VOTE_WARNING_S:
+            raise CommandRejected(
+                "invalid", f"a vote lasts at most {MAX_VOTE_DURATION_S:g} s (0: no time limit)"
+            )
+        if duration == UNTIMED:
             warning = 0.0
         elif warning >= duration:
             raise CommandRejected(

@@ -44,6 +44,12 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
+from controller.core.limits import (
+    MAX_TURN_S,
+    MAX_TURN_WARNING_S,
+    MAX_VOICE_HOLD_S,
+    MIN_VOICE_OPEN_DB,
+)
 from controller.core.model import (
     AtZero,
     Body,
@@ -188,13 +194,20 @@ def test_every_mode_has_one_row_of_rules() -> None:
         ("max_requests", -1),
         ("max_requests", 251),
         ("speak_time_s", -1.0),
+        ("speak_time_s", MAX_TURN_S + 1),
+        ("reply_time_s", MAX_TURN_S + 1),
         ("warning_s", float("nan")),
+        ("warning_s", MAX_TURN_WARNING_S + 1),
+        ("voice_hold_s", 0.0),
+        ("voice_hold_s", MAX_VOICE_HOLD_S + 1),
         ("voice_open_db", float("inf")),
+        ("voice_open_db", MIN_VOICE_OPEN_DB - 1),
     ],
 )
 def test_a_policy_out_of_range_is_refused(field: str, value: float) -> None:
     with pytest.raises(FloorPolicyError, match=field):
-        Floor(make_hall(**{field: value}))
+        overrides: dict[str, Any] = {field: value}
+        Floor(make_hall(**overrides))
 
 
 def test_other_inputs_are_not_the_floors_business() -> None:
@@ -325,6 +338,8 @@ def test_grant_takes_a_waiting_seat_off_its_list() -> None:
         (lambda at: SetMicMode(at, MicMode.OPEN, 26), "invalid"),
         (lambda at: SetSpeakingTime(at, SpeakerList.SPEAK, -5), "invalid"),
         (lambda at: SetSpeakingTime(at, SpeakerList.SPEAK, float("nan")), "invalid"),
+        (lambda at: SetSpeakingTime(at, SpeakerList.SPEAK, MAX_TURN_S + 1), "invalid"),
+        (lambda at: ExtendSpeakingTime(at, 1, MAX_TURN_S + 1), "invalid"),
         (lambda at: ExtendSpeakingTime(at, 1, 0), "invalid"),
         (lambda at: ExtendSpeakingTime(at, 3, 60), "conflict"),
         (lambda at: ExtendSpeakingTime(at, UNKNOWN, 60), "not-found"),

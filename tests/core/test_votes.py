@@ -31,6 +31,7 @@ from controller.core.inputs import (
     Tick,
     VoteKeyPressed,
 )
+from controller.core.limits import MAX_VOTE_DURATION_S, UNTIMED
 from controller.core.model import AnswerSet, Language, VoteMode, VotePolicy
 from controller.core.sitting import MeetingCore
 from controller.core.votes import TRANSITIONS, VoteCommand, VoteState
@@ -433,6 +434,28 @@ def test_no_time_limit() -> None:
     assert core.next_deadline() is None
     assert core.handle(Tick(at=1e6)) == []
     assert vote_state(core) is VoteState.OPEN
+
+
+def test_an_untimed_vote_waits_for_the_chair() -> None:
+    core = opened(make_hall(3))
+    created(core, duration_s=UNTIMED)
+    core.handle(OpenVote(at=0.0, vote_id="v1"))
+    core.handle(VoteKeyPressed(at=MAX_VOTE_DURATION_S * 2, seat=1, key=1))
+    assert core.votes["v1"].heads == [1, 0, 0]
+    core.handle(CloseVote(at=MAX_VOTE_DURATION_S * 2 + 1, vote_id="v1"))
+    assert vote_state(core) is VoteState.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("duration", "warning"),
+    [(MAX_VOTE_DURATION_S + 1, 10.0), (MAX_VOTE_DURATION_S, MAX_VOTE_DURATION_S + 1)],
+)
+def test_a_vote_longer_than_the_limit_is_refused(duration: float, warning: float) -> None:
+    core = opened(make_hall(3))
+    with pytest.raises(CommandRejected) as exc:
+        created(core, duration_s=duration, warning_s=warning)
+    assert exc.value.code == "invalid"
+    created(core, duration_s=MAX_VOTE_DURATION_S, warning_s=MAX_VOTE_DURATION_S - 1)
 
 
 def test_snapshot_countdown() -> None:
