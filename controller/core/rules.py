@@ -20,8 +20,10 @@ votes a majority is 501, not "51 %"). Nothing here does I/O or reads a clock.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from types import MappingProxyType
 
 from controller.core.errors import CommandRejected
 from controller.core.i18n import OutcomeFacts, explain_no_votes, explain_outcome
@@ -35,20 +37,18 @@ from controller.core.model import (
     Threshold,
 )
 
-PRESETS: dict[str, MajorityRule] = {
+_PRESET_RULES: tuple[MajorityRule, ...] = (
     # People's Council resolutions: more than half of ALL delegates of the council.
-    "vn-council": MajorityRule(
-        "vn-council", Threshold(Comparison.MORE_THAN, Fraction(1, 2)), Base.ALL_MEMBERS
-    ),
+    MajorityRule("vn-council", Threshold(Comparison.MORE_THAN, Fraction(1, 2)), Base.ALL_MEMBERS),
     # Dismissal of a delegate: at least two thirds of all delegates.
-    "vn-two-thirds": MajorityRule(
-        "vn-two-thirds", Threshold(Comparison.AT_LEAST, Fraction(2, 3)), Base.ALL_MEMBERS
-    ),
+    MajorityRule("vn-two-thirds", Threshold(Comparison.AT_LEAST, Fraction(2, 3)), Base.ALL_MEMBERS),
     # Robert's Rules: a majority of the votes cast.
-    "roberts-majority": MajorityRule(
-        "roberts-majority", Threshold(Comparison.MORE_THAN, Fraction(1, 2)), Base.CAST
-    ),
-}
+    MajorityRule("roberts-majority", Threshold(Comparison.MORE_THAN, Fraction(1, 2)), Base.CAST),
+)
+
+# The presets by key: the one definition of their names, which the hall file's validation
+# uses too (a hall's own rule may not take one of these keys).
+PRESETS: Mapping[str, MajorityRule] = MappingProxyType({r.key: r for r in _PRESET_RULES})
 
 # Bases that count members rather than votes: every member who did not say yes counts as no.
 MEMBER_BASES = frozenset({Base.PRESENT, Base.ENTITLED, Base.ALL_MEMBERS})
