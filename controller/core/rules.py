@@ -42,8 +42,13 @@ _PRESET_RULES: tuple[MajorityRule, ...] = (
     MajorityRule("vn-council", Threshold(Comparison.MORE_THAN, Fraction(1, 2)), Base.ALL_MEMBERS),
     # Dismissal of a delegate: at least two thirds of all delegates.
     MajorityRule("vn-two-thirds", Threshold(Comparison.AT_LEAST, Fraction(2, 3)), Base.ALL_MEMBERS),
-    # Robert's Rules: a majority of the votes cast.
-    MajorityRule("roberts-majority", Threshold(Comparison.MORE_THAN, Fraction(1, 2)), Base.CAST),
+    # Robert's Rules (12th ed., 44:1-44:3): more than half of the votes cast, where blanks and
+    # abstentions are not votes cast: of 501 yes, 499 no and 100 abstentions the motion passes.
+    MajorityRule(
+        "roberts-majority",
+        Threshold(Comparison.MORE_THAN, Fraction(1, 2)),
+        Base.CAST_WITHOUT_ABSTENTIONS,
+    ),
 )
 
 # The presets by key: the one definition of their names, which the hall file's validation

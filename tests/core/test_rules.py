@@ -99,6 +99,101 @@ def test_roberts_majority_of_1000_votes_is_501_not_51_percent() -> None:
     assert not decide(preset, counts(500, 500, 0), EN).adopted
 
 
+# --- every preset against worked examples from its source -------------------------------------
+
+# (yes, no, abstentions, members of the body, adopted, votes needed) per preset.
+Example = tuple[int, int, int, int, bool, int]
+
+ROBERTS_MAJORITY: list[Example] = [
+    # Of 1,000 votes cast a majority is 501, not "51 %" (510).
+    (501, 499, 0, 1000, True, 501),
+    (500, 500, 0, 1000, False, 501),
+    # Abstentions are not votes cast: 501 for, 499 against, 100 abstaining passes.
+    (501, 499, 100, 1100, True, 501),
+    # However many abstain, a majority of those voting for or against decides.
+    (3, 2, 40, 45, True, 3),
+    (2, 2, 10, 14, False, 3),
+    # Nobody voting for the motion never adopts it (the core's rule for any threshold).
+    (0, 0, 9, 9, False, 1),
+]
+
+VN_COUNCIL: list[Example] = [
+    # More than half of the TOTAL number of delegates: with 50 delegates, 26, whether 50 or 30
+    # are in the hall and however the others vote.
+    (26, 0, 0, 50, True, 26),
+    (26, 24, 0, 50, True, 26),
+    (25, 0, 5, 50, False, 26),
+    (26, 4, 0, 50, True, 26),
+    # 61 delegates: 31; 30 of 30 present voting yes is not enough.
+    (30, 0, 0, 61, False, 31),
+    (31, 0, 0, 61, True, 31),
+    # "Không biểu quyết" is not "tán thành": 26 abstaining of 51 leaves 25, which fails.
+    (25, 0, 26, 51, False, 26),
+]
+
+VN_TWO_THIRDS: list[Example] = [
+    # Dismissal needs at least two thirds of the total: 34 of 50, 34 of 51, 20 of 30.
+    (34, 16, 0, 50, True, 34),
+    (33, 0, 0, 50, False, 34),
+    (34, 0, 0, 51, True, 34),
+    (20, 10, 0, 30, True, 20),
+    (19, 0, 11, 30, False, 20),
+]
+
+WORKED_EXAMPLES: dict[str, list[Example]] = {
+    "roberts-majority": ROBERTS_MAJORITY,
+    "vn-council": VN_COUNCIL,
+    "vn-two-thirds": VN_TWO_THIRDS,
+}
+
+
+def test_every_preset_has_worked_examples() -> None:
+    assert set(WORKED_EXAMPLES) == set(PRESETS)
+
+
+@pytest.mark.parametrize(("yes", "no", "abstain", "members", "adopted", "need"), ROBERTS_MAJORITY)
+def test_roberts_majority_worked_examples(
+    yes: int, no: int, abstain: int, members: int, adopted: bool, need: int
+) -> None:
+    """Robert's Rules of Order Newly Revised, 12th ed. (2020), 44:1-44:3: a majority vote is
+    more than half of the votes cast by persons entitled to vote, excluding blanks and
+    abstentions, at a meeting with a quorum. The base is yes + no; members do not count."""
+    outcome = decide(PRESETS["roberts-majority"], counts(yes, no, abstain, members=members), EN)
+    assert (outcome.adopted, outcome.required) == (adopted, need)
+    assert outcome.base_count == yes + no
+    # A yes/no vote without an abstain key has the same base: the votes cast.
+    assert decide(PRESETS["roberts-majority"], counts(yes, no, None), EN).required == need
+
+
+@pytest.mark.parametrize(("yes", "no", "abstain", "members", "adopted", "need"), VN_COUNCIL)
+def test_vn_council_worked_examples(
+    yes: int, no: int, abstain: int, members: int, adopted: bool, need: int
+) -> None:
+    """Law on the Organisation of Local Government (Luật Tổ chức chính quyền địa phương 2015),
+    art. 91 and the People's Council's rules of procedure: a resolution is adopted when more
+    than half of the total number of delegates of the council ("quá nửa tổng số đại biểu")
+    vote yes ("tán thành"): yes >= floor(N/2) + 1, N = all delegates, not those present."""
+    c = counts(yes, no, abstain, present=yes + no + abstain, members=members)
+    outcome = decide(PRESETS["vn-council"], c, VI)
+    assert (outcome.adopted, outcome.required) == (adopted, need)
+    assert need == members // 2 + 1
+    assert outcome.base_count == members
+
+
+@pytest.mark.parametrize(("yes", "no", "abstain", "members", "adopted", "need"), VN_TWO_THIRDS)
+def test_vn_two_thirds_worked_examples(
+    yes: int, no: int, abstain: int, members: int, adopted: bool, need: int
+) -> None:
+    """Law on the Organisation of Local Government (Luật Tổ chức chính quyền địa phương 2015)
+    and the People's Council's rules of procedure: dismissing a delegate ("bãi nhiệm") needs
+    at least two thirds of the total number of delegates: yes >= ceil(2N/3)."""
+    c = counts(yes, no, abstain, present=yes + no + abstain, members=members)
+    outcome = decide(PRESETS["vn-two-thirds"], c, VI)
+    assert (outcome.adopted, outcome.required) == (adopted, need)
+    assert need == math.ceil(2 * members / 3)
+    assert outcome.base_count == members
+
+
 # --- thresholds and bases ---------------------------------------------------------------------
 
 
@@ -316,9 +411,10 @@ def test_explanations_of_each_base_read_naturally() -> None:
 
 
 def test_weighted_explanation_says_so() -> None:
-    outcome = decide(PRESETS["roberts-majority"], counts(30, 10, 0), EN, weighted=True)
+    r = rule(Comparison.MORE_THAN, Fraction(1, 2), Base.CAST)
+    outcome = decide(r, counts(30, 10, 0), EN, weighted=True)
     assert outcome.explanation.startswith("By weight: 30 of 40 votes cast were yes;")
-    vi = decide(PRESETS["roberts-majority"], counts(30, 10, 0), VI, weighted=True)
+    vi = decide(r, counts(30, 10, 0), VI, weighted=True)
     assert vi.explanation.startswith("Tính theo trọng số: có 30 phiếu tán thành")
 
 

@@ -517,6 +517,20 @@ def test_arrival_during_the_vote_unlocks_and_departure_locks() -> None:
     assert KeypadLock(2, locked=True, keys=3) in left
 
 
+def test_roberts_majority_leaves_abstentions_out_of_the_votes_cast() -> None:
+    """Robert's Rules of Order Newly Revised, 12th ed., 44:1-44:3: abstentions are not votes
+    cast. 3 for, 2 against and 4 abstaining of 9 present adopts the motion (3 of 5)."""
+    core = opened(make_hall(9))
+    created(core, rule="roberts-majority")
+    core.handle(OpenVote(at=2, vote_id="v1"))
+    for seat, key in [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 3), (7, 3), (8, 3), (9, 3)]:
+        press(core, 3, seat, key)
+    closed = core.handle(CloseVote(at=4, vote_id="v1"))
+    outcome = notes(closed, "vote.closed")[0].data["result"]["outcome"]
+    assert outcome["adopted"]
+    assert (outcome["base_count"], outcome["required"]) == (5, 3)
+
+
 def test_weighted_vote() -> None:
     # Seat 1 carries 5, others 1; all members weigh 5 + 4 = 9.
     core = opened(make_hall(5, weights=(5, 1, 1, 1, 1)))
