@@ -12,19 +12,15 @@ This module reads files; the meeting core never imports it.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import tomllib
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -41,7 +37,6 @@ from controller.core.model import (
     Hall,
     Language,
     MajorityRule,
-    MicClass,
     MicMode,
     Policies,
     PriorityMode,
@@ -52,12 +47,52 @@ from controller.core.model import (
     VoteMode,
     VotePolicy,
 )
+from drivers.topology import (
+    EMBEDDED_BIND,
+    MAX_FILE_BYTES,
+    MODBUS_MAX_ADDRESS,
+    Broker,
+    KeyedError,
+    Line,
+    LineConfig,
+    LineKind,
+    MqttConfig,
+    SeatUnits,
+    SeatWiring,
+    StrictModel,
+    Topology,
+    TopologyError,
+    UnitRef,
+    UnitRefConfig,
+    check_wiring,
+    describe,
+    read_toml,
+    unique,
+)
 
-MODBUS_MAX_ADDRESS = 247
+# Re-exported: the rest of the daemon's package names the wiring through this module.
+__all__ = [
+    "EMBEDDED_BIND",
+    "MAX_FILE_BYTES",
+    "MODBUS_MAX_ADDRESS",
+    "Broker",
+    "ConfigError",
+    "HallConfig",
+    "Line",
+    "LineConfig",
+    "LineKind",
+    "MqttConfig",
+    "SeatUnits",
+    "Topology",
+    "UnitRef",
+    "UnitRefConfig",
+    "hall_id_problem",
+    "load_config",
+    "parse_config",
+]
+
 MAX_MEMBERS = 10_000
 MAX_SEATS = 10_000
-# The largest hall file read: the 4,096-seat example is under 1 MiB.
-MAX_FILE_BYTES = 16 * 1024 * 1024
 PRESET_RULES = ("vn-council", "vn-two-thirds", "roberts-majority")
 
 
@@ -66,10 +101,7 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    # TOML has inf and nan; no number of a hall file may be either.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=False, allow_inf_nan=False
-    )
+    model_config = StrictModel.model_config
 
 
 # "2/3", "0.5", "1": digits only, a few of them. Fraction() alone would also take "1e-999999999"
@@ -227,98 +259,13 @@ class DelegateConfig(_Model):
         return Delegate(self.id, self.name, self.group, self.role, self.title, self.weight, voting)
 
 
-class LineKind(StrEnum):
-    MODBUS_RTU = "modbus-rtu"
-    MODBUS_TCP = "modbus-tcp"
-    MIC_SERIAL = "mic-serial"
+class SeatConfig(SeatWiring):
+    """A seat: its place and delegate here, its units (`SeatWiring`) from drivers.topology."""
 
-
-class LineConfig(_Model):
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-    kind: LineKind
-    device: Annotated[str, Field(max_length=4096)] | None = None
-    baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
-    # None: what the line's contract says (8E1 for keypads, 8N1 for microphone units). A
-    # virtual line (a pty pair) cannot carry parity at all and says "none".
-    parity: Literal["even", "odd", "none"] | None = None
-    host: Annotated[str, Field(max_length=253)] | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
-
-    @model_validator(mode="after")
-    def _endpoint(self) -> Self:
-        if self.kind is LineKind.MODBUS_TCP:
-            if not self.host or self.port is None:
-                raise ValueError("a modbus-tcp line needs host and port")
-            if self.device is not None:
-                raise ValueError("a modbus-tcp line has no device (it has host and port)")
-        else:
-            if not self.device:
-                raise ValueError(f"a {self.kind.value} line needs device (a serial port path)")
-            if self.host is not None or self.port is not None:
-                raise ValueError(f"a {self.kind.value} line has no host/port (it has device)")
-        return self
-
-
-class UnitRefConfig(_Model):
-    line: Annotated[str, Field(max_length=64)]
-    address: Annotated[int, Field(ge=1, le=MODBUS_MAX_ADDRESS)]
-
-
-class SeatConfig(_Model):
-    number: Annotated[int, Field(ge=1, le=65535)]
+    model_config = StrictModel.model_config
     row: Annotated[int, Field(ge=1, le=1000)]
     col: Annotated[int, Field(ge=1, le=1000)]
     delegate: Annotated[str, Field(max_length=64)] | None = None
-    mic_class: MicClass = MicClass.DELEGATE
-    keypad: UnitRefConfig | None = None
-    mic: UnitRefConfig | None = None
-    # An IP seat unit (keypad and microphone in one) on MQTT, with its own credentials.
-    ip: bool = False
-
-    @model_validator(mode="after")
-    def _one_kind_of_unit(self) -> Self:
-        if self.ip and (self.keypad or self.mic):
-            raise ValueError("a seat has either an IP unit or serial units, not both")
-        return self
-
-
-# The embedded broker listens on every IPv4 interface unless the hall file names one: IP
-# seat units and walls reach it over the hall's network.
-EMBEDDED_BIND = "0.0.0.0"
-
-
-class MqttConfig(_Model):
-    """No host: the daemon runs its own Mosquitto, listening on `bind`:`port`, with generated
-    credentials. `bind` is for that embedded broker only."""
-
-    host: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
-    bind: str | None = None
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-
-    @field_validator("bind")
-    @classmethod
-    def _an_address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not an IP address (the embedded broker's interface: e.g. "
-                f'"{EMBEDDED_BIND}" for every interface, or the hall network\'s address)'
-            ) from None
-
-    @model_validator(mode="after")
-    def _bind_is_embedded(self) -> Self:
-        if self.bind is not None and self.host is not None:
-            raise _KeyedError(
-                "mqtt.bind", "is for the embedded broker; an external broker (host) binds itself"
-            )
-        return self
 
 
 class HallConfigModel(_Model):
@@ -353,9 +300,7 @@ class HallConfigModel(_Model):
                 f"{self.body.members} members, but {voting} delegates are voting members",
             )
         delegates = {d.id for d in self.delegates}
-        lines = {ln.id: ln for ln in self.lines}
         seated: dict[str, int] = {}
-        used: dict[tuple[str, int], int] = {}
         for i, seat in enumerate(self.seats):
             if seat.delegate is not None:
                 if seat.delegate not in delegates:
@@ -366,114 +311,29 @@ class HallConfigModel(_Model):
                         f"delegate {seat.delegate!r} already sits at seat {seated[seat.delegate]}",
                     )
                 seated[seat.delegate] = seat.number
-            for unit_name, ref, kinds in (
-                ("keypad", seat.keypad, (LineKind.MODBUS_RTU, LineKind.MODBUS_TCP)),
-                ("mic", seat.mic, (LineKind.MIC_SERIAL,)),
-            ):
-                if ref is None:
-                    continue
-                where = f"seats[{i}].{unit_name}"
-                line = lines.get(ref.line)
-                if line is None:
-                    raise _KeyedError(
-                        f"{where}.line",
-                        f"no line named {ref.line!r} (lines: {', '.join(lines) or 'none'})",
-                    )
-                if line.kind not in kinds:
-                    raise _KeyedError(
-                        f"{where}.line",
-                        f"line {ref.line!r} is {line.kind.value}; a {unit_name} needs "
-                        + " or ".join(k.value for k in kinds),
-                    )
-                key = (ref.line, ref.address)
-                if key in used:
-                    raise _KeyedError(
-                        f"{where}.address",
-                        f"address {ref.address} on line {ref.line!r} already serves seat "
-                        f"{used[key]}",
-                    )
-                used[key] = seat.number
+        check_wiring(self.lines, self.seats)
         return self
 
 
-class _KeyedError(ValueError):
-    """A cross-reference error that knows which key it is about."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-
-
-def _unique(section: str, values: list[Any], what: str) -> None:
-    seen: dict[Any, int] = {}
-    for i, v in enumerate(values):
-        if v in seen:
-            raise _KeyedError(f"{section}[{i}]", f"{what} {v!r} repeats {section}[{seen[v]}]")
-        seen[v] = i
+_KeyedError = KeyedError
+_unique = unique
 
 
 # --- what the rest of chamber uses ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class UnitRef:
-    line: str
-    address: int
+class HallConfig(Topology):
+    """A validated hall: its wiring (a `Topology`, what drivers and the simulator read) and
+    the core's `Hall`."""
 
-
-@dataclass(frozen=True)
-class SeatUnits:
-    seat: int
-    keypad: UnitRef | None
-    mic: UnitRef | None
-    ip: bool
-
-
-@dataclass(frozen=True)
-class Line:
-    id: str
-    kind: LineKind
-    device: str | None
-    baud: int
-    host: str | None
-    port: int | None
-    parity: str | None = None
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str | None
-    port: int
-    username: str | None
-    password: str | None
-    tls: bool
-    ca_file: str | None
-    # The interface the embedded broker listens on (unused with an external broker).
-    bind: str = "0.0.0.0"
+    hall: Hall = field(kw_only=True)
+    timezone: str = field(default="UTC", kw_only=True)
 
     @property
-    def embedded(self) -> bool:
-        return self.host is None
-
-
-@dataclass(frozen=True)
-class HallConfig:
-    """A validated hall: the core's `Hall`, plus the wiring that only the runtime needs."""
-
-    hall_id: str
-    hall: Hall
-    lines: tuple[Line, ...]
-    units: tuple[SeatUnits, ...]
-    broker: Broker
-    source: Path | None = None
-    timezone: str = "UTC"
-
-    def line(self, line_id: str) -> Line:
-        for ln in self.lines:
-            if ln.id == line_id:
-                return ln
-        raise KeyError(line_id)
+    def topology(self) -> Topology:
+        """The wiring alone."""
+        return Topology(self.hall_id, self.lines, self.units, self.broker, self.source)
 
 
 def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
@@ -512,60 +372,12 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
     return HallConfig(
         hall_id=model.hall.id,
         hall=hall,
-        lines=tuple(
-            Line(ln.id, ln.kind, ln.device, ln.baud, ln.host, ln.port, ln.parity)
-            for ln in model.lines
-        ),
-        units=tuple(
-            SeatUnits(
-                s.number,
-                UnitRef(s.keypad.line, s.keypad.address) if s.keypad else None,
-                UnitRef(s.mic.line, s.mic.address) if s.mic else None,
-                s.ip,
-            )
-            for s in model.seats
-        ),
-        broker=Broker(
-            model.mqtt.host,
-            model.mqtt.port,
-            model.mqtt.username,
-            model.mqtt.password,
-            model.mqtt.tls,
-            model.mqtt.ca_file,
-            model.mqtt.bind or EMBEDDED_BIND,
-        ),
+        lines=tuple(ln.build() for ln in model.lines),
+        units=tuple(s.build() for s in model.seats),
+        broker=model.mqtt.build(),
         source=source,
         timezone=model.hall.timezone,
     )
-
-
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.startswith(("function-after", "function-before", "function-wrap")):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _describe(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    ctx_error = first.get("ctx", {}).get("error")
-    if isinstance(ctx_error, _KeyedError):
-        text = f"{ctx_error.key}: {ctx_error.message}"
-    else:
-        msg = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling)"
-        elif first["type"] == "missing":
-            msg = "missing (this key is required)"
-        text = f"{_key_path(tuple(first['loc']))}: {msg}"
-    more = len(errors) - 1
-    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> HallConfig:
@@ -573,7 +385,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> HallConfig:
     try:
         model = HallConfigModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc)}") from None
+        raise ConfigError(f"{source}: {describe(exc)}") from None
     return _build(model, Path(source) if source != "<config>" else None)
 
 
@@ -581,23 +393,7 @@ def load_config(path: str | Path) -> HallConfig:
     """Read and validate a hall's TOML file; raises `ConfigError` with one clear message."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax: {exc}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: TOML: arrays or tables nested too deeply") from None
-    except ValueError as exc:  # an integer of thousands of digits
-        raise ConfigError(f"{path}: TOML: {str(exc)[:120]}") from None
+        data = read_toml(path)
+    except TopologyError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_config(data, str(path))

@@ -5,8 +5,9 @@ unit traffic into the meeting core's inputs and the core's unit commands into tr
 reconnects by itself with backoff, isolates a misbehaving unit so that the rest of its line
 keeps running, and reports the health of every unit it serves.
 
-Drivers import `protocols/` (the codecs) and `controller.core` (inputs and effects): never the
-runtime, the journal or the API.
+Drivers import `protocols/` (the codecs), `controller.core` (inputs and effects) and
+`drivers.topology` (the hall's wiring): never the rest of the daemon's package (its
+configuration, runtime, journal or API).
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ class Driver(Protocol):
 
     def health(self) -> list[UnitHealth | LineHealth]:
         """The current health of the line(s) and every unit."""
+        ...
+
+    async def ready(self) -> None:
+        """Return once the driver serves its units: its transport is connected (for a
+        broker: subscribed, so that what a unit publishes reaches it). After a loss it waits
+        for the next connection; it returns at once while connected."""
         ...
 
 

@@ -11,6 +11,7 @@ read no clock and do no I/O.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -164,11 +165,14 @@ class LineMonitor:
         self.health = LineHealth(line, connected=False)
         self._sink = sink
         self._ever = False
+        # Set while the line is connected: what a driver's `ready()` waits on.
+        self.up = asyncio.Event()
 
     def connected(self, detail: str = "") -> None:
         if self.health.connected:
             return
         self.health = dataclasses.replace(self.health, connected=True, detail=detail)
+        self.up.set()
         log.info(
             "line %s %s",
             self.health.line,
@@ -183,6 +187,7 @@ class LineMonitor:
             return
         was = self.health.connected
         self.health = dataclasses.replace(self.health, connected=False, detail=detail)
+        self.up.clear()
         if was or not self._ever:
             log.warning(
                 "line %s down: %s",

@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller.config import HallConfig, Line, LineKind
 from controller.core.clock import Clock
 from controller.core.effects import MicSwitch, RingShow, UnitCommand
 from controller.core.inputs import (
@@ -49,6 +48,7 @@ from drivers.base import (
 from drivers.errors import DriverConfigError, TransportError
 from drivers.health import LineMonitor, UnitMonitor
 from drivers.serialport import Link, open_link
+from drivers.topology import Line, LineKind, Topology
 from protocols import micunit as mic
 
 # The `origin` kind of a microphone unit's inputs (drivers.base.Origins).
@@ -146,7 +146,7 @@ class MicLine:
 
     @classmethod
     def from_config(
-        cls, config: HallConfig, line_id: str, clock: Clock, sink: InputSink, on_health: HealthSink
+        cls, config: Topology, line_id: str, clock: Clock, sink: InputSink, on_health: HealthSink
     ) -> MicLine:
         try:
             line = config.line(line_id)
@@ -189,6 +189,9 @@ class MicLine:
     @property
     def seats(self) -> frozenset[int]:
         return frozenset(self._seat_of.values())
+
+    async def ready(self) -> None:
+        await self._line.up.wait()
 
     def health(self) -> list[UnitHealth | LineHealth]:
         return [self._line.health, *(m.health for m in self._units.values())]

@@ -39,7 +39,6 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
-from controller.config import HallConfig, Line, LineKind
 from controller.core.clock import Clock
 from controller.core.effects import (
     Beep,
@@ -61,6 +60,7 @@ from drivers.base import (
 )
 from drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
 from drivers.health import LineMonitor, UnitMonitor
+from drivers.topology import Line, LineKind, Topology
 from protocols import keypad as kp
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ class KeypadLine:
 
     @classmethod
     def from_config(
-        cls, config: HallConfig, line_id: str, clock: Clock, sink: InputSink, on_health: HealthSink
+        cls, config: Topology, line_id: str, clock: Clock, sink: InputSink, on_health: HealthSink
     ) -> KeypadLine:
         try:
             line = config.line(line_id)
@@ -240,6 +240,9 @@ class KeypadLine:
     @property
     def seats(self) -> frozenset[int]:
         return frozenset(self._by_seat)
+
+    async def ready(self) -> None:
+        await self._line.up.wait()
 
     def health(self) -> list[UnitHealth | LineHealth]:
         return [self._line.health, *(u.monitor.health for u in self._units.values())]

@@ -47,7 +47,6 @@ from typing import Any
 
 import aiomqtt
 
-from controller.config import HallConfig
 from controller.core.clock import Clock
 from controller.core.effects import (
     Beep,
@@ -80,6 +79,7 @@ from drivers.base import (
 from drivers.errors import DriverConfigError
 from drivers.health import LineMonitor, UnitMonitor
 from drivers.mosquitto import BrokerEndpoint
+from drivers.topology import Topology
 from protocols import mqtt as wire
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class MqttUnits:
     @classmethod
     def from_config(
         cls,
-        config: HallConfig,
+        config: Topology,
         endpoint: BrokerEndpoint,
         clock: Clock,
         sink: InputSink,
@@ -234,6 +234,9 @@ class MqttUnits:
     @property
     def seats(self) -> frozenset[int]:
         return self._seats
+
+    async def ready(self) -> None:
+        await self.connected.wait()
 
     def health(self) -> list[UnitHealth | LineHealth]:
         return [self._line.health, *(m.health for m in self._units.values())]
@@ -736,6 +739,6 @@ def _event_input(event: wire.UnitEvent, now: float) -> Input | None:
     return None
 
 
-def ip_seats(config: HallConfig) -> frozenset[int]:
+def ip_seats(config: Topology) -> frozenset[int]:
     """The seats of a hall that have an IP unit."""
     return frozenset(u.seat for u in config.units if u.ip)

@@ -1,24 +1,48 @@
-"""Build a hall's drivers from its configuration: one per line, and one for MQTT.
+"""Build a hall's drivers from its wiring: one per line, and one for MQTT.
 
-The runtime calls `build_drivers` once; each driver then owns its transport. Keypad lines
-(Modbus RTU or TCP) and microphone lines are built for every line that serves at least one
-seat; the MQTT driver is built whenever a broker is given, since it also carries the display
-wall's state even in a hall without IP seat units.
+The runtime calls `build_drivers` once; each driver then owns its transport. `LINE_DRIVERS` is
+the one table from a line kind to the driver class that serves it (as python-can's interface
+registry maps an interface name to its bus class): a driver is built for every line that
+serves at least one seat. The MQTT driver is built whenever a broker is given, since it also
+carries the display wall's state even in a hall without IP seat units.
 """
 
 from __future__ import annotations
 
-from controller.config import HallConfig, LineKind
+from collections.abc import Mapping
+from typing import Protocol
+
 from controller.core.clock import Clock
 from drivers.base import Driver, HealthSink, InputSink
 from drivers.mic_line import MicLine
 from drivers.modbus_line import KeypadLine
 from drivers.mosquitto import BrokerEndpoint
 from drivers.mqtt import MqttUnits
+from drivers.topology import LineKind, Topology
+
+
+class LineDriverClass(Protocol):
+    """A driver class for one kind of line: built from the hall's wiring and a line's id."""
+
+    def from_config(
+        self,
+        config: Topology,
+        line_id: str,
+        clock: Clock,
+        sink: InputSink,
+        on_health: HealthSink,
+    ) -> Driver: ...
+
+
+LINE_DRIVERS: Mapping[LineKind, LineDriverClass] = {
+    LineKind.MODBUS_RTU: KeypadLine,
+    LineKind.MODBUS_TCP: KeypadLine,
+    LineKind.MIC_SERIAL: MicLine,
+}
 
 
 def build_drivers(
-    config: HallConfig,
+    config: Topology,
     clock: Clock,
     sink: InputSink,
     on_health: HealthSink,
@@ -28,14 +52,11 @@ def build_drivers(
     used = {u.keypad.line for u in config.units if u.keypad} | {
         u.mic.line for u in config.units if u.mic
     }
-    drivers: list[Driver] = []
-    for line in config.lines:
-        if line.id not in used:
-            continue
-        if line.kind is LineKind.MIC_SERIAL:
-            drivers.append(MicLine.from_config(config, line.id, clock, sink, on_health))
-        else:
-            drivers.append(KeypadLine.from_config(config, line.id, clock, sink, on_health))
+    drivers: list[Driver] = [
+        LINE_DRIVERS[line.kind].from_config(config, line.id, clock, sink, on_health)
+        for line in config.lines
+        if line.id in used
+    ]
     if broker is not None:
         drivers.append(MqttUnits.from_config(config, broker, clock, sink, on_health))
     return drivers

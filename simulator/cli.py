@@ -20,8 +20,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, TextIO
 
-from controller.config import ConfigError, HallConfig, load_config
 from drivers.mosquitto import load_or_create_secret
+from drivers.topology import Topology, TopologyError, load_topology
 from simulator.autopilot import Autopilot, Temperament
 from simulator.commands import Commands
 from simulator.faults import FaultRates
@@ -68,11 +68,11 @@ def parse_broker(text: str) -> BrokerAddress:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config)
+        config = load_topology(args.config)
         broker = parse_broker(args.broker) if args.broker else None
         secret = load_or_create_secret(args.secret_file) if args.secret_file else None
         rates = FaultRates(crc=args.crc_rate, silent=args.silent_rate)
-    except (ConfigError, ValueError) as exc:
+    except (TopologyError, ValueError) as exc:
         print(f"chamber sim: {exc}", file=sys.stderr)
         return 2
     try:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(
-    config: HallConfig,
+    config: Topology,
     *,
     wire_time: bool,
     seed: int,
@@ -202,7 +202,7 @@ def _write(path: Path, text: str) -> None:
         f.write(text)
 
 
-def config_toml(config: HallConfig) -> str:
+def config_toml(config: Topology) -> str:
     """The hall's TOML with its lines and broker replaced by `config`'s (a rewired copy).
 
     Everything else is copied from the source file untouched, so the daemon validates the

@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from controller.config import UnitRef
+from drivers.topology import UnitRef
 from simulator.delegates import Action, ActionKind, PresenceScript, VoteScript
 from simulator.hall import SimulatedHall, SimulatorError
 

@@ -31,10 +31,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
-from controller.config import Broker, HallConfig, LineKind, UnitRef
 from drivers.mosquitto import CONTROLLER_USER, WALL_USER, Mosquitto, hall_broker
+from drivers.topology import Broker, LineKind, Topology, UnitRef
 from protocols import micunit, mqtt
 from simulator.delegates import Action, ActionKind, GroundTruth, Press
 from simulator.faults import IP_LINE, FaultKind, FaultRates, Faults
@@ -50,6 +50,7 @@ from simulator.keypads import KeypadGatewaySim, KeypadLineSim, KeypadUnitSim, ke
 from simulator.miclines import MicLineSim, MicUnitSim, mic_wire_time
 
 DEFAULT_SECRET_BYTES = 32
+_T = TypeVar("_T", bound=Topology)
 STOP_TIMEOUT_S = 10.0
 
 
@@ -95,7 +96,7 @@ class SimulatedHall:
 
     def __init__(
         self,
-        config: HallConfig,
+        config: Topology,
         *,
         wire_time: bool = True,
         seed: int,
@@ -135,7 +136,6 @@ class SimulatedHall:
 
     def _build(self) -> None:
         cfg = self.config
-        seats = {s.number: s for s in cfg.hall.seats}
         keypads: dict[str, list[KeypadUnitSim]] = {}
         mics: dict[str, list[MicUnitSim]] = {}
         for su in cfg.units:
@@ -147,7 +147,7 @@ class SimulatedHall:
                 self._seat_keypad[su.seat] = su.keypad
             if su.mic is not None:
                 mics.setdefault(su.mic.line, []).append(
-                    MicUnitSim(su.seat, su.mic, seats[su.seat].mic_class, 0x5100_0000 + su.seat)
+                    MicUnitSim(su.seat, su.mic, su.mic_class, 0x5100_0000 + su.seat)
                 )
                 self._seat_mic[su.seat] = su.mic
         self._keypad_units = keypads
@@ -299,10 +299,15 @@ class SimulatedHall:
 
     # --- what the daemon sees --------------------------------------------------------------
 
-    def daemon_config(self) -> HallConfig:
-        """The hall config with every line (and the broker) pointing at the simulator."""
+    def daemon_config(self) -> Topology:
+        """The hall's wiring with every line (and the broker) pointing at the simulator."""
+        return self.wired(self.config)
+
+    def wired(self, config: _T) -> _T:
+        """`config` (this hall's wiring, or a whole hall file built on it) with every line and
+        the broker pointing at the simulator."""
         lines = []
-        for line in self.config.lines:
+        for line in config.lines:
             if line.id in self.keypad_lines:
                 # A pty pair carries no parity: the daemon side must not ask for any.
                 lines.append(
@@ -313,15 +318,15 @@ class SimulatedHall:
             else:
                 gw = self.gateways[line.id]
                 lines.append(replace(line, host=gw.host, port=gw.port))
-        broker = self.config.broker
+        broker = config.broker
         if self._own_broker is not None:
             b = self._own_broker
             broker = Broker(
                 b.connect_host, b.port, CONTROLLER_USER, b.users[CONTROLLER_USER], False, None
             )
-        elif self._broker is not None and self.config.broker.host is None:
+        elif self._broker is not None and config.broker.host is None:
             broker = replace(broker, host=self._broker.host, port=self._broker.port)
-        return replace(self.config, lines=tuple(lines), broker=broker)
+        return replace(config, lines=tuple(lines), broker=broker)
 
     def endpoints(self) -> list[Endpoint]:
         out: list[Endpoint] = []
@@ -371,7 +376,7 @@ class SimulatedHall:
 
     @property
     def seats(self) -> list[int]:
-        return sorted(s.number for s in self.config.hall.seats)
+        return sorted(su.seat for su in self.config.units)
 
     # --- delegates -------------------------------------------------------------------------
 

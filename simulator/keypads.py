@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
-from controller.config import Line, UnitRef
+from drivers.topology import Line, UnitRef
 from protocols import keypad
 from simulator.delegates import GroundTruth, Press, PressKind
 from simulator.faults import Fate, FaultKind, Faults

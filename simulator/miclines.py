@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.config import Line, UnitRef
 from controller.core.model import MicClass
+from drivers.topology import Line, UnitRef
 from protocols import micunit
 from simulator.delegates import GroundTruth, Press, PressKind
 from simulator.faults import Fate, FaultKind, Faults
