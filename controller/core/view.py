@@ -1,0 +1,190 @@
+"""The read model: one view of the hall per audience, projected from the core's public state.
+
+Every face of the daemon reads the hall through here: the stream (a view, then patches to it,
+`controller/core/patch.py`), `GET /api/state`, `GET /api/results`, the web wall and its MQTT
+twin. What each audience may see is decided here, once:
+
+- `chair` (the chair's and the secretary's tokens) and `technician`: the whole state, with the
+  units' and lines' health;
+- `observer` (the public): the same without the health;
+- `wall` (the display wall, web or MQTT, open to every token): only what a wall shows, with the
+  vote it shows already chosen (`vote`: the one holding the keypads, else the latest vote of
+  the current agenda item).
+
+No view holds a seat's choice in a secret vote (the core's snapshot has none: only how many
+have voted while it runs, and after the close who took part, as the hall's law allows). The
+fields of each view are listed in docs/stream.md.
+
+Pure: no I/O, no clock. The views are plain JSON (dicts, lists, text, numbers), typed below
+with TypedDicts for the top level; their parts are the core's own JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypedDict, cast
+
+from controller.core.sitting import MeetingCore
+
+
+class Audience(StrEnum):
+    CHAIR = "chair"
+    TECHNICIAN = "technician"
+    OBSERVER = "observer"
+    WALL = "wall"
+
+
+# The audience of each API role (controller.auth.Role's values).
+AUDIENCE_OF_ROLE: Mapping[str, Audience] = {
+    "chair": Audience.CHAIR,
+    "secretary": Audience.CHAIR,
+    "technician": Audience.TECHNICIAN,
+    "observer": Audience.OBSERVER,
+}
+# Views any token may ask for instead of its own: they show less than any role's own view.
+PUBLIC_AUDIENCES = frozenset({Audience.OBSERVER, Audience.WALL})
+STAFF_AUDIENCES = frozenset({Audience.CHAIR, Audience.TECHNICIAN})
+
+
+def audience_for(role: str, wanted: str | None = None) -> Audience | None:
+    """The audience a token of `role` is served: its own, or a public one it asks for
+    (`wanted`); None when it asks for a view it may not see."""
+    own = AUDIENCE_OF_ROLE.get(role, Audience.OBSERVER)
+    if wanted is None or wanted == own.value:
+        return own
+    try:
+        asked = Audience(wanted)
+    except ValueError:
+        return None
+    return asked if asked in PUBLIC_AUDIENCES else None
+
+
+class HallInfo(TypedDict):
+    id: str
+    name: str
+    short_name: str
+    members: int
+    language: str
+
+
+class Health(TypedDict):
+    lines: list[dict[str, Any]]
+    units: list[dict[str, Any]]
+
+
+class PublicView(TypedDict):
+    """The observer's view: the meeting as the core states it, without the units' health."""
+
+    hall: HallInfo
+    now: float
+    language: str
+    sitting: dict[str, Any]
+    attendance: dict[str, Any]
+    quorum: dict[str, Any]
+    active_vote: str | None
+    # The vote the wall shows (see `shown_vote`), by id; None when it shows none.
+    shown_vote: str | None
+    votes: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+    sittings: list[dict[str, Any]]
+    floor: dict[str, Any]
+
+
+class StaffView(PublicView):
+    """The chair's and the technician's view: all of the observer's, and the health."""
+
+    health: Health
+
+
+class WallView(TypedDict):
+    """What a display wall shows, and nothing else."""
+
+    hall: HallInfo
+    now: float
+    language: str
+    sitting: dict[str, Any]
+    # The last sitting held, for a wall between sittings; None before the first.
+    last_sitting: dict[str, Any] | None
+    attendance: dict[str, Any]
+    quorum: dict[str, Any]
+    # The vote the wall shows, whole; None when it shows none.
+    vote: dict[str, Any] | None
+    floor: dict[str, Any]
+
+
+View = StaffView | PublicView | WallView
+
+
+def shown_vote(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The vote the wall shows: the one holding the keypads, else the latest vote of the
+    current agenda item (its result stays up until the hall moves on to another item)."""
+    votes: list[Mapping[str, Any]] = list(state.get("votes") or ())
+    active = state.get("active_vote")
+    if active is not None:
+        for vote in votes:
+            if vote.get("vote_id") == active:
+                return vote
+    sitting = state.get("sitting") or {}
+    item = sitting.get("current_item")
+    for vote in reversed(votes):
+        if vote.get("item_id") in (item, None):
+            found: Mapping[str, Any] = vote
+            return found
+    return None
+
+
+def project(snapshot: Mapping[str, Any], hall: HallInfo, health: Health) -> dict[Audience, View]:
+    """Every audience's view of the core's `snapshot()`, with the hall and the health.
+
+    The views share their parts (they are read, never changed in place)."""
+    shown = shown_vote(snapshot)
+    public: PublicView = {
+        "hall": hall,
+        "now": snapshot["now"],
+        "language": snapshot["language"],
+        "sitting": snapshot["sitting"],
+        "attendance": snapshot["attendance"],
+        "quorum": snapshot["quorum"],
+        "active_vote": snapshot["active_vote"],
+        "shown_vote": shown.get("vote_id") if shown is not None else None,
+        "votes": snapshot["votes"],
+        "results": snapshot["results"],
+        "sittings": snapshot["sittings"],
+        "floor": snapshot["floor"],
+    }
+    staff = cast(StaffView, {**public, "health": health})
+    attendance = snapshot["attendance"]
+    past = snapshot["sittings"]
+    wall: WallView = {
+        "hall": hall,
+        "now": snapshot["now"],
+        "language": snapshot["language"],
+        "sitting": snapshot["sitting"],
+        "last_sitting": past[-1] if past else None,
+        "attendance": {
+            "present_seats": attendance.get("present_seats", []),
+            "present": attendance.get("present", 0),
+            "registration": {"open": bool(attendance.get("registration", {}).get("open"))},
+        },
+        "quorum": snapshot["quorum"],
+        "vote": dict(shown) if shown is not None else None,
+        "floor": snapshot["floor"],
+    }
+    return {
+        Audience.CHAIR: staff,
+        Audience.TECHNICIAN: staff,
+        Audience.OBSERVER: public,
+        Audience.WALL: wall,
+    }
+
+
+def core_views(core: MeetingCore, hall: HallInfo, health: Health) -> dict[Audience, View]:
+    """`project` over a running core's public snapshot."""
+    return project(core.snapshot(), hall, health)
+
+
+def results(view: View) -> list[dict[str, Any]]:
+    """The closed votes' results of a staff or observer view (`GET /api/results`)."""
+    found = cast(Mapping[str, Any], view).get("results")
+    return list(found) if isinstance(found, list) else []
