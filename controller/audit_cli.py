@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from controller import journal as journal_mod
+from controller.journal import JournalError, JournalReader
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.audit_command == "verify":
-        return journal_mod.run(args)
+        return verify_journal(args.journal)
     if args.audit_command == "verify-result":
         return verify_result(args.file, key_file=args.key, journal=args.journal)
     return sign_result(args)
+
+
+def verify_journal(path: Path) -> int:
+    """Exit 0 if the journal verifies, 1 if a record is bad, 2 if it is not a journal."""
+    try:
+        report = JournalReader(path).verify()
+    except JournalError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(report)
+    return 0 if report.ok else 1
 
 
 def verify_result(path: Path, *, key_file: Path | None = None, journal: Path | None = None) -> int:
@@ -74,32 +85,27 @@ def verify_result(path: Path, *, key_file: Path | None = None, journal: Path | N
 
 
 def _against_journal(path: Path, result: object, journal: Path) -> int:
-    import sqlite3
-
-    report_or_error: journal_mod.VerifyReport
+    """The journal verifies, and its record the result names has the result's hash: both from
+    one checked read of the journal."""
+    where = result.get("journal") if isinstance(result, dict) else None
+    seq = where.get("seq") if isinstance(where, dict) else None
+    named = seq if isinstance(seq, int) else None
     try:
-        report_or_error = journal_mod.verify(journal)
-    except journal_mod.JournalError as exc:
+        report = JournalReader(journal).verify(keep=() if named is None else (named,))
+    except JournalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not report_or_error.ok:
-        print(report_or_error)
+    if not report.ok:
+        print(report)
         return 1
-    where = result.get("journal") if isinstance(result, dict) else None
-    if not isinstance(where, dict) or not isinstance(where.get("seq"), int):
+    if not isinstance(where, dict) or named is None:
         print(f"{path}: BAD: the result names no journal record")
         return 1
-    conn = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        row = conn.execute("SELECT hash FROM records WHERE seq = ?", (where["seq"],)).fetchone()
-    finally:
-        conn.close()
-    if meta.get("journal_id") != where.get("id"):
+    if report.journal_id != where.get("id"):
         print(f"{path}: BAD: the result comes from another journal")
         return 1
-    if row is None or row[0] != where.get("head_hash"):
-        print(f"{path}: BAD: journal record {where['seq']} does not have the result's hash")
+    if report.hashes.get(named) != where.get("head_hash"):
+        print(f"{path}: BAD: journal record {named} does not have the result's hash")
         return 1
     return 0
 

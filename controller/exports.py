@@ -7,7 +7,8 @@ made again later, on another machine, from a copy of the journal and the hall's 
 Formats: CSV and JSON (UTF-8; Vietnamese names as they are), and printable HTML minutes in
 Vietnamese or English. Results carry the journal's hash at the record that closed each vote,
 so a printed result can be tied to the chain (`chamber audit verify`). The journal is read
-through its checked read path: a damaged or changed journal gives an `ExportError` naming the
+through its one reader, `controller.journal.JournalReader`, and nothing here touches its
+SQLite file directly: a damaged or changed journal gives an `ExportError` naming the
 first bad record, never an export.
 
 A secret vote appears only with its totals and as "took part" in the participation record:
@@ -23,7 +24,6 @@ import csv
 import html
 import io
 import json
-import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,7 +48,13 @@ from controller.core.participation import Participation
 from controller.core.rules import Counts, decide
 from controller.core.sitting import MeetingCore
 from controller.core.votes import VoteDefinition, VoteResult, VoteState
-from controller.journal import JournalError, read_chain
+from controller.journal import (
+    JournalError,
+    JournalReader,
+    JournalRecord,
+    JournalVersionError,
+    NotAJournalError,
+)
 
 # Excel opens a CSV file as UTF-8 only when it starts with a byte order mark; without it,
 # Windows Excel reads the file in the machine's legacy code page (e.g. cp1258 or cp1252) and
@@ -120,33 +126,20 @@ class JournalView:
         raise ExportError(f"no sitting {sitting_id!r} in the journal")
 
 
-def _chain(path: Path) -> tuple[str, Iterator[tuple[int, dict[str, Any], str]]]:
-    """The journal id, and (seq, record, stored hash) in order, from a read-only connection.
-
-    Through the journal's one read path (`controller.journal.read_chain`): every record is
-    checked against the chain before it is used, and the end against the journal's head and
-    head file, so an export is never built from a damaged or changed journal. Read-only, so an
-    export never writes to the journal and works on a copy of it.
-    """
+def _records(reader: JournalReader) -> Iterator[JournalRecord]:
+    """The journal's records through its one reader (`controller.journal.JournalReader`):
+    read-only, so an export never writes to the journal and works on a copy of it, and every
+    record checked against the chain before it is used, and the end against the journal's head
+    and head file, so an export is never built from a damaged or changed journal."""
+    path = reader.path
     if not path.is_file():
         raise ExportError(f"{path}: no such journal")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        finally:
-            conn.close()
-        journal_id = str(meta["journal_id"])
-    except (sqlite3.Error, KeyError) as exc:
-        raise ExportError(f"{path}: not a chamber journal ({exc})") from exc
-
-    def rows() -> Iterator[tuple[int, dict[str, Any], str]]:
-        try:
-            yield from read_chain(path, readonly=True)
-        except JournalError as exc:
-            raise ExportError(f"{exc}; run `chamber audit verify {path}`") from exc
-
-    return journal_id, rows()
+        yield from reader.records()
+    except (NotAJournalError, JournalVersionError) as exc:
+        raise ExportError(str(exc)) from exc
+    except JournalError as exc:
+        raise ExportError(f"{exc}; run `chamber audit verify {path}`") from exc
 
 
 def _note_vote(view: JournalView, vote_id: str, seq: int, digest: str, *, sealed: bool) -> None:
@@ -181,10 +174,10 @@ def local_time(core: MeetingCore, timezone: str, at: float | None) -> str:
 
 def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
     """Replay a journal file into a fresh core and note where each vote's result became final."""
-    journal_id, rows = _chain(Path(path))
+    reader = JournalReader(path)
     core = MeetingCore(config.hall)
-    view = JournalView(config, core, journal_id, 0, "")
-    for seq, record, digest in rows:
+    view = JournalView(config, core, "", 0, "")
+    for seq, record, digest in _records(reader):
         try:
             inp = from_record(record)
         except InputRecordError as exc:
@@ -207,6 +200,7 @@ def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
             touched.add(inp.vote_id)
         for vote_id in touched:
             _note_vote(view, vote_id, seq, digest, sealed=isinstance(inp, SecretVoteSealed))
+    view.journal_id = reader.journal_id or ""
     return view
 
 

@@ -6,12 +6,14 @@ rebuild the sitting exactly. Results, exports and the participation record are a
 from it. One SQLite file in WAL mode; inputs that arrive together share one commit.
 
 Each record row carries the hash of the row before it, so `verify` can name the first record
-that was changed, removed or reordered, and every read (`read_chain`: replay, exports, signed
-results) checks the chain before it hands a record on. The head file beside the journal
-(`<journal>.head`) witnesses the last commit outside the SQLite files, so commits lost by a cut
-or damaged WAL, or by an older copy of the journal, are named too. Secret-ballot presses are
-kept apart, encrypted and outside the chain (see `controller.secret_store`), so that no
-seat->choice link outlives the vote.
+that was changed, removed or reordered, and every read checks the chain before it hands a
+record on: there is one reader, `JournalReader` (read-only; replay, exports, signed results and
+`chamber audit` use it), and one append transaction, `Journal.commit_items`, that every write
+goes through (records, secret-ballot presses, the seal of a secret vote). The head file
+beside the journal (`<journal>.head`) witnesses the last commit outside the SQLite files, so
+commits lost by a cut or damaged WAL, or by an older copy of the journal, are named too.
+Secret-ballot presses are kept apart, encrypted and outside the chain (see
+`controller.secret_store`), so that no seat->choice link outlives the vote.
 
 This module stores records (JSON-ready dicts), not Python objects, and knows nothing about
 the rules of a sitting. It is runtime code and may do I/O; the meeting core must never import
@@ -20,7 +22,6 @@ it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import concurrent.futures
@@ -33,12 +34,12 @@ import secrets
 import sqlite3
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, NamedTuple, Protocol, Self, TypeAlias, TypeVar
 
 from controller.core.inputs import Input, from_record
 
@@ -178,6 +179,18 @@ class SealedPress:
     vote_id: str
     nonce: bytes
     ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class SealVote:
+    """In a commit: a secret vote's encrypted presses are deleted and the vote marked sealed
+    (`Journal.seal_secret_vote`)."""
+
+    vote_id: str
+
+
+# What one commit takes: a canonical record body, a sealed press, or the seal of a vote.
+Item: TypeAlias = str | SealedPress | SealVote
 
 
 @dataclass(frozen=True)
@@ -601,15 +614,17 @@ class Journal:
         bodies = [canonical_json(r) for r in records]
         return self.commit_items(bodies)
 
-    def commit_items(
-        self, items: Sequence[str | SealedPress], *, head_file: bool = True
-    ) -> list[int]:
-        """Commit canonical record bodies and sealed secret presses in one transaction.
+    def commit_items(self, items: Sequence[Item], *, head_file: bool = True) -> list[int]:
+        """The one append transaction: every write to the journal goes through it.
 
-        Returns, per item, the record's seq or the secret press's row id. Hashes are chained
-        from the in-memory head, which moves only once the commit has returned. Then the head
-        file is written, unless `head_file` is False: the caller then calls `write_head_file`
-        itself, later (the group commit does, once it has told the batch's waiters).
+        Commits, in order and all or nothing, canonical record bodies (appended to the chain),
+        sealed secret presses (stored outside it) and `SealVote`s (a secret vote's presses
+        deleted, the vote marked sealed). Returns, per item, the record's seq, the secret
+        press's row id, or the count of presses a seal deleted. Hashes are chained from the
+        in-memory head, which moves only once the commit has returned; the journal's head row
+        is written in the same transaction as the last record. Then the head file is written,
+        unless `head_file` is False: the caller then calls `write_head_file` itself, later (the
+        group commit does, once it has told the batch's waiters).
         """
         if not items:
             return []
@@ -631,16 +646,30 @@ class Journal:
                             )
                             assert cur.lastrowid is not None
                             out.append(cur.lastrowid)
-                            continue
-                        seq += 1
-                        digest = chain_hash(prev, item)
-                        conn.execute(
-                            "INSERT INTO records (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)",
-                            (seq, item, prev, digest),
+                        elif isinstance(item, SealVote):
+                            cur = conn.execute(
+                                "DELETE FROM secret_presses WHERE vote_id = ?", (item.vote_id,)
+                            )
+                            out.append(cur.rowcount)
+                            conn.execute(
+                                "INSERT OR IGNORE INTO secret_sealed (vote_id) VALUES (?)",
+                                (item.vote_id,),
+                            )
+                        else:
+                            seq += 1
+                            digest = chain_hash(prev, item)
+                            conn.execute(
+                                "INSERT INTO records (seq, body, prev_hash, hash)"
+                                " VALUES (?, ?, ?, ?)",
+                                (seq, item, prev, digest),
+                            )
+                            prev = digest
+                            out.append(seq)
+                    if seq != self._head.seq:
+                        conn.executemany(
+                            "UPDATE meta SET value = ? WHERE key = ?",
+                            [(str(seq), "head_seq"), (prev, "head_hash")],
                         )
-                        prev = digest
-                        out.append(seq)
-                    self._write_head(conn, Head(seq, prev))
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -660,50 +689,14 @@ class Journal:
             if not self._closed:
                 self._head_file.write(self._head)
 
-    @staticmethod
-    def _write_head(conn: sqlite3.Connection, head: Head) -> None:
-        conn.executemany(
-            "UPDATE meta SET value = ? WHERE key = ?",
-            [(str(head.seq), "head_seq"), (head.hash, "head_hash")],
-        )
-
     def seal_secret_vote(self, vote_id: str, closing: Mapping[str, Any] | None) -> int | None:
-        """In one transaction: append the vote's closing record (totals, participants) to the
-        chain, delete the vote's encrypted presses and mark it sealed. The seq of the closing
-        record, if any. Called by `SecretBallotStore.purge`, which then destroys the key."""
-        body = canonical_json(closing) if closing is not None else None
-        with self._lock:
-            if self._closed:
-                raise JournalClosedError(f"{self.path}: journal is closed")
-            conn = self._conn
-            seq, prev = self._head.seq, self._head.hash
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if body is not None:
-                        seq += 1
-                        digest = chain_hash(prev, body)
-                        conn.execute(
-                            "INSERT INTO records (seq, body, prev_hash, hash) VALUES (?, ?, ?, ?)",
-                            (seq, body, prev, digest),
-                        )
-                        prev = digest
-                        self._write_head(conn, Head(seq, prev))
-                    conn.execute("DELETE FROM secret_presses WHERE vote_id = ?", (vote_id,))
-                    conn.execute(
-                        "INSERT OR IGNORE INTO secret_sealed (vote_id) VALUES (?)", (vote_id,)
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise CommitError(f"{self.path}: seal failed: {exc}") from exc
-            self._head = Head(seq, prev)
-            self.commits += 1
-            self._head_file.write(self._head)
-            return seq if body is not None else None
+        """In one transaction (`commit_items`): append the vote's closing record (totals,
+        participants) to the chain, delete the vote's encrypted presses and mark it sealed.
+        The seq of the closing record, if any. Called by `SecretBallotStore.purge`, which then
+        destroys the key."""
+        items: list[Item] = [] if closing is None else [canonical_json(closing)]
+        ids = self.commit_items([*items, SealVote(vote_id)])
+        return ids[0] if closing is not None else None
 
     def checkpoint_truncate(self) -> bool:
         """Copy the WAL into the main file and truncate it to zero bytes, so that overwritten
@@ -736,37 +729,25 @@ class Journal:
     # -- reading -----------------------------------------------------------------------------
 
     def records(self, from_seq: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(seq, record) in order, streamed from a snapshot taken at the first read.
-
-        Every record is checked against the chain as it is read, and the end of the stream
-        against the journal's head and its head file: a bad record raises
-        `JournalCorruptError` naming it, before it is yielded. So nothing is rebuilt from a
-        damaged or changed journal that the caller would not hear of before the stream ends.
-        From `from_seq` > 1 the chain is checked from the stored hash of the record before.
+        """(seq, record) in order, through `JournalReader`: each checked against the chain
+        before it is yielded, and the end against the journal's head and its head file.
 
         A separate read-only connection: replay and exports never hold the writer's lock, and
         WAL lets them read while the writer commits.
         """
         if self._closed:
             raise JournalClosedError(f"{self.path}: journal is closed")
-        for seq, record, _digest in read_chain(self.path, from_seq=from_seq):
+        for seq, record, _digest in JournalReader(self.path).records(from_seq):
             yield seq, record
 
     def replay_inputs(
         self, from_seq: int = 1, *, secret: SecretPresses | None = None
     ) -> Iterator[Input]:
-        """The journaled inputs in the order the core accepted them.
-
-        With `secret`, the presses of secret votes still open are put back in their place
-        after the main record they followed, so an open secret vote is rebuilt too.
-        """
-        pending = secret.pending_presses() if secret is not None else {}
-        if from_seq <= 1:
-            yield from pending.get(0, ())
-        for seq, record in self.records(from_seq):
-            yield from_record(record)
-            if pending:
-                yield from pending.get(seq, ())
+        """The journaled inputs in the order the core accepted them (`JournalReader.inputs`),
+        with the open secret votes' presses put back in their place."""
+        if self._closed:
+            raise JournalClosedError(f"{self.path}: journal is closed")
+        yield from JournalReader(self.path).inputs(from_seq, secret=secret)
 
     # -- lifetime ----------------------------------------------------------------------------
 
@@ -864,9 +845,6 @@ class JournalWriter:
         # an input the core accepted must not vanish because its waiter went away.
         return await self.enqueue(record)
 
-    async def submit_secret(self, press: SealedPress) -> int:
-        return await self.enqueue_secret(press)
-
     async def run_after_pending(self, fn: Callable[[], T]) -> T:
         return await self.enqueue_call(fn)
 
@@ -948,16 +926,7 @@ class JournalWriter:
         await self.aclose()
 
 
-# --- verification ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Progress:
-    """How far a chain check got: records found good, and the last good hash."""
-
-    records: int = 0
-    head_hash: str = ""
-    witness: Witness | None = None
+# --- reading: one read-only reader, every record checked ------------------------------------
 
 
 _ROWS = "SELECT seq, body, prev_hash, hash FROM records WHERE seq >= ? ORDER BY seq"
@@ -997,147 +966,17 @@ def _check_row(
     return record, digest
 
 
-def read_chain(
-    path: str | os.PathLike[str],
-    *,
-    from_seq: int = 1,
-    decode: bool = True,
-    readonly: bool = False,
-    progress: _Progress | None = None,
-) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """(seq, record, hash) of a journal file, each checked before it is yielded.
+class JournalRecord(NamedTuple):
+    """One record of a checked read: its seq, the record (a JSON object; `{}` from a read that
+    does not decode) and its chain hash."""
 
-    The one read path of every consumer of a journal: replay, exports, signed results and
-    `verify`. Each row must follow the one before (seq, prev_hash), and its stored hash must
-    be SHA-256 of its stored bytes; at the end, the journal's head must be its last record and
-    the head file's witnessed head must be in it with the same hash. The first fault raises
-    `JournalCorruptError` with its `problem` and `seq`. With `decode=False` the records are
-    not decoded (nor checked as JSON) and `{}` is yielded in their place.
+    seq: int
+    record: dict[str, Any]
+    hash: str
 
-    The head file is read before the snapshot is taken: it never leads the committed state,
-    so a reader beside a running writer never mistakes a commit it does not see for a loss.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise NotAJournalError(f"{p}: no such file")
-    witness = read_witness(p)
-    state = progress if progress is not None else _Progress()
-    state.witness = witness
-    conn = _connect(p, create=False, readonly=readonly)
-    first = expected = max(from_seq, 1)
-    prev = ""
-
-    def fault(problem: Problem, at: int | None, detail: str) -> JournalCorruptError:
-        state.records, state.head_hash = expected - first, prev
-        where = f"record {at}" if at is not None else "journal"
-        return JournalCorruptError(
-            f"{p}: {where}: {problem}: {detail}", problem=problem, seq=at, detail=detail
-        )
-
-    try:
-        try:
-            conn.execute("BEGIN")  # one snapshot for the identity, the rows and the head
-            if _check_identity(conn, p):
-                raise NotAJournalError(f"{p}: an empty SQLite file, not a chamber journal")
-            conn.text_factory = bytes
-            meta = {
-                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-                for k, v in conn.execute("SELECT key, value FROM meta")
-            }
-            journal_id = meta.get("journal_id", "")
-            try:
-                prev = genesis_hash(journal_id)
-            except UnicodeEncodeError:
-                prev = ""
-            if first > 1:
-                row = conn.execute(
-                    "SELECT hash FROM records WHERE seq = ?", (first - 1,)
-                ).fetchone()
-                if row is None:
-                    end = conn.execute(
-                        "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
-                    ).fetchone()
-                    if end is not None and end[0] >= first - 1:
-                        raise fault(Problem.SEQ_GAP, first - 1, "no such record")
-                    # Past the end: nothing to read, the head is still checked.
-                    if end is not None:
-                        first = expected = end[0] + 1
-                        prev = end[1].decode("ascii", "replace")
-                    else:
-                        first = expected = 1
-                else:
-                    prev = row[0].decode("ascii", "replace")
-            state.head_hash = prev
-            wseq = witness.seq if witness is not None else -1
-            seen: str | None = None
-            sha256 = hashlib.sha256
-            loads = json.loads
-            record: Any = {}
-            # The fast path: rows as text, checked inline. A stored text that is not UTF-8
-            # cannot be read as text: from that batch on, the rows are read again as bytes.
-            conn.text_factory = str
-            try:
-                cur = conn.execute(_ROWS, (first,))
-                while rows := cur.fetchmany(1024):
-                    for seq, body, prev_hash, stored in rows:
-                        if seq != expected or prev_hash != prev:
-                            raise _Fault(Problem.SEQ_GAP, expected, "")  # named below
-                        digest = sha256((prev_hash + body).encode("utf-8")).hexdigest()
-                        if stored != digest:
-                            raise _Fault(Problem.HASH_MISMATCH, seq, "")
-                        if decode:
-                            record = loads(body)
-                            if record.__class__ is not dict:
-                                raise _Fault(Problem.BAD_JSON, seq, "")
-                        if seq == wseq:
-                            seen = digest
-                        prev = digest
-                        expected += 1
-                        yield seq, record, digest
-            except (_Fault, ValueError, TypeError, sqlite3.OperationalError) as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc):
-                    raise
-                # Name the fault from the stored bytes (a type that is not text, a body that
-                # is not JSON, a byte that is not UTF-8 all land here).
-                conn.text_factory = bytes
-                for row in conn.execute(_ROWS, (expected,)):
-                    try:
-                        record, digest = _check_row(row, expected, prev, decode=decode)
-                    except _Fault as bad:
-                        raise fault(bad.problem, bad.at, bad.detail) from None
-                    if row[0] == wseq:
-                        seen = digest
-                    prev = digest
-                    expected += 1
-                    yield row[0], record, digest
-            last = expected - 1
-            state.records, state.head_hash = expected - first, prev
-            head_seq, head_hash = meta.get("head_seq", ""), meta.get("head_hash", "")
-            if head_seq != str(last) or head_hash != prev:
-                # The head is written in the same transaction as the last record: records
-                # removed from the end (or added behind the journal's back) show up here.
-                head = int(head_seq) if head_seq.isdigit() else None
-                if head is not None and head > last:
-                    problem, bad_seq = Problem.TRUNCATED, last + 1
-                elif head is not None and head < last:
-                    problem, bad_seq = Problem.HEAD_MISMATCH, head + 1
-                else:
-                    problem, bad_seq = Problem.HEAD_MISMATCH, last
-                raise fault(
-                    problem,
-                    bad_seq,
-                    f"the journal's head is seq {head_seq} ({head_hash[:12]}...), "
-                    f"records end at seq {last} ({prev[:12]}...)",
-                )
-            if witness is not None:
-                if witness.journal_id != journal_id or not first <= witness.seq <= last:
-                    _check_witness(conn, p, journal_id, Head(last, prev), witness)
-                elif seen != witness.hash:
-                    raise fault(Problem.HEAD_FILE_MISMATCH, witness.seq, _REWRITTEN)
-        except sqlite3.DatabaseError as exc:
-            raise fault(Problem.DAMAGED_FILE, expected, f"SQLite: {exc}") from exc
-    finally:
-        conn.close()
+    def input(self) -> Input:
+        """The input the core accepted (`InputRecordError` for a record that is none)."""
+        return from_record(self.record)
 
 
 @dataclass(frozen=True)
@@ -1152,6 +991,9 @@ class VerifyReport:
     detail: str = ""
     # The head file's witnessed head (None: the journal has no head file).
     witness: Witness | None = None
+    journal_id: str = ""
+    # The chain hashes of the records `JournalReader.verify` was asked to keep.
+    hashes: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -1168,31 +1010,227 @@ class VerifyReport:
         return f"{self.path}: BAD at {where}: {self.problem}: {self.detail}"
 
 
-def verify(path: str | os.PathLike[str], *, decode: bool = True) -> VerifyReport:
-    """Recompute the whole chain from the genesis and name the first record that is wrong;
-    then check the head and the head file (`read_chain` does the work).
+class JournalReader:
+    """A journal file, read-only: the one read path of every consumer of a journal.
 
-    Reads the stored bytes themselves (not decoded text), so a changed byte that is not valid
-    UTF-8 any more is still caught as a hash mismatch rather than crashing the reader.
-    Raises `NotAJournalError` / `JournalVersionError` for a file that is not a journal, or one
-    of a newer schema. `decode=False` skips the check that each record is a JSON object.
+    Replay at start (`Journal.records`, `replay_inputs`), the exports and signed results
+    (`controller.exports`), and `chamber audit` all read through it. It opens the file with
+    SQLite's `mode=ro` URI, so it never writes to the journal, and reads a copy of it or the
+    live file beside a running writer (WAL) alike. Every record is checked against the chain
+    before it is yielded, and the end of the read against the journal's head and its head
+    file: the first fault raises `JournalCorruptError` with its `problem` and `seq`, so nothing
+    is built from a damaged or changed journal that its caller would not hear of before the
+    read ends. A file that is not a journal raises `NotAJournalError`; a journal of a newer
+    schema, `JournalVersionError` (one line).
+
+    After a read, `journal_id` is the journal's id, and `checked` / `head_hash` say how far
+    the chain was found good (up to the fault, if there was one).
     """
-    p = Path(path)
-    state = _Progress()
-    try:
-        for _ in read_chain(p, decode=decode, progress=state):
-            pass
-    except JournalCorruptError as exc:
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.journal_id: str | None = None
+        self.checked = 0
+        self.head_hash = ""
+        self.witness: Witness | None = None
+
+    def records(self, from_seq: int = 1, *, decode: bool = True) -> Iterator[JournalRecord]:
+        """The records from `from_seq` in order, each checked before it is yielded, from one
+        snapshot taken at the first read. From `from_seq` > 1 the chain is checked from the
+        stored hash of the record before. With `decode=False` the records are not decoded (nor
+        checked as JSON) and `{}` is yielded in their place.
+
+        Each row must follow the one before (seq, prev_hash), and its stored hash must be
+        SHA-256 of its stored bytes; at the end, the journal's head must be its last record and
+        the head file's witnessed head must be in it with the same hash. The head file is read
+        before the snapshot is taken: it never leads the committed state, so a reader beside a
+        running writer never mistakes a commit it does not see for a loss.
+        """
+        p = self.path
+        if not p.is_file():
+            raise NotAJournalError(f"{p}: no such file")
+        witness = read_witness(p)
+        self.witness = witness
+        conn = _connect(p, create=False, readonly=True)
+        first = expected = max(from_seq, 1)
+        prev = ""
+
+        def fault(problem: Problem, at: int | None, detail: str) -> JournalCorruptError:
+            self.checked, self.head_hash = expected - first, prev
+            where = f"record {at}" if at is not None else "journal"
+            return JournalCorruptError(
+                f"{p}: {where}: {problem}: {detail}", problem=problem, seq=at, detail=detail
+            )
+
+        try:
+            try:
+                conn.execute("BEGIN")  # one snapshot for the identity, the rows and the head
+                if _check_identity(conn, p):
+                    raise NotAJournalError(f"{p}: an empty SQLite file, not a chamber journal")
+                conn.text_factory = bytes
+                meta = {
+                    k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                    for k, v in conn.execute("SELECT key, value FROM meta")
+                }
+                journal_id = meta.get("journal_id", "")
+                self.journal_id = journal_id
+                try:
+                    prev = genesis_hash(journal_id)
+                except UnicodeEncodeError:
+                    prev = ""
+                if first > 1:
+                    row = conn.execute(
+                        "SELECT hash FROM records WHERE seq = ?", (first - 1,)
+                    ).fetchone()
+                    if row is None:
+                        end = conn.execute(
+                            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
+                        ).fetchone()
+                        if end is not None and end[0] >= first - 1:
+                            raise fault(Problem.SEQ_GAP, first - 1, "no such record")
+                        # Past the end: nothing to read, the head is still checked.
+                        if end is not None:
+                            first = expected = end[0] + 1
+                            prev = end[1].decode("ascii", "replace")
+                        else:
+                            first = expected = 1
+                    else:
+                        prev = row[0].decode("ascii", "replace")
+                self.head_hash = prev
+                wseq = witness.seq if witness is not None else -1
+                seen: str | None = None
+                sha256 = hashlib.sha256
+                loads = json.loads
+                record: Any = {}
+                # The fast path: rows as text, checked inline. A stored text that is not UTF-8
+                # cannot be read as text: from that batch on, the rows are read again as bytes.
+                conn.text_factory = str
+                try:
+                    cur = conn.execute(_ROWS, (first,))
+                    while rows := cur.fetchmany(1024):
+                        for seq, body, prev_hash, stored in rows:
+                            if seq != expected or prev_hash != prev:
+                                raise _Fault(Problem.SEQ_GAP, expected, "")  # named below
+                            digest = sha256((prev_hash + body).encode("utf-8")).hexdigest()
+                            if stored != digest:
+                                raise _Fault(Problem.HASH_MISMATCH, seq, "")
+                            if decode:
+                                record = loads(body)
+                                if record.__class__ is not dict:
+                                    raise _Fault(Problem.BAD_JSON, seq, "")
+                            if seq == wseq:
+                                seen = digest
+                            prev = digest
+                            expected += 1
+                            yield JournalRecord(seq, record, digest)
+                except (_Fault, ValueError, TypeError, sqlite3.OperationalError) as exc:
+                    if isinstance(exc, sqlite3.OperationalError) and "decode" not in str(exc):
+                        raise
+                    # Name the fault from the stored bytes (a type that is not text, a body
+                    # that is not JSON, a byte that is not UTF-8 all land here).
+                    conn.text_factory = bytes
+                    for row in conn.execute(_ROWS, (expected,)):
+                        try:
+                            record, digest = _check_row(row, expected, prev, decode=decode)
+                        except _Fault as bad:
+                            raise fault(bad.problem, bad.at, bad.detail) from None
+                        if row[0] == wseq:
+                            seen = digest
+                        prev = digest
+                        expected += 1
+                        yield JournalRecord(row[0], record, digest)
+                last = expected - 1
+                self.checked, self.head_hash = expected - first, prev
+                head_seq, head_hash = meta.get("head_seq", ""), meta.get("head_hash", "")
+                if head_seq != str(last) or head_hash != prev:
+                    # The head is written in the same transaction as the last record: records
+                    # removed from the end (or added behind the journal's back) show up here.
+                    head = int(head_seq) if head_seq.isdigit() else None
+                    if head is not None and head > last:
+                        problem, bad_seq = Problem.TRUNCATED, last + 1
+                    elif head is not None and head < last:
+                        problem, bad_seq = Problem.HEAD_MISMATCH, head + 1
+                    else:
+                        problem, bad_seq = Problem.HEAD_MISMATCH, last
+                    raise fault(
+                        problem,
+                        bad_seq,
+                        f"the journal's head is seq {head_seq} ({head_hash[:12]}...), "
+                        f"records end at seq {last} ({prev[:12]}...)",
+                    )
+                if witness is not None:
+                    if witness.journal_id != journal_id or not first <= witness.seq <= last:
+                        _check_witness(conn, p, journal_id, Head(last, prev), witness)
+                    elif seen != witness.hash:
+                        raise fault(Problem.HEAD_FILE_MISMATCH, witness.seq, _REWRITTEN)
+            except sqlite3.DatabaseError as exc:
+                raise fault(Problem.DAMAGED_FILE, expected, f"SQLite: {exc}") from exc
+        finally:
+            conn.close()
+
+    def inputs(self, from_seq: int = 1, *, secret: SecretPresses | None = None) -> Iterator[Input]:
+        """The journaled inputs in the order the core accepted them (replay), each record
+        checked as `records` checks it.
+
+        With `secret`, the presses of secret votes still open are put back in their place
+        after the main record they followed, so an open secret vote is rebuilt too.
+        """
+        pending = secret.pending_presses() if secret is not None else {}
+        if from_seq <= 1:
+            yield from pending.get(0, ())
+        for seq, record, _digest in self.records(from_seq):
+            yield from_record(record)
+            if pending:
+                yield from pending.get(seq, ())
+
+    def verify(self, *, decode: bool = True, keep: Collection[int] = ()) -> VerifyReport:
+        """Recompute the whole chain from the genesis and name the first record that is wrong;
+        then check the head and the head file. The report also gives the chain hash of each
+        record of `keep` that was read (checked in the same snapshot as the rest).
+
+        Raises `NotAJournalError` / `JournalVersionError` for a file that is not a journal, or
+        one of a newer schema. `decode=False` skips the check that each record is a JSON object.
+        """
+        hashes: dict[int, str] = {}
+        try:
+            if keep:
+                for seq, _record, digest in self.records(decode=decode):
+                    if seq in keep:
+                        hashes[seq] = digest
+            else:
+                for _ in self.records(decode=decode):
+                    pass
+        except JournalCorruptError as exc:
+            return VerifyReport(
+                str(self.path),
+                self.checked,
+                self.head_hash,
+                exc.problem or Problem.DAMAGED_FILE,
+                exc.seq,
+                exc.detail,
+                self.witness,
+                self.journal_id or "",
+                hashes,
+            )
         return VerifyReport(
-            str(p),
-            state.records,
-            state.head_hash,
-            exc.problem or Problem.DAMAGED_FILE,
-            exc.seq,
-            exc.detail,
-            state.witness,
+            str(self.path),
+            self.checked,
+            self.head_hash,
+            witness=self.witness,
+            journal_id=self.journal_id or "",
+            hashes=hashes,
         )
-    return VerifyReport(str(p), state.records, state.head_hash, witness=state.witness)
+
+
+def verify(path: str | os.PathLike[str], *, decode: bool = True) -> VerifyReport:
+    """`JournalReader(path).verify()`: the whole chain from the genesis, the head and the head
+    file; the first bad record named.
+
+    Reads the stored bytes themselves where the text cannot be read (a changed byte that is not
+    valid UTF-8 any more), so such a change is still caught as a hash mismatch rather than
+    crashing the reader.
+    """
+    return JournalReader(path).verify(decode=decode)
 
 
 def check_before_start(path: str | os.PathLike[str]) -> VerifyReport | None:
@@ -1222,23 +1260,3 @@ def check_before_start(path: str | os.PathLike[str]) -> VerifyReport | None:
             seq=report.seq,
         )
     return report
-
-
-# --- `chamber audit` ------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    v = sub.add_parser("verify", help="check a journal's hash chain; name the first bad record")
-    v.add_argument("journal", type=Path, help="the journal file")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Exit 0 if the journal verifies, 1 if a record is bad, 2 if it is not a journal."""
-    try:
-        result = verify(args.journal)
-    except JournalError as exc:
-        print(f"error: {exc}")
-        return 2
-    print(result)
-    return 0 if result.ok else 1

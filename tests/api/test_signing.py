@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from controller import audit_cli
 from controller.auth import Role
+from controller.journal import Journal, JournalReader
 from controller.signing import (
     KEY_FILE,
     PUBLIC_KEY_FILE,
@@ -165,3 +167,35 @@ def test_a_non_canonical_base64_spelling_is_a_change(key: HallKey) -> None:
             except DocumentError:
                 continue
             assert not verdict.ok, (field_name, letter)
+
+
+def test_verify_result_against_a_journal(
+    key: HallKey, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--journal`: the journal verifies, and the record the result names has its hash."""
+    path = tmp_path / "sitting.journal"
+    with Journal.open(path) as journal:
+        journal.append_batch([{"kind": "tick", "at": float(i)} for i in range(5)])
+        journal_id = journal.journal_id
+    stored = {seq: digest for seq, _record, digest in JournalReader(path).records()}
+
+    def check(where: dict[str, object], name: str) -> int:
+        signed = tmp_path / f"{name}.json"
+        signed.write_text(sign_result(RESULT | {"journal": where}, key), encoding="utf-8")
+        capsys.readouterr()
+        return audit(["verify-result", str(signed), "--journal", str(path)])
+
+    assert check({"id": journal_id, "seq": 3, "head_hash": stored[3]}, "ok") == 0
+    assert check({"id": journal_id, "seq": 3, "head_hash": stored[2]}, "moved") == 1
+    assert "record 3 does not have the result's hash" in capsys.readouterr().out
+    assert check({"id": journal_id, "seq": 9, "head_hash": stored[3]}, "beyond") == 1
+    assert check({"id": "ab" * 16, "seq": 3, "head_hash": stored[3]}, "other") == 1
+    assert "another journal" in capsys.readouterr().out
+    assert check({"id": journal_id, "head_hash": stored[3]}, "unnamed") == 1
+    assert "names no journal record" in capsys.readouterr().out
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE records SET body = '{}' WHERE seq = 4")
+    assert check({"id": journal_id, "seq": 3, "head_hash": stored[3]}, "damaged") == 1
+    assert "BAD at record 4: hash-mismatch" in capsys.readouterr().out
+    path.write_bytes(b"not a journal")
+    assert check({"id": journal_id, "seq": 3, "head_hash": stored[3]}, "garbage") == 2

@@ -40,12 +40,17 @@ from controller.journal import (
     Journal,
     JournalClosedError,
     JournalCorruptError,
+    JournalReader,
+    JournalRecord,
     JournalVersionError,
     JournalWriter,
     NotAJournalError,
     Problem,
     RecordError,
+    SealedPress,
+    SealVote,
     canonical_json,
+    head_file_of,
     verify,
 )
 
@@ -189,7 +194,7 @@ def test_open_refuses_a_journal_whose_tail_was_removed(path: Path) -> None:
 
 _seat = st.integers(min_value=1, max_value=4096)
 _at = st.floats(min_value=0, max_value=1e7, allow_nan=False)
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 _inputs: st.SearchStrategy[Input] = st.one_of(
     st.builds(VoteKeyPressed, at=_at, seat=_seat, key=st.integers(1, 10)),
     st.builds(PresenceChanged, at=_at, seat=_seat, present=st.booleans(), card=st.none() | _text),
@@ -392,6 +397,104 @@ async def test_commit_error_is_typed(journal: Journal, path: Path) -> None:
     assert verify(path).ok
 
 
+# --- one append path -----------------------------------------------------------------------
+
+
+def test_a_seal_is_a_commit_of_the_one_append_path(journal: Journal) -> None:
+    """Records, secret presses and the seal of a vote go through one transaction."""
+    press = SealedPress("v1", b"\0" * 12, b"\1" * 32)
+    first = journal.commit_items([canonical_json(_record(0)), press, press])
+    assert first[0] == 1
+    assert first[1] < first[2]
+    writes, commits = journal._head_file.writes, journal.commits
+    # A closing record and the seal, in the same commit: the seal gives the presses deleted.
+    assert journal.commit_items([canonical_json(_record(1)), SealVote("v1")]) == [2, 2]
+    assert journal.commits == commits + 1
+    assert journal._head_file.writes == writes + 1
+    assert journal.secret_presses() == []
+    assert journal.sealed_votes() == {"v1"}
+    # `seal_secret_vote` is that commit: with no closing record the head does not move, and
+    # the head file is not written again.
+    assert journal.seal_secret_vote("v1", None) is None
+    assert journal.head.seq == 2
+    assert journal._head_file.writes == writes + 1
+    assert journal.seal_secret_vote("v2", _record(2)) == 3
+    assert journal.sealed_votes() == {"v1", "v2"}
+    assert [seq for seq, _ in journal.records()] == [1, 2, 3]
+    assert verify(journal.path).ok
+
+
+def test_a_refused_commit_keeps_nothing_of_a_seal(journal: Journal, path: Path) -> None:
+    press = SealedPress("v1", b"\0" * 12, b"\1" * 32)
+    journal.commit_items([press])
+    journal._conn.execute("PRAGMA busy_timeout = 0")
+    with sqlite3.connect(path, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(CommitError, match="commit failed"):
+            journal.seal_secret_vote("v1", _record(0))
+        other.execute("ROLLBACK")
+    assert journal.head.seq == 0
+    assert len(journal.secret_presses("v1")) == 1
+    assert journal.sealed_votes() == set()
+    assert journal.seal_secret_vote("v1", _record(0)) == 1
+    assert verify(path).ok
+
+
+# --- the reader -----------------------------------------------------------------------------
+
+
+def test_the_reader_yields_typed_checked_records(journal: Journal) -> None:
+    inputs = [OpenVote(at=1.0, vote_id="v1"), Tick(at=2.0)]
+    journal.append_batch([to_record(i) for i in inputs])
+    reader = JournalReader(journal.path)
+    before = reader.journal_id  # known once a read has begun
+    got = list(reader.records())
+    assert before is None
+    assert all(isinstance(r, JournalRecord) for r in got)
+    assert [r.seq for r in got] == [1, 2]
+    assert [r.input() for r in got] == inputs
+    assert got[-1].hash == journal.head.hash
+    assert reader.journal_id == journal.journal_id
+    assert (reader.checked, reader.head_hash) == (2, journal.head.hash)
+    assert list(reader.inputs()) == inputs
+    undecoded = list(reader.records(decode=False))
+    assert [(r.seq, r.record, r.hash) for r in undecoded] == [(r.seq, {}, r.hash) for r in got]
+
+
+def test_verify_keeps_the_hashes_it_is_asked_for(journal: Journal, path: Path) -> None:
+    journal.append_batch([_record(i) for i in range(5)])
+    stored = {r.seq: r.hash for r in JournalReader(path).records()}
+    report = JournalReader(path).verify(keep=(2, 5, 9))
+    assert report.ok
+    assert report.journal_id == journal.journal_id
+    assert dict(report.hashes) == {2: stored[2], 5: stored[5]}
+    assert JournalReader(path).verify().hashes == {}
+
+
+def test_the_reader_writes_nothing(journal: Journal, path: Path) -> None:
+    """Read-only: reading a journal, good or bad, changes neither the journal, its WAL nor its
+    head file (SQLite may leave an empty WAL and its index beside it)."""
+    journal.append_batch([_record(i) for i in range(5)])
+    journal.close()
+
+    def contents() -> list[bytes]:
+        wal = Path(f"{path}-wal")
+        return [path.read_bytes(), head_file_of(path).read_bytes()] + (
+            [wal.read_bytes()] if wal.exists() else []
+        )
+
+    before = contents()
+    assert JournalReader(path).verify().ok
+    after = contents()
+    assert after[:2] == before[:2]
+    assert after[2:] in ([], [b""])
+    _tamper(path, "UPDATE records SET body = '{}' WHERE seq = 3")
+    before = contents()
+    assert JournalReader(path).verify().problem is Problem.HASH_MISMATCH
+    assert list(JournalReader(path).records(from_seq=4)) != []
+    assert contents() == before
+
+
 # --- verify ---------------------------------------------------------------------------------
 
 
@@ -489,14 +592,16 @@ def test_verify_names_a_rehashed_record_that_is_not_json(ten: Path) -> None:
 def test_audit_verify_command(ten: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
+    from controller import audit_cli
+
     parser = argparse.ArgumentParser()
-    journal_module.add_arguments(parser)
-    assert journal_module.run(parser.parse_args(["verify", str(ten)])) == 0
+    audit_cli.add_arguments(parser)
+    assert audit_cli.run(parser.parse_args(["verify", str(ten)])) == 0
     assert "OK, 10 records" in capsys.readouterr().out
     _tamper(ten, "DELETE FROM records WHERE seq = 2")
-    assert journal_module.run(parser.parse_args(["verify", str(ten)])) == 1
+    assert audit_cli.run(parser.parse_args(["verify", str(ten)])) == 1
     assert "record 2" in capsys.readouterr().out
-    assert journal_module.run(parser.parse_args(["verify", str(ten) + ".absent"])) == 2
+    assert audit_cli.run(parser.parse_args(["verify", str(ten) + ".absent"])) == 2
 
 
 # Raw byte flips in the file itself, found by their place in the record's stored payload.

@@ -31,6 +31,7 @@ from controller.journal import (
     _SLOT,
     Journal,
     JournalCorruptError,
+    JournalReader,
     JournalVersionError,
     JournalWriter,
     Problem,
@@ -41,7 +42,6 @@ from controller.journal import (
     canonical_json,
     check_before_start,
     head_file_of,
-    read_chain,
     read_witness,
     verify,
 )
@@ -480,6 +480,14 @@ def test_chamber_run_refuses_a_newer_schema_with_one_line(sitting: Path) -> None
         Journal.open(sitting)
     with pytest.raises(JournalVersionError):
         verify(sitting)
+    # The exports and `chamber audit verify` refuse it too, with the same one line.
+    config = load_config(v1.HALL)
+    with pytest.raises(ExportError, match="newer chamber") as info:
+        replay_journal(sitting, config)
+    assert "\n" not in str(info.value)
+    parser = argparse.ArgumentParser()
+    audit_cli.add_arguments(parser)
+    assert audit_cli.run(parser.parse_args(["verify", str(sitting)])) == 2
 
 
 def test_check_journal_passes_a_sound_journal_and_a_first_start(
@@ -568,4 +576,4 @@ def test_reading_from_past_the_end_yields_nothing_and_checks_the_head(path: Path
     with sqlite3.connect(path) as raw:
         raw.execute("DELETE FROM records WHERE seq = 6")
     with pytest.raises(JournalCorruptError, match="truncated"):
-        list(read_chain(path, from_seq=100))
+        list(JournalReader(path).records(from_seq=100))

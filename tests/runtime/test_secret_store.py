@@ -171,11 +171,11 @@ async def test_presses_share_the_group_commit_and_purge_waits_for_them(
 ) -> None:
     store.open_vote(VOTE)
     async with JournalWriter(journal) as writer:
-        results = await asyncio.gather(
-            writer.submit(to_record(OpenVote(at=1.0, vote_id=VOTE))),
-            *(writer.submit_secret(store.seal_press(VOTE, s, 1, 2.0)) for s in range(1, 101)),
-            writer.submit(to_record(Tick(at=3.0))),
-        )
+        # Enqueued in the order the core accepted them, as the runtime does.
+        opened = writer.enqueue(to_record(OpenVote(at=1.0, vote_id=VOTE)))
+        presses = [writer.enqueue_secret(store.seal_press(VOTE, s, 1, 2.0)) for s in range(1, 101)]
+        tick = writer.enqueue(to_record(Tick(at=3.0)))
+        results = await asyncio.gather(opened, *presses, tick)
         assert results[0] == 1
         assert results[-1] == 2
         assert writer.commits == 1
