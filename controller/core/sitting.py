@@ -93,6 +93,7 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
+from controller.core.keypads import Keypads, KeypadState, wanted
 from controller.core.limits import (
     MAX_CHOICES,
     MAX_VOTE_DURATION_S,
@@ -202,7 +203,7 @@ class MeetingCore:
         self._weight_of: dict[int, int] = {
             seat: d.weight for seat, d in self._delegate_at.items() if d.voting
         }
-        self._keypads: tuple[int, ...] = tuple(sorted(s.number for s in hall.seats if s.has_keypad))
+        self._keypads = Keypads(s.number for s in hall.seats if s.has_keypad)
         voting = [d for d in hall.delegates if d.voting]
         self._entitled_heads = len(voting)
         self._entitled_weight = sum(d.weight for d in voting)
@@ -369,12 +370,14 @@ class MeetingCore:
         d = self._delegate_at.get(seat)
         return d.id if d is not None else None
 
-    def _lit(self, seat: int) -> tuple[int, ...]:
-        vote = self._active
-        if vote is None:
-            return ()
-        key = vote.choice_of(seat)
-        return (key,) if key is not None else ()
+    def _wanted(self, seat: int, vote: Vote | None) -> KeypadState:
+        """What the keypad at `seat` should show with `vote` on the keypads."""
+        return wanted(
+            vote,
+            seat,
+            present=self.attendance.is_present(seat),
+            voting=seat in self._weight_of,
+        )
 
     def _quorum_effects(self, was_quorate: bool, at: float) -> list[Effect]:
         if self.attendance.quorate == was_quorate:
@@ -484,12 +487,18 @@ class MeetingCore:
         if not self.attendance.set_present(seat, present, at):
             return []
         effects: list[Effect] = []
-        has_keypad = self._seats[seat].has_keypad
-        if has_keypad:
-            effects.append(KeypadLeds(seat, lit=self._lit(seat), present=present))
         vote = self._active
-        if vote is not None and seat in self._weight_of:
-            effects.extend(self._presence_during_vote(vote, seat, present, has_keypad))
+        voting = seat in self._weight_of
+        if vote is not None and voting and present:
+            vote.admit(seat)
+        if seat in self._keypads:
+            effects += self._keypads.update(
+                seat,
+                self._wanted(seat, vote),
+                relock=vote is not None and voting and not present,
+            )
+        if vote is not None and voting and not present and vote.calling == seat:
+            effects.extend(self._advance_call(vote))
         effects.append(
             Notification(
                 "attendance.changed",
@@ -505,25 +514,6 @@ class MeetingCore:
             )
         )
         effects.extend(self._quorum_effects(was_quorate, at))
-        return effects
-
-    def _presence_during_vote(
-        self, vote: Vote, seat: int, present: bool, has_keypad: bool
-    ) -> list[Effect]:
-        """A voting member arrives or leaves while a vote holds the keypads."""
-        effects: list[Effect] = []
-        if present:
-            vote.admit(seat)
-            voted_and_locked = (
-                not vote.definition.change_until_close and vote.choice_of(seat) is not None
-            )
-            if has_keypad and vote.state is VoteState.OPEN and not voted_and_locked:
-                effects.append(KeypadLock(seat, locked=False, keys=vote.definition.keys))
-        else:
-            if has_keypad:
-                effects.append(KeypadLock(seat, locked=True, keys=vote.definition.keys))
-            if vote.calling == seat:
-                effects.extend(self._advance_call(vote))
         return effects
 
     def _on_open_attendance(self, inp: OpenAttendance) -> list[Effect]:
@@ -634,11 +624,11 @@ class MeetingCore:
         electorate = frozenset(self.attendance.voting_present)
         vote.open(inp.at, electorate)
         self._active = vote
-        keys = vote.definition.keys
-        # Clear what the last vote left lit, then unlock exactly the electorate.
-        effects: list[Effect] = [KeypadLeds(None, lit=())]
-        for seat in self._keypads:
-            effects.append(KeypadLock(seat, locked=seat not in electorate, keys=keys))
+        # Clear what the last vote left lit, then restate every lock: the electorate unlocks.
+        keypads = self._keypads
+        effects: list[Effect] = [keypads.leds_off_all()]
+        for seat in keypads.seats:
+            effects.append(keypads.restate_lock(seat, self._wanted(seat, vote)))
         effects.append(
             Notification(
                 "vote.opened",
@@ -659,7 +649,7 @@ class MeetingCore:
         vote = self._vote(inp.vote_id)
         vote.hold(inp.at)
         return [
-            KeypadLock(None, locked=True, keys=vote.definition.keys),
+            self._keypads.lock_all(vote.definition.keys),
             Notification(
                 "vote.held",
                 {"at": inp.at, "vote_id": vote.vote_id, "remaining_s": vote.remaining_s},
@@ -669,14 +659,9 @@ class MeetingCore:
     def _on_resume_vote(self, inp: ResumeVote) -> list[Effect]:
         vote = self._vote(inp.vote_id)
         vote.resume(inp.at)
-        d = vote.definition
         effects: list[Effect] = []
-        for seat in sorted(self.attendance.voting_present):
-            if not self._seats[seat].has_keypad:
-                continue
-            if not d.change_until_close and vote.choice_of(seat) is not None:
-                continue
-            effects.append(KeypadLock(seat, locked=False, keys=d.keys))
+        for seat in self._keypads.seats:
+            effects += self._keypads.update(seat, self._wanted(seat, vote))
         effects.append(
             Notification(
                 "vote.resumed", {"at": inp.at, "vote_id": vote.vote_id, "deadline": vote.deadline}
@@ -700,8 +685,8 @@ class MeetingCore:
         )
         self._active = None
         return [
-            KeypadLock(None, locked=True, keys=vote.definition.keys),
-            KeypadLeds(None, lit=()),
+            self._keypads.lock_all(vote.definition.keys),
+            self._keypads.leds_off_all(),
             *_forget_secret(vote),
             Notification(
                 "vote.closed",
@@ -722,8 +707,8 @@ class MeetingCore:
         if was_active:
             self._active = None
             effects += [
-                KeypadLock(None, locked=True, keys=vote.definition.keys),
-                KeypadLeds(None, lit=()),
+                self._keypads.lock_all(vote.definition.keys),
+                self._keypads.leds_off_all(),
                 *_forget_secret(vote),
             ]
         effects.append(Notification("vote.cancelled", {"at": inp.at, "vote_id": vote.vote_id}))
@@ -822,10 +807,17 @@ class MeetingCore:
         if isinstance(outcome, PressRejected):
             return self._reject_press(inp, outcome, vote)
         d = vote.definition
-        # The only effect allowed to carry a secret choice: the seat's own keypad LEDs.
-        effects: list[Effect] = [KeypadLeds(seat, lit=(inp.key,), present=True)]
-        if not d.change_until_close:
-            effects.append(KeypadLock(seat, locked=True, keys=d.keys))
+        # The only effect allowed to carry a secret choice: the seat's own keypad LEDs, which
+        # confirm every counted press; a vote that keeps the first press then locks the seat.
+        effects: list[Effect] = []
+        if seat in self._keypads:
+            effects += self._keypads.update(seat, self._wanted(seat, vote), confirm=True)
+        else:
+            # A seat the hall lists without a keypad pressed all the same: it is confirmed,
+            # and locked after its press, outside the mirror of the keypads.
+            effects.append(KeypadLeds(seat, lit=(inp.key,), present=True))
+            if not d.change_until_close:
+                effects.append(KeypadLock(seat, locked=True, keys=d.keys))
         if d.secret:
             effects.append(
                 Notification(
@@ -990,18 +982,8 @@ class MeetingCore:
         after a restart or a replay."""
         vote = self._active
         effects: list[Effect] = []
-        for seat in self._keypads:
-            present = self.attendance.is_present(seat)
-            unlocked = (
-                vote is not None
-                and vote.state is VoteState.OPEN
-                and seat in self._weight_of
-                and present
-                and (vote.definition.change_until_close or vote.choice_of(seat) is None)
-            )
-            keys = vote.definition.keys if vote is not None else 0
-            effects.append(KeypadLock(seat, locked=not unlocked, keys=keys))
-            effects.append(KeypadLeds(seat, lit=self._lit(seat), present=present))
+        for seat in self._keypads.seats:
+            effects += self._keypads.restate(seat, self._wanted(seat, vote))
         if vote is None and any(v.definition.secret for v in self.votes.values()):
             # A restart may have come between a secret vote's close and the units' forgetting.
             effects.append(ForgetEvents(None))
