@@ -660,12 +660,15 @@ _WALL_KINDS = frozenset(
 
 
 def _fail_connect_on_loss(client: aiomqtt.Client) -> None:
-    """End a connection attempt as soon as its socket is lost before the CONNACK.
+    """End the waits of a connection as soon as its socket is lost: the CONNACK, a SUBACK.
 
-    aiomqtt 2.5 ignores a disconnection that comes before the CONNACK and waits for its whole
-    timeout (10 s) instead: a broker killed while the controller was connecting cost a
-    vote ten seconds of presses. Here paho's disconnection callback fails the connection
-    attempt at once, and the reconnection loop tries again a moment later."""
+    aiomqtt 2.5 ignores a disconnection that comes before the CONNACK, and does not fail a
+    subscription waiting for its SUBACK when the connection drops: both wait for the whole
+    timeout (10 s) instead. A broker killed while the controller was connecting or
+    subscribing (the torture harness kills it right after a daemon start) cost a vote ten
+    seconds of presses. Here paho's disconnection callback fails those waits at once, and
+    the reconnection loop tries again a moment later. (A publish waiting for its PUBACK needs
+    nothing: the read loop ends with the connection, and the session cancels the sender.)"""
     paho = client._client
     on_disconnect = paho.on_disconnect
     loop = asyncio.get_running_loop()
@@ -676,6 +679,11 @@ def _fail_connect_on_loss(client: aiomqtt.Client) -> None:
             connected.set_exception(
                 aiomqtt.MqttError("connection lost before the broker's CONNACK")
             )
+        for waiting in client._pending_subscribes.values():
+            if not waiting.done():
+                waiting.set_exception(
+                    aiomqtt.MqttError("connection lost before the broker's SUBACK")
+                )
 
     def lost(*args: Any) -> None:
         try:
@@ -688,6 +696,11 @@ def _fail_connect_on_loss(client: aiomqtt.Client) -> None:
             loop.call_soon_threadsafe(fail)
         if on_disconnect is not None:
             on_disconnect(*args)
+        gone = client._disconnected
+        if here and gone.done() and not gone.cancelled():
+            # Marked as seen: a session ended by a failed wait never awaits it, and asyncio
+            # would log "Future exception was never retrieved" for it.
+            gone.exception()
 
     paho.on_disconnect = lost
 

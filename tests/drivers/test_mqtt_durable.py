@@ -305,12 +305,14 @@ def test_retries_come_often_after_a_loss_then_back_off() -> None:
 
 
 class DropFirstConnect:
-    """A TCP proxy in front of the broker that takes the first connection's CONNECT and then
-    closes it without a CONNACK, as a broker killed in the middle of the handshake does; later
-    connections go through to the broker."""
+    """A TCP proxy in front of the broker that ends the first connection the way a broker
+    killed at that moment does: `at="connect"`, after the client's CONNECT and before any
+    CONNACK; `at="subscribe"`, after the broker's CONNACK, when the client's SUBSCRIBE (packet
+    type 8, first byte 0x82) arrives, before any SUBACK. Later connections go through."""
 
-    def __init__(self, broker: Mosquitto) -> None:
+    def __init__(self, broker: Mosquitto, at: str = "connect") -> None:
         self.broker = broker
+        self.at = at
         self.accepted = 0
         self.dropped = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -340,8 +342,9 @@ class DropFirstConnect:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        first = self.accepted == 1
         self._writers.append(writer)
-        if self.accepted == 1:
+        if first and self.at == "connect":
             await reader.read(1)  # the CONNECT's first byte: the client is waiting for CONNACK
             writer.close()
             self.dropped.set()
@@ -354,6 +357,11 @@ class DropFirstConnect:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await src.read(65536):
+                    if first and dst is up_writer and data[0] == 0x82:
+                        writer.close()  # the "broker" dies as the SUBSCRIBE arrives
+                        up_writer.close()
+                        self.dropped.set()
+                        return
                     dst.write(data)
                     await dst.drain()
             dst.close()
@@ -365,14 +373,15 @@ class DropFirstConnect:
             self._pipes.add(task)
 
 
-async def test_a_connection_lost_before_the_connack_is_tried_again_at_once(
-    broker: Mosquitto,
+@pytest.mark.parametrize("at", ["connect", "subscribe"])
+async def test_a_connection_lost_in_its_handshake_is_tried_again_at_once(
+    broker: Mosquitto, at: str
 ) -> None:
-    """The broker dies after the controller's CONNECT and before its CONNACK: the driver
-    gives that attempt up at once and connects on the next one. aiomqtt alone waits for its
-    whole timeout there; the timeout is set far above this test's wait, so a driver that
-    waits for it fails the test."""
-    async with DropFirstConnect(broker) as proxy:
+    """The broker dies after the controller's CONNECT and before its CONNACK, or after the
+    CONNACK and before the SUBACK: the driver gives that attempt up at once and connects on
+    the next one. aiomqtt alone waits for its whole timeout there; the timeout is set far
+    above this test's wait, so a driver that waits for it fails the test."""
+    async with DropFirstConnect(broker, at) as proxy:
         endpoint = endpoint_for(broker)
         endpoint = dataclasses.replace(endpoint, host="127.0.0.1", port=proxy.port)
         inputs: Recorder[Input] = Recorder()
