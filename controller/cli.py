@@ -2,6 +2,9 @@
 
 Each subcommand lives in its own module, imported only when that subcommand runs, so that
 `chamber sim` does not load the API server and `chamber console` does not load the drivers.
+The daemon's own subcommands are listed here; the others (`demo`, `sim`, `console`, which live
+beside the daemon's package, not in it) are found through the `chamber.commands` entry points
+(pyproject.toml), as python-can finds its interfaces: this package names none of them.
 """
 
 from __future__ import annotations
@@ -12,17 +15,40 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from types import ModuleType
 
-# name -> (module, help). Each module has `add_arguments(parser)` and `run(args) -> int`.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("controller.demo", "run the demo sitting"),
+ENTRY_POINTS = "chamber.commands"
+
+# The daemon's own subcommands: name -> (module, help). Each module (and each entry point's)
+# has `add_arguments(parser)` and `run(args) -> int`.
+BUILTIN: dict[str, tuple[str, str]] = {
     "config": ("controller.config_cli", "check a hall configuration, or generate one"),
     "run": ("controller.daemon", "run the daemon for a hall"),
-    "sim": ("simulator.cli", "run a simulated hall for tests, the demo and training"),
-    "console": ("console.cli", "the operator console of a running daemon"),
     "audit": ("controller.audit_cli", "check a journal or a signed result"),
     "export": ("controller.exports", "export results, participation or minutes"),
 }
+# What `chamber --help` says of the commands found through entry points (their modules are
+# not imported to list them).
+HELP = {
+    "demo": "run the demo sitting",
+    "sim": "run a simulated hall for tests, the demo and training",
+    "console": "the operator console of a running daemon",
+}
+ORDER = ("demo", "config", "run", "sim", "console", "audit", "export")
+
+
+def subcommands() -> dict[str, tuple[str, str]]:
+    """Every subcommand: name -> (module, help), the entry points' after the built-in ones."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINTS):
+        found.setdefault(ep.name, (ep.value, HELP.get(ep.name, f"(from {ep.value})")))
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(ORDER)), kv[0])))
+
+
+def _load(module_name: str) -> ModuleType:
+    return importlib.import_module(module_name)
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
@@ -32,10 +58,10 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         description="chamber: the controller for a council hall's voting and microphones",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
+    for name, (module_name, help_text) in subcommands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == selected:
-            module = importlib.import_module(module_name)
+            module = _load(module_name)
             module.add_arguments(p)
             p.set_defaults(_module=module)
     return parser
@@ -44,7 +70,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(selected if selected in SUBCOMMANDS else None).parse_args(argv)
+    args = build_parser(selected).parse_args(argv)
     try:
         code: int = args._module.run(args)
     except KeyboardInterrupt:

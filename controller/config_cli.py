@@ -16,13 +16,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = gen.add_mutually_exclusive_group(required=True)
     what.add_argument("--profile", choices=["vn-council", "assembly-500", "hall-4096"])
     what.add_argument("--seats", type=int, help="a hall of N seats, all IP units")
+    what.add_argument(
+        "--demo-seats",
+        type=int,
+        metavar="N",
+        help="the demo's council of N seats on every transport (RTU, Modbus TCP, IP)",
+    )
+    gen.add_argument(
+        "--seed", type=int, default=1, help="seed of the generated names (--demo-seats)"
+    )
     gen.add_argument("--language", choices=["vi", "en"], default="en")
     gen.add_argument("--out", type=Path, help="output file (default: standard output)")
 
 
 def run(args: argparse.Namespace) -> int:
     from controller.config import ConfigError, load_config
-    from controller.hallgen import PROFILES, generate, sized
+    from controller.hallgen import DEMO_MIN_SEATS, PROFILES, demo_spec, generate, sized
 
     if args.action == "check":
         try:
@@ -44,7 +53,17 @@ def run(args: argparse.Namespace) -> int:
     if args.seats is not None and not 1 <= args.seats <= 10_000:
         print("error: --seats must be between 1 and 10000", file=sys.stderr)
         return 2
-    spec = PROFILES[args.profile] if args.profile else sized(args.seats, args.language)
+    if args.demo_seats is not None:
+        if not DEMO_MIN_SEATS <= args.demo_seats <= 10_000:
+            print(
+                f"error: --demo-seats must be between {DEMO_MIN_SEATS} and 10000", file=sys.stderr
+            )
+            return 2
+        spec = demo_spec(args.demo_seats, args.seed)
+    elif args.profile:
+        spec = PROFILES[args.profile]
+    else:
+        spec = sized(args.seats, args.language)
     text = generate(spec)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

@@ -1,7 +1,9 @@
 """`chamber run`: the daemon. The runtime, the drivers and the API server in one task group.
 
-`Daemon` is also what tests and the demo start in-process: `async with Daemon(...) as d:` gives
-a running daemon whose API listens on `d.url` (port 0 picks a free port).
+`assemble` builds a whole daemon from a hall and a data directory; `chamber run` and the test
+rig (tests/rig.py) both use it. `Daemon` alone is what API tests start in-process:
+`async with Daemon(...) as d:` gives a running daemon whose API listens on `d.url` (port 0
+picks a free port).
 """
 
 from __future__ import annotations
@@ -372,15 +374,46 @@ async def serve(
     clock: Clock | None = None,
     tls: TlsFiles | None = None,
 ) -> None:
-    """The whole daemon for `chamber run`: the broker (own or configured), drivers, API.
+    """The whole daemon for `chamber run` (`assemble`), serving until cancelled."""
+    async with assemble(config, data, tokens, host=host, port=port, clock=clock, tls=tls) as d:
+        log.info(
+            "daemon ready",
+            extra={"event": "ready", "url": d.url, "hall": config.hall_id},
+        )
+        if ready is not None:
+            ready.set()
+        await asyncio.Future()  # until cancelled
+
+
+@contextlib.asynccontextmanager
+async def assemble(
+    config: HallConfig,
+    data: Path,
+    tokens: TokenStore,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Clock | None = None,
+    tls: TlsFiles | None = None,
+    wall_mqtt: bool = True,
+    embedded_broker: bool = True,
+) -> AsyncIterator[Daemon]:
+    """The one place a daemon is built from a hall and a data directory: the journal
+    (`DATA/HALL.journal`), the broker (the hall's, or our own Mosquitto: `broker_for`), the
+    drivers, the API and the wall's MQTT twin. `chamber run` and the test rig both start
+    their daemons here; it runs until the block is left.
 
     Before anything starts, the journal is checked whole (`check_journal`): a broken one stops
-    the start with one line naming its first bad record.
+    the start with one line naming its first bad record. `wall_mqtt=False` leaves the wall's
+    MQTT twin out; `embedded_broker=False` builds no MQTT driver at all when the hall names no
+    broker (instead of running one).
     """
     journal_path = data / f"{config.hall_id}.journal"
     await asyncio.to_thread(check_journal, journal_path)
     async with contextlib.AsyncExitStack() as stack:
-        endpoint = await stack.enter_async_context(broker_for(config, data))
+        endpoint: BrokerEndpoint | None = None
+        if embedded_broker or not config.broker.embedded:
+            endpoint = await stack.enter_async_context(broker_for(config, data))
         daemon = Daemon(
             config,
             journal_path,
@@ -391,15 +424,10 @@ async def serve(
             driver_factory=functools.partial(build_drivers, broker=endpoint),
             tls=tls,
         )
-        daemon.extra_jobs.append(lambda: publish_wall_state(daemon.runtime))
+        if wall_mqtt:
+            daemon.extra_jobs.append(lambda: publish_wall_state(daemon.runtime))
         await stack.enter_async_context(daemon)
-        log.info(
-            "daemon ready",
-            extra={"event": "ready", "url": daemon.url, "hall": config.hall_id},
-        )
-        if ready is not None:
-            ready.set()
-        await asyncio.Future()  # until cancelled
+        yield daemon
 
 
 def check_journal(path: Path) -> None:

@@ -9,6 +9,7 @@ a speakers' list with chair priority. `chamber demo --script` runs it.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -161,3 +162,7 @@ class ScriptedSitting:
 
 def run_script(out: TextIO) -> dict[str, Any]:
     return ScriptedSitting(out).run()
+
+
+if __name__ == "__main__":
+    run_script(sys.stdout)

@@ -272,3 +272,29 @@ def sized(seats: int, language: str = "en", seed: int = 1) -> HallSpec:
         rule="vn-council" if language == "vi" else "roberts-majority",
         seed=seed,
     )
+
+
+DEMO_MIN_SEATS = 3  # a chair and two vice-chairs
+
+
+def demo_spec(seats: int, seed: int = 1) -> HallSpec:
+    """The demo's Vietnamese council of `seats` on every transport the size allows
+    (`chamber demo --headless`): about half on RTU keypad lines with microphone lines beside
+    them, a quarter behind Modbus TCP gateways and a quarter on IP units over MQTT."""
+    if seats < DEMO_MIN_SEATS:
+        raise ValueError(f"a hall needs at least {DEMO_MIN_SEATS} seats")
+    ip = max(1, seats // 4) if seats >= 4 else 0
+    tcp = max(1, seats // 4) if seats >= 6 else 0
+    serial = seats - ip - tcp
+    return HallSpec(
+        hall_id=f"hdnd-demo-{seats}",
+        body=f"Hội đồng nhân dân (trình diễn, {seats} đại biểu)",
+        short_name="HĐND",
+        seats=seats,
+        language="vi",
+        serial_seats=serial,
+        tcp_seats=tcp,
+        per_line=min(32, max(1, -(-serial // 2))),
+        rule="vn-council",
+        seed=seed,
+    )

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from controller.auth import Role
 from controller.config import load_config
-from controller.demo import EXAMPLE, VOTE_PLANS, CheckedSitting, open_sitting
-from controller.hallrig import HallRig
 from simulator.autopilot import Autopilot, AutopilotError, Temperament, choose_key
+from simulator.demo import EXAMPLE, VOTE_PLANS, CheckedSitting, DemoHall, open_sitting
+from tests.rig import HallRig
 
 FAST = Temperament(
     reaction_s=(0.05, 0.5),
@@ -90,7 +90,7 @@ async def test_the_autopilot_seats_delegates_and_votes_when_the_keys_unlock(rig:
     async with rig.client(Role.CHAIR) as chair:
         await open_sitting(chair)
         async with Autopilot(rig.sim, seed=3, temperament=FAST) as pilot:
-            sitting = CheckedSitting(rig, chair, pilot, rig.config)
+            sitting = CheckedSitting(rig.sim, chair, pilot, DemoHall.load(EXAMPLE))
             attendance = await sitting.attendance()
             assert attendance["match"], attendance
             assert 0 < len(attendance["truth_present"]) < 50  # some stayed away

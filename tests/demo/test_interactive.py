@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.demo import free_port
+from simulator.demo import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 60.0

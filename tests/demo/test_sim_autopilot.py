@@ -35,7 +35,7 @@ def test_the_flag_is_there_and_off_by_default() -> None:
 
 
 async def test_sim_with_autopilot_seats_its_delegates_and_records_them(workdir: Path) -> None:
-    from controller.demo import demo_spec
+    from controller.hallgen import demo_spec
 
     spec = demo_spec(3, seed=5)  # three serial seats: no broker needed
     path = workdir / "hall.toml"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aiomqtt
 
-from controller.hallrig import HallRig
 from protocols import mqtt as wire
 from tests.e2e.conftest import Council, ip_seats
 from tests.e2e.hall import (
@@ -27,6 +26,7 @@ from tests.e2e.hall import (
     state,
     vote_of,
 )
+from tests.rig import HallRig
 
 WAIT_S = 20.0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.hallrig import HallRig
 from drivers.mqtt import MqttUnits
 from tests.e2e.conftest import Council, ip_seats
 from tests.e2e.hall import SimWatch, council
+from tests.rig import HallRig
 
 
 async def test_the_runtime_settles_every_press_the_driver_holds(private_dir: Path) -> None:

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.hallrig import HallRig
 from controller.journal import Journal
 from simulator.delegates import Action, ExpectedVote, VoteScript
 from tests.e2e.hall import (
@@ -38,6 +37,7 @@ from tests.e2e.hall import (
     state,
     vote_of,
 )
+from tests.rig import HallRig
 
 
 @dataclass

@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from controller.auth import Role, TokenStore
-from controller.hallrig import HallRig
 from controller.journal import Journal
 from simulator.delegates import ExpectedVote, VoteScript
 from tests.e2e.hall import (
@@ -43,6 +42,7 @@ from tests.e2e.hall import (
     state,
     vote_of,
 )
+from tests.rig import HallRig
 
 CHAMBER = Path(sys.executable).with_name("chamber")
 

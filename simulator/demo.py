@@ -9,11 +9,17 @@
 - `chamber demo --headless --seats N --votes K --report FILE`: a scripted sitting end to end
   through the same transports (attendance and quorum, K votes under different rules and
   modes, floor requests, the chair's priority key), checked against the simulator's ground
-  truth. It writes a JSON report and exits non-zero on any mismatch.
+  truth and, for "adopted", against the hall's rule applied by this module's own arithmetic.
+  It writes a JSON report and exits non-zero on any mismatch.
 - `chamber demo --script`: the scripted sitting through the meeting core alone, printed.
 
-Everything started here is stopped on the way out: no line, broker or unit outlives it.
-This module is a front end: it never changes what the daemon counts, only compares.
+This module is the simulator's side of the demo: the simulated hall and its delegates run in
+this process; the daemon (`chamber run`) and the console (`chamber console`) each run in a
+process of their own, and this one talks to the daemon only over its HTTP API, as any client
+does. It imports nothing of the daemon's package but its pure core.
+
+Everything started here is stopped on the way out: no process, line, broker or unit outlives
+it. It never changes what the daemon counts, only compares.
 """
 
 from __future__ import annotations
@@ -23,21 +29,28 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import os
 import signal
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+import tomllib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TextIO
 
-from controller.config import ConfigError, HallConfig, LineKind, load_config
+import httpx
+
 from controller.core.model import AnswerSet, MicClass, VoteMode
-from controller.core.rules import Counts, decide, rule_for
-from controller.hallgen import HallSpec, generate
 from drivers.errors import BrokerError
-from simulator.hall import SimulatorError
+from drivers.topology import LineKind, Topology, TopologyError, load_topology
+from simulator.autopilot import Autopilot, Temperament, press_chair_priority
+from simulator.cli import config_toml
+from simulator.hall import SimulatedHall, SimulatorError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vn-council.toml"
 DEMO_ROOT = Path("var") / "demo"
@@ -47,6 +60,11 @@ MIN_SEATS = 3  # a chair and two vice-chairs
 MAX_SEATS = 4096
 STEP_TIMEOUT_S = 20.0
 POLL_S = 0.05
+# The daemon replays its journal and starts its drivers before it says it is ready.
+DAEMON_START_S = 60.0
+DAEMON_STOP_S = 30.0
+# `chamber` itself, run by this interpreter: the daemon and the console are processes of their own.
+CHAMBER = (sys.executable, "-m", "controller.cli")
 
 SITTING_ID = "ky-hop-demo"
 SITTING_TITLE = "Kỳ họp thường lệ (trình diễn) / Regular sitting (demo)"
@@ -91,10 +109,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.script:
-        from controller.demo_script import run_script
-
-        run_script(sys.stdout)
-        return 0
+        # The meeting core alone, in a process of its own (it reads the whole hall file).
+        sys.stdout.flush()
+        return subprocess.call([sys.executable, "-m", "controller.demo_script"])
     try:
         if args.headless:
             if not MIN_SEATS <= args.seats <= MAX_SEATS:
@@ -114,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         if not 1 <= args.port <= 65535:
             raise DemoError(f"--port must lie in 1..65535, not {args.port}")
         return asyncio.run(interactive(seed=args.seed, port=args.port, data_dir=args.data))
-    except (DemoError, ConfigError) as exc:
+    except (DemoError, TopologyError) as exc:
         print(f"chamber demo: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -131,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 def fresh_data_dir(given: Path | None) -> Path:
     if given is not None:
         given.mkdir(parents=True, exist_ok=True)
-        return given
+        return given.resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1000):
         path = DEMO_ROOT / (stamp if n == 0 else f"{stamp}-{n}")
@@ -143,37 +160,131 @@ def fresh_data_dir(given: Path | None) -> Path:
     raise DemoError(f"no fresh data directory under {DEMO_ROOT}")
 
 
-def demo_spec(seats: int, seed: int) -> HallSpec:
-    """A Vietnamese council of `seats` on every transport the size allows: about half on RTU
-    keypad lines with microphone lines beside them, a quarter behind Modbus TCP gateways and a
-    quarter on IP units over MQTT."""
-    if seats < MIN_SEATS:
-        raise DemoError(f"a hall needs at least {MIN_SEATS} seats")
-    ip = max(1, seats // 4) if seats >= 4 else 0
-    tcp = max(1, seats // 4) if seats >= 6 else 0
-    serial = seats - ip - tcp
-    return HallSpec(
-        hall_id=f"hdnd-demo-{seats}",
-        body=f"Hội đồng nhân dân (trình diễn, {seats} đại biểu)",
-        short_name="HĐND",
-        seats=seats,
-        language="vi",
-        serial_seats=serial,
-        tcp_seats=tcp,
-        per_line=min(32, max(1, -(-serial // 2))),
-        rule="vn-council",
-        seed=seed,
-    )
-
-
-def hall_config(seats: int, seed: int, directory: Path) -> HallConfig:
-    """The shipped council for 50 seats; any other size is generated into `directory`."""
+def hall_file(seats: int, seed: int, directory: Path) -> Path:
+    """The shipped council for 50 seats; any other size is generated into `directory` by
+    `chamber config generate --demo-seats` (a mix of every transport)."""
     if seats == 50:
-        return load_config(EXAMPLE)
-    spec = demo_spec(seats, seed)
-    path = directory / f"{spec.hall_id}.toml"
-    path.write_text(generate(spec), encoding="utf-8")
-    return load_config(path)
+        return EXAMPLE
+    path = directory / f"hdnd-demo-{seats}.toml"
+    done = subprocess.run(
+        [*CHAMBER, "config", "generate", "--demo-seats", str(seats), "--seed", str(seed),
+         "--out", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise DemoError(f"no hall of {seats} seats: {done.stderr.strip() or done.returncode}")
+    return path
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A majority rule as the hall's law states it (`comparison` `fraction` × base + constant)."""
+
+    comparison: str
+    fraction: Fraction
+    base: str
+    constant: int = 0
+
+
+# The presets as their sources state them, written here again on purpose: the check of
+# "adopted" must not borrow the arithmetic it checks.
+LAW_PRESETS: Mapping[str, Rule] = {
+    # Luật Tổ chức chính quyền địa phương: more than half of ALL the council's delegates.
+    "vn-council": Rule("more-than", Fraction(1, 2), "all-members"),
+    # Dismissal of a delegate: at least two thirds of all delegates.
+    "vn-two-thirds": Rule("at-least", Fraction(2, 3), "all-members"),
+    # Robert's Rules (12th ed., 44:1-44:3): more than half of the votes cast, where blanks and
+    # abstentions are not votes cast.
+    "roberts-majority": Rule("more-than", Fraction(1, 2), "cast-without-abstentions"),
+}
+MEMBER_BASES = frozenset({"present", "entitled", "all-members"})
+
+
+@dataclass(frozen=True)
+class DemoHall:
+    """What the demo reads of the hall file: its wiring (`drivers.topology`), and for its own
+    checks the voting seats, the members and the majority rules, from the TOML as written."""
+
+    path: Path
+    topology: Topology
+    members: int
+    voting_seats: frozenset[int]
+    mic_classes: Mapping[int, MicClass]
+    default_rule: str
+    rules: Mapping[str, Rule]
+
+    @classmethod
+    def load(cls, path: Path) -> DemoHall:
+        topology = load_topology(path)
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        voting = {
+            d["id"]
+            for d in data.get("delegates", [])
+            if d.get("voting", d.get("role", "delegate") != "secretary")
+        }
+        policies = data.get("policies", {})
+        rules = dict(LAW_PRESETS)
+        for r in policies.get("rules", []):
+            rules[r["key"]] = Rule(
+                r["comparison"], Fraction(r.get("fraction", "1/2")), r["base"], r.get("constant", 0)
+            )
+        return cls(
+            path=path,
+            topology=topology,
+            members=int(data["body"]["members"]),
+            voting_seats=frozenset(
+                s["number"] for s in data.get("seats", []) if s.get("delegate") in voting
+            ),
+            mic_classes={u.seat: u.mic_class for u in topology.units},
+            default_rule=policies.get("vote", {}).get("rule", "vn-council"),
+            rules=rules,
+        )
+
+    def has_mic(self, seat: int) -> bool:
+        return any(u.seat == seat and (u.mic is not None or u.ip) for u in self.topology.units)
+
+
+def adopted_by_law(
+    rule: Rule,
+    totals: tuple[int, ...],
+    *,
+    abstain_key: int | None,
+    choices: bool = False,
+    present: int,
+    members: int,
+) -> bool:
+    """Whether `rule` adopts a vote of `totals` (per key, key 1 first), by plain arithmetic.
+
+    The threshold is `fraction` × base + constant: "more than" needs the next whole count above
+    it, "at least" the whole count at or above it, unanimity the whole base. Over a base of
+    members (present, entitled, all members) whoever did not say yes counts against; a tie
+    never passes, and nobody saying yes adopts nothing. Of several options the leading one
+    must meet the threshold, alone in the lead."""
+    cast = sum(totals)
+    abstentions = totals[abstain_key - 1] if abstain_key is not None else 0
+    base = {
+        "cast": cast,
+        "cast-without-abstentions": cast - abstentions,
+        "present": present,
+        "entitled": present,
+        "all-members": members,
+    }[rule.base]
+    bar = rule.fraction * base + rule.constant
+    if rule.comparison == "unanimity":
+        need = base
+    elif rule.comparison == "more-than":
+        need = math.floor(bar) + 1
+    else:
+        need = math.ceil(bar)
+    if choices:
+        lead = max(totals, default=0)
+        alone = sum(1 for t in totals if t == lead) == 1
+        return lead > 0 and alone and lead >= need
+    yes = totals[0]
+    against = base - yes if rule.base in MEMBER_BASES else totals[1]
+    return yes > 0 and yes != against and yes >= need
 
 
 def free_port(start: int) -> int:
@@ -204,10 +315,177 @@ async def open_sitting(client: Any) -> None:
     await _call(client, f"/api/agenda/{AGENDA[0][0]}/current")
 
 
+async def _until_async(
+    refresh: Callable[[], Awaitable[None]],
+    predicate: Callable[[], bool],
+    within: float = STEP_TIMEOUT_S,
+) -> bool:
+    """Whether `predicate` came true within `within` seconds, looked at every 50 ms, each
+    look after `refresh()` (which reads the daemon's state again).
+
+    The conditions mix the daemon's state with what units show, and units tell nobody when
+    they change: a short poll is the one way to watch both."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        await refresh()
+        if predicate():
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+
+
+# --- the daemon, in a process of its own ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tokens:
+    chair: str
+    secretary: str
+    technician: str
+    observer: str
+
+
+@dataclass
+class DaemonProcess:
+    """`chamber run` on the simulated hall: its address, its tokens and its process."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    tokens: Tokens
+
+    def client(self, token: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+        )
+
+
+def _read_tokens(path: Path) -> Tokens:
+    """The tokens `chamber run` made for a new data directory: without a terminal it writes
+    them to `tokens.json.new`, one "ROLE TOKEN" line each."""
+    found: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        parts = line.split()
+        if len(parts) == 2:
+            found[parts[0]] = parts[1]
+    try:
+        return Tokens(found["chair"], found["secretary"], found["technician"], found["observer"])
+    except KeyError as exc:
+        raise DemoError(f"{path}: no {exc.args[0]} token") from None
+
+
+async def _copy_log(
+    stream: asyncio.StreamReader, log_path: Path, ready: asyncio.Future[str]
+) -> None:
+    """The daemon's log (JSON lines) into `log_path`; `ready` gets the API's address once the
+    daemon says it is ready, or an error if it ends before."""
+    last = ""
+    with log_path.open("ab") as out:
+        while line := await stream.readline():
+            out.write(line)
+            out.flush()
+            text = line.decode("utf-8", "replace").strip()
+            last = text or last
+            if ready.done():
+                continue
+            with contextlib.suppress(ValueError):
+                record = json.loads(text)
+                if isinstance(record, dict) and record.get("event") == "ready":
+                    ready.set_result(str(record["url"]))
+    if not ready.done():
+        ready.set_exception(DemoError(f"the daemon stopped while starting: {last[-500:]}"))
+
+
+@contextlib.asynccontextmanager
+async def daemon_process(
+    sim: SimulatedHall, directory: Path, port: int
+) -> AsyncIterator[DaemonProcess]:
+    """`chamber run` on `sim`'s lines and broker, until the block is left (then SIGTERM)."""
+    config_path = directory / "daemon.toml"
+    # Owner-only: the daemon-side file carries the controller's broker password.
+    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(config_toml(sim.daemon_config()))
+    tokens_path = directory / "tokens.json"
+    proc = await asyncio.create_subprocess_exec(
+        *CHAMBER, "run", "--config", str(config_path), "--data", str(directory),
+        "--host", "127.0.0.1", "--port", str(port), "--tokens", str(tokens_path),
+        "--log-level", "info",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    copier = asyncio.create_task(_copy_log(proc.stderr, directory / "daemon.log", ready))
+    try:
+        url = await asyncio.wait_for(asyncio.shield(ready), DAEMON_START_S)
+        daemon = DaemonProcess(proc, url, _read_tokens(tokens_path.with_name("tokens.json.new")))
+        async with daemon.client(daemon.tokens.technician) as tech:
+            # What a unit sends reaches the daemon once its drivers are connected (the MQTT
+            # driver: subscribed), as the daemon's health says.
+            if not await _lines_connected(tech, sim):
+                raise DemoError("the daemon's lines did not all connect")
+        yield daemon
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), DAEMON_STOP_S)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(copier, 5.0)
+        copier.cancel()
+
+
+async def _lines_connected(client: httpx.AsyncClient, sim: SimulatedHall) -> bool:
+    connected: dict[str, bool] = {}
+
+    async def poll() -> None:
+        response = await client.get("/api/health")
+        response.raise_for_status()
+        connected.clear()
+        connected.update({h["line"]: bool(h["connected"]) for h in response.json()["lines"]})
+
+    expected = {ln.id for ln in sim.config.lines if any(
+        (u.keypad and u.keypad.line == ln.id) or (u.mic and u.mic.line == ln.id)
+        for u in sim.config.units
+    )}  # fmt: skip
+    deadline = asyncio.get_running_loop().time() + DAEMON_START_S
+    while asyncio.get_running_loop().time() < deadline:
+        await poll()
+        if expected <= set(connected) and all(connected.values()):
+            return True
+        await asyncio.sleep(POLL_S)
+    return False
+
+
+def _prepare(directory: Path) -> None:
+    # The simulator's broker drops to the mosquitto account: it must reach its directory.
+    directory.chmod(0o711)
+    (directory / "sim").mkdir(exist_ok=True)
+    (directory / "sim").chmod(0o711)
+
+
+@contextlib.asynccontextmanager
+async def demo_hall(
+    hall: DemoHall, directory: Path, *, seed: int, port: int
+) -> AsyncIterator[tuple[SimulatedHall, DaemonProcess]]:
+    """The simulated hall in this process, and the daemon driving it in its own."""
+    _prepare(directory)
+    sim = SimulatedHall(hall.topology, wire_time=True, seed=seed, runtime_dir=directory / "sim")
+    async with sim, daemon_process(sim, directory, port) as daemon:
+        yield sim, daemon
+
+
 # --- the interactive demo ---------------------------------------------------------------------
 
 
-def banner(url: str, tokens: Any, data_dir: Path, console: bool) -> str:
+def banner(url: str, tokens: Tokens, data_dir: Path, console: bool) -> str:
     wall = f"{url}/wall/?token={tokens.observer}"
     lines = [
         "",
@@ -226,7 +504,7 @@ def banner(url: str, tokens: Any, data_dir: Path, console: bool) -> str:
     if console:
         lines += [
             "  Bàn điều khiển / Console: n biểu quyết mới / new vote, o mở / open, c kết thúc /",
-            "  close, k người phát biểu tiếp / next speaker, q thoát / quit.",
+            "  close, k người phát biểu tiếp / next speaker; thoát / quit: Ctrl-C.",
         ]
     else:
         lines += [
@@ -237,60 +515,45 @@ def banner(url: str, tokens: Any, data_dir: Path, console: bool) -> str:
 
 
 def _log_to_file(path: Path) -> None:
-    """Logs go to a file while the console owns the terminal."""
-    from controller.logsetup import JsonFormatter
-
+    """This process's logs go to a file while the console owns the terminal."""
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+
+def _log_to_stderr(level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
 
 
 async def interactive(
     *, seed: int, port: int, data_dir: Path | None, out: TextIO = sys.stdout
 ) -> int:
-    from controller.auth import Role
-    from controller.hallrig import HallRig
-    from controller.logsetup import setup_logging
-    from simulator.autopilot import Autopilot
-
     console = out.isatty() and sys.stdin.isatty()
     directory = fresh_data_dir(data_dir)
     if console:
         _log_to_file(directory / "demo.log")
     else:
-        setup_logging("warning")
-    config = hall_config(50, seed, directory)
+        _log_to_stderr(logging.WARNING)
+    hall = DemoHall.load(hall_file(50, seed, directory))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    app: Any = None
-
-    def on_signal() -> None:
-        stop.set()
-        if app is not None:
-            app.exit()
-
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, stop.set)
     try:
-        rig = HallRig(config, directory, wire_time=True, seed=seed, port=free_port(port))
-        async with rig, rig.client(Role.CHAIR) as chair:
-            await open_sitting(chair)
-            async with Autopilot(rig.sim, seed=seed):
-                print(banner(rig.url, rig.tokens, directory, console), file=out, flush=True)
+        async with demo_hall(hall, directory, seed=seed, port=free_port(port)) as (sim, daemon):
+            async with daemon.client(daemon.tokens.chair) as chair:
+                await open_sitting(chair)
+            async with Autopilot(sim, seed=seed):
+                print(banner(daemon.url, daemon.tokens, directory, console), file=out, flush=True)
                 if console and not stop.is_set():
-                    from console.client import ApiClient
-
-                    wall = f"{rig.url}/wall/?token={rig.tokens.observer}"
-                    notice = (
-                        f"Màn hình hội trường / Display wall:\n{wall}\n"
-                        "n: biểu quyết mới / new vote, o: mở / open, c: kết thúc / close"
-                    )
-                    app = _demo_console(ApiClient(rig.url, rig.tokens.chair), notice)
-                    await app.run_async()
+                    await _run_console(daemon, stop)
                 else:
                     await stop.wait()
     finally:
@@ -301,23 +564,26 @@ async def interactive(
     return 0
 
 
-def _demo_console(client: Any, notice: str) -> Any:
-    """The operator console, with q and Ctrl-C to leave the demo, and the wall's address shown
-    once it is up (the console covers the terminal the address was printed on)."""
-    from textual.binding import Binding
-
-    from console.app import ChamberConsole
-
-    class DemoConsole(ChamberConsole):
-        BINDINGS = [  # noqa: RUF012 (Textual's own convention)
-            Binding("q", "quit", "Quit"),
-            Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        ]
-
-        def on_ready(self) -> None:
-            self.notify(notice, title="chamber demo", timeout=30)
-
-    return DemoConsole(client)
+async def _run_console(daemon: DaemonProcess, stop: asyncio.Event) -> None:
+    """The operator console (`chamber console`) in the foreground, in its own process, on
+    this terminal; the demo ends when it does (or on a signal, which ends it too)."""
+    proc = await asyncio.create_subprocess_exec(
+        *CHAMBER, "console", "--url", daemon.url,
+        env={**os.environ, "CHAMBER_TOKEN": daemon.tokens.chair},
+    )  # fmt: skip
+    ended = asyncio.ensure_future(proc.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 10.0)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
 # --- the headless, checked sitting ------------------------------------------------------------
@@ -385,39 +651,20 @@ class Checks:
         return all(c["ok"] for c in self.items)
 
 
-async def _until(predicate: Callable[[], bool], within: float = STEP_TIMEOUT_S) -> bool:
-    """Whether `predicate` came true within `within` seconds, looked at every 50 ms.
-
-    The conditions mix the daemon's state with what units show, and units tell nobody when
-    they change: a short poll is the one way to watch both."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(POLL_S)
-    return True
-
-
 async def headless(
     seats: int, votes: int, *, seed: int = 1, data_dir: Path | None = None
 ) -> dict[str, Any]:
     """Run the checked sitting; the report's "match" says whether everything agreed."""
-    from controller.auth import Role
-    from controller.hallrig import HallRig
-    from controller.logsetup import setup_logging
-    from simulator.autopilot import Autopilot, Temperament
-
-    setup_logging("error")
-    # SIGTERM (a CI runner's stop) ends the run the way Ctrl-C does: the rig's context is left,
-    # which stops every line and the broker.
+    _log_to_stderr(logging.ERROR)
+    # SIGTERM (a CI runner's stop) ends the run the way Ctrl-C does: the hall's context is
+    # left, which stops the daemon, every line and the broker.
     task = asyncio.current_task()
     if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     started = time.monotonic()
     directory = fresh_data_dir(data_dir)
-    config = hall_config(seats, seed, directory)
+    hall = DemoHall.load(hall_file(seats, seed, directory))
     temperament = Temperament(
         reaction_s=(0.1, 1.0),
         no_press=0.06,
@@ -428,16 +675,18 @@ async def headless(
         floor_every_s=None,  # the floor is scripted below, where its outcome is known
     )
     report: dict[str, Any] = {
-        "hall": config.hall_id,
+        "hall": hall.topology.hall_id,
         "seats": seats,
         "seed": seed,
-        "transports": _transports(config),
+        "transports": _transports(hall.topology),
     }
-    rig = HallRig(config, directory, wire_time=True, seed=seed)
-    async with rig, rig.client(Role.CHAIR) as chair:
+    async with (
+        demo_hall(hall, directory, seed=seed, port=0) as (sim, daemon),
+        daemon.client(daemon.tokens.chair) as chair,
+    ):
         await open_sitting(chair)
-        async with Autopilot(rig.sim, seed=seed, temperament=temperament) as pilot:
-            session = CheckedSitting(rig, chair, pilot, config)
+        async with Autopilot(sim, seed=seed, temperament=temperament) as pilot:
+            session = CheckedSitting(sim, chair, pilot, hall)
             report["attendance"] = await session.attendance()
             report["votes"] = [
                 await session.vote(f"v{i + 1}", VOTE_PLANS[i % len(VOTE_PLANS)])
@@ -453,7 +702,7 @@ async def headless(
     return report
 
 
-def _transports(config: HallConfig) -> dict[str, int]:
+def _transports(config: Topology) -> dict[str, int]:
     kinds = [ln.kind for ln in config.lines]
     return {
         "modbus_rtu_lines": kinds.count(LineKind.MODBUS_RTU),
@@ -468,21 +717,35 @@ class CheckedSitting:
 
     Each step returns its part of the report; nothing here raises on a mismatch."""
 
-    def __init__(self, rig: Any, chair: Any, pilot: Any, config: HallConfig) -> None:
-        self.rig = rig
+    def __init__(self, sim: SimulatedHall, chair: Any, pilot: Any, hall: DemoHall) -> None:
+        self.sim = sim
         self.chair = chair
         self.pilot = pilot
-        self.config = config
-        hall = config.hall
-        voting = {d.id for d in hall.delegates if d.voting}
-        self.voting_seats = {s.number for s in hall.seats if s.delegate in voting}
+        self.hall = hall
+        self.config = hall.topology
+        self.voting_seats = set(hall.voting_seats)
+        self._state: dict[str, Any] = {}
 
     def state(self) -> dict[str, Any]:
-        daemon = self.rig.daemon
-        if daemon is None:
-            raise DemoError("the daemon is not running")
-        state: dict[str, Any] = daemon.runtime.hub.snapshot().state
+        """The daemon's state as last read (`refresh`, and every look of `until`)."""
+        return self._state
+
+    async def refresh(self) -> dict[str, Any]:
+        """Read the chair's view of the hall from the daemon's API."""
+        response = await self.chair.get("/api/state")
+        if response.status_code != 200:
+            raise DemoError(f"GET /api/state: {response.status_code} {response.text[:300]}")
+        state: dict[str, Any] = response.json()["state"]
+        self._state = state
         return state
+
+    async def until(self, predicate: Callable[[], bool], within: float = STEP_TIMEOUT_S) -> bool:
+        """`_until`, with the daemon's state read again before each look."""
+
+        async def fresh() -> None:
+            await self.refresh()
+
+        return await _until_async(fresh, predicate, within)
 
     def loop_time(self) -> float:
         return asyncio.get_running_loop().time()
@@ -491,12 +754,12 @@ class CheckedSitting:
 
     async def attendance(self) -> dict[str, Any]:
         expected = set(self.pilot.expected_present)
-        truth = self.rig.sim.truth
+        truth = self.sim.truth
 
         def seen() -> set[int]:
             return set(self.state()["attendance"]["present_seats"])
 
-        await _until(lambda: truth.present() == expected and seen() == expected)
+        await self.until(lambda: truth.present() == expected and seen() == expected)
         quorum = self.state()["quorum"]
         daemon_present = sorted(seen())
         truth_present = sorted(truth.present())
@@ -519,7 +782,7 @@ class CheckedSitting:
         entry: dict[str, Any] = {
             "vote_id": vote_id,
             "title": plan.title,
-            "rule": plan.rule or self.config.hall.policies.vote.rule,
+            "rule": plan.rule or self.hall.default_rule,
             "mode": plan.mode.value,
             "answers": plan.answers.value,
             "change_until_close": plan.change_until_close,
@@ -564,7 +827,7 @@ class CheckedSitting:
     async def _hold_vote(
         self, vote_id: str, plan: VotePlan
     ) -> tuple[dict[str, Any], dict[str, Any], str]:
-        sim = self.rig.sim
+        sim = self.sim
         await _call(self.chair, "/api/votes", plan.body(vote_id))
         electorate = sim.truth.present() & self.voting_seats
         keys = (
@@ -609,7 +872,7 @@ class CheckedSitting:
 
         # Closed even when it does not settle: the comparison below shows what went missing,
         # and the votes after it still run.
-        settled = await _until(lambda: not unsettled())
+        settled = await self.until(lambda: not unsettled())
         reason = "" if settled else unsettled()
         await _call(self.chair, f"/api/votes/{vote_id}/close")
         until = self.loop_time()
@@ -621,12 +884,12 @@ class CheckedSitting:
 
         # The next vote opens only once every unit shows this one closed, as in a hall: a
         # keypad that never showed its keys lock could not tell two votes apart.
-        if not await _until(locked, 10.0):
+        if not await self.until(locked, 10.0):
             raise DemoError(f"some keypads still show {vote_id} open after it closed")
         # Every delegate sees the closed keypad now, not at their next glance: a glance that
         # came only after the next vote opened would take it for this one.
         self.pilot.look(self.loop_time())
-        results = {r["vote_id"]: r for r in self.state()["results"]}
+        results = {r["vote_id"]: r for r in (await self.refresh())["results"]}
         if vote_id not in results:
             raise DemoError(f"no result for {vote_id} after it closed")
         exp = sim.truth.expected(
@@ -637,24 +900,24 @@ class CheckedSitting:
             seats=electorate,
         )
         totals = tuple(exp.totals.get(k, 0) for k in range(1, keys + 1))
-        hall = self.config.hall
-        outcome = decide(
-            rule_for(plan.rule or hall.policies.vote.rule, hall.policies),
-            Counts(
-                options=totals,
-                abstain_key=3 if plan.answers is AnswerSet.YES_NO_ABSTAIN else None,
-                present=len(electorate),
-                entitled=len(electorate),
-                all_members=hall.body.members,
-            ),
-            hall.language,
-            choices=plan.choices if plan.answers is AnswerSet.CHOICES else None,
+        rule_key = plan.rule or self.hall.default_rule
+        rule = self.hall.rules.get(rule_key)
+        if rule is None:
+            raise DemoError(f"no rule {rule_key!r} in the hall file or the law's presets")
+        # "Adopted" from the hall's rule by this module's own arithmetic, not the core's.
+        adopted = adopted_by_law(
+            rule,
+            totals,
+            abstain_key=3 if plan.answers is AnswerSet.YES_NO_ABSTAIN else None,
+            choices=plan.answers is AnswerSet.CHOICES,
+            present=len(electorate),
+            members=self.hall.members,
         )
         truth = {
             "totals": list(totals),
             "voted": exp.voted,
             "did_not_vote": len(electorate) - exp.voted,
-            "adopted": outcome.adopted,
+            "adopted": adopted,
             "choices": dict(exp.choices),
         }
         return results[vote_id], truth, reason
@@ -674,9 +937,12 @@ class CheckedSitting:
     def _speakers(self) -> list[int]:
         """Delegates (not chair or VIP seats, whose button opens their microphone directly)
         present and with a microphone: a serial one and an IP one first, when there are."""
-        hall = self.config.hall
-        present = self.rig.sim.truth.present()
-        plain = {s.number for s in hall.seats if s.mic_class is MicClass.DELEGATE and s.has_mic}
+        present = self.sim.truth.present()
+        plain = {
+            seat
+            for seat, mic_class in self.hall.mic_classes.items()
+            if mic_class is MicClass.DELEGATE and self.hall.has_mic(seat)
+        }
         candidates = sorted(plain & present)
         serial = [su.seat for su in self.config.units if su.mic is not None]
         ip = [su.seat for su in self.config.units if su.ip]
@@ -688,7 +954,7 @@ class CheckedSitting:
         return picked[:3]
 
     def _mic_on(self, seat: int) -> bool | None:
-        sim = self.rig.sim
+        sim = self.sim
         for su in self.config.units:
             if su.seat == seat and su.mic is not None:
                 return bool(sim.mic_lines[su.mic.line].units[su.mic.address].state.mic_on)
@@ -696,8 +962,6 @@ class CheckedSitting:
         return None if unit is None else bool(unit.state.mic_on)
 
     async def _floor(self, checks: Checks) -> None:
-        from simulator.autopilot import press_chair_priority
-
         speakers = self._speakers()
         if not checks.add("speakers", len(speakers) >= 2, found=speakers):
             return
@@ -713,25 +977,30 @@ class CheckedSitting:
             return [t["seat"] for t in floor()["live"]]
 
         for seat in speakers:
-            self.rig.sim.mic_request(seat)
-            await _until(lambda seat=seat: seat in waiting())  # type: ignore[misc]
+            self.sim.mic_request(seat)
+            await self.until(lambda seat=seat: seat in waiting())  # type: ignore[misc]
         checks.add("requests-queued-in-order", waiting() == speakers, waiting=waiting())
         checks.add(
             "rings-show-requests",
-            await _until(lambda: all(self.pilot.floor_busy(s) for s in speakers), 5.0),
+            await self.until(lambda: all(self.pilot.floor_busy(s) for s in speakers), 5.0),
         )
 
         await _call(self.chair, "/api/floor/next", {})
         first = speakers[0]
-        checks.add("next-gives-floor", await _until(lambda: live() == [first], 5.0), live=live())
-        checks.add("unit-mic-on", await _until(lambda: self._mic_on(first) is True, 5.0))
+        checks.add(
+            "next-gives-floor", await self.until(lambda: live() == [first], 5.0), live=live()
+        )
+        checks.add("unit-mic-on", await self.until(lambda: self._mic_on(first) is True, 5.0))
 
-        chair = next((s.number for s in self.config.hall.seats if s.mic_class is MicClass.CHAIR), 1)
+        chair = next(
+            (seat for seat, mic in sorted(self.hall.mic_classes.items()) if mic is MicClass.CHAIR),
+            1,
+        )
         serial_chair = any(su.seat == chair and su.mic is not None for su in self.config.units)
 
         async def priority(held: bool) -> None:
             if serial_chair:
-                press_chair_priority(self.rig.sim, chair, held)
+                press_chair_priority(self.sim, chair, held)
             else:
                 await _call(self.chair, "/api/floor/priority", {"held": held})
 
@@ -741,13 +1010,13 @@ class CheckedSitting:
         await priority(True)
         checks.add(
             "priority-mutes-delegates",
-            await _until(lambda: floor()["priority"]["active"] and muted(), 5.0),
+            await self.until(lambda: floor()["priority"]["active"] and muted(), 5.0),
             priority=floor()["priority"],
         )
         await priority(False)
         checks.add(
             "priority-released",
-            await _until(lambda: not floor()["priority"]["active"] and not muted(), 5.0),
+            await self.until(lambda: not floor()["priority"]["active"] and not muted(), 5.0),
             priority=floor()["priority"],
         )
 
@@ -755,13 +1024,13 @@ class CheckedSitting:
         second = speakers[1]
         checks.add(
             "second-speaker",
-            await _until(lambda: sorted(live()) == sorted([first, second]), 5.0),
+            await self.until(lambda: sorted(live()) == sorted([first, second]), 5.0),
             live=live(),
         )
         await _call(self.chair, "/api/floor/revoke", {"seat": first})
         checks.add(
             "revoke-ends-turn",
-            await _until(lambda: live() == [second] and self._mic_on(first) is False, 5.0),
+            await self.until(lambda: live() == [second] and self._mic_on(first) is False, 5.0),
             live=live(),
         )
         checks.add("waiting-left", waiting() == speakers[2:], waiting=waiting())

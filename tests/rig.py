@@ -1,21 +1,22 @@
-"""A whole hall on one machine: the simulator on the real wire protocols, and the daemon.
+"""A whole hall on one machine, for tests: the simulator on the real wire protocols, and the
+daemon.
 
-`HallRig` is what the demo, the end-to-end tests and the benchmarks start: the simulator
-(pty serial lines, Modbus TCP gateways, IP units on its own Mosquitto), then a daemon in this
-process wired to it exactly as it would be to real units, with a token per role. The daemon
-can be restarted on the same journal (replay) while the simulated hall keeps running.
+`HallRig` is what the end-to-end tests start: the simulator (pty serial lines, Modbus TCP
+gateways, IP units on its own Mosquitto), then a daemon in this process, built by the daemon's
+own assembly (`controller.daemon.assemble`) and wired to the simulator exactly as it would be
+to real units, with a token per role. The daemon can be restarted on the same journal (replay)
+while the simulated hall keeps running.
 
 For a daemon in its own process (to kill it with SIGKILL), `write_daemon_config()` writes the
 TOML that `chamber run --config` reads.
 
-The daemon itself never imports this module.
+Only tests import this module: it reaches into both the daemon and the simulator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,8 @@ import httpx
 from controller.auth import Role, TokenStore
 from controller.config import HallConfig
 from controller.core.clock import Clock
-from controller.daemon import Daemon
-from controller.wallpub import publish_wall_state
+from controller.daemon import Daemon, assemble
 from drivers.mosquitto import BrokerEndpoint
-from drivers.registry import build_drivers
 from simulator.cli import config_toml
 from simulator.hall import SimulatedHall
 
@@ -76,6 +75,7 @@ class HallRig:
         )
         self.daemon: Daemon | None = None
         self._stack = contextlib.AsyncExitStack()
+        self._daemon_stack: contextlib.AsyncExitStack | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -83,7 +83,7 @@ class HallRig:
 
     @property
     def daemon_config(self) -> HallConfig:
-        return self.sim.daemon_config()
+        return self.sim.wired(self.config)
 
     def broker_endpoint(self) -> BrokerEndpoint | None:
         b = self.daemon_config.broker
@@ -124,31 +124,36 @@ class HallRig:
         """Start a daemon on the rig's journal (replaying whatever it holds)."""
         if self.daemon is not None:
             raise RuntimeError("the daemon is already running")
-        daemon = Daemon(
-            self.daemon_config,
-            self.journal_path,
-            self.store,
-            port=self.port,
-            clock=self.clock,
-            driver_factory=functools.partial(build_drivers, broker=self.broker_endpoint()),
+        stack = contextlib.AsyncExitStack()
+        daemon = await stack.enter_async_context(
+            assemble(
+                self.daemon_config,
+                self.data_dir,
+                self.store,
+                port=self.port,
+                clock=self.clock,
+                wall_mqtt=self.wall_mqtt,
+                # No broker in the simulated hall: no MQTT driver either.
+                embedded_broker=False,
+            )
         )
-        if self.wall_mqtt:
-            daemon.extra_jobs.append(lambda: publish_wall_state(daemon.runtime))
-        await daemon.__aenter__()
+        self._daemon_stack = stack
         self.port = daemon.port  # a restart comes back on the same port
         self.daemon = daemon
         # Until the MQTT driver has subscribed, what an IP unit publishes reaches no session
         # on a fresh broker: a hall is ready once its drivers are connected.
-        for driver in daemon.runtime.drivers:
-            connected = getattr(driver, "connected", None)
-            if isinstance(connected, asyncio.Event):
-                await asyncio.wait_for(connected.wait(), DRIVER_READY_S)
+        try:
+            for driver in daemon.runtime.drivers:
+                await asyncio.wait_for(driver.ready(), DRIVER_READY_S)
+        except BaseException:
+            await self.stop_daemon()
+            raise
         return daemon
 
     async def stop_daemon(self) -> None:
-        if self.daemon is not None:
-            daemon, self.daemon = self.daemon, None
-            await daemon.stop()
+        if self._daemon_stack is not None:
+            stack, self._daemon_stack, self.daemon = self._daemon_stack, None, None
+            await stack.aclose()
 
     async def restart_daemon(self) -> Daemon:
         await self.stop_daemon()
