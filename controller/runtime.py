@@ -55,6 +55,7 @@ from drivers.base import (
     LineHealth,
     Resumable,
     Settling,
+    SittingAware,
     UnitHealth,
 )
 
@@ -132,6 +133,7 @@ class Runtime:
         self._wake = asyncio.Event()
         self._driver_factory = driver_factory
         self.drivers: list[Driver] = []
+        self._sitting_told: bool | None = None
         self._by_seat: dict[int, list[Driver]] = defaultdict(list)
         self._health: dict[tuple[str, int], UnitHealth] = {}
         self._lines: dict[str, LineHealth] = {}
@@ -456,6 +458,18 @@ class Runtime:
                 self.hub.publish(effect)
                 if effect.topic == "press.rejected":
                     log.info("press rejected", extra={"event": "press-rejected", **effect.data})
+        self._tell_sitting()
+
+    def _tell_sitting(self) -> None:
+        """Tell the drivers that care (the microphone lines' heartbeat) whether a sitting is
+        open, once when they start and then at each change."""
+        sitting_open = self.core.sitting_open
+        if sitting_open is self._sitting_told:
+            return
+        self._sitting_told = sitting_open
+        for driver in self.drivers:
+            if isinstance(driver, SittingAware):
+                driver.sitting_changed(sitting_open)
 
     async def _supervise(self, driver: Driver) -> None:
         """Keep a driver running: one that fails is logged and restarted, never fatal."""

@@ -105,6 +105,15 @@ class ChimeCapable(Protocol):
     def sound_chime(self, chair_seats: frozenset[int]) -> None: ...
 
 
+@runtime_checkable
+class SittingAware(Protocol):
+    """A driver whose units are told whether a sitting is open (the microphone units'
+    heartbeat carries it). The runtime calls `sitting_changed` when its drivers start and
+    whenever the core's sitting opens or closes."""
+
+    def sitting_changed(self, sitting_open: bool) -> None: ...
+
+
 # Where a unit input came from on its transport: "KIND:BOOT:SEQ" (e.g. "kp:3:41" for a
 # keypad, "ip:7:5" for an IP unit), keyed by (seat, KIND) once journaled.
 Origins = Mapping[tuple[int, str], str]

@@ -142,6 +142,7 @@ class MicLine:
         self._marker_pending: dict[int, Input] = {}
         self._restore_done: set[int] = set()
         self._last_tx = float("-inf")
+        # What every heartbeat tells the units; the runtime sets it (`sitting_changed`).
         self.sitting_open = False
 
     @classmethod
@@ -192,6 +193,10 @@ class MicLine:
 
     async def ready(self) -> None:
         await self._line.up.wait()
+
+    def sitting_changed(self, sitting_open: bool) -> None:
+        """From the next heartbeat on, the units hear whether a sitting is open."""
+        self.sitting_open = sitting_open
 
     def health(self) -> list[UnitHealth | LineHealth]:
         return [self._line.health, *(m.health for m in self._units.values())]

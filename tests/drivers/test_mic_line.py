@@ -102,6 +102,21 @@ async def test_commands_are_written_and_broadcast(rig: Rig) -> None:
     )
 
 
+async def test_heartbeats_tell_the_units_whether_a_sitting_is_open(rig: Rig) -> None:
+    def last_heartbeat() -> mic.Heartbeat | None:
+        beats = [m for m in rig.units.heard if isinstance(m, mic.Heartbeat)]
+        return beats[-1] if beats else None
+
+    await rig.units.wait_until(lambda: last_heartbeat() is not None)
+    first = last_heartbeat()
+    assert first is not None
+    assert not first.sitting_open  # no sitting told yet
+    rig.line.sitting_changed(True)
+    await rig.units.wait_until(lambda: (hb := last_heartbeat()) is not None and hb.sitting_open)
+    rig.line.sitting_changed(False)
+    await rig.units.wait_until(lambda: (hb := last_heartbeat()) is not None and not hb.sitting_open)
+
+
 async def test_the_next_speaker_ring_goes_out_as_the_contract_says(rig: Rig) -> None:
     """The floor numbers NEXT as place 1; the wire carries a place for QUEUED only."""
     rig.line.send(RingShow(103, RingState.NEXT, 1))
