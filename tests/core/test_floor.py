@@ -205,8 +205,8 @@ def test_every_mode_has_one_row_of_rules() -> None:
     ],
 )
 def test_a_policy_out_of_range_is_refused(field: str, value: float) -> None:
+    overrides: dict[str, Any] = {field: value}
     with pytest.raises(FloorPolicyError, match=field):
-        overrides: dict[str, Any] = {field: value}
         Floor(make_hall(**overrides))
 
 
