@@ -504,7 +504,7 @@ def banner(url: str, tokens: Tokens, data_dir: Path, console: bool) -> str:
     if console:
         lines += [
             "  Bàn điều khiển / Console: n biểu quyết mới / new vote, o mở / open, c kết thúc /",
-            "  close, k người phát biểu tiếp / next speaker; thoát / quit: Ctrl-C.",
+            "  close, k người phát biểu tiếp / next speaker; thoát / quit: Ctrl-Q.",
         ]
     else:
         lines += [
