@@ -15,9 +15,10 @@ to count every seat once; that mapping lives in `Vote._choice_of_seat` and nowhe
 secret vote it is dropped at close: the result keeps only totals and the set of seats that took
 part, and no snapshot, notification or record ever carries a seat's choice.
 
-A press is a unit input and never raises: `Vote.press` returns a rejection reason instead.
-This module knows nothing of presence or seats' delegates (the meeting core passes the
-electorate in), does no I/O and never reads a clock: `now` is passed in.
+Whether a press counts is decided in one place, `controller.core.ballots.press_refusal`;
+`Vote.count` then counts it. This module knows nothing of presence or seats' delegates (the
+meeting core passes the electorate in), does no I/O and never reads a clock: `now` is passed
+in.
 """
 
 from __future__ import annotations
@@ -434,24 +435,16 @@ class Vote:
             self.call_index += 1
         return self.calling
 
-    def press(self, seat: int, key: int, weight: int) -> PressRejected | int | None:
-        """Count a press from a seat the core found entitled and present.
+    def called(self, seat: int) -> bool:
+        """Roll-call: the seat has been called (now or before) and may press."""
+        position = self._call_position.get(seat)
+        return position is not None and position <= self.call_index
 
-        Returns a `PressRejected` reason, or the seat's previous key (None if it had none).
-        """
-        if self.state is not VoteState.OPEN:
-            return PressRejected.VOTE_ON_HOLD
-        d = self.definition
-        if type(key) is not int or not 1 <= key <= d.keys:
-            return PressRejected.INVALID_KEY
-        if d.mode is VoteMode.ROLL_CALL:
-            position = self._call_position.get(seat)
-            if position is None or position > self.call_index:
-                return PressRejected.NOT_CALLED_YET
+    def count(self, seat: int, key: int, weight: int) -> int | None:
+        """Count a press that `controller.core.ballots.press_refusal` let through; returns
+        the seat's previous key (None if it had none), whose count it takes back."""
         previous = self._choice_of_seat.get(seat)
         if previous is not None:
-            if not d.change_until_close:
-                return PressRejected.ALREADY_VOTED
             self.heads[previous - 1] -= 1
             self.weights[previous - 1] -= weight
         self.heads[key - 1] += 1

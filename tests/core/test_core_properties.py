@@ -148,13 +148,13 @@ def test_each_seat_counts_once_and_totals_equal_the_seats_that_voted(steps: list
     for step in steps:
         at += step.dt
         inp = step.make(at)
-        active = core._active
+        active = core.active_vote
         before = dict(expected.get(active.vote_id, {})) if active is not None else {}
         try:
             effects = core.handle(inp)
         except CommandRejected:
             continue
-        if isinstance(inp, VoteKeyPressed) and active is not None and active is core._active:
+        if isinstance(inp, VoteKeyPressed) and active is not None and active is core.active_vote:
             counted = any(isinstance(e, KeypadLeds) and e.seat == inp.seat for e in effects)
             rejected = any(
                 isinstance(e, Notification) and e.topic == "press.rejected" for e in effects

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from controller.core.ballots import press_refusal
 from controller.core.clock import FakeClock
 from controller.core.effects import (
     Beep,
@@ -34,7 +35,7 @@ from controller.core.inputs import (
 from controller.core.limits import MAX_VOTE_DURATION_S, UNTIMED
 from controller.core.model import AnswerSet, Language, VoteMode, VotePolicy
 from controller.core.sitting import MeetingCore
-from controller.core.votes import TRANSITIONS, VoteCommand, VoteState
+from controller.core.votes import TRANSITIONS, PressRejected, VoteCommand, VoteState
 from tests.core.halls import make_hall, notes, opened
 
 COMMANDS: dict[VoteCommand, Callable[[float, str], Input]] = {
@@ -604,3 +605,31 @@ def test_roll_call_skips_a_member_who_left_and_calls_late_arrivals_last() -> Non
     assert core.votes["v1"].calling == 5
     last = press(core, 8, 5, 1)
     assert notes(last, "vote.call")[0].data["seat"] is None
+
+
+def test_whether_a_press_counts_is_decided_in_one_order() -> None:
+    """`press_refusal` reports the first reason that applies: seat, vote, hold, right to vote,
+    presence, key, roll call, a first press that may not change."""
+    core = opened(make_hall(4), present=[1, 2, 3])
+    created(core, mode=VoteMode.ROLL_CALL, change_until_close=False)
+    vote = core.votes["v1"]
+
+    def refusal(seat: int, key: int, **kw: Any) -> PressRejected | None:
+        args: dict[str, Any] = {"known": True, "weight": 1, "present": True, **kw}
+        return press_refusal(core.active_vote, seat, key, **args)
+
+    assert refusal(1, 9, known=False, weight=None, present=False) is PressRejected.UNKNOWN_SEAT
+    assert refusal(1, 9, weight=None) is PressRejected.NO_OPEN_VOTE
+    core.handle(OpenVote(at=2, vote_id="v1"))
+    core.handle(HoldVote(at=3, vote_id="v1"))
+    assert refusal(1, 9, weight=None) is PressRejected.VOTE_ON_HOLD
+    core.handle(ResumeVote(at=4, vote_id="v1"))
+    assert refusal(1, 9, weight=None, present=False) is PressRejected.NOT_ENTITLED
+    assert refusal(1, 9, present=False) is PressRejected.NOT_PRESENT
+    assert refusal(2, 9) is PressRejected.INVALID_KEY
+    assert refusal(2, 1) is PressRejected.NOT_CALLED_YET
+    assert refusal(1, 1) is None
+    press(core, 5, 1, 1)
+    assert vote.heads == [1, 0, 0]
+    assert refusal(1, 2) is PressRejected.ALREADY_VOTED
+    assert refusal(2, 2) is None

@@ -1,0 +1,531 @@
+"""The ballots of a sitting: votes from creation to result, presses, roll call and secrecy.
+
+`Ballots` holds the sitting's votes and the one that holds the keypads, and turns the vote
+commands, the key presses and the members' arrivals and departures during a vote into effects.
+`MeetingCore` routes to it; it never sees a sitting opening or closing except through
+`new_sitting`.
+
+Whether a press counts is decided in one place, `press_refusal`: the seat, the vote's state,
+the member's right to vote and presence, the key, the roll call and a first press that may not
+be changed, in that order. A counted press changes the tally (`Vote.count`), confirms the key on
+the seat's own LEDs and, in a vote that keeps the first press, locks the keypad. A refused
+press is answered with a "press.rejected" notification and a REJECT beep; it never raises.
+
+A secret vote never puts a seat's choice in a notification: its tallies say only how many have
+voted, and when it ends every unit is told to forget its key events. Nothing here does I/O or
+reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from controller.core.attendance import Attendance
+from controller.core.effects import (
+    Beep,
+    BeepPattern,
+    Effect,
+    ForgetEvents,
+    KeypadLeds,
+    KeypadLock,
+    Notification,
+)
+from controller.core.errors import CommandRejected
+from controller.core.i18n import answer_labels
+from controller.core.inputs import (
+    CancelVote,
+    CloseVote,
+    CreateVote,
+    HoldVote,
+    OpenVote,
+    PublishVote,
+    ResumeVote,
+    SecretVoteSealed,
+    VoteKeyPressed,
+)
+from controller.core.keypads import Keypads, KeypadState, wanted
+from controller.core.limits import (
+    MAX_CHOICES,
+    MAX_VOTE_DURATION_S,
+    MAX_VOTE_WARNING_S,
+    MIN_CHOICES,
+    UNTIMED,
+)
+from controller.core.model import AnswerSet, Delegate, Hall, VoteMode
+from controller.core.rules import rule_for
+from controller.core.snapshots import vote_json
+from controller.core.votes import (
+    ACTIVE_STATES,
+    PressRejected,
+    Vote,
+    VoteCommand,
+    VoteDefinition,
+    VoteResult,
+    VoteState,
+)
+
+
+def press_refusal(
+    vote: Vote | None, seat: int, key: int, *, known: bool, weight: int | None, present: bool
+) -> PressRejected | None:
+    """Why a press from `seat` does not count in `vote` (the vote holding the keypads), or
+    None when it counts. `known`: the hall has the seat; `weight`: the seat's member may vote
+    with this weight (None: nobody entitled sits there); `present`: the member is present."""
+    if not known:
+        return PressRejected.UNKNOWN_SEAT
+    if vote is None:
+        return PressRejected.NO_OPEN_VOTE
+    if vote.state is not VoteState.OPEN:
+        return PressRejected.VOTE_ON_HOLD
+    if weight is None:
+        return PressRejected.NOT_ENTITLED
+    if not present:
+        return PressRejected.NOT_PRESENT
+    d = vote.definition
+    if type(key) is not int or not 1 <= key <= d.keys:
+        return PressRejected.INVALID_KEY
+    if d.mode is VoteMode.ROLL_CALL and not vote.called(seat):
+        return PressRejected.NOT_CALLED_YET
+    if not d.change_until_close and vote.choice_of(seat) is not None:
+        return PressRejected.ALREADY_VOTED
+    return None
+
+
+class Ballots:
+    """The votes of the open sitting and the keypads they drive."""
+
+    def __init__(self, hall: Hall, attendance: Attendance) -> None:
+        self.hall = hall
+        self.language = hall.language
+        self.attendance = attendance
+        self._seats: frozenset[int] = frozenset(s.number for s in hall.seats)
+        delegates: dict[str, Delegate] = {d.id: d for d in hall.delegates}
+        self._delegate_at: dict[int, Delegate] = {
+            s.number: delegates[s.delegate] for s in hall.seats if s.delegate is not None
+        }
+        # Seats of voting members and the weight each carries in a weighted vote.
+        self.weight_of: dict[int, int] = {
+            seat: d.weight for seat, d in self._delegate_at.items() if d.voting
+        }
+        voting = [d for d in hall.delegates if d.voting]
+        self._entitled_heads = len(voting)
+        self._entitled_weight = sum(d.weight for d in voting)
+        # Vacant places of the body (members not listed in the hall) weigh 1 each.
+        vacant = max(hall.body.members - len(voting), 0)
+        self._all_weight = self._entitled_weight + vacant
+        self.keypads = Keypads(s.number for s in hall.seats if s.has_keypad)
+
+        # Votes of the open sitting, in creation order; ids are unique for the core's life.
+        self.votes: dict[str, Vote] = {}
+        self._vote_ids: set[str] = set()
+        self.active: Vote | None = None
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def delegate_id(self, seat: int) -> str | None:
+        d = self._delegate_at.get(seat)
+        return d.id if d is not None else None
+
+    def vote(self, vote_id: str) -> Vote:
+        vote = self.votes.get(vote_id)
+        if vote is None:
+            raise CommandRejected("not-found", f"no vote {vote_id!r} in this sitting")
+        return vote
+
+    def closed_votes(self) -> tuple[tuple[VoteDefinition, VoteResult], ...]:
+        return tuple((v.definition, v.result) for v in self.votes.values() if v.result is not None)
+
+    def new_sitting(self) -> None:
+        """A sitting opened or closed: its votes are in its record, and a new list starts."""
+        self.votes = {}
+
+    def next_deadline(self) -> float | None:
+        """The active vote's next warning or end."""
+        return self.active.next_deadline() if self.active is not None else None
+
+    def vote_json(self, vote: Vote, now: float) -> dict[str, Any]:
+        return vote_json(vote, now, self.delegate_id)
+
+    def _wanted(self, seat: int, vote: Vote | None) -> KeypadState:
+        """What the keypad at `seat` should show with `vote` on the keypads."""
+        return wanted(
+            vote,
+            seat,
+            present=self.attendance.is_present(seat),
+            voting=seat in self.weight_of,
+        )
+
+    def _totals_for(self, vote: Vote) -> tuple[int, int]:
+        """Members entitled and all members of the body: heads, or weights when weighted."""
+        if vote.definition.weighted:
+            return self._entitled_weight, self._all_weight
+        return self._entitled_heads, self.hall.body.members
+
+    # --- the life of a vote -----------------------------------------------------------------
+
+    def create(
+        self, inp: CreateVote, now: float, *, agenda: Collection[str], current: str | None
+    ) -> list[Effect]:
+        """Prepare a vote of the open sitting, whose agenda has the item ids `agenda`; the
+        vote belongs to the item it names, else to the `current` one."""
+        if not inp.vote_id:
+            raise CommandRejected("invalid", "a vote needs an id")
+        if inp.vote_id in self._vote_ids:
+            raise CommandRejected("conflict", f"vote {inp.vote_id} already exists")
+        if not inp.title.strip():
+            raise CommandRejected("invalid", "a vote needs a title")
+        item_id = inp.item_id if inp.item_id is not None else current
+        if inp.item_id is not None and inp.item_id not in agenda:
+            raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
+        if inp.answers is AnswerSet.CHOICES:
+            if not MIN_CHOICES <= len(inp.choices) <= MAX_CHOICES:
+                raise CommandRejected(
+                    "invalid",
+                    f"a choices vote needs {MIN_CHOICES}..{MAX_CHOICES} options, "
+                    f"not {len(inp.choices)}",
+                )
+            if not all(c.strip() for c in inp.choices) or len(set(inp.choices)) != len(inp.choices):
+                raise CommandRejected("invalid", "options must be distinct and not empty")
+            options = inp.choices
+        else:
+            if inp.choices:
+                raise CommandRejected("invalid", f"a {inp.answers.value} vote takes no options")
+            options = answer_labels(self.language, inp.answers)
+        policy = self.hall.policies.vote
+        duration = policy.duration_s if inp.duration_s is None else inp.duration_s
+        warning = policy.warning_s if inp.warning_s is None else inp.warning_s
+        if duration < 0 or warning < 0:
+            raise CommandRejected("invalid", "times cannot be negative")
+        if duration > MAX_VOTE_DURATION_S or warning > MAX_VOTE_WARNING_S:
+            raise CommandRejected(
+                "invalid", f"a vote lasts at most {MAX_VOTE_DURATION_S:g} s (0: no time limit)"
+            )
+        if duration == UNTIMED:
+            warning = 0.0
+        elif warning >= duration:
+            raise CommandRejected(
+                "invalid", f"the warning ({warning} s) must come before the end ({duration} s)"
+            )
+        definition = VoteDefinition(
+            vote_id=inp.vote_id,
+            title=inp.title,
+            item_id=item_id,
+            answers=inp.answers,
+            options=options,
+            mode=inp.mode if inp.mode is not None else policy.mode,
+            rule=rule_for(inp.rule if inp.rule is not None else policy.rule, self.hall.policies),
+            duration_s=float(duration),
+            warning_s=float(warning),
+            change_until_close=(
+                policy.change_until_close
+                if inp.change_until_close is None
+                else inp.change_until_close
+            ),
+            quorum_required=(
+                policy.quorum_required if inp.quorum_required is None else inp.quorum_required
+            ),
+            weighted=inp.weighted,
+        )
+        vote = Vote(definition, inp.at)
+        self.votes[inp.vote_id] = vote
+        self._vote_ids.add(inp.vote_id)
+        return [Notification("vote.created", self.vote_json(vote, now))]
+
+    def open(self, inp: OpenVote) -> list[Effect]:
+        vote = self.vote(inp.vote_id)
+        vote.check(VoteCommand.OPEN)
+        if self.active is not None:
+            raise CommandRejected(
+                "conflict",
+                f"vote {self.active.vote_id} is {self.active.state.value}; close it first",
+            )
+        if vote.definition.quorum_required and not self.attendance.quorate:
+            q = self.attendance.quorum_json()
+            raise CommandRejected(
+                "conflict",
+                f"no quorum: {q['present']} members present, {q['required']} needed",
+            )
+        electorate = frozenset(self.attendance.voting_present)
+        vote.open(inp.at, electorate)
+        self.active = vote
+        # Clear what the last vote left lit, then restate every lock: the electorate unlocks.
+        keypads = self.keypads
+        effects: list[Effect] = [keypads.leds_off_all()]
+        for seat in keypads.seats:
+            effects.append(keypads.restate_lock(seat, self._wanted(seat, vote)))
+        effects.append(
+            Notification(
+                "vote.opened",
+                {
+                    "at": inp.at,
+                    "vote_id": vote.vote_id,
+                    "electorate": len(electorate),
+                    "deadline": vote.deadline,
+                    "duration_s": vote.definition.duration_s,
+                },
+            )
+        )
+        if vote.definition.mode is VoteMode.ROLL_CALL:
+            effects.append(self._call_notification(vote))
+        return effects
+
+    def hold(self, inp: HoldVote) -> list[Effect]:
+        vote = self.vote(inp.vote_id)
+        vote.hold(inp.at)
+        return [
+            self.keypads.lock_all(vote.definition.keys),
+            Notification(
+                "vote.held",
+                {"at": inp.at, "vote_id": vote.vote_id, "remaining_s": vote.remaining_s},
+            ),
+        ]
+
+    def resume(self, inp: ResumeVote) -> list[Effect]:
+        vote = self.vote(inp.vote_id)
+        vote.resume(inp.at)
+        effects: list[Effect] = []
+        for seat in self.keypads.seats:
+            effects += self.keypads.update(seat, self._wanted(seat, vote))
+        effects.append(
+            Notification(
+                "vote.resumed", {"at": inp.at, "vote_id": vote.vote_id, "deadline": vote.deadline}
+            )
+        )
+        return effects
+
+    def close(self, inp: CloseVote) -> list[Effect]:
+        return self._close(self.vote(inp.vote_id), inp.at, auto=False)
+
+    def _close(self, vote: Vote, at: float, *, auto: bool) -> list[Effect]:
+        entitled, all_members = self._totals_for(vote)
+        result = vote.close(
+            at,
+            electorate=frozenset(self.attendance.voting_present),
+            weight_of=self.weight_of,
+            entitled=entitled,
+            all_members=all_members,
+            language=self.language,
+            auto=auto,
+        )
+        self.active = None
+        return [
+            self.keypads.lock_all(vote.definition.keys),
+            self.keypads.leds_off_all(),
+            *_forget_secret(vote),
+            Notification(
+                "vote.closed",
+                {
+                    "at": at,
+                    "vote_id": vote.vote_id,
+                    "auto": auto,
+                    "result": result.to_json(vote.definition.options),
+                },
+            ),
+        ]
+
+    def cancel(self, inp: CancelVote) -> list[Effect]:
+        vote = self.vote(inp.vote_id)
+        was_active = vote.state in ACTIVE_STATES
+        vote.cancel(inp.at)
+        effects: list[Effect] = []
+        if was_active:
+            self.active = None
+            effects += [
+                self.keypads.lock_all(vote.definition.keys),
+                self.keypads.leds_off_all(),
+                *_forget_secret(vote),
+            ]
+        effects.append(Notification("vote.cancelled", {"at": inp.at, "vote_id": vote.vote_id}))
+        return effects
+
+    def publish(self, inp: PublishVote) -> list[Effect]:
+        vote = self.vote(inp.vote_id)
+        vote.publish()
+        assert vote.result is not None  # a closed vote always has one
+        return [
+            Notification(
+                "vote.result",
+                {
+                    "at": inp.at,
+                    "vote_id": vote.vote_id,
+                    "title": vote.definition.title,
+                    "item_id": vote.definition.item_id,
+                    "result": vote.result.to_json(vote.definition.options),
+                },
+            )
+        ]
+
+    def sealed(self, inp: SecretVoteSealed) -> list[Effect]:
+        # Live, the core already holds this result and the record changes nothing; on replay
+        # the presses are gone and the record is what restores the totals.
+        vote = self.vote(inp.vote_id)
+        entitled, all_members = self._totals_for(vote)
+        vote.restore_sealed(
+            inp.totals,
+            inp.weighted_totals,
+            inp.participants,
+            weight_of=self.weight_of,
+            entitled=entitled,
+            all_members=all_members,
+            language=self.language,
+        )
+        return []
+
+    def timers(self, at: float) -> tuple[list[Effect], float | None]:
+        """Fire the active vote's warning and auto-close due by `at`, each at its own time.
+        Returns the effects and the time of the last one that fired (None: none did)."""
+        vote = self.active
+        effects: list[Effect] = []
+        fired: float | None = None
+        if vote is None or vote.state is not VoteState.OPEN or vote.deadline is None:
+            return effects, fired
+        warn_at = vote.warn_at
+        if warn_at is not None and at >= warn_at:
+            vote.warned = True
+            fired = warn_at
+            effects.append(
+                Notification(
+                    "vote.warning",
+                    {
+                        "at": warn_at,
+                        "vote_id": vote.vote_id,
+                        "remaining_s": vote.deadline - warn_at,
+                        "deadline": vote.deadline,
+                    },
+                )
+            )
+        if at >= vote.deadline:
+            fired = vote.deadline
+            effects.extend(self._close(vote, vote.deadline, auto=True))
+        return effects, fired
+
+    # --- members during a vote ----------------------------------------------------------------
+
+    def presence(self, seat: int, present: bool) -> list[Effect]:
+        """A member arrived or left (attendance has it already): the seat's keypad, and the
+        roll call, which calls an arrival after the others and moves past a departure."""
+        vote = self.active
+        voting = seat in self.weight_of
+        effects: list[Effect] = []
+        if vote is not None and voting and present:
+            vote.admit(seat)
+        if seat in self.keypads:
+            effects += self.keypads.update(
+                seat,
+                self._wanted(seat, vote),
+                relock=vote is not None and voting and not present,
+            )
+        if vote is not None and voting and not present and vote.calling == seat:
+            effects.extend(self._advance_call(vote))
+        return effects
+
+    # --- key presses (unit input: never raises) -----------------------------------------------
+
+    def press(self, inp: VoteKeyPressed) -> list[Effect]:
+        seat = inp.seat
+        vote = self.active
+        weight = self.weight_of.get(seat)
+        refusal = press_refusal(
+            vote,
+            seat,
+            inp.key,
+            known=seat in self._seats,
+            weight=weight,
+            present=seat in self.attendance.present_seats,
+        )
+        if refusal is not None:
+            return self._reject_press(inp, refusal, vote)
+        # press_refusal let it through: there is a vote, and the seat's member may vote.
+        assert vote is not None
+        assert weight is not None
+        vote.count(seat, inp.key, weight)
+        d = vote.definition
+        # The only effect allowed to carry a secret choice: the seat's own keypad LEDs, which
+        # confirm every counted press; a vote that keeps the first press then locks the seat.
+        effects: list[Effect] = []
+        if seat in self.keypads:
+            effects += self.keypads.update(seat, self._wanted(seat, vote), confirm=True)
+        else:
+            # A seat the hall lists without a keypad pressed all the same: it is confirmed,
+            # and locked after its press, outside the mirror of the keypads.
+            effects.append(KeypadLeds(seat, lit=(inp.key,), present=True))
+            if not d.change_until_close:
+                effects.append(KeypadLock(seat, locked=True, keys=d.keys))
+        if d.secret:
+            effects.append(
+                Notification(
+                    "vote.tally",
+                    {"at": inp.at, "vote_id": d.vote_id, "voted": len(vote.participants)},
+                )
+            )
+        else:
+            effects.append(
+                Notification(
+                    "vote.tally",
+                    {
+                        "at": inp.at,
+                        "vote_id": d.vote_id,
+                        "seat": seat,
+                        "delegate": self._delegate_at[seat].id,
+                        "key": inp.key,
+                        "voted": len(vote.participants),
+                        "totals": list(vote.heads),
+                    },
+                )
+            )
+        if vote.calling == seat:
+            effects.extend(self._advance_call(vote))
+        return effects
+
+    def _reject_press(
+        self, inp: VoteKeyPressed, reason: PressRejected, vote: Vote | None
+    ) -> list[Effect]:
+        data: dict[str, Any] = {"at": inp.at, "seat": inp.seat, "reason": reason.value}
+        if vote is not None:
+            data["vote_id"] = vote.vote_id
+        # Even a refused key could hint at a secret choice: say only that a key was pressed.
+        if vote is None or not vote.definition.secret:
+            data["key"] = inp.key
+        notification = Notification("press.rejected", data)
+        if reason is PressRejected.UNKNOWN_SEAT:
+            return [notification]
+        return [notification, Beep(inp.seat, BeepPattern.REJECT)]
+
+    # --- roll call ----------------------------------------------------------------------------
+
+    def _advance_call(self, vote: Vote) -> list[Effect]:
+        vote.advance_call(self.attendance.is_present)
+        return [self._call_notification(vote)]
+
+    def _call_notification(self, vote: Vote) -> Notification:
+        seat = vote.calling
+        return Notification(
+            "vote.call",
+            {
+                "vote_id": vote.vote_id,
+                "seat": seat,
+                "delegate": self.delegate_id(seat) if seat is not None else None,
+                "position": vote.call_index + 1 if seat is not None else None,
+                "of": len(vote.call_order),
+            },
+        )
+
+    # --- resynchronising units ------------------------------------------------------------------
+
+    def keypad_state(self) -> list[Effect]:
+        """What every keypad should show now, whatever it shows: lock then LEDs, seat by seat;
+        and, between votes, a reminder to forget a secret vote's key events."""
+        vote = self.active
+        effects: list[Effect] = []
+        for seat in self.keypads.seats:
+            effects += self.keypads.restate(seat, self._wanted(seat, vote))
+        if vote is None and any(v.definition.secret for v in self.votes.values()):
+            # A restart may have come between a secret vote's close and the units' forgetting.
+            effects.append(ForgetEvents(None))
+        return effects
+
+
+def _forget_secret(vote: Vote) -> list[Effect]:
+    """After a secret vote no unit may keep its choices where a bus master can read them."""
+    return [ForgetEvents(None)] if vote.definition.secret else []
