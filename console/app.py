@@ -35,7 +35,7 @@ from textual.widgets import (
 
 from console.client import ApiClient, ApiError, Link
 from console.i18n import Lang, label, lang_of
-from console.mirror import ACTIVE, DONE, VoteState, VoteView
+from console.mirror import ACTIVE, ALL_PARTS, DONE, VoteState, VoteView
 from console.seatmap import Colouring, SeatMap, SeatMapData
 
 Clock = Callable[[], float]
@@ -229,6 +229,11 @@ class ChamberConsole(App[None]):
         self.lang = Lang.VI
         self._tab = "chair"
         self._live = False
+        # Parts of the view changed but not drawn yet (a part of a tab not shown waits).
+        self._due: set[str] = set()
+        # What each table shows: its columns' language, and each row's cells by row key.
+        self._columns: dict[str, Lang] = {}
+        self._rows: dict[str, dict[str, tuple[object, ...]]] = {}
 
     # --- layout ---------------------------------------------------------------------------------
 
@@ -266,7 +271,7 @@ class ChamberConsole(App[None]):
         self.client.add_listener(self._on_client_change)
         self.client.start()
         self._live = True
-        self.set_interval(1.0, self.refresh_view)  # countdowns and speaking time
+        self.set_interval(1.0, self._tick)  # countdowns and speaking time
         self.refresh_view()
 
     async def on_unmount(self) -> None:
@@ -288,11 +293,13 @@ class ChamberConsole(App[None]):
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self._tab = event.pane.id or "chair"
         self.refresh_bindings()
+        self.refresh_view()
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
         self._tab = tab
         self.refresh_bindings()
+        self.refresh_view()
 
     def _relabel(self) -> None:
         """Footer labels in the hall's language (bindings are declared once, in English)."""
@@ -332,6 +339,11 @@ class ChamberConsole(App[None]):
     # --- drawing --------------------------------------------------------------------------------
 
     def refresh_view(self) -> None:
+        """Draw what changed in the view since the last drawing, on the tab that is shown.
+
+        Each part of the screen depends on some parts of the view (the top-level keys the
+        stream's patches touch): only those are drawn again, and the technician's tables row
+        by row. A part of the tab not shown is drawn when that tab comes up."""
         if not self._live:
             return
         client = self.client
@@ -341,22 +353,47 @@ class ChamberConsole(App[None]):
             self.lang = lang
             self.title = label("app.title", lang)
             self._relabel()
+            self._due |= ALL_PARTS
         self._draw_link()
         m = client.mirror
         if not m.ready:
             return
-        sitting = m.sitting()
+        due = self._due | m.take_changes()
+        self._due = set()
+        chair = self._tab == "chair"
+        if due & {"sitting", "hall"}:
+            self._draw_sitting()
+        if due & {"attendance", "quorum", "hall"}:
+            self._draw_attendance()
+        if chair and due & {"votes", "active_vote", "now", "hall"}:
+            self._draw_vote()
+        if chair and due & {"floor", "now", "hall"}:
+            self._draw_floor()
+        if due & {"attendance", "votes", "active_vote", "floor", "health", "hall"}:
+            self._draw_maps()
+        if not chair and due & {"health", "hall"}:
+            self._draw_health()
+        # What this tab does not show waits for the other tab.
+        if not chair:
+            self._due |= due & {"votes", "active_vote", "now", "floor", "hall"}
+        else:
+            self._due |= due & {"health", "hall"}
+
+    def _tick(self) -> None:
+        """Once a second: the running clocks (the vote's countdown, the speaking times)."""
+        if self._live and self.client.mirror.ready and self._tab == "chair":
+            self._draw_vote()
+            self._draw_floor()
+
+    def _draw_sitting(self) -> None:
+        lang = self.lang
+        sitting = self.client.mirror.sitting()
         if sitting.open:
             item = sitting.item_title or label("sitting.item.none", lang)
             line = f"{sitting.title}  ·  {label('sitting.item', lang)}: {item}"
         else:
             line = label("sitting.none", lang)
         self.query_one("#sitting", Static).update(line)
-        self._draw_attendance()
-        self._draw_vote()
-        self._draw_floor()
-        self._draw_maps()
-        self._draw_health()
 
     def _draw_link(self) -> None:
         link = self.query_one("#link", Static)
@@ -512,9 +549,7 @@ class ChamberConsole(App[None]):
         m = self.client.mirror
         self.query_one("#lines-title", Label).update(Text(label("tech.lines", lang), "bold"))
         self.query_one("#units-title", Label).update(Text(label("tech.units", lang), "bold"))
-        lines = self.query_one("#lines", DataTable)
-        lines.clear(columns=True)
-        lines.add_columns(label("col.line", lang), label("col.state", lang), "ms", "")
+        line_rows: dict[str, tuple[object, ...]] = {}
         for ln in m.lines():
             state = (
                 Text(label("tech.online", lang), "green")
@@ -522,19 +557,11 @@ class ChamberConsole(App[None]):
                 else Text(label("tech.offline", lang), "bold red")
             )
             cycle = f"{ln.cycle_ms:.1f}" if ln.cycle_ms is not None else "—"
-            lines.add_row(ln.line, state, cycle, ln.detail)
-        units = self.query_one("#units", DataTable)
-        units.clear(columns=True)
-        units.add_columns(
-            label("col.line", lang),
-            label("col.address", lang),
-            label("col.seat", lang),
-            label("col.kind", lang),
-            label("col.state", lang),
-            label("col.response", lang),
-            label("col.errors", lang),
-            label("col.reboots", lang),
+            line_rows[ln.line] = (ln.line, state, cycle, ln.detail)
+        self._sync_table(
+            "lines", (label("col.line", lang), label("col.state", lang), "ms", ""), line_rows
         )
+        unit_rows: dict[str, tuple[object, ...]] = {}
         for u in m.units():
             state = (
                 Text(label("tech.online", lang), "green")
@@ -542,7 +569,7 @@ class ChamberConsole(App[None]):
                 else Text(label("tech.offline", lang), "bold red")
             )
             response = f"{u.response_ms:.1f}" if u.response_ms is not None else "—"
-            units.add_row(
+            unit_rows[f"{u.line}/{u.address}"] = (
                 u.line,
                 str(u.address),
                 str(u.seat),
@@ -552,6 +579,20 @@ class ChamberConsole(App[None]):
                 str(u.errors),
                 str(u.reboots),
             )
+        self._sync_table(
+            "units",
+            (
+                label("col.line", lang),
+                label("col.address", lang),
+                label("col.seat", lang),
+                label("col.kind", lang),
+                label("col.state", lang),
+                label("col.response", lang),
+                label("col.errors", lang),
+                label("col.reboots", lang),
+            ),
+            unit_rows,
+        )
         faults = Text(f"{label('tech.faults', lang)}\n", style="bold")
         if not m.faults and not m.units():
             faults.append(label("tech.none", lang), style="italic")
@@ -567,9 +608,45 @@ class ChamberConsole(App[None]):
             faults.append(f"#{f.seq} {where} — {what}\n", style="bold red" if f.bad else "green")
         self.query_one("#faults", Static).update(faults)
 
+    def _sync_table(
+        self, name: str, columns: tuple[str, ...], rows: dict[str, tuple[object, ...]]
+    ) -> None:
+        """Bring table `name` to `rows` (in their order), changing only the cells that differ.
+
+        The columns are made again only when the language changes."""
+        table = self.query_one(f"#{name}", DataTable)
+        shown = self._rows.setdefault(name, {})
+        if self._columns.get(name) is not self.lang:
+            table.clear(columns=True)
+            for i, title in enumerate(columns):
+                table.add_column(title, key=str(i))
+            self._columns[name] = self.lang
+            shown.clear()
+        for key in [k for k in shown if k not in rows]:
+            table.remove_row(key)
+            del shown[key]
+        added = False
+        for key, cells in rows.items():
+            before = shown.get(key)
+            if before is None:
+                table.add_row(*cells, key=key)
+                added = True
+            elif before != cells:
+                for i, (old, new) in enumerate(zip(before, cells, strict=True)):
+                    if old != new:
+                        table.update_cell(key, str(i), new)
+            shown[key] = cells
+        if added and list(shown) != list(rows):
+            # A new row joined at the end: lay the rows out again in their order (rare: a
+            # unit seen for the first time).
+            table.clear()
+            for key, cells in rows.items():
+                table.add_row(*cells, key=key)
+            self._rows[name] = dict(rows)
+
     # --- commands -------------------------------------------------------------------------------
 
-    async def _send(self, command: Awaitable[int]) -> bool:
+    async def _send(self, command: Awaitable[object]) -> bool:
         try:
             await command
         except ApiError as exc:
@@ -600,13 +677,9 @@ class ChamberConsole(App[None]):
         spec = await self.push_screen_wait(NewVoteScreen(self.lang))
         if spec is None:
             return
+        # The daemon names the vote; the stream brings it to the screen.
         await self._send(
-            self.client.create_vote(
-                self.client.next_vote_id(),
-                spec.title,
-                secret=spec.secret,
-                duration_s=spec.duration_s,
-            )
+            self.client.create_vote(spec.title, secret=spec.secret, duration_s=spec.duration_s)
         )
 
     async def _vote_step(self, step: str, confirm: str | None) -> None:

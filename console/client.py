@@ -1,10 +1,10 @@
 """The console's client of the daemon's API: REST commands, and the live stream kept mirrored.
 
 `ApiClient(url, token)` talks to a daemon only through its public API (never in-process): it
-fetches the hall, follows `/api/stream` into a `Mirror`, fetches `/api/state` when the mirror
-says a delta needs it, and reconnects by itself (with `since=` the last sequence number) when
-the daemon goes away. Commands return the daemon's sequence number or raise `ApiError` with
-the daemon's own sentence.
+fetches the hall, follows `/api/stream` (the token's view, then patches to it) into a
+`Mirror`, and reconnects by itself (with `since=` the last sequence number) when the daemon
+goes away or a message does not follow. Commands return the daemon's sequence number (a new
+vote: the id the daemon gave it) or raise `ApiError` with the daemon's own sentence.
 
 It must never import the meeting core or the runtime: the console is a remote client.
 """
@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
-import unicodedata
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -53,7 +51,7 @@ class Link(StrEnum):
 
 def stream_url(base: str, since: int | None, stream: str | None = None) -> str:
     """The WebSocket address of `base`'s stream (http -> ws, https -> wss), resuming after
-    delta `since` of the daemon run `stream` when both are known."""
+    message `since` of the daemon run `stream` when both are known."""
     parts = urlsplit(base)
     scheme = "wss" if parts.scheme == "https" else "ws"
     params: dict[str, str | int] = {}
@@ -95,7 +93,6 @@ class ApiClient:
         )
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
-        self._refetch = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- life --------------------------------------------------------------------------------
@@ -104,10 +101,7 @@ class ApiClient:
         """Start following the daemon in the background (it may not be up yet)."""
         if self._tasks:
             return
-        self._tasks = [
-            asyncio.create_task(self._follow(), name="console-stream"),
-            asyncio.create_task(self._refetcher(), name="console-refetch"),
-        ]
+        self._tasks = [asyncio.create_task(self._follow(), name="console-stream")]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -183,25 +177,6 @@ class ApiClient:
             self._notify()
             async for raw in ws:
                 self.mirror.feed(json.loads(raw), self.clock())
-                if self.mirror.stale:
-                    self._refetch.set()
-                self._notify()
-
-    async def _refetcher(self) -> None:
-        while True:
-            await self._refetch.wait()
-            self._refetch.clear()
-            try:
-                body = await self._get("/api/state")
-            except (ApiError, httpx.HTTPError, OSError, ValueError) as exc:
-                log.warning("console could not fetch the state: %s", _describe(exc))
-                continue  # the stream's reconnect will bring a fresh snapshot
-            seq, state, stream = body.get("seq"), body.get("state"), body.get("stream")
-            if isinstance(seq, int) and isinstance(state, dict):
-                stream_id = stream if isinstance(stream, str) else None
-                self.mirror.adopt(seq, state, self.clock(), stream=stream_id)
-                if self.mirror.stale:
-                    self._refetch.set()
                 self._notify()
 
     # --- REST ------------------------------------------------------------------------------------
@@ -216,18 +191,25 @@ class ApiClient:
 
     async def create_vote(
         self,
-        vote_id: str,
         title: str,
         *,
         secret: bool = False,
         duration_s: float | None = None,
-    ) -> int:
-        body: dict[str, Any] = {"vote_id": vote_id, "title": title}
+        vote_id: str | None = None,
+    ) -> str:
+        """Prepare a vote; returns its id (the daemon gives one when `vote_id` is None)."""
+        body: dict[str, Any] = {"title": title}
+        if vote_id is not None:
+            body["vote_id"] = vote_id
         if secret:
             body["mode"] = "secret"
         if duration_s is not None:
             body["duration_s"] = duration_s
-        return await self._post("/api/votes", body)
+        reply = _body(await self._http.post("/api/votes", json=body))
+        made = reply.get("vote_id")
+        if not isinstance(made, str):
+            raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
+        return made
 
     async def vote_step(self, vote_id: str, step: str) -> int:
         """open, hold, resume, close, cancel or publish."""
@@ -254,27 +236,6 @@ class ApiClient:
 
     async def mic_override(self, seat: int, on: bool) -> int:
         return await self._post(f"/api/seats/{seat}/mic", {"on": on})
-
-    def next_vote_id(self) -> str:
-        """A vote id not used yet: v1, v2, ... in the first sitting, then SITTING-v1, ...
-
-        The daemon keeps vote ids unique across sittings, so after the first sitting the id
-        carries the sitting's (the characters a vote id may hold)."""
-        used = {v.vote_id for v in self.mirror.votes()}
-        sitting = _ascii_id(self.mirror.sitting().sitting_id)
-        held_before = bool(self.mirror.state.get("sittings"))
-        prefix = f"{sitting}-v" if sitting and held_before else "v"
-        n = len(used) + 1
-        while f"{prefix}{n}" in used:
-            n += 1
-        return f"{prefix}{n}"
-
-
-def _ascii_id(text: str) -> str:
-    """ "Kỳ họp 2" -> "Ky-hop-2": what a vote id may hold, the Vietnamese letters unaccented."""
-    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return re.sub(r"[^A-Za-z0-9_.-]", "", re.sub(r"\s+", "-", plain.strip()))
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """The console's local mirror of the daemon's live state, and typed views of it.
 
-The daemon streams a snapshot, then numbered deltas. The mirror keeps the last snapshot and
-applies, in sequence order, the deltas whose effect it can reproduce exactly (tallies,
-presence, quorum, unit health). Any other delta marks the mirror stale: the client then
-fetches a fresh snapshot, and the mirror replays on top of it the deltas it already holds
-that are newer than that snapshot, so nothing is lost and nothing is applied twice.
+The daemon streams its view of the hall for the console's token (docs/stream.md): a snapshot,
+then numbered patches to it. The mirror holds the view and applies each patch as it comes;
+it never re-derives anything the daemon decided and never fetches the state again. A patch
+whose `prev` is newer than the mirror's number (one went missing) or that does not fit the
+view is a `StreamError`: the client reconnects, resuming after the last number it holds, and
+the daemon sends the patches since, or a fresh snapshot.
+
+The mirror also says which parts of the view changed since the screen last asked
+(`take_changes`), so that the console redraws only those.
 
 No I/O, no clock: the client feeds messages and local times in. Every read of the daemon's
-JSON is defensive (the state's keys may grow; a missing key is an empty value, never a crash).
+JSON is defensive (the view's keys may grow; a missing key is an empty value, never a crash).
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-# Deltas the mirror applies itself; everything else asks for a fresh snapshot.
-LOCAL_TOPICS = frozenset(
-    {"vote.tally", "attendance.changed", "quorum.changed", "health.unit", "health.line"}
+from console.patch import PatchError, apply
+
+# The parts of the view, as `take_changes` names them: its top-level keys.
+ALL_PARTS = frozenset(
+    {"sitting", "attendance", "quorum", "votes", "active_vote", "floor", "health", "now", "hall"}
 )
-# Deltas kept for replay on top of a snapshot fetched while they were arriving.
-REPLAY_DEPTH = 5_000
 
 
 class StreamError(ValueError):
@@ -335,25 +339,31 @@ def _result_view(raw: object) -> ResultView | None:
 
 
 class Mirror:
-    """The last snapshot plus the deltas applied since; see the module docstring."""
+    """The daemon's view as the last snapshot and the patches since left it."""
 
     def __init__(self) -> None:
         self.seq = -1  # nothing yet
         self.stream: str | None = None  # the daemon run that `seq` counts in
         self.state: dict[str, Any] = {}
-        self.stale = False
         self.faults: deque[Fault] = deque(maxlen=200)
-        self._recent: deque[tuple[int, str, dict[str, Any]]] = deque(maxlen=REPLAY_DEPTH)
         self._offset: float | None = None
+        self._changed: set[str] = set(ALL_PARTS)
 
     @property
     def ready(self) -> bool:
         return self.seq >= 0
 
+    def take_changes(self) -> frozenset[str]:
+        """The parts of the view (top-level keys) changed since the last call."""
+        changed = frozenset(self._changed)
+        self._changed.clear()
+        return changed
+
     # --- feeding ---------------------------------------------------------------------------
 
     def feed(self, message: object, local_now: float) -> None:
-        """One message of the stream. Raises `StreamError` for one that makes no sense."""
+        """One message of the stream. Raises `StreamError` for one that makes no sense, or
+        one that does not follow what the mirror holds (the client then reconnects)."""
         msg = _dict(message)
         kind = msg.get("type")
         seq = msg.get("seq")
@@ -365,44 +375,52 @@ class Mirror:
                 raise StreamError("snapshot without a state")
             stream = msg.get("stream")
             self.adopt(seq, state, local_now, stream=stream if isinstance(stream, str) else None)
+            self._observe(msg.get("clock"), local_now)
             return
-        if kind != "delta":
+        if kind != "patch":
             raise StreamError(f"unknown stream message type {kind!r}")
         if seq <= self.seq:
-            return  # already part of the state (a resend after a reconnect)
-        if self.seq >= 0 and seq != self.seq + 1:
-            # A hole: the state can no longer be trusted until a fresh snapshot arrives.
-            self.stale = True
-        topic = _str(msg.get("topic"))
-        data = _dict(msg.get("data"))
-        self._observe(data.get("at"), local_now)
-        self._recent.append((seq, topic, data))
+            return  # already part of the view (a resend after a reconnect)
+        prev = msg.get("prev")
+        ops = msg.get("ops")
+        if not isinstance(prev, int) or isinstance(prev, bool) or not isinstance(ops, list):
+            raise StreamError(f"patch {seq} without its previous number or operations")
+        if not self.ready or prev > self.seq:
+            # One went missing: resuming after `seq` brings it again.
+            raise StreamError(f"patch {seq} follows {prev}, the console holds {self.seq}")
+        self._observe(msg.get("clock"), local_now)
+        parts = {_part(op) for op in ops}
+        before_health = copy.deepcopy(self.state.get("health")) if "health" in parts else None
+        try:
+            applied = apply(self.state, ops)
+        except PatchError as exc:
+            self.seq = -1  # the view may be half changed: only a fresh snapshot will do
+            raise StreamError(f"patch {seq} does not fit the view: {exc}") from None
+        if not isinstance(applied, dict):
+            self.seq = -1
+            raise StreamError(f"patch {seq} makes the view something else than an object")
+        self.state = applied
         self.seq = seq
-        if not self._apply(seq, topic, data):
-            self.stale = True
+        self._changed |= parts
+        if before_health is not None:
+            self._note_faults(seq, _dict(before_health), _dict(self.state.get("health")))
 
     def adopt(
         self, seq: int, state: dict[str, Any], local_now: float, *, stream: str | None = None
     ) -> None:
-        """Take a full snapshot taken at `seq`; replay held deltas that are newer than it.
-
-        `stream` names the daemon's run the numbers belong to: after a restart they start
-        again, and deltas held from the old run must not be replayed onto the new state.
-        """
-        if stream is not None and stream != self.stream:
-            self._recent.clear()
-            self.seq = -1
+        """Take a full view as of `seq`. `stream` names the daemon's run the numbers belong
+        to: after a restart they start again."""
+        if stream is not None:
             self.stream = stream
+        old_health = _dict(self.state.get("health")) if self.ready else None
         self.state = copy.deepcopy(state)
+        self.seq = seq
         self._observe(state.get("now"), local_now)
-        newer = [d for d in self._recent if d[0] > seq]
-        self.stale = False
-        for d_seq, topic, data in newer:
-            if topic in LOCAL_TOPICS:
-                self._apply(d_seq, topic, data)
-            else:
-                self.stale = True  # one newer still needs a fetch
-        self.seq = max(seq, self.seq) if newer else seq
+        self._changed |= ALL_PARTS | set(self.state)
+        if old_health is not None:
+            self._note_faults(seq, old_health, _dict(self.state.get("health")))
+        else:
+            self._note_faults(seq, {}, _dict(self.state.get("health")))
 
     def reset_clock(self) -> None:
         """Forget the daemon's clock offset (a new connection may be a restarted daemon)."""
@@ -412,8 +430,8 @@ class Mirror:
         daemon_at = _float(at)
         if daemon_at is None:
             return
-        # The daemon's time of an event is at most its time now: the largest offset seen is the
-        # closest to the truth.
+        # The daemon's time of a message is at most its time now: the largest offset seen is
+        # the closest to the truth.
         offset = daemon_at - local_now
         if self._offset is None or offset > self._offset:
             self._offset = offset
@@ -421,77 +439,21 @@ class Mirror:
     def daemon_now(self, local_now: float) -> float | None:
         return None if self._offset is None else local_now + self._offset
 
-    # --- local application of hot deltas -----------------------------------------------------
-
-    def _apply(self, seq: int, topic: str, data: dict[str, Any]) -> bool:
-        if topic == "vote.tally":
-            return self._apply_tally(data)
-        if topic == "attendance.changed":
-            return self._apply_attendance(data)
-        if topic == "quorum.changed":
-            quorum = {k: data.get(k) for k in ("present", "required", "quorate")}
-            self.state["quorum"] = quorum
-            self.state.setdefault("attendance", {})["quorum"] = dict(quorum)
-            return True
-        if topic == "health.unit":
-            self._apply_health(seq, "units", data, ("line", "address"))
-            return True
-        if topic == "health.line":
-            self._apply_health(seq, "lines", data, ("line",))
-            return True
-        return False
-
-    def _apply_tally(self, data: dict[str, Any]) -> bool:
-        vote = next(
-            (
-                v
-                for v in map(_dict, _list(self.state.get("votes")))
-                if v.get("vote_id") == data.get("vote_id")
-            ),
-            None,
-        )
-        if vote is None:
-            return False
-        tally = vote.setdefault("tally", {})
-        if "voted" in data:
-            tally["voted"] = data["voted"]
-        if isinstance(data.get("totals"), list):
-            tally["totals"] = list(data["totals"])
-        # Per-seat choices exist only for a vote that shows them (never a secret ballot).
-        if isinstance(vote.get("choices"), list) and "seat" in data and "key" in data:
-            seat = data["seat"]
-            choices = [c for c in vote["choices"] if _dict(c).get("seat") != seat]
-            choices.append({"seat": seat, "key": data["key"]})
-            vote["choices"] = sorted(choices, key=lambda c: _int(c.get("seat")))
-        return True
-
-    def _apply_attendance(self, data: dict[str, Any]) -> bool:
-        if "seat" not in data or "present" not in data:
-            return False
-        attendance = self.state.setdefault("attendance", {})
-        seats = {_int(s) for s in _list(attendance.get("present_seats"))}
-        seat = _int(data["seat"])
-        if data["present"]:
-            seats.add(seat)
-        else:
-            seats.discard(seat)
-        attendance["present_seats"] = sorted(seats)
-        attendance["present"] = _int(data.get("present_count"), len(seats))
-        return True
-
-    def _apply_health(
-        self, seq: int, kind: str, data: dict[str, Any], key: tuple[str, ...]
-    ) -> None:
-        health = self.state.setdefault("health", {})
-        items = [i for i in map(_dict, _list(health.get(kind))) if i]
-        ident = tuple(data.get(k) for k in key)
-        before = next((i for i in items if tuple(i.get(k) for k in key) == ident), None)
-        items = [i for i in items if tuple(i.get(k) for k in key) != ident]
-        items.append(dict(data))
-        health[kind] = items
-        fault = _fault(seq, kind, before, data)
-        if fault is not None:
-            self.faults.appendleft(fault)
+    def _note_faults(self, seq: int, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """The fault list's entries for what changed in the units' and lines' health."""
+        for kind, key in (("lines", ("line",)), ("units", ("line", "address"))):
+            old = {
+                tuple(i.get(k) for k in key): i for i in map(_dict, _list(before.get(kind))) if i
+            }
+            for item in map(_dict, _list(after.get(kind))):
+                if not item:
+                    continue
+                was = old.get(tuple(item.get(k) for k in key))
+                if was == item:
+                    continue
+                fault = _fault(seq, kind, was, item)
+                if fault is not None:
+                    self.faults.appendleft(fault)
 
     # --- views -----------------------------------------------------------------------------
 
@@ -595,6 +557,11 @@ class Mirror:
             for ln in map(_dict, _list(_dict(self.state.get("health")).get("lines")))
         ]
         return tuple(sorted(lines, key=lambda ln: ln.line))
+
+
+def _part(op: object) -> str:
+    path = _dict(op).get("path")
+    return path.split("/")[1] if isinstance(path, str) and path.count("/") >= 1 else ""
 
 
 def _fault(

@@ -6,8 +6,11 @@ a valid token gets 401, a role not allowed gets 403. Errors are RFC 9457
 `application/problem+json`: a command the meeting core refuses gets 404/409/422 with the core's
 own sentence, e.g. 409 "vote v12 is closed".
 
-The WebSocket `/api/stream` sends a snapshot first, then deltas with sequence numbers;
-reconnecting with `?since=N` resumes exactly after delta N.
+The queries and the WebSocket `/api/stream` are served from the read model
+(`controller.core.view`): each role sees its audience's view. The stream sends that view as a
+snapshot first, then numbered patches to it (docs/stream.md); reconnecting with `?since=N`
+resumes exactly after message N; `?view=wall` (or `observer`) asks for a public view instead
+of the token's own.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,6 +36,7 @@ from controller.auth import ALL_ROLES, Principal, Role, TokenStore
 from controller.core import inputs as I
 from controller.core.errors import CommandRejected
 from controller.core.model import AnswerSet, Language, MicMode, SpeakerList, VoteMode
+from controller.core.view import Audience, audience_for, results
 from controller.exports import (
     MEDIA_TYPES,
     ExportError,
@@ -40,7 +46,6 @@ from controller.exports import (
     render,
     replay_journal,
 )
-from controller.hub import view_for
 from controller.runtime import Runtime
 from controller.signing import HallKey, SigningError, signed_result
 
@@ -233,7 +238,10 @@ class PresenceIn(Body):
 
 
 class CreateVoteIn(Body):
-    vote_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    # Left out, the daemon gives the vote an id and returns it.
+    vote_id: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] | None
+    ) = None
     title: Annotated[str, Field(min_length=1, max_length=500)]
     answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
     choices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
@@ -296,6 +304,35 @@ Lang = Annotated[Language | None, Query(description="language of the minutes")]
 class Accepted(BaseModel):
     ok: bool = True
     seq: int
+
+
+class VoteCreated(Accepted):
+    vote_id: str
+
+
+# How many ids the daemon tries for a vote made without one before it gives up.
+VOTE_ID_TRIES = 100
+
+
+def _ascii_id(text: str) -> str:
+    """ "Kỳ họp 2" -> "Ky-hop-2": what a vote id may hold, the Vietnamese letters unaccented."""
+    plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return re.sub(r"[^A-Za-z0-9_.-]", "", re.sub(r"\s+", "-", plain.strip()))[:48]
+
+
+def vote_ids(view: Any) -> Iterator[str]:
+    """Ids for a new vote, in the order to try them: v1, v2, ... in the first sitting, then
+    SITTING-v1, ... (the daemon keeps vote ids unique across sittings, so after the first
+    sitting an id carries its sitting's), skipping those the sitting already has."""
+    used = {v.get("vote_id") for v in view.get("votes", [])}
+    sitting = _ascii_id(str(view.get("sitting", {}).get("sitting_id") or ""))
+    prefix = f"{sitting}-v" if sitting and view.get("sittings") else "v"
+    n = len(used) + 1
+    while True:
+        if f"{prefix}{n}" not in used:
+            yield f"{prefix}{n}"
+        n += 1
 
 
 # --- the app ------------------------------------------------------------------------------------
@@ -376,11 +413,14 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
 
     # --- queries ----------------------------------------------------------------------------
 
-    @route(api, "GET", "/state", ALL_ROLES, "The whole live state (as the stream's snapshot)")
+    def audience(request: Request) -> Audience:
+        found = audience_for(_principal(request).role.value)
+        assert found is not None  # a role's own audience is always served
+        return found
+
+    @route(api, "GET", "/state", ALL_ROLES, "The caller's view of the hall (the stream's snapshot)")
     async def get_state(request: Request) -> dict[str, Any]:
-        snapshot = view_for(_principal(request).role, runtime.hub.snapshot())
-        assert snapshot is not None  # a snapshot is never withheld, only trimmed
-        return snapshot.to_json()
+        return runtime.hub.snapshot(audience(request)).to_json()
 
     @route(api, "GET", "/hall", ALL_ROLES, "The body, its delegates and the seating chart")
     async def get_hall() -> dict[str, Any]:
@@ -416,10 +456,11 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
 
     @route(api, "GET", "/seats", ALL_ROLES, "Every seat: its delegate, presence and microphone")
     async def get_seats() -> list[dict[str, Any]]:
-        core = runtime.core
         hall = runtime.config.hall
         names = {d.id: d.name for d in hall.delegates}
-        live = {speaker["seat"] for speaker in core.floor.snapshot().get("live", [])}
+        view = runtime.hub.view(Audience.OBSERVER)
+        live = {speaker["seat"] for speaker in view["floor"].get("live", [])}
+        present = set(view["attendance"].get("present_seats", []))
         return [
             {
                 "number": s.number,
@@ -428,16 +469,15 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
                 "delegate": s.delegate,
                 "name": names.get(s.delegate or "", ""),
                 "mic_class": s.mic_class.value,
-                "present": core.attendance.is_present(s.number),
+                "present": s.number in present,
                 "mic_live": s.number in live,
             }
             for s in hall.seats
         ]
 
     @route(api, "GET", "/results", ALL_ROLES, "Results of the sitting's closed votes")
-    async def get_results() -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = runtime.core.snapshot()["results"]
-        return results
+    async def get_results(request: Request) -> list[dict[str, Any]]:
+        return results(runtime.hub.view(audience(request)))
 
     @route(api, "GET", "/participation", CHAIR_SECRETARY, "Each delegate's participation record")
     async def get_participation(sitting_id: str | None = None) -> list[dict[str, Any]]:
@@ -446,7 +486,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
 
     @route(api, "GET", "/health", STAFF, "Every line and unit with its health")
     async def get_health() -> dict[str, Any]:
-        return runtime.health_snapshot()
+        return dict(runtime.health_snapshot())
 
     # --- sitting and attendance ----------------------------------------------------------------
 
@@ -477,12 +517,25 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
 
     # --- votes --------------------------------------------------------------------------------
 
-    @route(api, "POST", "/votes", CHAIR_SECRETARY, "Prepare a vote")
-    async def create_vote(body: CreateVoteIn) -> Accepted:
-        return await run(
+    @route(api, "POST", "/votes", CHAIR_SECRETARY, "Prepare a vote (its id is returned)")
+    async def create_vote(body: CreateVoteIn) -> VoteCreated:
+        if body.vote_id is not None:
+            return await create(body, body.vote_id)
+        candidates = vote_ids(runtime.hub.view(Audience.CHAIR))
+        for _ in range(VOTE_ID_TRIES - 1):
+            try:
+                return await create(body, next(candidates))
+            except CommandRejected as exc:
+                # Taken in an earlier sitting: try the next; any other refusal is the answer.
+                if exc.code != "conflict" or not exc.message.endswith("already exists"):
+                    raise
+        return await create(body, next(candidates))
+
+    async def create(body: CreateVoteIn, vote_id: str) -> VoteCreated:
+        accepted = await run(
             lambda at: I.CreateVote(
                 at,
-                body.vote_id,
+                vote_id,
                 body.title,
                 body.answers,
                 tuple(body.choices),
@@ -496,6 +549,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
                 body.item_id,
             )
         )
+        return VoteCreated(seq=accepted.seq, vote_id=vote_id)
 
     vote_steps: dict[str, Callable[[float, str], I.Input]] = {
         "open": lambda at, v: I.OpenVote(at, v),
@@ -638,6 +692,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
         token: str | None = None,
         since: Annotated[int | None, Query(ge=0)] = None,
         stream_id: Annotated[str | None, Query(alias="stream", max_length=64)] = None,
+        view: Annotated[str | None, Query(max_length=32)] = None,
     ) -> None:
         raw = _token_from(ws.headers, token)
         await ws.accept()
@@ -647,8 +702,11 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
             # HTTP 403, and a browser could not tell a bad token from a refused origin.
             await ws.close(code=4401, reason="a valid token is required")
             return
-        role = principal.role
-        sub = runtime.hub.subscribe(since, stream=stream_id)
+        served = audience_for(principal.role.value, view)
+        if served is None:
+            await ws.close(code=4403, reason=f"role {principal.role.value} may not see {view}")
+            return
+        sub = runtime.hub.subscribe(since, stream=stream_id, audience=served)
         receiver = asyncio.ensure_future(_drain(ws))
         try:
             while True:
@@ -659,9 +717,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
                 if receiver in done:
                     getter.cancel()
                     break
-                message = view_for(role, getter.result())
-                if message is not None:
-                    await ws.send_json(message.to_json())
+                await ws.send_json(getter.result().to_json())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

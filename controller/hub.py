@@ -1,8 +1,17 @@
-"""The live state stream: a snapshot, then numbered deltas, with catch-up after a reconnect.
+"""The live state stream: each audience's view as a snapshot, then numbered patches to it,
+with catch-up after a reconnect.
 
-Every notification the meeting core emits becomes a delta with the next sequence number. A
-subscriber that reconnects says the last sequence number it saw; if the deltas since then are
-still in the ring buffer it gets exactly those, otherwise a fresh snapshot. No gap, ever.
+The views are the read model (`controller.core.view`). Whenever the hall may have changed
+(after each durable batch of inputs, after a health change) the runtime calls `refresh()`: the
+views are projected again, and every audience whose view differs gets a patch (RFC 6902
+operations, `controller.core.patch`) under the next sequence number. A refresh that changes
+nothing takes no number. An audience whose view did not change at some number gets no message
+for it: each patch names the number of that audience's previous message (`prev`), so a client
+can tell that it missed nothing (`prev` is at most the number it holds).
+
+A subscriber that reconnects says the last sequence number it saw (and the `stream` that
+number belongs to); if the patches since then are still in the ring buffer it gets exactly
+those, otherwise a fresh snapshot. No gap, ever.
 
 Pure asyncio and no I/O: the API's WebSocket, the MQTT wall publisher and the demo's terminal
 view are all subscribers.
@@ -13,58 +22,75 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from controller.core.effects import Notification
+from controller.core.patch import Operation, diff
+from controller.core.view import Audience, View
+
+# The version of the stream's message format (the `format` of every snapshot).
+FORMAT = 2
 
 
 @dataclass(frozen=True)
-class Delta:
+class Patch:
     seq: int
-    topic: str
-    data: dict[str, Any]
+    # The number of this audience's previous message: its snapshot's or its last patch's.
+    prev: int
+    audience: Audience
+    ops: tuple[Operation, ...]
+    # The daemon's clock when the patch was made (seconds, monotonic).
+    clock: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "delta", "seq": self.seq, "topic": self.topic, "data": self.data}
+        return {
+            "type": "patch",
+            "seq": self.seq,
+            "prev": self.prev,
+            "clock": self.clock,
+            "ops": list(self.ops),
+        }
 
 
 @dataclass(frozen=True)
 class Snapshot:
     seq: int
+    # The audience's view (a `View`, as plain JSON).
     state: dict[str, Any]
     stream: str = ""
+    audience: Audience = Audience.CHAIR
+    # The daemon's clock when the snapshot was taken: countdowns shown after a (re)connect
+    # start from here.
+    clock: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "snapshot", "seq": self.seq, "stream": self.stream, "state": self.state}
+        return {
+            "type": "snapshot",
+            "format": FORMAT,
+            "seq": self.seq,
+            "stream": self.stream,
+            "audience": self.audience.value,
+            "clock": self.clock,
+            "state": self.state,
+        }
 
 
-Message = Delta | Snapshot
-
-# The units' and lines' health is for the staff: an observer's token (the wall, the public)
-# gets neither these deltas nor the snapshot's `health`.
-STAFF_ONLY_TOPICS = frozenset({"health.unit", "health.line"})
-STAFF_ONLY_STATE = frozenset({"health"})
-STAFF_ROLES = frozenset({"chair", "secretary", "technician"})
+Message = Patch | Snapshot
 
 
-def view_for(role: str, message: Message) -> Message | None:
-    """What a subscriber of `role` may see of `message`: the message, a snapshot without the
-    staff's parts, or None for a delta it may not see."""
-    if role in STAFF_ROLES:
-        return message
-    if isinstance(message, Delta):
-        return None if message.topic in STAFF_ONLY_TOPICS else message
-    state = {k: v for k, v in message.state.items() if k not in STAFF_ONLY_STATE}
-    return Snapshot(message.seq, state, message.stream)
+@dataclass(frozen=True)
+class _Entry:
+    seq: int
+    patches: Mapping[Audience, Patch]
 
 
 class Subscription:
     """One subscriber's queue. A subscriber too slow to keep up is resynchronised, not dropped."""
 
-    def __init__(self, hub: Hub, limit: int) -> None:
+    def __init__(self, hub: Hub, audience: Audience, limit: int) -> None:
         self._hub = hub
+        self.audience = audience
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         self._limit = limit
         self.overflowed = False
@@ -75,7 +101,7 @@ class Subscription:
             while not self._queue.empty():
                 self._queue.get_nowait()
             self.overflowed = True
-            self._queue.put_nowait(self._hub.snapshot())
+            self._queue.put_nowait(self._hub.snapshot(self.audience))
             return
         self._queue.put_nowait(message)
 
@@ -93,46 +119,103 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, state: Callable[[], dict[str, Any]], *, history: int = 10_000) -> None:
-        self._state = state
+    """The views as last refreshed, their numbered patches, and the subscribers.
+
+    `views()` projects every audience's view now; `clock()` reads the daemon's clock."""
+
+    def __init__(
+        self,
+        views: Callable[[], Mapping[Audience, View]],
+        *,
+        clock: Callable[[], float] = lambda: 0.0,
+        history: int = 10_000,
+    ) -> None:
+        self._project = views
+        self._clock = clock
         # Sequence numbers start again when the daemon restarts: a client that resumes must
         # name the stream its `since` belongs to, or it gets a snapshot.
         self.stream = secrets.token_hex(8)
         self._seq = 0
-        self._history: deque[Delta] = deque(maxlen=history)
+        self._views: dict[Audience, View] | None = None
+        self._last: dict[Audience, int] = dict.fromkeys(Audience, 0)
+        self._history: deque[_Entry] = deque(maxlen=history)
         self._subscriptions: set[Subscription] = set()
 
     @property
     def seq(self) -> int:
         return self._seq
 
-    def snapshot(self) -> Snapshot:
-        return Snapshot(self._seq, self._state(), self.stream)
+    def _current(self) -> dict[Audience, View]:
+        if self._views is None:
+            self._views = dict(self._project())
+        return self._views
 
-    def publish(self, notification: Notification) -> Delta:
+    def view(self, audience: Audience = Audience.CHAIR) -> View:
+        """`audience`'s view as of the last refresh (the state at `seq`)."""
+        return self._current()[audience]
+
+    def snapshot(self, audience: Audience = Audience.CHAIR) -> Snapshot:
+        state = cast(dict[str, Any], self.view(audience))
+        return Snapshot(self._seq, state, self.stream, audience, self._clock())
+
+    def refresh(self) -> int | None:
+        """Project the views again; number and send the patches of those that changed.
+
+        Returns the new sequence number, or None when no view changed."""
+        before = self._current()
+        after = dict(self._project())
+        # Audiences that share one view object (chair and technician) share its diff.
+        ops_of: dict[tuple[int, int], list[Operation]] = {}
+        changed: dict[Audience, list[Operation]] = {}
+        for audience in Audience:
+            old, new = before[audience], after[audience]
+            key = (id(old), id(new))
+            ops = ops_of.get(key)
+            if ops is None:
+                ops = ops_of[key] = diff(old, new)
+            if ops:
+                changed[audience] = ops
+        self._views = after
+        if not changed:
+            return None
         self._seq += 1
-        delta = Delta(self._seq, notification.topic, notification.data)
-        self._history.append(delta)
+        clock = self._clock()
+        patches = {
+            audience: Patch(self._seq, self._last[audience], audience, tuple(ops), clock)
+            for audience, ops in changed.items()
+        }
+        for audience in patches:
+            self._last[audience] = self._seq
+        self._history.append(_Entry(self._seq, patches))
         for sub in tuple(self._subscriptions):
-            sub._put(delta)
-        return delta
+            patch = patches.get(sub.audience)
+            if patch is not None:
+                sub._put(patch)
+        return self._seq
 
     def subscribe(
-        self, since: int | None = None, *, stream: str | None = None, limit: int = 50_000
+        self,
+        since: int | None = None,
+        *,
+        stream: str | None = None,
+        audience: Audience = Audience.CHAIR,
+        limit: int = 50_000,
     ) -> Subscription:
-        """A new subscription: a snapshot first, or the deltas after `since`.
+        """A new subscription: a snapshot first, or the patches after `since`.
 
         A client resuming after a reconnect names the `stream` of its snapshot; a `since` from
         another stream (the daemon restarted meanwhile) gets a fresh snapshot.
         """
-        sub = Subscription(self, limit)
+        sub = Subscription(self, audience, limit)
         same_stream = stream is None or stream == self.stream
         if since is not None and same_stream and self._can_catch_up(since):
-            for delta in self._history:
-                if delta.seq > since:
-                    sub._put(delta)
+            for entry in self._history:
+                if entry.seq > since:
+                    patch = entry.patches.get(audience)
+                    if patch is not None:
+                        sub._put(patch)
         else:
-            sub._put(self.snapshot())
+            sub._put(self.snapshot(audience))
         self._subscriptions.add(sub)
         return sub
 

@@ -6,7 +6,8 @@ The core loop is the only place that touches the meeting core:
 2. take every input waiting, and hand each to the core;
 3. journal all accepted inputs in ONE commit, and wait until it is on disk;
 4. only then send the effects: the LED that confirms a press lights after the press is durable;
-5. publish notifications to subscribers, and answer the API's pending commands.
+5. refresh the read model (every audience's view, `controller.core.view`): the stream sends
+   the patches of what changed; then answer the API's pending commands.
 
 Inputs that arrive while a commit is in flight form the next batch, so commits group by
 themselves under load and cost one fsync per batch, not per press. On start the journal is
@@ -43,6 +44,7 @@ from controller.core.inputs import (
 )
 from controller.core.model import MicClass
 from controller.core.sitting import MeetingCore
+from controller.core.view import Audience, HallInfo, Health, View, core_views
 from controller.core.votes import VoteState
 from controller.hub import Hub
 from controller.journal import Journal, JournalWriter
@@ -127,10 +129,17 @@ class Runtime:
         # Presses of an open secret vote are kept out of the chain, encrypted under a key of
         # their own beside the journal, and destroyed when the vote closes.
         self.secret = SecretBallotStore(journal, secret_key_dir or _key_dir_of(journal))
-        self.hub = Hub(self._state)
+        self._hall_info: HallInfo = {
+            "id": config.hall_id,
+            "name": config.hall.body.name,
+            "short_name": config.hall.body.short_name,
+            "members": config.hall.body.members,
+            "language": config.hall.language.value,
+        }
+        self.hub = Hub(self.views, clock=self.clock.now)
+        self._refresh_due = False
         self.stats = RuntimeStats()
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._wake = asyncio.Event()
         self._driver_factory = driver_factory
         self.drivers: list[Driver] = []
         self._sitting_told: bool | None = None
@@ -138,7 +147,6 @@ class Runtime:
         self._health: dict[tuple[str, int], UnitHealth] = {}
         self._lines: dict[str, LineHealth] = {}
         self.started = asyncio.Event()
-        self._effect_listeners: list[Callable[[Sequence[Effect]], None]] = []
         # The last journaled origin per (seat, unit kind), e.g. a keypad's "kp:BOOT:SEQ": the
         # drivers resume their units' event numbering from it after a restart.
         self.origins: dict[tuple[int, str], str] = {}
@@ -151,22 +159,23 @@ class Runtime:
 
     # --- state for subscribers ---------------------------------------------------------
 
-    def _state(self) -> dict[str, Any]:
-        state = self.core.snapshot()
-        state["hall"] = {
-            "id": self.config.hall_id,
-            "name": self.config.hall.body.name,
-            "short_name": self.config.hall.body.short_name,
-            "members": self.config.hall.body.members,
-            "language": self.config.hall.language.value,
-        }
-        state["health"] = self.health_snapshot()
-        # The daemon's clock now (the core's "now" is its last input's time): countdowns shown
-        # after a (re)connect start from here.
-        state["clock"] = self.clock.now()
-        return state
+    def views(self) -> dict[Audience, View]:
+        """Every audience's view of the hall now (the read model, `controller.core.view`)."""
+        return core_views(self.core, self._hall_info, self.health_snapshot())
 
-    def health_snapshot(self) -> dict[str, Any]:
+    def _refresh_soon(self) -> None:
+        """Refresh the read model once the current burst of health reports is handled."""
+        if self._refresh_due:
+            return
+        self._refresh_due = True
+
+        def refresh() -> None:
+            self._refresh_due = False
+            self.hub.refresh()
+
+        asyncio.get_running_loop().call_soon(refresh)
+
+    def health_snapshot(self) -> Health:
         """Every line and unit, read live from the drivers (last seen, response times)."""
         lines = dict(self._lines)
         units = dict(self._health)
@@ -180,10 +189,6 @@ class Runtime:
             "lines": [vars(h) | {} for h in lines.values()],
             "units": [vars(h) | {"kind": h.kind.value} for h in units.values()],
         }
-
-    def add_effect_listener(self, listener: Callable[[Sequence[Effect]], None]) -> None:
-        """Called with every durable batch's effects (after the journal commit)."""
-        self._effect_listeners.append(listener)
 
     # --- inputs --------------------------------------------------------------------------
 
@@ -206,13 +211,13 @@ class Runtime:
             before = self._lines.get(item.line)
             self._lines[item.line] = item
             if before is None or before.connected != item.connected:
-                self.hub.publish(Notification("health.line", vars(item) | {}))
+                self._refresh_soon()
             return
         key = (item.line, item.address)
         before_unit = self._health.get(key)
         self._health[key] = item
         if before_unit != item:
-            self.hub.publish(Notification("health.unit", vars(item) | {"kind": item.kind.value}))
+            self._refresh_soon()
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -312,14 +317,14 @@ class Runtime:
             self.stats.inputs += len(accepted)
             self.stats.last_batch = len(accepted)
             self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
-            all_effects: list[Effect] = []
-            for pending, effects in accepted:
+            for _, effects in accepted:
                 self._dispatch(effects)
-                all_effects.extend(effects)
+            # The views as this batch left them: the stream's patch is numbered before any
+            # command's caller is answered, so its answer's `seq` is already on the stream.
+            self.hub.refresh()
+            for pending, effects in accepted:
                 if pending.reply is not None and not pending.reply.done():
                     pending.reply.set_result(effects)
-            for listener in self._effect_listeners:
-                listener(all_effects)
 
     def _settle(self, inputs: list[Input]) -> None:
         if not inputs:
@@ -454,10 +459,9 @@ class Runtime:
                 for driver in self.drivers:
                     if isinstance(driver, ChimeCapable):
                         driver.sound_chime(self._chair_seats)
-            elif isinstance(effect, Notification):
-                self.hub.publish(effect)
-                if effect.topic == "press.rejected":
-                    log.info("press rejected", extra={"event": "press-rejected", **effect.data})
+            # What changed reaches the stream through the views (`hub.refresh`).
+            elif isinstance(effect, Notification) and effect.topic == "press.rejected":
+                log.info("press rejected", extra={"event": "press-rejected", **effect.data})
         self._tell_sitting()
 
     def _tell_sitting(self) -> None:
@@ -519,6 +523,7 @@ class Runtime:
             if isinstance(driver, Resumable):
                 driver.restore_origins(self.origins)
         self.resync_units()
+        self.hub.refresh()
         async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
             tg.create_task(self._core_loop(writer), name="core")
             for driver in self.drivers:

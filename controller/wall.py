@@ -1,14 +1,15 @@
-"""The display wall's state as the MQTT wall messages, built from the daemon's state snapshot.
+"""The display wall's view as the MQTT wall messages.
 
-`wall_messages(state, hall, now=..., unix_offset=...)` turns the state that the API serves
-(`GET /api/state`, the stream's snapshot) into one message per wall topic of the MQTT contract
+`wall_messages(view, hall, now=..., unix_offset=...)` turns the read model's wall view
+(`controller.core.view`, `Audience.WALL`: what the stream sends with `view=wall`) into one
+message per wall topic of the MQTT contract
 (`protocols.mqtt`: WallSitting, WallItem, WallAttendance, WallVote, WallResult, WallSeats,
 WallFloor), or None where the wall should show nothing and the retained topic is to be cleared.
 The MQTT driver publishes them retained; `wall_changes` says which topics differ from what was
 last published, so a countdown that merely runs on is not sent again.
 
-The web wall (`controller/static/wall/`) shows the same things and picks the vote the same way
-(`current_vote`): the active vote, else the latest vote of the current agenda item.
+The web wall (`controller/static/wall/`) shows the same view. Which vote the wall shows is
+decided once, in the view (`controller.core.view.shown_vote`); here it is the view's `vote`.
 
 Secret ballots: while a secret vote is prepared, open or on hold its totals are None, and its
 seat map never carries a key, only absent / present / voted; the snapshot itself holds no
@@ -18,9 +19,9 @@ Times: the daemon's clock is monotonic, the contract's deadlines are Unix time. 
 passes the daemon clock's `now` and a fixed `unix_offset` (Unix time minus daemon time, taken
 once), so the same deadline always maps to the same Unix time.
 
-Pure: no I/O, no clock, no asyncio. Missing or unexpected keys in the state are tolerated
-(the snapshot grows as the core grows); a state that is not a JSON object at all, or a value
-of the wrong type where a message needs it, raises `WallStateError`.
+Pure: no I/O, no clock, no asyncio. Missing or unexpected keys in the view are tolerated
+(the view grows as the core grows); a view that is not a JSON object at all, or a value of the
+wrong type where a message needs it, raises `WallStateError`.
 """
 
 from __future__ import annotations
@@ -139,21 +140,10 @@ def wall_changes(
     return changed
 
 
-def current_vote(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The vote the wall shows: the one holding the keypads, else the latest vote of the
-    current agenda item (its result stays up until the hall moves on to another item)."""
-    votes = [v for v in _list(state.get("votes"), "votes") if isinstance(v, Mapping)]
-    active = state.get("active_vote")
-    if active is not None:
-        for vote in votes:
-            if vote.get("vote_id") == active:
-                return vote
-    sitting = state.get("sitting")
-    item = sitting.get("current_item") if isinstance(sitting, Mapping) else None
-    for vote in reversed(votes):
-        if vote.get("item_id") in (item, None):
-            return vote
-    return None
+def current_vote(view: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The vote the wall shows, as the view chose it (`controller.core.view.shown_vote`)."""
+    vote = view.get("vote")
+    return None if vote is None else _map(vote, "vote")
 
 
 # --- one topic each ---------------------------------------------------------------------------
@@ -167,14 +157,14 @@ def _sitting(state: Mapping[str, Any]) -> WallSitting | None:
             id=_clip(_str(sitting["sitting_id"], "sitting.sitting_id"), _ID_MAX),
             title=_clip(_str(sitting.get("title", ""), "sitting.title"), _SITTING_TITLE_MAX),
         )
-    past = [p for p in _list(state.get("sittings"), "sittings") if isinstance(p, Mapping)]
-    if not past:
+    last = state.get("last_sitting")
+    if last is None:
         return None
-    last = past[-1]
+    last = _map(last, "last_sitting")
     return WallSitting(
         state=SittingState.CLOSED,
-        id=_clip(_str(last.get("sitting_id", ""), "sittings.sitting_id"), _ID_MAX),
-        title=_clip(_str(last.get("title", ""), "sittings.title"), _SITTING_TITLE_MAX),
+        id=_clip(_str(last.get("sitting_id", ""), "last_sitting.sitting_id"), _ID_MAX),
+        title=_clip(_str(last.get("title", ""), "last_sitting.title"), _SITTING_TITLE_MAX),
     )
 
 

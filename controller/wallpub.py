@@ -1,21 +1,30 @@
-"""The display wall's MQTT twin: the wall state, published retained for LED walls.
+"""The display wall's MQTT twin: the wall view, published retained for LED walls.
 
-Whenever the live state changes, the wall messages (`controller.wall`) are rebuilt and only
-the topics that changed are published, at most every `interval_s` (a quarter second): a burst
-of 4,096 presses becomes a few updates of the tally, not 4,096. A wall that connects later
-gets every topic at once from the broker's retained copies. A state or a message that cannot
-be published is logged on one line and skipped (`WallPublisher`); the publisher goes on.
+The publisher follows the stream as the web wall does: the wall view (`Audience.WALL`) as a
+snapshot, then its patches, applied to its own copy. Whenever the view changes, the wall
+messages (`controller.wall`) are rebuilt and only the topics that changed are published, at
+most every `interval_s` (a quarter second): a burst of 4,096 presses becomes a few updates of
+the tally, not 4,096. A wall that connects later gets every topic at once from the broker's
+retained copies. A view or a message that cannot be published is logged on one line and
+skipped (`WallPublisher`); the publisher goes on.
+
+What it needs of the daemon is narrow: the hub, the clock, the hall, and the sinks to publish
+to, which the assembly passes in (`publish_wall_state(runtime, sinks=...)`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from controller.core.model import Hall
+from controller.core.patch import PatchError, apply
+from controller.core.view import Audience
+from controller.hub import Patch
 from controller.runtime import Runtime
 from controller.wall import wall_changes, wall_messages
 from protocols.mqtt import Message as WallMessage
@@ -32,10 +41,10 @@ class WallSink(Protocol):
 
 
 class WallPublisher:
-    """Turns each state into the wall topics that changed and hands them to the sinks.
+    """Turns each wall view into the wall topics that changed and hands them to the sinks.
 
-    A state that cannot be built into wall messages, or a message a sink refuses, is logged
-    on one line and skipped: the next state is published as usual. Nothing here ever stops
+    A view that cannot be built into wall messages, or a message a sink refuses, is logged
+    on one line and skipped: the next view is published as usual. Nothing here ever stops
     the publisher (an exception in it once left the wall frozen until a restart).
     """
 
@@ -74,27 +83,46 @@ class WallPublisher:
         )
 
 
-async def publish_wall_state(runtime: Runtime, *, interval_s: float = 0.25) -> None:
-    """Run until cancelled: follow the hub and keep the retained wall topics current."""
+async def publish_wall_state(
+    runtime: Runtime,
+    *,
+    sinks: Sequence[WallSink] | None = None,
+    interval_s: float = 0.25,
+) -> None:
+    """Run until cancelled: follow the wall view on the hub and keep the retained wall
+    topics current in `sinks`.
+
+    `sinks` left out: the runtime's drivers that are wall sinks (the assembly that predates
+    the argument; it should pass its MQTT driver instead)."""
     await runtime.started.wait()
-    sinks = [d for d in runtime.drivers if isinstance(d, WallSink)]
+    if sinks is None:
+        sinks = [d for d in runtime.drivers if isinstance(d, WallSink)]
     if not sinks:
         return
     # Deadlines go out as Unix times; the offset is taken once so that they do not jitter.
     unix_offset = time.time() - runtime.clock.now()
     publisher = WallPublisher(runtime.config.hall, sinks, unix_offset=unix_offset)
-    sub = runtime.hub.subscribe()
+    hub = runtime.hub
+    sub = hub.subscribe(audience=Audience.WALL)
+    view: Any = None
     try:
         while True:
-            await sub.get()
-            while sub.get_nowait() is not None:
-                pass
-            try:
-                state = runtime.hub.snapshot().state
-            except Exception as exc:  # the state could not be read: wait for the next change
-                publisher.failed("wall state could not be read", exc)
-                continue
-            publisher.update(state, runtime.clock.now())
+            message = await sub.get()
+            while True:
+                if isinstance(message, Patch):
+                    try:
+                        view = apply(view, message.ops)
+                    except PatchError as exc:  # cannot happen with the hub's own patches
+                        publisher.failed("wall view could not be patched", exc)
+                        view = copy.deepcopy(hub.snapshot(Audience.WALL).state)
+                else:
+                    # The hub's own view: a copy, since patches change it in place.
+                    view = copy.deepcopy(message.state)
+                following = sub.get_nowait()
+                if following is None:
+                    break
+                message = following
+            publisher.update(view, runtime.clock.now())
             await asyncio.sleep(interval_s)
     finally:
         sub.close()

@@ -108,7 +108,7 @@ async def test_every_route_declares_roles_and_problem_responses(hall: Hall) -> N
 def mentions_health(value: Any) -> bool:
     """Whether a JSON value carries units' or lines' health anywhere."""
     if isinstance(value, dict):
-        if "health" in value or str(value.get("topic", "")).startswith("health."):
+        if "health" in value or str(value.get("path", "")).startswith("/health"):
             return True
         return any(mentions_health(v) for v in value.values())
     if isinstance(value, list):
@@ -165,7 +165,7 @@ async def test_the_stream_shows_health_to_the_staff_only(hall: Hall) -> None:
         snapshots = {
             role: json.loads(await asyncio.wait_for(ws.recv(), 10)) for role, ws in streams.items()
         }
-        # The unit goes off line, then a sitting opens: every role sees the sitting's deltas.
+        # The unit goes off line, then a sitting opens: every role sees the sitting's patches.
         report_health(hall, online=False)
         await hall.open_sitting(present=range(1, 3))
         last = hall.daemon.runtime.hub.seq
@@ -178,13 +178,14 @@ async def test_the_stream_shows_health_to_the_staff_only(hall: Hall) -> None:
         for ws in streams.values():
             await ws.close()
     for role, messages in seen.items():
-        topics = {m.get("topic") for m in messages}
-        assert "sitting.changed" in topics, role
+        paths = {op["path"].split("/")[1] for m in messages[1:] for op in m["ops"]}
+        assert "sitting" in paths, role
         if role is Role.OBSERVER:
             assert not mentions_health(messages), messages
+            assert "health" not in paths
         else:
             assert "health" in messages[0]["state"], role
-            assert "health.unit" in topics, role
+            assert "health" in paths, role
 
 
 async def test_a_token_in_the_url_is_refused_outside_the_stream(hall: Hall) -> None:

@@ -28,6 +28,7 @@ from controller.core.inputs import (
     to_record,
 )
 from controller.core.model import VoteMode
+from controller.core.patch import apply
 from controller.core.sitting import MeetingCore
 from controller.daemon import Daemon
 
@@ -102,11 +103,24 @@ async def test_no_seat_choice_link_survives_a_secret_vote(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with websockets.connect(stream_url(hall, Role.CHAIR)) as ws:
-        assert (await recv(ws))["type"] == "snapshot"
+        first = await recv(ws)
+        assert first["type"] == "snapshot"
         await secret_vote(hall)
         messages = await recv_until(ws, hall.daemon.runtime.hub.seq)
-    assert [m["topic"] for m in messages].count("vote.tally") == len(CHOICES) + 1
+    # Every press the core counted moved the tally that the stream showed.
+    voted = [
+        op["value"] for m in messages for op in m["ops"] if op["path"] == "/votes/0/tally/voted"
+    ]
+    assert voted[-1] == len(CHOICES)
     assert links(messages) == []
+    # Nor does any view the patches build along the way, nor any secret total while it runs.
+    view = first["state"]
+    for m in messages:
+        view = apply(view, m["ops"])
+        assert links(view) == [], m["seq"]
+        for vote in view["votes"]:
+            if vote["state"] in ("open", "hold"):
+                assert "totals" not in vote["tally"], m["seq"]
 
     async with hall.client(Role.SECRETARY) as secretary:
         state = (await secretary.get("/api/state")).json()

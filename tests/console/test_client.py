@@ -59,7 +59,7 @@ async def test_technician_may_not_open_a_vote(hall: Hall) -> None:
     client = ApiClient(hall.url, hall.technician)
     try:
         with pytest.raises(ApiError) as refused:
-            await client.create_vote("v1", "Tờ trình")
+            await client.create_vote("Tờ trình")
         assert refused.value.status == 403
     finally:
         await client.close()
@@ -78,17 +78,3 @@ def test_given_names_and_cells() -> None:
     assert given_name("") == ""
     assert fit("12 Phượng", 6) == "12 Phư"
     assert fit("1 Hà", 6) == "1 Hà  "
-
-
-def test_vote_ids_stay_unique_across_sittings() -> None:
-    """The daemon refuses a vote id used in an earlier sitting: later sittings' ids carry the
-    sitting's own id."""
-    client = ApiClient("http://127.0.0.1:1", "t")
-    client.mirror.state = {"sitting": {"sitting_id": "k1", "open": True}, "votes": []}
-    assert client.next_vote_id() == "v1"
-    client.mirror.state = {
-        "sitting": {"sitting_id": "kỳ họp đầu 2", "open": True},
-        "sittings": [{"sitting_id": "k1"}],
-        "votes": [],
-    }
-    assert client.next_vote_id() == "ky-hop-dau-2-v1"

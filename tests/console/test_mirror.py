@@ -1,7 +1,11 @@
-"""The console's mirror of the stream: order, duplicates, holes, refetches and bad input."""
+"""The console's mirror of the stream: a view, then patches in order; resends, holes, patches
+that do not fit and bad input; the faults read from health changes; the applier against the
+daemon's differ."""
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from console.mirror import HallInfo, Mirror, StreamError, VoteMode, VoteState
+from console.patch import apply as console_apply
+from controller.core.patch import diff
 
 Event = tuple[int, bool]
 
@@ -24,71 +30,71 @@ def base_state() -> dict[str, Any]:
     }
 
 
-def presence_delta(seq: int, seat: int, present: bool, count: int) -> dict[str, Any]:
-    data = {"at": float(seq), "seat": seat, "present": present, "present_count": count}
-    return {"type": "delta", "seq": seq, "topic": "attendance.changed", "data": data}
+def patch(seq: int, before: Any, after: Any, prev: int | None = None) -> dict[str, Any]:
+    """The daemon's patch from `before` to `after`, as the stream sends it."""
+    ops = json.loads(json.dumps(diff(before, after)))
+    return {"type": "patch", "seq": seq, "prev": seq - 1 if prev is None else prev, "ops": ops}
 
 
 def run_presence(events: list[Event]) -> tuple[list[dict[str, Any]], list[set[int]]]:
-    """The deltas for `events` and the present set after each of them (the reference)."""
+    """The patches for `events` and the present set after each of them (the reference)."""
     present: set[int] = set()
-    deltas: list[dict[str, Any]] = []
+    state = base_state()
+    patches: list[dict[str, Any]] = []
     after: list[set[int]] = [set()]
     for i, (seat, here) in enumerate(events, start=1):
         (present.add if here else present.discard)(seat)
-        deltas.append(presence_delta(i, seat, here, len(present)))
+        new = copy.deepcopy(state)
+        new["attendance"] = {"present_seats": sorted(present), "present": len(present)}
+        patches.append(patch(i, state, new))
+        state = new
         after.append(set(present))
-    return deltas, after
+    return patches, after
 
 
 events_st = st.lists(st.tuples(st.integers(1, 50), st.booleans()), max_size=60)
 
 
 @given(events_st, st.data())
-def test_deltas_in_order_with_resends_give_the_reference(events: list[Event], data: Any) -> None:
-    deltas, after = run_presence(events)
+def test_patches_in_order_with_resends_give_the_reference(events: list[Event], data: Any) -> None:
+    patches, after = run_presence(events)
     mirror = Mirror()
     mirror.feed({"type": "snapshot", "seq": 0, "state": base_state()}, 0.0)
-    for i, delta in enumerate(deltas):
-        mirror.feed(delta, 0.0)
+    for i, message in enumerate(patches):
+        mirror.feed(message, 0.0)
         if i and data.draw(st.booleans()):
             # A resend after a reconnect: already applied, must change nothing.
-            mirror.feed(deltas[data.draw(st.integers(0, i))], 0.0)
+            mirror.feed(patches[data.draw(st.integers(0, i))], 0.0)
     assert set(mirror.attendance().present_seats) == after[-1]
     assert mirror.attendance().present == len(after[-1])
-    assert mirror.seq == len(deltas)
-    assert not mirror.stale
+    assert mirror.seq == len(patches)
 
 
-@given(events_st, st.data())
-def test_a_refetched_snapshot_replays_the_newer_deltas(events: list[Event], data: Any) -> None:
-    deltas, after = run_presence(events)
-    mirror = Mirror()
-    mirror.feed({"type": "snapshot", "seq": 0, "state": base_state()}, 0.0)
-    for delta in deltas:
-        mirror.feed(delta, 0.0)
-    # A snapshot fetched earlier in the stream arrives late: the newer deltas stay applied.
-    taken = data.draw(st.integers(0, len(deltas)))
-    state = base_state()
-    state["attendance"] = {"present_seats": sorted(after[taken]), "present": len(after[taken])}
-    mirror.adopt(taken, state, 0.0)
-    assert set(mirror.attendance().present_seats) == after[-1]
-    assert mirror.seq == len(deltas)
-
-
-def stale(mirror: Mirror) -> bool:
-    return mirror.stale
-
-
-def test_a_hole_or_an_unknown_topic_marks_the_mirror_stale() -> None:
+def test_a_hole_or_a_patch_that_does_not_fit_is_an_error_to_reconnect_on() -> None:
     mirror = Mirror()
     mirror.feed({"type": "snapshot", "seq": 5, "state": base_state()}, 0.0)
-    mirror.feed(presence_delta(7, 3, True, 1), 0.0)
-    assert stale(mirror)
-    mirror.adopt(7, base_state(), 0.0)
-    assert not stale(mirror)
-    mirror.feed({"type": "delta", "seq": 8, "topic": "vote.created", "data": {}}, 0.0)
-    assert stale(mirror)
+    ahead = base_state() | {"now": 1.0}
+    # Patch 7 follows 6, which never came: the mirror keeps 5, to resume after it.
+    with pytest.raises(StreamError):
+        mirror.feed(patch(7, base_state(), ahead), 0.0)
+    assert mirror.seq == 5
+    # Numbers an audience skipped (nothing changed for it) are no hole.
+    mirror.feed(patch(9, base_state(), ahead, prev=5), 0.0)
+    assert mirror.seq == 9
+    bad = {"type": "patch", "seq": 10, "prev": 9, "ops": [{"op": "remove", "path": "/nope"}]}
+    with pytest.raises(StreamError):
+        mirror.feed(bad, 0.0)
+    assert not mirror.ready  # only a fresh snapshot will do
+
+
+def test_the_parts_that_changed_are_told_once() -> None:
+    mirror = Mirror()
+    mirror.feed({"type": "snapshot", "seq": 0, "state": base_state()}, 0.0)
+    assert {"votes", "health", "attendance"} <= mirror.take_changes()
+    assert mirror.take_changes() == frozenset()
+    after = base_state() | {"quorum": {"present": 1, "required": 26, "quorate": False}}
+    mirror.feed(patch(1, base_state(), after), 0.0)
+    assert mirror.take_changes() == {"quorum"}
 
 
 @pytest.mark.parametrize(
@@ -96,16 +102,22 @@ def test_a_hole_or_an_unknown_topic_marks_the_mirror_stale() -> None:
     [
         None,
         [],
-        {"type": "delta"},
-        {"type": "delta", "seq": "3"},
+        {"type": "patch"},
+        {"type": "patch", "seq": "3"},
         {"type": "snapshot", "seq": 1},
         {"type": "gossip", "seq": 1},
-        {"type": "delta", "seq": True},
+        {"type": "patch", "seq": True},
+        {"type": "delta", "seq": 1, "topic": "vote.tally", "data": {}},
     ],
 )
 def test_garbage_from_the_stream_is_a_typed_error(message: object) -> None:
     with pytest.raises(StreamError):
         Mirror().feed(message, 0.0)
+
+
+def test_a_patch_before_any_snapshot_is_an_error() -> None:
+    with pytest.raises(StreamError):
+        Mirror().feed(patch(1, base_state(), base_state() | {"now": 2.0}), 0.0)
 
 
 json_st = st.recursive(
@@ -118,6 +130,13 @@ json_st = st.recursive(
 keys_st = st.sampled_from(
     ["sitting", "attendance", "quorum", "votes", "active_vote", "floor", "health", "now"]
 )
+
+
+@given(json_st, json_st)
+def test_the_console_applies_what_the_daemon_diffs(before: Any, after: Any) -> None:
+    ops = json.loads(json.dumps(diff(before, after)))
+    result = console_apply(copy.deepcopy(before), ops)
+    assert json.dumps(result, sort_keys=True) == json.dumps(after, sort_keys=True)
 
 
 @given(st.dictionaries(keys_st, json_st))
@@ -142,12 +161,11 @@ def test_secret_tally_keeps_no_totals_and_open_tally_keeps_choices() -> None:
     state["active_vote"] = "o"
     mirror = Mirror()
     mirror.feed({"type": "snapshot", "seq": 0, "state": state}, 0.0)
-    mirror.feed(
-        {"type": "delta", "seq": 1, "topic": "vote.tally", "data": {"vote_id": "s", "voted": 1}},
-        0.0,
-    )
-    tally = {"vote_id": "o", "seat": 4, "key": 2, "voted": 1, "totals": [0, 1, 0]}
-    mirror.feed({"type": "delta", "seq": 2, "topic": "vote.tally", "data": tally}, 0.0)
+    after = copy.deepcopy(state)
+    after["votes"][0]["tally"]["voted"] = 1
+    after["votes"][1]["tally"] = {"voted": 1, "totals": [0, 1, 0]}
+    after["votes"][1]["choices"] = [{"seat": 4, "key": 2}]
+    mirror.feed(patch(1, state, after), 0.0)
     secret, public = mirror.votes()
     assert secret.mode is VoteMode.SECRET
     assert (secret.voted, secret.totals, secret.choices) == (1, None, {})
@@ -156,34 +174,40 @@ def test_secret_tally_keeps_no_totals_and_open_tally_keeps_choices() -> None:
     assert public.state is VoteState.OPEN
 
 
+def with_unit(state: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
+    new = copy.deepcopy(state)
+    new["health"]["units"] = [unit]
+    return new
+
+
 def test_unit_going_offline_is_a_fault() -> None:
     mirror = Mirror()
-    mirror.feed({"type": "snapshot", "seq": 0, "state": base_state()}, 0.0)
+    state = base_state()
+    mirror.feed({"type": "snapshot", "seq": 0, "state": state}, 0.0)
     unit = {"line": "kp1", "address": 4, "seat": 4, "kind": "keypad", "online": True}
-    mirror.feed({"type": "delta", "seq": 1, "topic": "health.unit", "data": unit}, 0.0)
-    assert not mirror.faults
-    down = unit | {"online": False}
-    mirror.feed({"type": "delta", "seq": 2, "topic": "health.unit", "data": down}, 0.0)
-    assert [(f.line, f.address, f.seat, f.event, f.bad) for f in mirror.faults] == [
-        ("kp1", 4, 4, "offline", True)
-    ]
-    again = unit | {"timeouts": 3}
-    mirror.feed({"type": "delta", "seq": 3, "topic": "health.unit", "data": again}, 0.0)
-    assert (mirror.faults[0].event, mirror.faults[0].count) == ("online", None)
-    more = again | {"timeouts": 5}
-    mirror.feed({"type": "delta", "seq": 4, "topic": "health.unit", "data": more}, 0.0)
-    assert (mirror.faults[0].event, mirror.faults[0].count) == ("timeouts", 5)
+    steps = [unit, unit | {"online": False}, unit | {"timeouts": 3}, unit | {"timeouts": 5}]
+    seen = []
+    for seq, now in enumerate(steps, start=1):
+        new = with_unit(state, now)
+        mirror.feed(patch(seq, state, new), 0.0)
+        state = new
+        seen.append([(f.event, f.count) for f in mirror.faults][:1])
+    assert seen == [[], [("offline", None)], [("online", None)], [("timeouts", 5)]]
+    assert (mirror.faults[-1].line, mirror.faults[-1].address, mirror.faults[-1].seat) == (
+        "kp1",
+        4,
+        4,
+    )
     assert mirror.units()[0].errors == 5
 
 
-def test_daemon_time_comes_from_the_latest_event() -> None:
+def test_daemon_time_comes_from_the_latest_message() -> None:
     mirror = Mirror()
     assert mirror.daemon_now(100.0) is None
-    mirror.feed({"type": "snapshot", "seq": 0, "state": base_state() | {"now": 40.0}}, 100.0)
+    snap = {"type": "snapshot", "seq": 0, "clock": 40.0, "state": base_state()}
+    mirror.feed(snap, 100.0)
     assert mirror.daemon_now(105.0) == 45.0
-    mirror.feed(
-        presence_delta(1, 1, True, 1) | {"data": {"at": 50.0, "seat": 1, "present": True}}, 104.0
-    )
+    mirror.feed(patch(1, base_state(), base_state() | {"now": 50.0}) | {"clock": 50.0}, 104.0)
     assert mirror.daemon_now(105.0) == 51.0
 
 
@@ -199,15 +223,18 @@ def test_hall_names_are_normalised_to_nfc() -> None:
     assert hall.seats[0].name == "Nguyễn Thị Hà"
 
 
-def test_a_restarted_daemon_s_snapshot_drops_the_old_run_s_deltas() -> None:
+def test_a_restarted_daemon_s_snapshot_replaces_the_old_run_s_view() -> None:
     mirror = Mirror()
     mirror.feed({"type": "snapshot", "seq": 0, "stream": "run-1", "state": base_state()}, 0.0)
-    for seq in range(1, 6):
-        mirror.feed(presence_delta(seq, seq, True, seq), 0.0)
+    patches, _ = run_presence([(seat, True) for seat in range(1, 6)])
+    for message in patches:
+        mirror.feed(message, 0.0)
     # The daemon restarted: its numbers start again, and seats 1..5 are no longer present.
     mirror.feed({"type": "snapshot", "seq": 2, "stream": "run-2", "state": base_state()}, 0.0)
     assert mirror.stream == "run-2"
     assert mirror.seq == 2
     assert mirror.attendance().present_seats == frozenset()
-    mirror.feed(presence_delta(3, 9, True, 1), 0.0)
+    nine = copy.deepcopy(base_state())
+    nine["attendance"] = {"present_seats": [9], "present": 1}
+    mirror.feed(patch(3, base_state(), nine), 0.0)
     assert mirror.attendance().present_seats == {9}

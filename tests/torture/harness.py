@@ -327,6 +327,9 @@ class Torture:
         self.streams = [
             StreamRecorder(self.daemon, self.chair_token, "stream (chair)", self.wake),
             StreamRecorder(self.daemon, self.observer_token, "stream (observer)", self.wake),
+            StreamRecorder(
+                self.daemon, self.observer_token, "stream (wall)", self.wake, view="wall"
+            ),
         ]
         for rec in self.streams:
             rec.start()
@@ -815,7 +818,11 @@ class Torture:
             messages = rec.since(window.opened)
             for m in messages:
                 found += ledger.value_links(rec.name, m, secret)
-            found += ledger.stream_timing(rec.name, messages, secret)
+            # The views the patches built, as a client holds them: checked whole each time.
+            views = rec.views_since(window.opened)
+            for view in views:
+                found += ledger.value_links(f"{rec.name} view", view, secret)
+            found += ledger.stream_timing(rec.name, views, secret)
         own = {"mqtt (hostile seat account)": self.hostile_seat}
         for name, tap in self.mqtt_seen.items():
             for at, topic, payload, _retain in tap.messages:

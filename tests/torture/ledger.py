@@ -300,35 +300,24 @@ def value_links(name: str, value: Any, secret: Secret) -> list[str]:
     return found
 
 
-def stream_timing(name: str, messages: Sequence[Mapping[str, Any]], secret: Secret) -> list[str]:
-    """While the secret vote is open, no message shows a per-key total, and none both marks
-    a seat as voted and moves a total: either would let a watcher pair seats with choices."""
+def stream_timing(name: str, views: Sequence[Mapping[str, Any]], secret: Secret) -> list[str]:
+    """While the secret vote is open, no view the stream built shows a per-key total: with the
+    seats marked voted, one would let a watcher pair seats with choices. `views` are the views
+    as a client held them after each message (a snapshot, then each patch applied)."""
     found: list[str] = []
-    open_now = False
-    for m in messages:
-        if m.get("type") == "snapshot":
-            for v in m.get("state", {}).get("votes", []):
-                if v.get("vote_id") == secret.vote_id:
-                    open_now = v.get("state") in ("open", "hold", "prepared")
-                    if open_now and v.get("tally", {}).get("totals") is not None:
-                        found.append(f"{name}: snapshot shows {secret.vote_id}'s totals while open")
-            continue
-        topic, data = m.get("topic"), m.get("data") or {}
-        if not isinstance(data, dict) or data.get("vote_id") != secret.vote_id:
-            continue
-        if topic == "vote.opened":
-            open_now = True
-        elif topic in ("vote.closed", "vote.cancelled", "vote.result"):
-            open_now = False
-        elif open_now:
-            moves_total = any(k in data for k in ("totals", "weighted_totals")) or (
-                isinstance(data.get("tally"), dict) and "totals" in data["tally"]
-            )
-            names_seat = "seat" in data or "seats" in data
-            if moves_total:
-                found.append(f"{name}: {topic} shows totals of {secret.vote_id} while open")
-            if moves_total and names_seat:
-                found.append(f"{name}: {topic} marks a seat voted as a total moves")
+    for i, view in enumerate(views):
+        votes = list(view.get("votes") or [])
+        if isinstance(view.get("vote"), Mapping):
+            votes.append(view["vote"])
+        for v in votes:
+            if not isinstance(v, Mapping) or v.get("vote_id") != secret.vote_id:
+                continue
+            if v.get("state") not in ("open", "hold", "prepared"):
+                continue
+            raw = v.get("tally")
+            tally: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+            if tally.get("totals") is not None or tally.get("weighted_totals") is not None:
+                found.append(f"{name}: view {i} shows {secret.vote_id}'s totals while open")
     return found
 
 

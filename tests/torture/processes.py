@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -22,6 +23,8 @@ from typing import Any
 
 import aiomqtt
 import websockets
+
+from controller.core.patch import apply
 
 CHAMBER = Path(sys.executable).with_name("chamber")
 READY_S = 60.0  # the bound on one start of the daemon: replaying a long run's journal on 2 cores
@@ -150,11 +153,22 @@ class Received:
 
 
 class StreamRecorder:
-    """A WebSocket client of /api/stream for one token, kept for the whole run."""
+    """A WebSocket client of /api/stream for one token (and a `view` it asks for, such as the
+    wall's), kept for the whole run. The views the messages built are rebuilt on demand
+    (`views_since`): a snapshot, then each patch applied to it."""
 
-    def __init__(self, daemon: Daemon, token: str, name: str, wake: asyncio.Event) -> None:
+    def __init__(
+        self,
+        daemon: Daemon,
+        token: str,
+        name: str,
+        wake: asyncio.Event,
+        *,
+        view: str | None = None,
+    ) -> None:
         self.daemon = daemon
         self.token = token
+        self.view = view
         self.name = name
         self.messages: list[Received] = []
         self.wake = wake
@@ -176,6 +190,8 @@ class StreamRecorder:
             generation = self.daemon.generation
             await self.daemon.up.wait()
             url = f"ws://127.0.0.1:{self.daemon.port}/api/stream?token={self.token}"
+            if self.view is not None:
+                url += f"&view={self.view}"
             try:
                 async with websockets.connect(url, max_size=None, open_timeout=10) as ws:
                     async for raw in ws:
@@ -197,6 +213,25 @@ class StreamRecorder:
 
     def since(self, at: float) -> list[dict[str, Any]]:
         return [m.data for m in self.messages if m.at >= at and isinstance(m.data, dict)]
+
+    def views_since(self, at: float) -> list[dict[str, Any]]:
+        """The view as each message received from `at` on left it (a patch that does not fit
+        is the daemon's bug: it raises)."""
+        views: list[dict[str, Any]] = []
+        view: Any = None
+        for m in self.messages:
+            data = m.data
+            if not isinstance(data, dict):
+                continue
+            if data.get("type") == "snapshot":
+                view = copy.deepcopy(data.get("state"))
+            elif data.get("type") == "patch" and view is not None:
+                view = apply(view, data.get("ops", []))
+            else:
+                continue
+            if m.at >= at and isinstance(view, dict):
+                views.append(copy.deepcopy(view))
+        return views
 
 
 class MqttRecorder:

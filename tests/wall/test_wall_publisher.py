@@ -23,6 +23,7 @@ from controller.core.inputs import (
     VoteKeyPressed,
 )
 from controller.core.sitting import MeetingCore
+from controller.core.view import Audience, HallInfo, project
 from controller.wallpub import WallPublisher, WallSink
 from protocols.mqtt import Message, MessageKind, MqttUsageError, Topics
 
@@ -48,7 +49,16 @@ class CodecSink:
 
 
 def _state(core: MeetingCore) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(json.dumps(core.snapshot()))
+    """The core's wall view, as the stream sends it."""
+    info: HallInfo = {
+        "id": CONFIG.hall_id,
+        "name": CONFIG.hall.body.name,
+        "short_name": CONFIG.hall.body.short_name,
+        "members": CONFIG.hall.body.members,
+        "language": CONFIG.hall.language.value,
+    }
+    view = project(core.snapshot(), info, {"lines": [], "units": []})[Audience.WALL]
+    loaded: dict[str, Any] = json.loads(json.dumps(view))
     return loaded
 
 
@@ -76,10 +86,10 @@ def test_a_bad_state_is_skipped_and_the_next_one_published(
     assert MessageKind.WALL_VOTE in {kind for kind, _ in sink.published}
 
     poisoned = _state(core)
-    poisoned["votes"][0]["choices"] = [{"seat": 2, "key": 2.0}]
+    poisoned["vote"]["choices"] = [{"seat": 2, "key": 2.0}]
     with caplog.at_level(logging.ERROR, logger="chamber.wall"):
         publisher.update(poisoned, now=3.5)
-        publisher.update({"votes": "not a list", "attendance": 7}, now=3.6)
+        publisher.update({"vote": "not an object", "attendance": 7}, now=3.6)
     assert publisher.failures == 2
     assert len(sink.published) == first
     wall_errors = [r for r in caplog.records if getattr(r, "event", None) == "wall-error"]

@@ -1,14 +1,16 @@
 // The display wall of a chamber hall.
 //
-// Job: keep a local mirror of the daemon's state (the stream's snapshot, then its numbered
-// deltas) and draw it for a 1920x1080 wall read from the back of the hall. After a reconnect
-// the stream resumes with `since=` the last sequence number, so nothing is missed and nothing
-// has to be re-read.
+// Job: hold the daemon's wall view (the stream's snapshot with `view=wall`, then its numbered
+// patches, applied with applyPatch from patch.js) and draw it for a 1920x1080 wall read from
+// the back of the hall. Everything the wall shows is decided by the daemon, the vote to show
+// (`vote`) included; this page only draws. After a reconnect the stream resumes with
+// `since=` the last sequence number, so nothing is missed and nothing has to be re-read; a
+// patch that does not follow or does not fit makes the page reconnect for a fresh snapshot.
 //
 // Never: load anything from outside the daemon, show a seat's choice in a secret vote (the
 // daemon never sends one), or count down from the browser's date: the daemon's clock is
-// monotonic, so times are carried over from the daemon's own timestamps (`at`, `now`) with
-// `performance.now()`.
+// monotonic, so times are carried over from the daemon's own clock (each message's `clock`)
+// with `performance.now()`.
 "use strict";
 
 (function () {
@@ -93,19 +95,17 @@
 
   // --- the mirror ---------------------------------------------------------------------------
 
-  let streamId = ""; // the daemon's stream: a restarted daemon numbers its deltas anew
-  let mirror = null; // the daemon's state, as the stream's snapshot and deltas leave it
-  let seq = null; // the last sequence number applied to the mirror
+  let streamId = ""; // the daemon's stream: a restarted daemon numbers its messages anew
+  let mirror = null; // the daemon's wall view, as the snapshot and the patches leave it
+  let seq = null; // the number of the last message applied to the mirror
   let hall = null; // GET /api/hall: names and the seating chart
   let names = new Map(); // delegate id -> name
   let socket = null;
   let backoff = 250;
   let everConnected = false;
-  let resyncing = null; // deltas seen while GET /api/state is in flight
-  let resyncAgain = false;
 
-  // Daemon time, carried forward with the browser's monotonic clock. Anchored on the
-  // snapshot's time and moved forward by every delta's `at` (the time the daemon took it in).
+  // Daemon time, carried forward with the browser's monotonic clock. Anchored on each
+  // message's `clock` (the daemon's time when it was made).
   let anchor = null; // {daemon: seconds, perf: milliseconds}
   function daemonNow() {
     if (anchor === null) return null;
@@ -116,209 +116,36 @@
     const now = daemonNow();
     if (now === null || t > now) anchor = { daemon: t, perf: performance.now() };
   }
-  function snapshotTime(state) {
-    // `clock` would be the daemon's time at the snapshot; `now` is its last input's time.
-    if (typeof state.clock === "number") return state.clock;
-    return state.now;
-  }
 
   // `fresh`: a new stream, perhaps from a restarted daemon whose clock starts elsewhere.
   function applySnapshot(message, fresh) {
     mirror = message.state || {};
     seq = message.seq;
     if (fresh) anchor = null;
-    seeDaemonTime(snapshotTime(mirror));
+    seeDaemonTime(typeof message.clock === "number" ? message.clock : mirror.now);
   }
 
-  function voteById(id) {
-    const votes = (mirror && mirror.votes) || [];
-    for (const v of votes) if (v.vote_id === id) return v;
-    return null;
-  }
-
-  // Topics whose data is enough to update the mirror in place. Anything else that changes
-  // what the wall shows is fetched again as a whole (GET /api/state).
-  const APPLY = {
-    "sitting.changed"(d) {
-      const wasOpen = mirror.sitting && mirror.sitting.sitting_id;
-      mirror.sitting = d;
-      if (d.sitting_id !== wasOpen) {
-        mirror.votes = [];
-        mirror.active_vote = null;
-        return false; // the history of sittings and the floor: take them whole
-      }
-      return true;
-    },
-    "quorum.changed"(d) {
-      mirror.quorum = { present: d.present, required: d.required, quorate: d.quorate };
-      return true;
-    },
-    "attendance.changed"(d) {
-      if (typeof d.seat !== "number") return false;
-      const att = mirror.attendance || (mirror.attendance = {});
-      const seats = new Set(att.present_seats || []);
-      if (d.present) seats.add(d.seat);
-      else seats.delete(d.seat);
-      att.present_seats = Array.from(seats).sort((a, b) => a - b);
-      att.present = d.present_count;
-      return true;
-    },
-    "vote.created"(d) {
-      const votes = mirror.votes || (mirror.votes = []);
-      const i = votes.findIndex((v) => v.vote_id === d.vote_id);
-      if (i >= 0) votes[i] = d;
-      else votes.push(d);
-      return true;
-    },
-    "vote.opened"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.state = "open";
-      v.opened_at = d.at;
-      v.deadline = d.deadline;
-      v.countdown_s = d.deadline === null ? null : d.deadline - d.at;
-      v.electorate_at_open = d.electorate;
-      v.tally = { voted: 0 };
-      if (v.mode !== "secret") {
-        v.tally.totals = (v.options || []).map(() => 0);
-        v.choices = [];
-      }
-      mirror.active_vote = v.vote_id;
-      return true;
-    },
-    "vote.tally"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.tally = v.tally || {};
-      v.tally.voted = d.voted;
-      if (Array.isArray(d.totals)) v.tally.totals = d.totals;
-      if (typeof d.seat === "number" && typeof d.key === "number") {
-        const choices = (v.choices || []).filter((c) => c.seat !== d.seat);
-        choices.push({ seat: d.seat, key: d.key });
-        v.choices = choices;
-      }
-      return true;
-    },
-    "vote.warning"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.warned = true;
-      v.deadline = d.deadline;
-      return true;
-    },
-    "vote.held"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.state = "hold";
-      v.deadline = null;
-      v.countdown_s = d.remaining_s;
-      return true;
-    },
-    "vote.resumed"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.state = "open";
-      v.deadline = d.deadline;
-      return true;
-    },
-    "vote.closed"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.state = "closed";
-      v.deadline = null;
-      v.countdown_s = null;
-      v.closed_at = d.at;
-      v.result = d.result;
-      v.tally = { voted: d.result.voted, totals: d.result.totals.map((t) => t.count) };
-      delete v.choices;
-      if (mirror.active_vote === v.vote_id) mirror.active_vote = null;
-      return true;
-    },
-    "vote.cancelled"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.state = "cancelled";
-      v.deadline = null;
-      delete v.choices;
-      if (mirror.active_vote === v.vote_id) mirror.active_vote = null;
-      return true;
-    },
-    "vote.result"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.state = "published";
-      v.result = d.result;
-      return true;
-    },
-    "vote.call"(d) {
-      const v = voteById(d.vote_id);
-      if (!v) return false;
-      v.calling = d.seat;
-      return true;
-    },
-  };
-  // Seen, and nothing the wall shows depends on them.
-  const IGNORE = /^(press\.rejected|presence\.rejected|health\.|floor\.(input-ignored|request-rejected|priority-rejected))/;
-
-  function applyDelta(message) {
-    if (seq !== null && message.seq <= seq) return; // already in the mirror
-    if (message.data) seeDaemonTime(message.data.at);
-    if (resyncing !== null) resyncing.push(message);
-    seq = message.seq;
-    const apply = APPLY[message.topic];
-    let done = false;
+  // False when the patch cannot be applied to what the page holds: the page then reconnects.
+  function applyPatchMessage(message) {
+    if (seq !== null && message.seq <= seq) return true; // already in the mirror
+    if (mirror === null || seq === null || message.prev > seq) return false; // one missing
     try {
-      done = apply ? apply(message.data || {}) !== false : IGNORE.test(message.topic);
+      mirror = applyPatch(mirror, message.ops || []);
     } catch (err) {
-      done = false;
+      mirror = null; // half changed: only a fresh snapshot will do
+      seq = null;
+      return false;
     }
-    if (!done) resync();
-  }
-
-  // Take the whole state again; deltas that arrive meanwhile are applied on top of it.
-  function resync() {
-    if (resyncing !== null) {
-      resyncAgain = true;
-      return;
-    }
-    resyncing = [];
-    fetch("/api/state", API_INIT)
-      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
-      .then((snap) => {
-        const later = resyncing;
-        resyncing = null;
-        const last = seq;
-        applySnapshot(snap, false);
-        for (const m of later) {
-          if (m.seq > snap.seq) {
-            const apply = APPLY[m.topic];
-            try {
-              if (apply) apply(m.data || {});
-            } catch (err) {
-              resyncAgain = true;
-            }
-          }
-        }
-        seq = Math.max(snap.seq, last === null ? snap.seq : last);
-        render();
-      })
-      .catch(() => {
-        resyncing = null;
-        resyncAgain = true;
-      })
-      .finally(() => {
-        if (resyncAgain) {
-          resyncAgain = false;
-          setTimeout(resync, 200);
-        }
-      });
+    seq = message.seq;
+    seeDaemonTime(message.clock);
+    return true;
   }
 
   // --- the live stream ------------------------------------------------------------------------
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    let url = `${proto}://${location.host}/api/stream?token=${encodeURIComponent(TOKEN)}`;
+    let url = `${proto}://${location.host}/api/stream?view=wall&token=${encodeURIComponent(TOKEN)}`;
     if (seq !== null) url += `&since=${seq}&stream=${encodeURIComponent(streamId)}`;
     socket = new WebSocket(url);
     socket.onopen = () => {
@@ -337,9 +164,12 @@
       if (message.type === "snapshot") {
         streamId = message.stream || "";
         applySnapshot(message, true);
-      }
-      else if (message.type === "delta") applyDelta(message);
-      else return;
+      } else if (message.type === "patch") {
+        if (!applyPatchMessage(message)) {
+          socket.close(); // reconnect: after `seq`, or afresh
+          return;
+        }
+      } else return;
       document.body.dataset.seq = String(seq);
       render();
     };
@@ -389,21 +219,9 @@
     return `${m}:${String(s % 60).padStart(2, "0")}`;
   }
 
-  // The vote the wall shows: the one holding the keypads, else the latest vote of the current
-  // agenda item (its result stays up until the hall moves on). Same rule as controller/wall.py.
+  // The vote the wall shows, as the daemon chose it (controller/core/view.py).
   function currentVote() {
-    if (!mirror) return null;
-    const votes = mirror.votes || [];
-    if (mirror.active_vote) {
-      const v = voteById(mirror.active_vote);
-      if (v) return v;
-    }
-    const item = mirror.sitting ? mirror.sitting.current_item : null;
-    for (let i = votes.length - 1; i >= 0; i--) {
-      const v = votes[i];
-      if (v.item_id === item || v.item_id === null || v.item_id === undefined) return v;
-    }
-    return null;
+    return mirror ? mirror.vote || null : null;
   }
 
   function delegateName(id, seat, t) {
@@ -610,7 +428,7 @@
     setText($("waiting-label"), t.waiting);
     const box = $("speakers");
     const live = floor.live || [];
-    const at = typeof floor.at === "number" ? floor.at : snapshotTime(mirror);
+    const at = typeof floor.at === "number" ? floor.at : mirror.now;
     box.replaceChildren(
       ...(live.length
         ? live.map((turn) => {
