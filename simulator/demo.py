@@ -361,6 +361,11 @@ class DaemonProcess:
         )
 
 
+def _forget_tokens(tokens_path: Path) -> None:
+    for path in (tokens_path, tokens_path.with_name(tokens_path.name + ".new")):
+        path.unlink(missing_ok=True)
+
+
 def _read_tokens(path: Path) -> Tokens:
     """The tokens `chamber run` made for a new data directory: without a terminal it writes
     them to `tokens.json.new`, one "ROLE TOKEN" line each."""
@@ -408,6 +413,8 @@ async def daemon_process(
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(config_toml(sim.daemon_config()))
     tokens_path = directory / "tokens.json"
+    # Fresh tokens each run, as a new daemon makes them: shown once, in tokens.json.new.
+    _forget_tokens(tokens_path)
     proc = await asyncio.create_subprocess_exec(
         *CHAMBER, "run", "--config", str(config_path), "--data", str(directory),
         "--host", "127.0.0.1", "--port", str(port), "--tokens", str(tokens_path),

@@ -29,7 +29,6 @@ from controller.auth import Role, TokenStore
 from controller.config import HallConfig
 from controller.core.clock import Clock
 from controller.daemon import Daemon, assemble
-from drivers.mosquitto import BrokerEndpoint
 from simulator.cli import config_toml
 from simulator.hall import SimulatedHall
 
@@ -84,12 +83,6 @@ class HallRig:
     @property
     def daemon_config(self) -> HallConfig:
         return self.sim.wired(self.config)
-
-    def broker_endpoint(self) -> BrokerEndpoint | None:
-        b = self.daemon_config.broker
-        if b.host is None:
-            return None
-        return BrokerEndpoint(b.host, b.port, b.username, b.password, b.tls, b.ca_file)
 
     def write_daemon_config(self, path: Path) -> Path:
         """The TOML that `chamber run --config` reads to drive this simulated hall."""
