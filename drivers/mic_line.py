@@ -53,6 +53,8 @@ from protocols import micunit as mic
 
 # The `origin` kind of a microphone unit's inputs (drivers.base.Origins).
 ORIGIN_KIND = "mic"
+# The origin kind of the record that a unit left its `boot` state in a run ("micup:RUN:1").
+CONFIRM_KIND = "micup"
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,14 @@ class MicLine:
         # drops acknowledged events) only after it is, and after its state was restored.
         self._marker_pending: dict[int, Input] = {}
         self._restore_done: set[int] = set()
+        # The last run each unit was seen to leave its `boot` state in (told `boot_seen`, then
+        # a STATUS without `boot`), journaled as "micup:RUN:1". A unit that still reports
+        # `boot` at our first contact, in a run on record but never confirmed, is in that same
+        # run: the daemon that recorded it died before the unit heard `boot_seen`. Counting
+        # it as yet another restart gave its events new origins, and journaled them twice.
+        self._confirmed: dict[int, int] = {}
+        self._confirming: dict[int, int] = {}
+        self._first_contact: set[int] = set(units)
         self._last_tx = float("-inf")
         # What every heartbeat tells the units; the runtime sets it (`sitting_changed`).
         self.sitting_open = False
@@ -171,7 +181,7 @@ class MicLine:
                 if address in self._restore_done:
                     self._restore_done.discard(address)
                     self._restoring.discard(address)
-                    self._poller.state_restored(address)
+                    self._tell_restored(address)
                 continue
             self._poller.settle(address, run, seq)
 
@@ -182,6 +192,10 @@ class MicLine:
             mark = origin_mark(origin) if origin is not None else None
             if mark is not None:
                 self._run[address], self._resume[address] = mark
+            up = origins.get((seat, CONFIRM_KIND))
+            up_mark = origin_mark(up) if up is not None else None
+            if up_mark is not None:
+                self._confirmed[address] = up_mark[0]
 
     @property
     def name(self) -> str:
@@ -385,7 +399,13 @@ class MicLine:
             self._restore_done.add(address)  # `boot_seen` once the restart is on record
             return
         self._restoring.discard(address)
+        self._tell_restored(address)
+
+    def _tell_restored(self, address: int) -> None:
+        """The next POLL tells the unit `boot_seen`; its next STATUS without `boot` confirms it."""
         self._poller.state_restored(address)
+        if self._hold_acks:
+            self._confirming[address] = self._run.get(address, 0)
 
     async def _await_reply(
         self, address: int, deadline: float
@@ -433,6 +453,12 @@ class MicLine:
         self._line_events(events)
         seat = self._seat_of[address]
         now = self._clock.now()
+        self._first_contact.discard(address)
+        if not status.boot and address in self._confirming:
+            run = self._confirming.pop(address)
+            self._confirmed[address] = run
+            # On record so that a later daemon knows this run's `boot` was answered.
+            self._sink(UnitRestarted(now, seat, f"{CONFIRM_KIND}:{run}:1"))
         resume = self._resume.pop(address, 0)
         for event in events:
             if isinstance(event, mic.UnitKeyEvent):
@@ -483,11 +509,18 @@ class MicLine:
                 case mic.UnitBooted():
                     monitor.rebooted()
                     self._restoring.add(event.address)
-                    if self._hold_acks:
+                    if self._hold_acks and not self._same_run(event.address):
                         self._record_restart(event.address)
                     self._dirty.setdefault(event.address, set()).update(
                         (mic.Command.SET_MIC, mic.Command.SET_RING)
                     )
+
+    def _same_run(self, address: int) -> bool:
+        """At our first contact, a `boot` that belongs to the run the journal holds: recorded
+        by a daemon that died before the unit heard `boot_seen` for it."""
+        confirmed = self._confirmed.get(address)
+        run = self._run.get(address, 0)
+        return address in self._first_contact and confirmed is not None and run > confirmed
 
     def _record_restart(self, address: int) -> None:
         """A new run of the unit: journaled before the unit is told `boot_seen`, so that a

@@ -250,7 +250,10 @@ async def test_a_press_right_after_a_restart_reaches_the_controller_once() -> No
             assert [p.seq for p in hall.truth.presses] == [1, 1]
             # Each run of the unit is on record, and each press names its run.
             runs = [r.origin for r in restarts if r.seat == unit.seat]
-            assert runs == ["mic:1:0", "mic:2:0"]
+            assert [r for r in runs if r.startswith("mic:")] == ["mic:1:0", "mic:2:0"]
+            # The first run was seen to leave `boot` (the second, restarted before its ack,
+            # too once it was told `boot_seen`).
+            assert runs[:2] == ["mic:1:0", "micup:1:1"]
             assert [getattr(i, "origin", None) for i in requests.items] == ["mic:1:1", "mic:2:1"]
             assert unit_health_of(line, unit.seat).reboots == reboots[0] + 1
         finally:
@@ -340,3 +343,81 @@ async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> 
 
 def polls_heard(units: MicUnits) -> int:
     return sum(isinstance(m, mic.Poll) for m in units.heard)
+
+
+async def test_a_restart_recorded_by_a_daemon_that_died_is_not_counted_again(
+    pty_pair: PtyPair,
+) -> None:
+    """A unit restarts; a daemon records the restart and the unit's next press, and dies
+    before the unit hears `boot_seen`. The unit still reports `boot` to the next daemon: that
+    is the run on record, not another restart, so the press is not journaled again under a
+    new run (the torture harness found one such request doubled, seed 37). A restart after
+    the unit was seen to leave `boot` is a new run, and its press counts."""
+    units = MicUnits(pty_pair.unit, list(UNITS))
+    line_cfg = Line("mic1", LineKind.MIC_SERIAL, pty_pair.master, 115200, None, None)
+    journal: dict[tuple[int, str], str] = {}  # (seat, origin kind) -> last origin, as kept
+    seat = UNITS[2]
+
+    async def start(seen: Recorder[Input], *, settle: bool) -> tuple[MicLine, asyncio.Task[None]]:
+        health: Recorder[UnitHealth | LineHealth] = Recorder()
+
+        def sink(item: Input) -> None:
+            origin = getattr(item, "origin", None)
+            if origin:
+                journal[(getattr(item, "seat"), origin.partition(":")[0])] = origin  # noqa: B009
+            seen(item)
+            if settle or getattr(item, "seat", None) != seat:
+                line.settled([item])
+
+        line = MicLine(line_cfg, UNITS, FakeClock(50.0), sink, health, hold_acks=True)
+        line.restore_origins(dict(journal))
+        task = asyncio.create_task(line.run())
+        await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
+        return line, task
+
+    async def stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def origins(items: list[Input], kind: type[Input]) -> list[str | None]:
+        return [getattr(i, "origin", None) for i in items if isinstance(i, kind) and i.seat == seat]
+
+    try:
+        first: Recorder[Input] = Recorder()
+        _, task = await start(first, settle=True)
+        # First contact: every unit reports `boot`; run 1 is recorded, then confirmed.
+        await first.wait_for(lambda items: (seat, "micup") in journal)
+        assert journal[(seat, "micup")] == "micup:1:1"
+        await stop(task)
+
+        units.restart(2)
+        second: Recorder[Input] = Recorder()
+        _, task = await start(second, settle=False)  # it dies before anything is settled
+        await second.wait_for(lambda items: journal.get((seat, "mic")) == "mic:2:0")
+        units.press(2, mic.UnitEvent.REQUEST_PRESSED)
+        await second.wait_for(lambda items: bool(origins(items, MicRequest)))
+        assert origins(second.items, MicRequest) == ["mic:2:1"]
+        await stop(task)
+        assert units.units[2].boot
+        assert len(units.units[2].events) == 1
+
+        third: Recorder[Input] = Recorder()
+        _, task = await start(third, settle=True)
+        await units.wait_until(lambda: not units.units[2].events and not units.units[2].boot)
+        await third.wait_for(lambda items: journal.get((seat, "micup")) == "micup:2:1")
+        assert origins(third.items, MicRequest) == []
+        assert origins(third.items, UnitRestarted) == ["micup:2:1"]
+        await stop(task)
+
+        # Seen to leave `boot` in run 2: a restart now is run 3, and its press counts.
+        units.restart(2)
+        units.press(2, mic.UnitEvent.REQUEST_PRESSED)
+        fourth: Recorder[Input] = Recorder()
+        _, task = await start(fourth, settle=True)
+        await fourth.wait_for(lambda items: bool(origins(items, MicRequest)))
+        assert origins(fourth.items, MicRequest) == ["mic:3:1"]
+        assert origins(fourth.items, UnitRestarted)[0] == "mic:3:0"
+        await stop(task)
+    finally:
+        units.close()
