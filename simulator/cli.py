@@ -1,7 +1,8 @@
 """`chamber sim --config hall.toml`: run a simulated hall standalone until interrupted.
 
-It reads the same hall config as the daemon, brings up every line, gateway and IP unit, prints
-what it exposes (serial device paths, gateway ports, the broker) and writes the daemon-side
+It reads the wiring of the same hall file as the daemon (its lines, units and broker:
+`drivers.topology`; the daemon checks the rest), brings up every line, gateway and IP unit,
+prints what it exposes (serial device paths, gateway ports, the broker) and writes the daemon-side
 config (the same hall, rewired to the simulator) as TOML to a file it names, so that
 `chamber run --config THAT` drives the simulated hall. SIGINT or SIGTERM stops it cleanly.
 """
