@@ -44,7 +44,7 @@ from controller.core.inputs import (
 )
 from controller.core.model import MicClass
 from controller.core.sitting import MeetingCore
-from controller.core.view import Audience, HallInfo, Health, View, core_views
+from controller.core.view import Audience, HallInfo, Health, View, project
 from controller.core.votes import VoteState
 from controller.hub import Hub
 from controller.journal import Journal, JournalWriter
@@ -136,6 +136,7 @@ class Runtime:
             "members": config.hall.body.members,
             "language": config.hall.language.value,
         }
+        self._core_state: dict[str, Any] | None = None
         self.hub = Hub(self.views, clock=self.clock.now)
         self._refresh_due = False
         self.stats = RuntimeStats()
@@ -160,8 +161,16 @@ class Runtime:
     # --- state for subscribers ---------------------------------------------------------
 
     def views(self) -> dict[Audience, View]:
-        """Every audience's view of the hall now (the read model, `controller.core.view`)."""
-        return core_views(self.core, self._hall_info, self.health_snapshot())
+        """Every audience's view of the hall now (the read model, `controller.core.view`).
+
+        The core's snapshot is taken again only after the core took inputs: a refresh for a
+        health report reuses it (at 4,096 seats the snapshot costs milliseconds)."""
+        if self._core_state is None:
+            self._core_state = self.core.snapshot()
+        return project(self._core_state, self._hall_info, self.health_snapshot())
+
+    def _core_changed(self) -> None:
+        self._core_state = None
 
     def _refresh_soon(self) -> None:
         """Refresh the read model once the current burst of health reports is handled."""
@@ -321,6 +330,7 @@ class Runtime:
                 self._dispatch(effects)
             # The views as this batch left them: the stream's patch is numbered before any
             # command's caller is answered, so its answer's `seq` is already on the stream.
+            self._core_changed()
             self.hub.refresh()
             for pending, effects in accepted:
                 if pending.reply is not None and not pending.reply.done():
@@ -523,6 +533,7 @@ class Runtime:
             if isinstance(driver, Resumable):
                 driver.restore_origins(self.origins)
         self.resync_units()
+        self._core_changed()
         self.hub.refresh()
         async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
             tg.create_task(self._core_loop(writer), name="core")
