@@ -54,6 +54,7 @@ def test_headless_demo_of_the_council_matches_the_ground_truth(
         "--data", str(data),
         timeout=100,
     )  # fmt: skip
+    assert report_path.exists(), (done.returncode, done.stdout, done.stderr[-3000:])
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert done.returncode == 0, (done.stdout, done.stderr[-3000:], report)
     assert report["match"] is True
