@@ -7,8 +7,9 @@ sittings, seats), so the differ is kept to what they need and is cheap:
 
 - objects are compared key by key: a key gone is `remove`, a new key is `add`, a changed value
   is followed down (a change deep in one vote is one small operation, not the whole vote);
-- lists are compared index by index over their common length; extra items are appended one
-  `add` each at the end, missing ones removed from the end backwards;
+- lists keep what they share at their start and at their end; the middle is compared index by
+  index, and what it gained is added (one `add` each) or what it lost removed, there: a seat
+  joining a sorted list is one `add`;
 - anything else that differs in value or JSON type (`1` is not `true`, `1` is not `1.0`) is
   one `replace`.
 
@@ -46,6 +47,19 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _equal(a: Any, b: Any) -> bool:
+    """Equal as JSON, types included (`1` is not `true` nor `1.0`), however deep."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def diff(before: Any, after: Any) -> list[Operation]:
     """The operations that turn `before` into `after` (both JSON values).
 
@@ -70,12 +84,27 @@ def _diff(before: Any, after: Any, path: str, ops: list[Operation]) -> None:
                 ops.append({"op": "add", "path": where, "value": value})
         return
     if isinstance(before, list) and isinstance(after, list):
-        common = min(len(before), len(after))
-        for i in range(common):
+        # What both share at the start and at the end stays; the middle is patched item by
+        # item, and what it gained or lost is added or removed there. A seat joining a sorted
+        # list of 4,096 is one `add`, not 4,096 `replace`s.
+        n_before, n_after = len(before), len(after)
+        start = 0
+        while start < n_before and start < n_after and _equal(before[start], after[start]):
+            start += 1
+        end = 0
+        while (
+            end < n_before - start
+            and end < n_after - start
+            and _equal(before[n_before - 1 - end], after[n_after - 1 - end])
+        ):
+            end += 1
+        old, new = n_before - start - end, n_after - start - end
+        common = min(old, new)
+        for i in range(start, start + common):
             _diff(before[i], after[i], f"{path}/{i}", ops)
-        for i in range(common, len(after)):
+        for i in range(start + common, start + new):
             ops.append({"op": "add", "path": f"{path}/{i}", "value": after[i]})
-        for i in range(len(before) - 1, common - 1, -1):
+        for i in range(start + old - 1, start + common - 1, -1):
             ops.append({"op": "remove", "path": f"{path}/{i}"})
         return
     if isinstance(before, dict | list) or isinstance(after, dict | list):

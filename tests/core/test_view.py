@@ -73,6 +73,11 @@ def test_a_deep_change_is_one_small_operation() -> None:
     assert diff(before, after) == [{"op": "replace", "path": "/votes/0/tally/voted", "value": 4}]
     grown = {**after, "votes": [*after["votes"], {"vote_id": "v2"}]}
     assert diff(after, grown) == [{"op": "add", "path": "/votes/1", "value": {"vote_id": "v2"}}]
+    seats = list(range(1, 4097, 2))
+    joined = sorted([*seats, 10])
+    assert diff(seats, joined) == [{"op": "add", "path": "/5", "value": 10}]
+    assert diff(joined, seats) == [{"op": "remove", "path": "/5"}]
+    assert diff([1, True], [1, 1]) == [{"op": "replace", "path": "/1", "value": 1}]
 
 
 @pytest.mark.parametrize(
