@@ -10,9 +10,10 @@ For each hall size (50, 500 and 4,096 seats, all IP units) one run brings up:
 
 Each repetition opens a vote and every seat presses once within one second (a seeded spread).
 A press's latency is from the moment the simulated unit publishes it to the moment the
-WebSocket listener receives the `vote.tally` delta that counts it; its floor is from the same
-moment to the moment the plain MQTT subscriber receives the same press. All three processes
-read `time.monotonic()`, the one system-wide monotonic clock, so the times compare directly.
+WebSocket listener receives the stream's patch that puts the seat into the vote's `choices`;
+its floor is from the same moment to the moment the plain MQTT subscriber receives the same
+press. All three processes read `time.monotonic()`, the one system-wide monotonic clock, so the
+times compare directly.
 p50 and p99 per repetition; the figure is the median over repetitions. The target is
 p99 <= 2 x the floor's p99 + 5 ms.
 
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import socket
 import sys
 import threading
@@ -66,6 +68,20 @@ DUMP_LIMIT = 256 * 1024 * 1024
 
 def target_ms(floor_p99_ms: float) -> float:
     return 2 * floor_p99_ms + 5.0
+
+
+_CHOICES = re.compile(r"^/votes/\d+/choices(/\d+(/seat)?)?$")
+
+
+def _choice_seats(op: dict[str, Any]) -> list[int]:
+    """The seats a stream patch operation puts into a vote's `choices` (docs/stream.md)."""
+    if op.get("op") not in ("add", "replace") or not _CHOICES.match(str(op.get("path", ""))):
+        return []
+    value = op.get("value")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    items = value if isinstance(value, list) else [value]
+    return [int(c["seat"]) for c in items if isinstance(c, dict) and "seat" in c]
 
 
 # --- the listeners (child processes) -------------------------------------------------------
@@ -416,9 +432,13 @@ async def _one_vote(
     counted: dict[int, float] = {}
     for raw, at in await figure.dump():
         message = json.loads(raw)
-        data = message.get("data", {})
-        if message.get("topic") == "vote.tally" and data.get("vote_id") == vote_id:
-            counted.setdefault(int(data["seat"]), at)
+        if message.get("type") != "patch":
+            continue
+        # The open vote's seats as they join its `choices` (only the vote being measured is
+        # open, so only its choices grow): the first patch that names a seat counts it.
+        for op in message.get("ops", []):
+            for seat in _choice_seats(op):
+                counted.setdefault(seat, at)
     heard: dict[int, float] = {}
     for raw, at in await floor.dump():
         topic, _, payload = raw.partition("\n")

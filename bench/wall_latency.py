@@ -8,8 +8,8 @@ then, with the page showing the open vote, the close request is sent and timed:
   the vote's id, as a MutationObserver in the page saw it (the DOM is updated, which is what
   the next paint shows);
 - floor: from the same moment to the moment a plain Python WebSocket client of
-  /api/stream (in its own thread) receives the "vote.closed" delta: the stream itself, with
-  no browser, no JSON mirror and no drawing;
+  /api/stream (in its own thread, the wall's view) receives the patch that closes the vote:
+  the stream itself, with no browser and no drawing;
 - http: the close request's own round trip.
 
 The page's clock (`performance.timeOrigin + performance.now()`, in Unix milliseconds) and this
@@ -45,6 +45,7 @@ from websockets.sync.client import connect as ws_connect
 from controller.auth import Role, TokenStore
 from controller.config import load_config
 from controller.core.inputs import PresenceChanged, VoteKeyPressed
+from controller.core.patch import apply
 from controller.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +135,7 @@ class StreamClient:
             return self._arrived.setdefault(vote_id, threading.Event())
 
     def _run(self) -> None:
+        view: dict[str, Any] = {}
         with ws_connect(self.url, max_size=None) as ws:
             while not self._stop.is_set():
                 try:
@@ -143,9 +145,16 @@ class StreamClient:
                 at = time.time() * 1000
                 message = json.loads(raw)
                 if message.get("type") == "snapshot":
+                    view = message["state"]
                     self.ready.set()
-                elif message.get("topic") == "vote.closed":
-                    vote_id = message["data"]["vote_id"]
+                elif message.get("type") == "patch":
+                    view = apply(view, message["ops"])
+                else:
+                    continue
+                # The wall's view (docs/stream.md): its vote, once it shows it closed.
+                vote = view.get("vote") or {}
+                vote_id = str(vote.get("vote_id"))
+                if vote.get("state") == "closed" and vote_id not in self._closed_at:
                     with self._lock:
                         self._closed_at[vote_id] = at
                     self._event(vote_id).set()
@@ -181,7 +190,10 @@ async def measure(repetitions: int) -> dict[str, Any]:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = await browser.new_page(viewport={"width": 1920, "height": 1080})
                 await page.goto(f"{daemon.url}/wall/?token={observer}")
-                ws_url = daemon.url.replace("http://", "ws://") + f"/api/stream?token={observer}"
+                ws_url = (
+                    daemon.url.replace("http://", "ws://")
+                    + f"/api/stream?view=wall&token={observer}"
+                )
                 stream = StreamClient(ws_url)
                 stream.start()
                 if not await asyncio.to_thread(stream.ready.wait, 10.0):
