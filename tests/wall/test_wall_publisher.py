@@ -6,6 +6,8 @@ the MQTT driver does before queueing it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -24,8 +26,9 @@ from controller.core.inputs import (
 )
 from controller.core.sitting import MeetingCore
 from controller.core.view import Audience, HallInfo, project
-from controller.wallpub import WallPublisher, WallSink
+from controller.wallpub import WallPublisher, WallSink, publish_wall_state
 from protocols.mqtt import Message, MessageKind, MqttUsageError, Topics
+from tests.wall.hall import running_hall
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
 CONFIG = load_config(EXAMPLE)
@@ -116,3 +119,60 @@ def test_a_refused_message_does_not_stop_the_other_topics(
     assert MessageKind.WALL_VOTE in {kind for kind, _ in other.published}
     assert publisher.failures == 1
     assert "wall topic wallVote could not be published" in caplog.text
+
+
+class WatchedSink(CodecSink):
+    """A codec sink that wakes a waiting test at each message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Event()
+
+    def publish_wall(self, message: Message) -> None:
+        super().publish_wall(message)
+        self.changed.set()
+
+    def last(self, kind: MessageKind) -> dict[str, Any] | None:
+        for k, payload in reversed(self.published):
+            if k is kind:
+                found: dict[str, Any] | None = json.loads(payload) if payload else None
+                return found
+        return None
+
+
+async def test_the_publisher_follows_the_wall_view_of_a_running_daemon(tmp_path: Path) -> None:
+    """Sinks passed in at assembly; the publisher applies the wall view's patches and sends
+    the vote the view shows, its tally, then its result."""
+    sink = WatchedSink()
+    async with running_hall(tmp_path / "hall.journal") as hall:
+        runtime = hall.daemon.runtime
+        task = asyncio.create_task(publish_wall_state(runtime, sinks=[sink], interval_s=0.0))
+
+        async def until(kind: MessageKind, check: Any) -> dict[str, Any]:
+            async with asyncio.timeout(10):
+                while True:
+                    message = sink.last(kind)
+                    if message is not None and check(message):
+                        return message
+                    sink.changed.clear()
+                    await sink.changed.wait()
+
+        try:
+            await hall.post(
+                "/api/sitting/open",
+                {"sitting_id": "k1", "title": "Kỳ họp", "agenda": [{"id": "1", "title": "Mục"}]},
+            )
+            hall.feed_presence(range(1, 31))
+            made = await hall.post("/api/votes", {"title": "Nghị quyết"})
+            vote_id = made["vote_id"]
+            await hall.post(f"/api/votes/{vote_id}/open")
+            hall.feed_presses({seat: 1 for seat in range(1, 11)})
+            vote = await until(MessageKind.WALL_VOTE, lambda m: m["voted"] == 10)
+            assert vote["id"] == vote_id
+            await hall.post(f"/api/votes/{vote_id}/close")
+            result = await until(MessageKind.WALL_RESULT, lambda m: m["vote_id"] == vote_id)
+            assert result["totals"][0] == 10
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
