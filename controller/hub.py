@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from controller.core.patch import Operation, diff
+from controller.core.patch import Operation, diff, escape
 from controller.core.view import Audience, View
 
 # The version of the stream's message format (the `format` of every snapshot).
@@ -164,15 +164,12 @@ class Hub:
         Returns the new sequence number, or None when no view changed."""
         before = self._current()
         after = dict(self._project())
-        # Audiences that share one view object (chair and technician) share its diff.
-        ops_of: dict[tuple[int, int], list[Operation]] = {}
+        # Views share their parts (the observer's are the chair's, the wall's some of them):
+        # each part is diffed once, and its operations reused by every view that holds it.
+        memo: dict[tuple[int, int], list[Operation]] = {}
         changed: dict[Audience, list[Operation]] = {}
         for audience in Audience:
-            old, new = before[audience], after[audience]
-            key = (id(old), id(new))
-            ops = ops_of.get(key)
-            if ops is None:
-                ops = ops_of[key] = diff(old, new)
+            ops = _diff_view(before[audience], after[audience], memo)
             if ops:
                 changed[audience] = ops
         self._views = after
@@ -225,3 +222,24 @@ class Hub:
         if since == self._seq:
             return True
         return bool(self._history) and self._history[0].seq <= since + 1
+
+
+def _diff_view(old: Any, new: Any, memo: dict[tuple[int, int], list[Operation]]) -> list[Operation]:
+    """`diff(old, new)` for two views, member by member, each member's diff taken once per
+    (old part, new part) pair in `memo`."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return diff(old, new)
+    ops: list[Operation] = [
+        {"op": "remove", "path": f"/{escape(key)}"} for key in old if key not in new
+    ]
+    for key, value in new.items():
+        where = f"/{escape(key)}"
+        if key not in old:
+            ops.append({"op": "add", "path": where, "value": value})
+            continue
+        pair = (id(old[key]), id(value))
+        part = memo.get(pair)
+        if part is None:
+            part = memo[pair] = diff(old[key], value)
+        ops.extend({**op, "path": where + op["path"]} for op in part)
+    return ops

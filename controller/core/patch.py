@@ -7,11 +7,14 @@ sittings, seats), so the differ is kept to what they need and is cheap:
 
 - objects are compared key by key: a key gone is `remove`, a new key is `add`, a changed value
   is followed down (a change deep in one vote is one small operation, not the whole vote);
-- lists keep what they share at their start and at their end; the middle is compared index by
-  index, and what it gained is added (one `add` each) or what it lost removed, there: a seat
-  joining a sorted list is one `add`;
-- anything else that differs in value or JSON type (`1` is not `true`, `1` is not `1.0`) is
-  one `replace`.
+- lists keep what they share at their start and at their end; in the middle, items that name
+  themselves (a vote by `vote_id`, a seat by `seat`, a plain number) are matched by name, so
+  a seat joining a sorted list is one `add` wherever it lands; other items are compared index
+  by index, and what the list gained is added (one `add` each) or what it lost removed;
+- anything else that differs is one `replace`.
+
+Equal means equal as Python compares the values (fast, in C): `1`, `1.0` and `true` are one
+value to the differ. The views never change a member's JSON type, so nothing is missed.
 
 Paths are JSON Pointers (RFC 6901). A list of operations applied in order to `before` always
 gives `after` exactly (tests/core/test_view.py checks this for random documents).
@@ -43,23 +46,6 @@ def unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Equal as JSON, types included (`1` is not `true` nor `1.0`), however deep."""
-    if a is b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
 def diff(before: Any, after: Any) -> list[Operation]:
     """The operations that turn `before` into `after` (both JSON values).
 
@@ -70,7 +56,7 @@ def diff(before: Any, after: Any) -> list[Operation]:
 
 
 def _diff(before: Any, after: Any, path: str, ops: list[Operation]) -> None:
-    if before is after:
+    if before is after or before == after:
         return
     if isinstance(before, dict) and isinstance(after, dict):
         for key in before:
@@ -84,34 +70,88 @@ def _diff(before: Any, after: Any, path: str, ops: list[Operation]) -> None:
                 ops.append({"op": "add", "path": where, "value": value})
         return
     if isinstance(before, list) and isinstance(after, list):
-        # What both share at the start and at the end stays; the middle is patched item by
-        # item, and what it gained or lost is added or removed there. A seat joining a sorted
-        # list of 4,096 is one `add`, not 4,096 `replace`s.
-        n_before, n_after = len(before), len(after)
-        start = 0
-        while start < n_before and start < n_after and _equal(before[start], after[start]):
-            start += 1
-        end = 0
-        while (
-            end < n_before - start
-            and end < n_after - start
-            and _equal(before[n_before - 1 - end], after[n_after - 1 - end])
-        ):
-            end += 1
-        old, new = n_before - start - end, n_after - start - end
-        common = min(old, new)
-        for i in range(start, start + common):
-            _diff(before[i], after[i], f"{path}/{i}", ops)
-        for i in range(start + common, start + new):
-            ops.append({"op": "add", "path": f"{path}/{i}", "value": after[i]})
-        for i in range(start + old - 1, start + common - 1, -1):
-            ops.append({"op": "remove", "path": f"{path}/{i}"})
+        _diff_list(before, after, path, ops)
         return
     if isinstance(before, dict | list) or isinstance(after, dict | list):
         ops.append({"op": "replace", "path": path, "value": after})
         return
-    if not _same(before, after):
-        ops.append({"op": "replace", "path": path, "value": after})
+    ops.append({"op": "replace", "path": path, "value": after})
+
+
+# Members that name an item of a list in the views: a vote, a sitting, an agenda item, a seat,
+# a line and a unit's address. Items named alike in both lists are the same item.
+_ID_KEYS = ("vote_id", "sitting_id", "id", "seat", "line", "address")
+
+
+def _identity(item: Any) -> Any:
+    if isinstance(item, bool) or item is None:
+        return None
+    if isinstance(item, int | str):
+        return item
+    if isinstance(item, dict):
+        ident = tuple(item.get(k) for k in _ID_KEYS if k in item)
+        if ident and all(isinstance(v, int | str) for v in ident):
+            return ident
+    return None
+
+
+def _identities(items: Sequence[Any]) -> list[Any] | None:
+    """Each item's identity, or None when one has none or two share one."""
+    idents = [_identity(item) for item in items]
+    if None in idents or len(set(idents)) != len(idents):
+        return None
+    return idents
+
+
+def _diff_list(before: list[Any], after: list[Any], path: str, ops: list[Operation]) -> None:
+    """What both lists share at their start and at their end stays. In the middle, items that
+    name themselves (a seat, a vote: `_ID_KEYS`, or plain numbers and texts) are matched by
+    name: a seat joining a sorted list of 4,096 is one `add`, a seat leaving one `remove`.
+    Anything else is compared index by index, and what the middle gained or lost is added or
+    removed at its end."""
+    n_before, n_after = len(before), len(after)
+    start = 0
+    while start < n_before and start < n_after and before[start] == after[start]:
+        start += 1
+    end = 0
+    while (
+        end < n_before - start
+        and end < n_after - start
+        and before[n_before - 1 - end] == after[n_after - 1 - end]
+    ):
+        end += 1
+    old = before[start : n_before - end]
+    new = after[start : n_after - end]
+    i = j = 0
+    at = start  # where the next item goes in the list as the operations so far left it
+    old_ids = _identities(old) if old and new else None
+    new_ids = _identities(new) if old_ids is not None else None
+    if old_ids is not None and new_ids is not None:
+        kept, came = set(new_ids), set(old_ids)
+        while i < len(old) and j < len(new):
+            if old_ids[i] not in kept:
+                ops.append({"op": "remove", "path": f"{path}/{at}"})
+                i += 1
+            elif new_ids[j] not in came:
+                ops.append({"op": "add", "path": f"{path}/{at}", "value": new[j]})
+                at += 1
+                j += 1
+            elif old_ids[i] == new_ids[j]:
+                _diff(old[i], new[j], f"{path}/{at}", ops)
+                at += 1
+                i += 1
+                j += 1
+            else:
+                break  # the same items in another order: index by index from here
+    common = min(len(old) - i, len(new) - j)
+    for t in range(common):
+        _diff(old[i + t], new[j + t], f"{path}/{at + t}", ops)
+    at += common
+    for t in range(j + common, len(new)):
+        ops.append({"op": "add", "path": f"{path}/{at}", "value": new[t]})
+        at += 1
+    for _ in range(i + common, len(old)):
+        ops.append({"op": "remove", "path": f"{path}/{at}"})
 
 
 def apply(doc: Any, ops: Sequence[Operation]) -> Any:
