@@ -35,6 +35,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from controller.auth import ALL_ROLES, Principal, Role, TokenStore
 from controller.core import inputs as I
 from controller.core.errors import CommandRejected
+from controller.core.limits import (
+    MAX_CHOICES,
+    MAX_OPEN_MICS,
+    MAX_TURN_S,
+    MAX_VOTE_DURATION_S,
+    MAX_VOTE_WARNING_S,
+    MIN_OPEN_MICS,
+    UNTIMED,
+)
 from controller.core.model import AnswerSet, Language, MicMode, SpeakerList, VoteMode
 from controller.core.view import Audience, audience_for, results
 from controller.exports import (
@@ -244,11 +253,14 @@ class CreateVoteIn(Body):
     ) = None
     title: Annotated[str, Field(min_length=1, max_length=500)]
     answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
-    choices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    choices: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=MAX_CHOICES)
+    ] = []
     mode: VoteMode | None = None
     rule: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    duration_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
-    warning_s: Annotated[float, Field(ge=0, le=86_400)] | None = None
+    # 0 (`UNTIMED`): no time limit, the chair closes the vote by hand.
+    duration_s: Annotated[float, Field(ge=UNTIMED, le=MAX_VOTE_DURATION_S)] | None = None
+    warning_s: Annotated[float, Field(ge=0, le=MAX_VOTE_WARNING_S)] | None = None
     change_until_close: bool | None = None
     quorum_required: bool | None = None
     weighted: bool = False
@@ -279,17 +291,17 @@ class PriorityIn(Body):
 
 class ModeIn(Body):
     mode: MicMode
-    max_open: Annotated[int, Field(ge=1, le=25)] | None = None
+    max_open: Annotated[int, Field(ge=MIN_OPEN_MICS, le=MAX_OPEN_MICS)] | None = None
 
 
 class TimeIn(Body):
     list: SpeakerList
-    seconds: Annotated[float, Field(ge=0, le=3600)]
+    seconds: Annotated[float, Field(ge=0, le=MAX_TURN_S)]
 
 
 class ExtendIn(Body):
     seat: Annotated[int, Field(ge=1)]
-    seconds: Annotated[float, Field(gt=0, le=3600)]
+    seconds: Annotated[float, Field(gt=0, le=MAX_TURN_S)]
 
 
 class MicIn(Body):

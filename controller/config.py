@@ -27,6 +27,19 @@ from pydantic import (
     model_validator,
 )
 
+from controller.core.limits import (
+    MAX_OPEN_MICS,
+    MAX_REQUESTS,
+    MAX_TURN_S,
+    MAX_TURN_WARNING_S,
+    MAX_VOICE_HOLD_S,
+    MAX_VOICE_OPEN_DB,
+    MAX_VOTE_DURATION_S,
+    MAX_VOTE_WARNING_S,
+    MIN_OPEN_MICS,
+    MIN_VOICE_OPEN_DB,
+    UNTIMED,
+)
 from controller.core.model import (
     AtZero,
     Base,
@@ -47,6 +60,7 @@ from controller.core.model import (
     VoteMode,
     VotePolicy,
 )
+from controller.core.rules import PRESETS
 from drivers.topology import (
     EMBEDDED_BIND,
     MAX_FILE_BYTES,
@@ -93,7 +107,6 @@ __all__ = [
 
 MAX_MEMBERS = 10_000
 MAX_SEATS = 10_000
-PRESET_RULES = ("vn-council", "vn-two-thirds", "roberts-majority")
 
 
 class ConfigError(ValueError):
@@ -151,31 +164,33 @@ class RuleConfig(ThresholdConfig):
 
 class VotePolicyConfig(_Model):
     rule: Annotated[str, Field(max_length=64)] = "vn-council"
-    duration_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 60.0
-    warning_s: Annotated[float, Field(ge=0, le=24 * 3600)] = 10.0
+    # 0 (`UNTIMED`): no time limit, the chair closes the vote by hand.
+    duration_s: Annotated[float, Field(ge=UNTIMED, le=MAX_VOTE_DURATION_S)] = 60.0
+    warning_s: Annotated[float, Field(ge=0, le=MAX_VOTE_WARNING_S)] = 10.0
     change_until_close: bool = True
     quorum_required: bool = True
     mode: VoteMode = VoteMode.OPEN
 
     @model_validator(mode="after")
     def _warning_before_end(self) -> Self:
-        if self.warning_s >= self.duration_s:
+        # An untimed vote has no end to warn of: the core gives it no warning.
+        if self.duration_s != UNTIMED and self.warning_s >= self.duration_s:
             raise ValueError("warning_s must be shorter than duration_s")
         return self
 
 
 class FloorPolicyConfig(_Model):
     mode: MicMode = MicMode.REQUEST
-    max_open: Annotated[int, Field(ge=1, le=25)] = 1
-    max_requests: Annotated[int, Field(ge=0, le=250)] = 250
+    max_open: Annotated[int, Field(ge=MIN_OPEN_MICS, le=MAX_OPEN_MICS)] = 1
+    max_requests: Annotated[int, Field(ge=0, le=MAX_REQUESTS)] = MAX_REQUESTS
     chair_priority: PriorityMode = PriorityMode.MUTE_WHILE_HELD
-    speak_time_s: Annotated[float, Field(ge=0, le=3600)] = 420.0
-    question_time_s: Annotated[float, Field(ge=0, le=3600)] = 180.0
-    reply_time_s: Annotated[float, Field(ge=0, le=3600)] = 180.0
-    warning_s: Annotated[float, Field(ge=0, le=600)] = 30.0
+    speak_time_s: Annotated[float, Field(ge=0, le=MAX_TURN_S)] = 420.0
+    question_time_s: Annotated[float, Field(ge=0, le=MAX_TURN_S)] = 180.0
+    reply_time_s: Annotated[float, Field(ge=0, le=MAX_TURN_S)] = 180.0
+    warning_s: Annotated[float, Field(ge=0, le=MAX_TURN_WARNING_S)] = 30.0
     at_zero: AtZero = AtZero.CONTINUE
-    voice_open_db: Annotated[float, Field(ge=-96, le=0)] = -30.0
-    voice_hold_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    voice_open_db: Annotated[float, Field(ge=MIN_VOICE_OPEN_DB, le=MAX_VOICE_OPEN_DB)] = -30.0
+    voice_hold_s: Annotated[float, Field(gt=0, le=MAX_VOICE_HOLD_S)] = 3.0
 
 
 class PoliciesConfig(_Model):
@@ -187,10 +202,10 @@ class PoliciesConfig(_Model):
     @model_validator(mode="after")
     def _rules_known(self) -> Self:
         keys = [r.key for r in self.rules]
-        clash = sorted({k for k in keys if keys.count(k) > 1 or k in PRESET_RULES})
+        clash = sorted({k for k in keys if keys.count(k) > 1 or k in PRESETS})
         if clash:
             raise ValueError(f"rule key(s) defined twice or shadowing a preset: {clash}")
-        known = set(PRESET_RULES) | set(keys)
+        known = set(PRESETS) | set(keys)
         if self.vote.rule not in known:
             raise ValueError(
                 f"vote.rule {self.vote.rule!r} is neither a preset nor a rule of this hall "

@@ -20,7 +20,23 @@ from controller.config import (
     load_config,
     parse_config,
 )
+from controller.core.inputs import CreateVote, OpenSitting
+from controller.core.limits import (
+    MAX_OPEN_MICS,
+    MAX_REQUESTS,
+    MAX_TURN_S,
+    MAX_TURN_WARNING_S,
+    MAX_VOICE_HOLD_S,
+    MAX_VOICE_OPEN_DB,
+    MAX_VOTE_DURATION_S,
+    MAX_VOTE_WARNING_S,
+    MIN_OPEN_MICS,
+    MIN_VOICE_OPEN_DB,
+    UNTIMED,
+)
 from controller.core.model import Base, Comparison, Language, MicClass, Role
+from controller.core.rules import PRESETS
+from controller.core.sitting import MeetingCore
 from controller.hallgen import PROFILES, _q, generate, sized
 from firmware_specs import load_spec
 from protocols.mqtt import MessageKind, MqttUsageError, Topics, render_acl
@@ -372,3 +388,81 @@ def test_config_accepts_exactly_the_ids_that_run_can_use(hall_id: str) -> None:
         assert journal.name == f"{hall_id}.journal"
         assert journal.parent == Path(".")
     assert accepted == usable
+
+
+# --- the limits come from the core's table ------------------------------------------------
+
+_ABOVE = math.inf
+_BELOW = -math.inf
+
+
+def _past(bound: float, direction: float) -> float:
+    """The first number past `bound` (an int bound: the next int)."""
+    if isinstance(bound, int):
+        return bound + (1 if direction > 0 else -1)
+    return math.nextafter(bound, direction)
+
+
+# (section, key, bound, which way is out, other keys the bound needs). A timed vote's warning
+# must come before its end, so the longest warning is tried on an untimed vote.
+_BOUNDS: list[tuple[str, str, float, float, dict[str, object]]] = [
+    ("vote", "duration_s", UNTIMED, _BELOW, {}),
+    ("vote", "duration_s", MAX_VOTE_DURATION_S, _ABOVE, {}),
+    ("vote", "warning_s", MAX_VOTE_WARNING_S, _ABOVE, {"duration_s": UNTIMED}),
+    ("floor", "max_open", MIN_OPEN_MICS, _BELOW, {}),
+    ("floor", "max_open", MAX_OPEN_MICS, _ABOVE, {}),
+    ("floor", "max_requests", MAX_REQUESTS, _ABOVE, {}),
+    ("floor", "speak_time_s", MAX_TURN_S, _ABOVE, {}),
+    ("floor", "question_time_s", MAX_TURN_S, _ABOVE, {}),
+    ("floor", "reply_time_s", MAX_TURN_S, _ABOVE, {}),
+    ("floor", "warning_s", MAX_TURN_WARNING_S, _ABOVE, {}),
+    ("floor", "voice_open_db", MIN_VOICE_OPEN_DB, _BELOW, {}),
+    ("floor", "voice_open_db", MAX_VOICE_OPEN_DB, _ABOVE, {}),
+    ("floor", "voice_hold_s", MAX_VOICE_HOLD_S, _ABOVE, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "bound", "out", "extra"),
+    _BOUNDS,
+    ids=[f"{s}.{k}={b:g}" for s, k, b, _, _ in _BOUNDS],
+)
+def test_a_policy_at_the_cores_limit_is_accepted_and_one_past_it_refused(
+    section: str, key: str, bound: float, out: float, extra: dict[str, object]
+) -> None:
+    """The hall file's bounds are the core's table: a file at a limit loads and the core takes
+    the hall it builds (its floor, and a vote with the hall's defaults); one past is refused,
+    naming the key."""
+    cfg = parse_config(_minimal(policies={section: {**extra, key: bound}}), "t.toml")
+    policy = getattr(cfg.hall.policies, section)
+    assert getattr(policy, key) == bound
+    core = MeetingCore(cfg.hall)
+    core.handle(OpenSitting(at=1.0, sitting_id="s1", title="Kỳ họp"))
+    core.handle(CreateVote(at=1.0, vote_id="v1", title="Tờ trình"))
+    with pytest.raises(ConfigError) as err:
+        parse_config(_minimal(policies={section: {**extra, key: _past(bound, out)}}), "t.toml")
+    assert str(err.value).startswith(f"t.toml: policies.{section}.{key}: "), str(err.value)
+
+
+def test_an_untimed_vote_in_a_hall_file_needs_no_shorter_warning() -> None:
+    """0 is no time limit: the default warning (10 s) is not "longer than the vote", and the
+    core's vote has neither a countdown nor a warning."""
+    cfg = parse_config(_minimal(policies={"vote": {"duration_s": UNTIMED}}), "t.toml")
+    assert cfg.hall.policies.vote.duration_s == UNTIMED
+    core = MeetingCore(cfg.hall)
+    core.handle(OpenSitting(at=1.0, sitting_id="s1", title="Kỳ họp"))
+    core.handle(CreateVote(at=1.0, vote_id="v1", title="Tờ trình"))
+    vote = core.snapshot()["votes"][0]
+    assert (vote["duration_s"], vote["warning_s"]) == (UNTIMED, 0.0)
+    # A timed vote still needs its warning before its end.
+    with pytest.raises(ConfigError, match="warning_s must be shorter than duration_s"):
+        parse_config(_minimal(policies={"vote": {"duration_s": 5, "warning_s": 5}}), "t.toml")
+
+
+def test_the_preset_rules_are_the_cores() -> None:
+    """A hall file may name any of the core's presets, and may not redefine one."""
+    for key in PRESETS:
+        assert parse_config(_minimal(policies={"vote": {"rule": key}})).hall.policies.vote.rule
+        rule = {"key": key, "comparison": "at-least", "base": "present"}
+        with pytest.raises(ConfigError, match="shadowing a preset"):
+            parse_config(_minimal(policies={"rules": [rule]}), "t.toml")
