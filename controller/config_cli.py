@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.config import ConfigError, load_config
+    from controller.config import MAX_SEATS, ConfigError, load_config
     from controller.hallgen import DEMO_MIN_SEATS, PROFILES, demo_spec, generate, sized
 
     if args.action == "check":
@@ -50,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  broker: {'embedded' if cfg.broker.embedded else cfg.broker.host}")
         return 0
 
-    if args.seats is not None and not 1 <= args.seats <= 10_000:
-        print("error: --seats must be between 1 and 10000", file=sys.stderr)
+    if args.seats is not None and not 1 <= args.seats <= MAX_SEATS:
+        print(f"error: --seats must be between 1 and {MAX_SEATS}", file=sys.stderr)
         return 2
     if args.demo_seats is not None:
-        if not DEMO_MIN_SEATS <= args.demo_seats <= 10_000:
+        if not DEMO_MIN_SEATS <= args.demo_seats <= MAX_SEATS:
             print(
-                f"error: --demo-seats must be between {DEMO_MIN_SEATS} and 10000", file=sys.stderr
+                f"error: --demo-seats must be between {DEMO_MIN_SEATS} and {MAX_SEATS}",
+                file=sys.stderr,
             )
             return 2
         spec = demo_spec(args.demo_seats, args.seed)
