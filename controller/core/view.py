@@ -110,10 +110,75 @@ class WallView(TypedDict):
     quorum: dict[str, Any]
     # The vote the wall shows, whole; None when it shows none.
     vote: dict[str, Any] | None
+    # How the wall shows that vote (`WallShow`), decided here so that no wall works out a
+    # vote's states itself; None when it shows none.
+    show: WallShow | None
     floor: dict[str, Any]
 
 
+class WallShow(TypedDict):
+    """What a wall shows of its vote, by the vote's state."""
+
+    # Prepared, open or on hold: the countdown and the count of those who voted are up.
+    live: bool
+    # Closed or published: the result is up.
+    decided: bool
+    # The count's denominator: those present while prepared, the electorate once opened.
+    electorate: int
+    # The totals per answer to show (the result's once decided, the running ones while it
+    # runs), or None: a secret vote's stay hidden until it closes, a cancelled vote has none.
+    counts: list[int] | None
+    # A secret vote that runs: the wall says that the totals come at the close.
+    totals_hidden: bool
+    # The seat map is up (not while prepared or cancelled); `choices` are its seats' keys,
+    # never any for a secret vote.
+    seat_map: bool
+    choices: list[dict[str, int]]
+    # The countdown: it runs to `deadline` (daemon time) while open, else stands at
+    # `countdown_s` (on hold, prepared); None when there is none to show.
+    deadline: float | None
+    countdown_s: float | None
+    warning: bool
+    held: bool
+
+
 View = StaffView | PublicView | WallView
+
+_LIVE = frozenset({"prepared", "open", "hold"})
+_DECIDED = frozenset({"closed", "published"})
+
+
+def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
+    """How a wall shows `vote` (a vote of the core's snapshot) in its state."""
+    state = vote.get("state")
+    secret = vote.get("mode") == "secret"
+    result = vote.get("result") if state in _DECIDED else None
+    tally = vote.get("tally") or {}
+    counts: list[int] | None = None
+    if isinstance(result, Mapping):
+        counts = [int(t.get("count", 0)) for t in result.get("totals", [])]
+    elif state != "cancelled" and isinstance(tally.get("totals"), list):
+        counts = [int(c) for c in tally["totals"]]
+    if state == "prepared":
+        electorate = int(quorum.get("present", 0))
+    else:
+        electorate = int(vote.get("electorate_at_open", 0))
+    raw_choices = result.get("choices", []) if isinstance(result, Mapping) else vote.get("choices")
+    choices = [] if secret else [dict(c) for c in raw_choices or []]
+    live = state in _LIVE
+    return {
+        "live": live,
+        "decided": isinstance(result, Mapping),
+        "electorate": electorate,
+        "counts": counts,
+        "totals_hidden": secret and state in ("open", "hold"),
+        "seat_map": state not in ("prepared", "cancelled"),
+        "choices": choices,
+        "deadline": vote.get("deadline") if state == "open" else None,
+        "countdown_s": vote.get("countdown_s") if live else None,
+        "warning": bool(vote.get("warned")) and state == "open",
+        "held": state == "hold",
+    }
 
 
 def shown_vote(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -169,6 +234,7 @@ def project(snapshot: Mapping[str, Any], hall: HallInfo, health: Health) -> dict
         },
         "quorum": snapshot["quorum"],
         "vote": dict(shown) if shown is not None else None,
+        "show": wall_show(shown, snapshot["quorum"]) if shown is not None else None,
         "floor": snapshot["floor"],
     }
     return {

@@ -177,3 +177,32 @@ def test_patches_applied_to_the_first_snapshot_give_the_latest(
     # One from another daemon's run gets a snapshot.
     other = hall.hub.subscribe(0, stream="another-run", audience=Audience.WALL)
     assert isinstance(other.get_nowait(), Snapshot)
+
+
+def test_how_the_wall_shows_its_vote_follows_the_vote_s_state() -> None:
+    from controller.core.inputs import CloseVote, CreateVote, OpenVote, VoteKeyPressed
+    from controller.core.model import VoteMode
+
+    core = opened(HALL, present=[1, 2, 3, 4])
+
+    def show() -> Any:
+        return _json(core_views(core, HALL_INFO, {"lines": [], "units": []})[Audience.WALL])["show"]
+
+    assert show() is None
+    core.handle(CreateVote(1.0, "s", "Bỏ phiếu kín", mode=VoteMode.SECRET, duration_s=60.0))
+    prepared = show()
+    assert (prepared["live"], prepared["seat_map"], prepared["electorate"]) == (True, False, 4)
+    core.handle(OpenVote(2.0, "s"))
+    core.handle(VoteKeyPressed(3.0, 1, 1))
+    running = show()
+    assert running["counts"] is None
+    assert running["totals_hidden"] is True
+    assert running["choices"] == []
+    assert running["deadline"] == 62.0
+    core.handle(CloseVote(4.0, "s"))
+    closed = show()
+    assert closed["decided"] is True
+    assert closed["live"] is False
+    assert closed["counts"][0] == 1
+    assert closed["choices"] == []
+    assert closed["totals_hidden"] is False

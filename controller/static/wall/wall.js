@@ -277,21 +277,17 @@
     $("vote-mode").classList.toggle("secret", secret);
     setText($("vote-title"), vote.title || "");
 
-    const decided = vote.state === "closed" || vote.state === "published";
-    const result = decided ? vote.result : null;
+    // How to show it, as the daemon decided (the wall view's `show`, docs/stream.md).
+    const how = mirror.show || {};
+    const result = how.decided ? vote.result : null;
     const tally = vote.tally || {};
-    const live = vote.state === "open" || vote.state === "hold" || vote.state === "prepared";
-    show($("vote-live"), live);
-    const electorate = vote.state === "prepared" ? (mirror.quorum || {}).present || 0 : vote.electorate_at_open || 0;
-    setText($("voted"), vote.state === "prepared" ? "" : t.voted(tally.voted || 0, electorate));
+    show($("vote-live"), !!how.live);
+    const prepared = vote.state === "prepared";
+    setText($("voted"), prepared ? "" : t.voted(tally.voted || 0, how.electorate || 0));
 
-    // Totals: live for an open vote, the result's once decided, none for a secret vote
-    // until it closes (the daemon does not send them).
     const options = vote.options || [];
-    let counts = null;
-    if (result) counts = result.totals.map((x) => x.count);
-    else if (Array.isArray(tally.totals) && vote.state !== "cancelled") counts = tally.totals;
-    const hidden = secret && !result && vote.state !== "cancelled" && vote.state !== "prepared";
+    const counts = Array.isArray(how.counts) ? how.counts : null;
+    const hidden = !!how.totals_hidden;
     show($("totals-hidden"), hidden);
     setText($("totals-hidden"), hidden ? t.hiddenTotals : "");
     drawTotals(options, counts);
@@ -369,7 +365,8 @@
 
   function drawSeats(vote, t) {
     const panel = $("seats-panel");
-    const withMap = !!vote && vote.state !== "prepared" && vote.state !== "cancelled";
+    const how = (mirror && mirror.show) || {};
+    const withMap = !!vote && !!how.seat_map;
     show(panel, withMap);
     if (!withMap) return;
     const secret = vote.mode === "secret";
@@ -384,7 +381,7 @@
       return;
     }
     if (seatLayout === null) buildSeatMap();
-    const choices = vote.result ? vote.result.choices : vote.choices || [];
+    const choices = how.choices || [];
     const key = new Map(choices.map((c) => [c.seat, c.key]));
     const present = new Set(((mirror.attendance || {}).present_seats) || []);
     for (const [seat, el] of seatLayout.cells) {
@@ -509,17 +506,15 @@
     const t = TEXT[language()];
     const now = daemonNow();
     const vote = currentVote();
+    const how = mirror.show || {};
     const cd = $("countdown");
-    if (vote && (vote.state === "open" || vote.state === "hold" || vote.state === "prepared")) {
+    if (vote && how.live) {
       let left = null;
-      if (vote.state === "open" && typeof vote.deadline === "number" && now !== null) {
-        left = vote.deadline - now;
-      } else if (typeof vote.countdown_s === "number") {
-        left = vote.countdown_s;
-      }
+      if (typeof how.deadline === "number" && now !== null) left = how.deadline - now;
+      else if (typeof how.countdown_s === "number") left = how.countdown_s;
       setText(cd, left === null ? "" : clock(left));
-      cd.classList.toggle("warning", !!vote.warned && vote.state === "open");
-      cd.classList.toggle("held", vote.state === "hold");
+      cd.classList.toggle("warning", !!how.warning);
+      cd.classList.toggle("held", !!how.held);
       show(cd, left !== null);
     }
     for (const el of document.querySelectorAll(".speaker[data-end]")) {
