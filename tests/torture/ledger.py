@@ -318,6 +318,16 @@ def stream_timing(name: str, views: Sequence[Mapping[str, Any]], secret: Secret)
             tally: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
             if tally.get("totals") is not None or tally.get("weighted_totals") is not None:
                 found.append(f"{name}: view {i} shows {secret.vote_id}'s totals while open")
+        show = view.get("show")
+        wall_vote = view.get("vote")
+        if (
+            isinstance(show, Mapping)
+            and isinstance(wall_vote, Mapping)
+            and wall_vote.get("vote_id") == secret.vote_id
+            and wall_vote.get("state") in ("open", "hold", "prepared")
+            and (show.get("counts") is not None or show.get("choices"))
+        ):
+            found.append(f"{name}: view {i} shows how {secret.vote_id} stands while open")
     return found
 
 
