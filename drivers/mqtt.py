@@ -199,6 +199,8 @@ class MqttUnits:
         self._retained: dict[str, wire.Publication] = {}
         # The same, per seat: a unit's state to send again on a resent press or a restart.
         self._seat_retained: dict[int, dict[str, wire.Publication]] = {}
+        # Per seat, the last (boot, seq) confirmed to its unit (`cmd/confirm`, contract 1.2).
+        self._confirmed: dict[int, tuple[int, int]] = {}
         self._outbox: asyncio.Queue[wire.Publication] = asyncio.Queue()
         self._complained: set[tuple[int | None, str]] = set()
         self.connected = asyncio.Event()
@@ -283,6 +285,7 @@ class MqttUnits:
                 continue
             if held.key is not None:
                 self._held_by_origin.pop(held.key, None)
+                self._confirm(held.key[0], held.key[1:])
             for entry in held.acks:
                 entry.ready = True
         if self._acks is not None:
@@ -573,8 +576,10 @@ class MqttUnits:
         if unproven:
             self.duplicates += 1
             log.debug("seat %d: press seen again (boot %d, seq %d)", seat, *mark)
-            # A unit resends a press until it sees a command for its seat (the contract): its
-            # current state is that answer for a press counted already.
+            # A unit resends a press until a confirmation covers it (the contract). Not on its
+            # way to the journal (that is caught before), at or before the last press counted:
+            # it is durable, and so is every press before it.
+            self._confirm(seat, mark)
             self._resync(seat)
             return
         if event.boot < last[0]:
@@ -638,6 +643,14 @@ class MqttUnits:
                 monitor.rebooted()
                 self._resync(seat)
         monitor.set_online(True)
+
+    def _confirm(self, seat: int, mark: tuple[int, int]) -> None:
+        """Tell the unit that its presses up to `mark` are durable (or refused): the contract's
+        explicit confirmation, retained, so a unit that reconnects learns it too."""
+        if mark <= self._confirmed.get(seat, (-1, 0)):
+            return
+        self._confirmed[seat] = mark
+        self._queue(wire.ConfirmCommand(seat, *mark))
 
     def _resync(self, seat: int) -> None:
         """Send a unit its retained state again (after its restart, or as the answer to a

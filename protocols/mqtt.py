@@ -60,6 +60,7 @@ class MessageKind(StrEnum):
     CMD_MIC = "cmdMic"
     CMD_RING = "cmdRing"
     CMD_CHIME = "cmdChime"
+    CMD_CONFIRM = "cmdConfirm"
     WALL_SITTING = "wallSitting"
     WALL_ITEM = "wallItem"
     WALL_ATTENDANCE = "wallAttendance"
@@ -652,6 +653,15 @@ class ChimeCommand(SeatMessage):
     kind: ClassVar[MessageKind] = MessageKind.CMD_CHIME
 
 
+@dataclass(frozen=True)
+class ConfirmCommand(SeatMessage):
+    """Every press of the seat up to (boot, seq), boot first, is durable or refused."""
+
+    kind: ClassVar[MessageKind] = MessageKind.CMD_CONFIRM
+    boot: int
+    seq: int
+
+
 # controller -> wall
 
 
@@ -820,6 +830,7 @@ MESSAGE_TYPES: Mapping[MessageKind, type[Message]] = {
         MicCommand,
         RingCommand,
         ChimeCommand,
+        ConfirmCommand,
         WallSitting,
         WallItem,
         WallAttendance,

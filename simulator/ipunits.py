@@ -13,8 +13,8 @@ what the unit shows. When the broker goes away, the unit reconnects as the contr
 ("Reconnecting") and sends the presses it kept meanwhile, as a QoS 1 client does.
 
 As the contract requires (firmware_specs/mqtt.md, "Presses: until the controller confirms"),
-a unit keeps every press until the controller confirms it: a command for its seat that arrives
-after the broker's PUBACK of that press. Each time the controller's status says online (on
+a unit keeps every press until the controller confirms it: a `cmd/confirm` for its seat that
+names the press or a later one (contract 1.2). Each time the controller's status says online (on
 every subscription, the retained one; and after each reconnection of the controller) the unit
 publishes again, unchanged, every press the broker acknowledged and the controller did not
 confirm: a broker that restarted without persistence has lost those.
@@ -68,11 +68,11 @@ def reconnect_waits(rng: random.Random) -> Iterator[float]:
 
 @dataclass
 class _Unconfirmed:
-    """A press the controller has not confirmed; `acked_at` is the unit's command count when
-    the broker acknowledged its last publication (None while it is on its way)."""
+    """A press the controller has not confirmed; `acked` once the broker acknowledged its
+    last publication (False while it is on its way)."""
 
     pub: mqtt.Publication
-    acked_at: int | None = None
+    acked: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,6 @@ class IpUnit:
         self.connections = 0
         # Presses kept until the controller confirms them, by (boot, seq), in order.
         self._unconfirmed: dict[tuple[int, int], _Unconfirmed] = {}
-        self._heard = 0  # commands received for this seat, of any kind
         self.resent = 0
 
     # --- delegate actions ------------------------------------------------------------------
@@ -352,31 +351,32 @@ class IpUnit:
                 if decoded.state is mqtt.LinkState.ONLINE:
                     self._resend_unconfirmed()
                 continue
-            if isinstance(decoded, mqtt.Message):
-                self._confirmed_by_command()
+            if isinstance(decoded, mqtt.ConfirmCommand):
+                self._confirmed((decoded.boot, decoded.seq))
+            elif isinstance(decoded, mqtt.Message):
                 self._apply(decoded)
-                async with self._commanded:
-                    self._commanded.notify_all()
+            else:
+                continue
+            async with self._commanded:
+                self._commanded.notify_all()
 
     @property
     def unconfirmed(self) -> int:
         """Presses the controller has not confirmed yet."""
         return len(self._unconfirmed)
 
-    def _confirmed_by_command(self) -> None:
-        """A command for this seat confirms every press the broker had acknowledged before."""
-        self._heard += 1
-        for key, entry in list(self._unconfirmed.items()):
-            if entry.acked_at is not None and entry.acked_at < self._heard:
-                del self._unconfirmed[key]
+    def _confirmed(self, mark: tuple[int, int]) -> None:
+        """`cmd/confirm` (contract 1.2): every press up to `mark`, boot first, is counted."""
+        for key in [k for k in self._unconfirmed if k <= mark]:
+            del self._unconfirmed[key]
 
     def _resend_unconfirmed(self) -> None:
         """The controller is (back) online: what the broker took and the controller never
         confirmed may have died with a broker restart. Send it again, unchanged, in order."""
         for entry in self._unconfirmed.values():
-            if entry.acked_at is None:
+            if not entry.acked:
                 continue  # still on its way, or waiting in the backlog
-            entry.acked_at = None
+            entry.acked = False
             self.resent += 1
             self._publish(entry.pub)
 
@@ -400,6 +400,11 @@ class IpUnit:
             case _:
                 return
         self.commands.append(message)
+
+    async def wait_unconfirmed(self, count: int) -> None:
+        """Wait until at most `count` presses wait for a confirmation (bound it with a timeout)."""
+        async with self._commanded:
+            await self._commanded.wait_for(lambda: len(self._unconfirmed) <= count)
 
     async def wait_commands(self, count: int) -> None:
         """Wait until the unit has applied `count` commands in all (bound it with a timeout)."""
@@ -438,7 +443,7 @@ class IpUnit:
             await client.publish(pub.topic, pub.payload, pub.qos, pub.retain, timeout=10)
             for entry in self._unconfirmed.values():
                 if entry.pub is pub:
-                    entry.acked_at = self._heard
+                    entry.acked = True
         except aiomqtt.MqttError:
             # Lost with the connection: send it again on the next one, as a QoS 1 client
             # would. The unit may have reconnected while this publish was waiting for its

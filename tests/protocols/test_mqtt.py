@@ -31,6 +31,7 @@ from protocols.mqtt import (
     ChimeCommand,
     Cleared,
     ClientRole,
+    ConfirmCommand,
     ControllerStatus,
     Decoded,
     DuplicateFilter,
@@ -224,6 +225,7 @@ STRATEGIES: dict[MessageKind, st.SearchStrategy[Message]] = {
     MessageKind.CMD_MIC: st.builds(MicCommand, seat=seats, on=st.booleans()),
     MessageKind.CMD_RING: rings(),
     MessageKind.CMD_CHIME: st.builds(ChimeCommand, seat=seats),
+    MessageKind.CMD_CONFIRM: st.builds(ConfirmCommand, seat=seats, boot=boots, seq=seqs),
     MessageKind.WALL_SITTING: st.builds(
         WallSitting, state=st.sampled_from(SittingState), id=texts(64), title=names
     ),

@@ -238,10 +238,42 @@ def test_reconnection_follows_the_contract() -> None:
             spent += wait
         assert all(0.25 <= w <= 0.5 for w in steady)  # jittered, at least every second
         later = taken[len(steady) :]
-        assert later and all(0.5 <= w <= 10.0 for w in later)
+        assert later
+        assert all(0.5 <= w <= 10.0 for w in later)
         assert max(later) > 5.0  # it backs off to several seconds in the end
     # Seeded: the same seat waits the same way in a replayed run, two seats differ.
     first = reconnect_waits(random.Random(1))
     again = reconnect_waits(random.Random(1))
     other = reconnect_waits(random.Random(2))
     assert next(first) == next(again) != next(other)
+
+
+async def test_a_unit_keeps_a_press_until_a_confirmation_covers_it() -> None:
+    """MQTT contract 1.2: any other command, even after the broker's PUBACK, confirms nothing
+    (a controller that restarted sends every seat its retained state before it has read the
+    presses the broker kept for it); `cmd/confirm` naming the press, or a later one, does."""
+    async with (
+        SimulatedHall(ip_hall(4), wire_time=False, seed=3) as hall,
+        controller_for(hall) as ctl,
+    ):
+        unit = hall.ip_units[2]
+        hall.press(2, 1)
+        hall.press(2, 2)
+        await ctl.until(lambda: len([e for e in ctl.accepted if e.seat == 2]) == 2)
+        first, second = [(e.boot, e.seq) for e in ctl.accepted if e.seat == 2]
+        assert unit.unconfirmed == 2
+
+        async def send(message: mqtt.Message) -> None:
+            pub = ctl.topics.publication(message)
+            await ctl.client.publish(pub.topic, pub.payload, pub.qos, pub.retain)
+
+        # A state command after both PUBACKs: both presses are still kept.
+        await send(mqtt.LedsCommand(2, lit=(2,), present=True))
+        await send(mqtt.ConfirmCommand(2, *first))
+        async with asyncio.timeout(5):
+            await unit.wait_commands(1)
+            await unit.wait_unconfirmed(1)  # the confirmation arrives after the LEDs
+        assert unit.unconfirmed == 1
+        await send(mqtt.ConfirmCommand(2, *second))
+        async with asyncio.timeout(5):
+            await unit.wait_unconfirmed(0)
