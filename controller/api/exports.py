@@ -1,0 +1,117 @@
+"""Exports of the journal (results, participation, minutes) and signed results."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Query
+from fastapi.responses import Response
+
+from controller.api.deps import (
+    CHAIR_SECRETARY,
+    Context,
+    Problem,
+    log,
+)
+from controller.core.model import Language
+from controller.exports import (
+    MEDIA_TYPES,
+    ExportError,
+    Format,
+    JournalView,
+    What,
+    render,
+    replay_journal,
+)
+from controller.signing import HallKey, SigningError, signed_result
+
+# Query parameters of the exports (module level: FastAPI resolves the annotations by name).
+Sitting = Annotated[str | None, Query(max_length=64, description="a sitting's id")]
+Lang = Annotated[Language | None, Query(description="language of the minutes")]
+
+
+def register(ctx: Context) -> None:
+    runtime = ctx.runtime
+    route = ctx.route
+    api = ctx.api
+
+    async def journal_view() -> JournalView:
+        # Replayed from the journal itself (a read-only connection, off the event loop), so an
+        # export shows exactly what is recorded and never waits on, or delays, the core.
+        try:
+            return await asyncio.to_thread(replay_journal, runtime.journal.path, runtime.config)
+        except ExportError as exc:
+            raise Problem(500, "Journal unreadable", str(exc)) from exc
+
+    async def export(
+        what: What, fmt: Format, sitting: str | None, lang: Language | None, filename: str
+    ) -> Response:
+        view = await journal_view()
+        try:
+            text = render(view, what, fmt, sitting_id=sitting, language=lang)
+        except ExportError as exc:
+            raise Problem(404, "Not found", str(exc)) from exc
+        return Response(
+            text.encode("utf-8"),
+            media_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @route(api, "GET", "/exports/results.csv", CHAIR_SECRETARY, "Results as CSV (Excel-ready)")
+    async def export_results_csv(sitting: Sitting = None) -> Response:
+        return await export(What.RESULTS, Format.CSV, sitting, None, "results.csv")
+
+    @route(api, "GET", "/exports/results.json", CHAIR_SECRETARY, "Results as JSON")
+    async def export_results_json(sitting: Sitting = None) -> Response:
+        return await export(What.RESULTS, Format.JSON, sitting, None, "results.json")
+
+    @route(
+        api,
+        "GET",
+        "/exports/participation.csv",
+        CHAIR_SECRETARY,
+        "Participation record of a sitting as CSV",
+    )
+    async def export_participation_csv(sitting: Sitting = None) -> Response:
+        return await export(What.PARTICIPATION, Format.CSV, sitting, None, "participation.csv")
+
+    @route(
+        api,
+        "GET",
+        "/exports/participation.json",
+        CHAIR_SECRETARY,
+        "Participation record of a sitting as JSON",
+    )
+    async def export_participation_json(sitting: Sitting = None) -> Response:
+        return await export(What.PARTICIPATION, Format.JSON, sitting, None, "participation.json")
+
+    @route(api, "GET", "/exports/minutes.html", CHAIR_SECRETARY, "Printable minutes (HTML)")
+    async def export_minutes(sitting: Sitting = None, lang: Lang = None) -> Response:
+        return await export(What.MINUTES, Format.HTML, sitting, lang, "minutes.html")
+
+    @route(
+        api,
+        "GET",
+        "/votes/{vote_id}/signed-result",
+        CHAIR_SECRETARY,
+        "A closed vote's result, signed with the hall's key",
+    )
+    async def signed_vote_result(vote_id: str) -> Response:
+        view = await journal_view()
+        data_dir = runtime.journal.path.parent
+        try:
+            key = await asyncio.to_thread(HallKey.load_or_create, data_dir)
+            text = signed_result(view, vote_id, key)
+        except ExportError as exc:
+            raise Problem(404, "Not found", str(exc)) from exc
+        except SigningError as exc:
+            log.error("signing key unusable", extra={"event": "signing-key", "reason": str(exc)})
+            raise Problem(
+                500, "Signing key unusable", "the hall's signing key cannot be used"
+            ) from None
+        return Response(
+            text.encode("utf-8"),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="result-{vote_id}.json"'},
+        )

@@ -1,0 +1,94 @@
+"""Queries, served from the read model (`controller.core.view`) but for the hall's own
+description and the participation record: the caller's view, the hall, the seats, the results,
+the health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from controller.api.deps import (
+    CHAIR_SECRETARY,
+    STAFF,
+    Context,
+)
+from controller.auth import ALL_ROLES
+from controller.core.view import Audience, results
+
+
+def register(ctx: Context) -> None:
+    runtime = ctx.runtime
+    route = ctx.route
+    api = ctx.api
+    audience = ctx.audience
+
+    @route(api, "GET", "/state", ALL_ROLES, "The caller's view of the hall (the stream's snapshot)")
+    async def get_state(request: Request) -> dict[str, Any]:
+        return runtime.hub.snapshot(audience(request)).to_json()
+
+    @route(api, "GET", "/hall", ALL_ROLES, "The body, its delegates and the seating chart")
+    async def get_hall() -> dict[str, Any]:
+        hall = runtime.config.hall
+        return {
+            "id": runtime.config.hall_id,
+            "name": hall.body.name,
+            "short_name": hall.body.short_name,
+            "members": hall.body.members,
+            "language": hall.language.value,
+            "delegates": [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "group": d.group,
+                    "role": d.role.value,
+                    "title": d.title,
+                    "voting": d.voting,
+                }
+                for d in hall.delegates
+            ],
+            "seats": [
+                {
+                    "number": s.number,
+                    "row": s.row,
+                    "col": s.col,
+                    "delegate": s.delegate,
+                    "mic_class": s.mic_class.value,
+                }
+                for s in hall.seats
+            ],
+        }
+
+    @route(api, "GET", "/seats", ALL_ROLES, "Every seat: its delegate, presence and microphone")
+    async def get_seats() -> list[dict[str, Any]]:
+        hall = runtime.config.hall
+        names = {d.id: d.name for d in hall.delegates}
+        view = runtime.hub.view(Audience.OBSERVER)
+        live = {speaker["seat"] for speaker in view["floor"].get("live", [])}
+        present = set(view["attendance"].get("present_seats", []))
+        return [
+            {
+                "number": s.number,
+                "row": s.row,
+                "col": s.col,
+                "delegate": s.delegate,
+                "name": names.get(s.delegate or "", ""),
+                "mic_class": s.mic_class.value,
+                "present": s.number in present,
+                "mic_live": s.number in live,
+            }
+            for s in hall.seats
+        ]
+
+    @route(api, "GET", "/results", ALL_ROLES, "Results of the sitting's closed votes")
+    async def get_results(request: Request) -> list[dict[str, Any]]:
+        return results(runtime.hub.view(audience(request)))
+
+    @route(api, "GET", "/participation", CHAIR_SECRETARY, "Each delegate's participation record")
+    async def get_participation(sitting_id: str | None = None) -> list[dict[str, Any]]:
+        records = runtime.core.participation(sitting_id)
+        return [record.to_json() for record in records.values()]
+
+    @route(api, "GET", "/health", STAFF, "Every line and unit with its health")
+    async def get_health() -> dict[str, Any]:
+        return dict(runtime.health_snapshot())
