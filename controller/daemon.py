@@ -40,7 +40,7 @@ from drivers.mosquitto import (
     hall_broker,
     load_or_create_secret,
 )
-from drivers.mqtt import ip_seats
+from drivers.mqtt import MqttUnits, ip_seats
 from drivers.registry import build_drivers
 
 log = logging.getLogger("chamber.daemon")
@@ -425,7 +425,14 @@ async def assemble(
             tls=tls,
         )
         if wall_mqtt:
-            daemon.extra_jobs.append(lambda: publish_wall_state(daemon.runtime))
+
+            async def wall_twin() -> None:
+                # The wall's MQTT twin goes out through the hall's MQTT driver, once built.
+                await daemon.runtime.started.wait()
+                sinks = [d for d in daemon.runtime.drivers if isinstance(d, MqttUnits)]
+                await publish_wall_state(daemon.runtime, sinks=sinks)
+
+            daemon.extra_jobs.append(wall_twin)
         await stack.enter_async_context(daemon)
         yield daemon
 

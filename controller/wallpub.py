@@ -86,17 +86,12 @@ class WallPublisher:
 async def publish_wall_state(
     runtime: Runtime,
     *,
-    sinks: Sequence[WallSink] | None = None,
+    sinks: Sequence[WallSink],
     interval_s: float = 0.25,
 ) -> None:
     """Run until cancelled: follow the wall view on the hub and keep the retained wall
-    topics current in `sinks`.
-
-    `sinks` left out: the runtime's drivers that are wall sinks (the assembly that predates
-    the argument; it should pass its MQTT driver instead)."""
+    topics current in `sinks` (the assembly passes its MQTT driver)."""
     await runtime.started.wait()
-    if sinks is None:
-        sinks = [d for d in runtime.drivers if isinstance(d, WallSink)]
     if not sinks:
         return
     # Deadlines go out as Unix times; the offset is taken once so that they do not jitter.
