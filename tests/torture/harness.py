@@ -752,6 +752,8 @@ class Torture:
         return ledger.account_journal(self.truth, self.windows, self.journal_records())
 
     async def final_books(self) -> None:
+        await self.heal()
+        await self.mics_journaled()
         records = self.journal_records()
         books = ledger.account_journal(self.truth, self.windows, records)
         books.add(self.books)
@@ -761,6 +763,21 @@ class Torture:
         f.lost, f.doubled, f.misattributed = books.lost, books.doubled, books.misattributed
         f.wrong_results, f.secret_links = books.wrong_results, books.secret_links
         f.details += books.details
+
+    async def mics_journaled(self) -> None:
+        """Until the journal holds as many requests per seat as the units took, checked at each
+        stream message, or the bound passes (the books then say what is missing). A delegate
+        may ask for the floor after the last close (the one whose unit just rebooted does):
+        the books must not be taken before the daemon has read it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_S
+        while loop.time() < deadline:
+            self.wake.clear()
+            if self.account_mics(self.journal_records()).lost == 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await self.wake.wait()
 
     def account_mics(self, records: Sequence[tuple[int, Mapping[str, Any]]]) -> ledger.Books:
         """Microphone requests carry no origin on the wire: each one a unit took must be
