@@ -312,8 +312,7 @@ class IpUnit:
             )
             self._client = client
             self.connections += 1
-            while self._backlog:
-                self._publish(self._backlog.popleft())
+            self._flush_on_connection()
             self.connected.set()
             if self._on_connected is not None:
                 self._on_connected(self)
@@ -364,6 +363,23 @@ class IpUnit:
     def unconfirmed(self) -> int:
         """Presses the controller has not confirmed yet."""
         return len(self._unconfirmed)
+
+    def _flush_on_connection(self) -> None:
+        """The contract: on every connection, before anything new, every press the controller
+        has not confirmed goes out again in its order (the broker may have lost those it
+        acknowledged), then the rest of what waited; the controller counts a seat's presses in
+        order, and refuses an older one that comes after a newer one."""
+        backlog = list(self._backlog)
+        self._backlog.clear()
+        presses = {id(entry.pub) for entry in self._unconfirmed.values()}
+        for entry in self._unconfirmed.values():
+            if entry.acked:
+                self.resent += 1
+            entry.acked = False
+            self._publish(entry.pub)
+        for queued in backlog:
+            if id(queued) not in presses:
+                self._publish(queued)
 
     def _confirmed(self, mark: tuple[int, int]) -> None:
         """`cmd/confirm` (contract 1.2): every press up to `mark`, boot first, is counted."""

@@ -19,9 +19,9 @@ from controller.hallgen import generate, sized
 from drivers.mosquitto import WALL_USER, hall_broker
 from protocols import mqtt
 from simulator.delegates import GroundTruth, PresenceScript, VoteScript
-from simulator.faults import FaultKind
+from simulator.faults import FaultKind, Faults
 from simulator.hall import SimulatedHall
-from simulator.ipunits import BrokerAddress, reconnect_waits
+from simulator.ipunits import BrokerAddress, IpUnit, SeatTopics, reconnect_waits
 
 
 def ip_hall(seats: int) -> HallConfig:
@@ -277,3 +277,35 @@ async def test_a_unit_keeps_a_press_until_a_confirmation_covers_it() -> None:
         await send(mqtt.ConfirmCommand(2, *second))
         async with asyncio.timeout(5):
             await unit.wait_unconfirmed(0)
+
+
+async def test_a_new_connection_sends_every_unconfirmed_press_first_in_order() -> None:
+    """MQTT contract 1.2: on every connection, before anything new, every press the controller
+    has not confirmed goes out again in its order, acknowledged by the broker or not. Under
+    1.1 a press made while the broker was away went out first and the older one, which the
+    dead broker had acknowledged, only when the controller's status came: after the newer one,
+    where the controller refuses it as a replay (the torture harness lost a press so)."""
+    topics = mqtt.Topics("test-hall")
+    unit = IpUnit(
+        7,
+        SeatTopics(topics),
+        BrokerAddress("127.0.0.1", 1, None, None),
+        credentials=(None, None),
+        truth=GroundTruth(),
+        faults=Faults(random.Random(1)),
+    )
+    sent: list[mqtt.Publication] = []
+    unit._publish = sent.append  # type: ignore[method-assign]
+    first = unit.press_vote(1)  # published, and (say) acknowledged by the broker that died
+    unit._unconfirmed[(unit.boot, 1)].acked = True
+    unit._publish = unit._backlog.append  # type: ignore[method-assign]
+    second = unit.press_vote(2)  # made while the broker is away: waits in the backlog
+    unit._publish = sent.append  # type: ignore[method-assign]
+    sent.clear()
+    unit._flush_on_connection()
+    decoded = [topics.decode(p.topic, p.payload) for p in sent]
+    assert [(d.seq, d.key) for d in decoded if isinstance(d, mqtt.VoteKey)] == [
+        (first.seq, 1),
+        (second.seq, 2),
+    ]
+    assert unit.resent == 1
