@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +55,30 @@ from bench.common import (
 )
 from controller.auth import Role, TokenStore
 from controller.config import HallConfig
+from drivers.mosquitto import (
+    CONTROLLER_USER,
+    WALL_USER,
+    Mosquitto,
+    hall_users,
+    unit_password,
+)
+from drivers.mqtt import ip_seats
+from drivers.topology import Broker
 from protocols import mqtt
+from protocols.mqtt import render_acl
 from simulator.cli import config_toml
 from simulator.hall import SimulatedHall
+from simulator.ipunits import BrokerAddress
 
 NUMBER = 1
 SIZES = (50, 500, 4096)
 SPREAD_S = 1.0
 # One dump is one JSON line: every delta or message of a vote at 4,096 seats.
 DUMP_LIMIT = 256 * 1024 * 1024
+
+
+SECRET = b"bench secret, not a hall's: 32 b"
+AUDITOR = "auditor"  # the floor's account: reads every topic, as the controller's does
 
 
 def target_ms(floor_p99_ms: float) -> float:
@@ -202,6 +217,10 @@ class LiveHall:
     url: str
     chair: str
     observer: str
+    # The floor's account: it reads every topic, as the controller's does. It cannot be the
+    # controller's own: the broker makes a client id of the account's name, so a second
+    # connection of it would take the daemon's session over.
+    auditor: BrokerAddress
 
     def rss_mb(self) -> float:
         """The daemon's resident set (VmRSS), in MB."""
@@ -224,11 +243,40 @@ def _prepare(seats: int, directory: Path) -> HallConfig:
 async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator[LiveHall]:
     """The simulator here, the daemon (`chamber run`) as a child process, wired together."""
     config = _prepare(seats, directory)
-    async with SimulatedHall(
-        config, wire_time=False, seed=seed, runtime_dir=directory / "sim", wall=False
-    ) as sim:
+    seats_ip = ip_seats(config)
+    users = hall_users(SECRET, seats_ip) | {AUDITOR: unit_password(SECRET, AUDITOR)}
+    acl = render_acl(config.hall_id, sorted(seats_ip), CONTROLLER_USER, WALL_USER)
+    broker = Mosquitto(directory / "broker", users, acl + f"\nuser {AUDITOR}\ntopic read #\n")
+    await broker.start()
+    wall = BrokerAddress(broker.connect_host, broker.port, WALL_USER, users[WALL_USER])
+    auditor = BrokerAddress(broker.connect_host, broker.port, AUDITOR, users[AUDITOR])
+    async with (
+        contextlib.AsyncExitStack() as stack,
+        SimulatedHall(
+            config,
+            wire_time=False,
+            seed=seed,
+            runtime_dir=directory / "sim",
+            wall=False,
+            broker=wall,
+            secret=SECRET,
+            broker_control=broker,
+        ) as sim,
+    ):
+        stack.push_async_callback(broker.stop)
+        daemon_config = replace(
+            sim.daemon_config(),
+            broker=Broker(
+                broker.connect_host,
+                broker.port,
+                CONTROLLER_USER,
+                users[CONTROLLER_USER],
+                False,
+                None,
+            ),
+        )
         daemon_toml = directory / "daemon.toml"
-        daemon_toml.write_text(config_toml(sim.daemon_config()), encoding="utf-8")
+        daemon_toml.write_text(config_toml(daemon_config), encoding="utf-8")
         store = TokenStore()
         chair = store.add("bench chair", Role.CHAIR)
         observer = store.add("bench stream", Role.OBSERVER)
@@ -256,7 +304,7 @@ async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator
             stderr=log,
             cwd=ROOT,
         )
-        hall = LiveHall(sim, daemon, f"http://127.0.0.1:{port}", chair, observer)
+        hall = LiveHall(sim, daemon, f"http://127.0.0.1:{port}", chair, observer, auditor)
         try:
             async with httpx.AsyncClient(base_url=hall.url, timeout=30) as client:
                 async with asyncio.timeout(120):
@@ -298,7 +346,7 @@ async def run_size(seats: int, repetitions: int, directory: Path, seed: int) -> 
     rng = random.Random(seed)
     async with live_hall(seats, directory, seed) as hall:
         sim = hall.sim
-        broker = sim.daemon_config().broker
+        broker = hall.auditor
         topics = mqtt.Topics(sim.config.hall_id)
         channel = topics.channel(mqtt.MessageKind.VOTE_KEY)
         parts = topics.topic(mqtt.MessageKind.VOTE_KEY, 1).split("/")
