@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -266,6 +266,30 @@ def unit_health_of(line: MicLine, seat: int) -> UnitHealth:
     return next(h for h in line.health() if isinstance(h, UnitHealth) and h.seat == seat)
 
 
+async def start_line(
+    line_cfg: Line,
+    handle: Callable[[MicLine, Input], None],
+    origins: dict[tuple[int, str], str],
+) -> tuple[MicLine, asyncio.Task[None]]:
+    """A line as the daemon runs it (`hold_acks`), resumed from `origins`; `handle` gets each
+    input with the line (to settle it, as the runtime does once it is durable). Returns once
+    every unit is online."""
+    health: Recorder[UnitHealth | LineHealth] = Recorder()
+    line = MicLine(
+        line_cfg, UNITS, FakeClock(50.0), lambda item: handle(line, item), health, hold_acks=True
+    )
+    line.restore_origins(origins)
+    task = asyncio.create_task(line.run())
+    await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
+    return line, task
+
+
+async def stop_line(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> None:
     """As the daemon runs it (`hold_acks`), a unit keeps an event until its input is durable:
     a controller that dies before then is sent the event again by the unit."""
@@ -275,24 +299,15 @@ async def test_an_event_is_acknowledged_only_once_settled(pty_pair: PtyPair) -> 
     async def start(
         presses: Recorder[Input], origins: dict[tuple[int, str], str]
     ) -> tuple[MicLine, asyncio.Task[None]]:
-        health: Recorder[UnitHealth | LineHealth] = Recorder()
-
-        def sink(item: Input) -> None:
+        def handle(line: MicLine, item: Input) -> None:
             if isinstance(item, UnitRestarted):
                 line.settled([item])  # a restart's record is durable at once here
             else:
                 presses(item)
 
-        line = MicLine(line_cfg, UNITS, FakeClock(50.0), sink, health, hold_acks=True)
-        line.restore_origins(origins)
-        task = asyncio.create_task(line.run())
-        await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
-        return line, task
+        return await start_line(line_cfg, handle, origins)
 
-    async def stop(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    stop = stop_line
 
     try:
         first: Recorder[Input] = Recorder()
@@ -359,9 +374,7 @@ async def test_a_restart_recorded_by_a_daemon_that_died_is_not_counted_again(
     seat = UNITS[2]
 
     async def start(seen: Recorder[Input], *, settle: bool) -> tuple[MicLine, asyncio.Task[None]]:
-        health: Recorder[UnitHealth | LineHealth] = Recorder()
-
-        def sink(item: Input) -> None:
+        def handle(line: MicLine, item: Input) -> None:
             origin = getattr(item, "origin", None)
             if origin:
                 journal[(getattr(item, "seat"), origin.partition(":")[0])] = origin  # noqa: B009
@@ -369,19 +382,21 @@ async def test_a_restart_recorded_by_a_daemon_that_died_is_not_counted_again(
             if settle or getattr(item, "seat", None) != seat:
                 line.settled([item])
 
-        line = MicLine(line_cfg, UNITS, FakeClock(50.0), sink, health, hold_acks=True)
-        line.restore_origins(dict(journal))
-        task = asyncio.create_task(line.run())
-        await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))
-        return line, task
+        return await start_line(line_cfg, handle, dict(journal))
 
-    async def stop(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    stop = stop_line
 
     def origins(items: list[Input], kind: type[Input]) -> list[str | None]:
-        return [getattr(i, "origin", None) for i in items if isinstance(i, kind) and i.seat == seat]
+        return [
+            getattr(i, "origin", None)
+            for i in items
+            if isinstance(i, kind) and getattr(i, "seat", None) == seat
+        ]
+
+    def drained() -> bool:
+        """Unit 2 holds no event and no longer reports `boot`."""
+        state = units.units[2]
+        return not state.events and not state.boot
 
     try:
         first: Recorder[Input] = Recorder()
@@ -404,7 +419,7 @@ async def test_a_restart_recorded_by_a_daemon_that_died_is_not_counted_again(
 
         third: Recorder[Input] = Recorder()
         _, task = await start(third, settle=True)
-        await units.wait_until(lambda: not units.units[2].events and not units.units[2].boot)
+        await units.wait_until(drained)
         await third.wait_for(lambda items: journal.get((seat, "micup")) == "micup:2:1")
         assert origins(third.items, MicRequest) == []
         assert origins(third.items, UnitRestarted) == ["micup:2:1"]

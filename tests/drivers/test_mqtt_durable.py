@@ -407,55 +407,55 @@ async def test_a_connection_lost_in_its_handshake_is_tried_again_at_once(
                 await task
 
 
+@contextlib.asynccontextmanager
+async def confirmations(unit: aiomqtt.Client, seat: int) -> AsyncIterator[Recorder[wire.Decoded]]:
+    """What the unit of `seat` hears on its `cmd/confirm` topic, for as long as the block runs."""
+    topics = wire.Topics(HALL)
+    await unit.subscribe(topics.topic(wire.MessageKind.CMD_CONFIRM, seat), 1)
+    heard: Recorder[wire.Decoded] = Recorder()
+
+    async def listen() -> None:
+        async for message in unit.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else b""
+            heard(topics.decode(str(message.topic), payload))
+
+    listener = asyncio.create_task(listen())
+    try:
+        yield heard
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await listener
+
+
 async def test_a_press_is_confirmed_to_its_unit_once_durable(broker: Mosquitto) -> None:
     """MQTT contract 1.2: `cmd/confirm` names a press only after the runtime settled it; a
     resend of a press counted before a restart is confirmed at once."""
-    topics = wire.Topics(HALL)
-    confirm_topic = topics.topic(wire.MessageKind.CMD_CONFIRM, 1)
-    async with Controller(broker) as ctl, unit_client(broker, 1) as unit:
-        await unit.subscribe(confirm_topic, 1)
-        seen: Recorder[wire.Decoded] = Recorder()
-
-        async def listen() -> None:
-            async for message in unit.messages:
-                payload = message.payload if isinstance(message.payload, bytes) else b""
-                seen(topics.decode(str(message.topic), payload))
-
-        listener = asyncio.create_task(listen())
-        try:
-            await publish(unit, wire.VoteKey(1, boot=6, seq=1, key=1))
-            await publish(unit, wire.VoteKey(1, boot=6, seq=2, key=2))
-            await ctl.inputs.wait_for(lambda items: len(items) == 2, WAIT_S)
-            # Nothing confirmed while the presses wait for the journal: let the driver send
-            # all it has queued, then look.
-            await asyncio.wait_for(ctl.driver.drained(), WAIT_S)
-            assert seen.items == []
-            ctl.driver.settled(ctl.inputs.items[:1])
-            await seen.wait_for(lambda items: len(items) >= 1, WAIT_S)
-            ctl.driver.settled(ctl.inputs.items[1:])
-            await seen.wait_for(lambda items: len(items) >= 2, WAIT_S)
-            assert seen.items == [
-                wire.ConfirmCommand(1, boot=6, seq=1),
-                wire.ConfirmCommand(1, boot=6, seq=2),
-            ]
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await listener
+    async with (
+        Controller(broker) as ctl,
+        unit_client(broker, 1) as unit,
+        confirmations(unit, 1) as seen,
+    ):
+        await publish(unit, wire.VoteKey(1, boot=6, seq=1, key=1))
+        await publish(unit, wire.VoteKey(1, boot=6, seq=2, key=2))
+        await ctl.inputs.wait_for(lambda items: len(items) == 2, WAIT_S)
+        # Nothing confirmed while the presses wait for the journal: let the driver send
+        # all it has queued, then look.
+        await asyncio.wait_for(ctl.driver.drained(), WAIT_S)
+        assert seen.items == []
+        ctl.driver.settled(ctl.inputs.items[:1])
+        await seen.wait_for(lambda items: len(items) >= 1, WAIT_S)
+        ctl.driver.settled(ctl.inputs.items[1:])
+        await seen.wait_for(lambda items: len(items) >= 2, WAIT_S)
+        assert seen.items == [
+            wire.ConfirmCommand(1, boot=6, seq=1),
+            wire.ConfirmCommand(1, boot=6, seq=2),
+        ]
     # A new controller with the journal's origins: the unit sends the counted press again
     # (it never saw the confirmation, say); it is confirmed, not counted.
     async with Controller(broker) as after, unit_client(broker, 1) as unit:
         after.driver.restore_origins({(1, "ip"): "ip:6:2"})
-        await unit.subscribe(confirm_topic, 1)
-        got: Recorder[wire.Decoded] = Recorder()
-
-        async def listen_again() -> None:
-            async for message in unit.messages:
-                payload = message.payload if isinstance(message.payload, bytes) else b""
-                got(topics.decode(str(message.topic), payload))
-
-        listener = asyncio.create_task(listen_again())
-        try:
+        async with confirmations(unit, 1) as got:
             # The broker's retained confirmation of seq 2 from the first controller first.
             await got.wait_for(lambda items: len(items) >= 1, WAIT_S)
             await publish(unit, wire.VoteKey(1, boot=6, seq=2, key=2))
@@ -463,7 +463,3 @@ async def test_a_press_is_confirmed_to_its_unit_once_durable(broker: Mosquitto) 
             assert got.items == [wire.ConfirmCommand(1, boot=6, seq=2)] * 2
             assert after.inputs.items == []
             assert after.driver.duplicates == 1
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await listener

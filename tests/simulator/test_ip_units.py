@@ -286,7 +286,17 @@ async def test_a_new_connection_sends_every_unconfirmed_press_first_in_order() -
     dead broker had acknowledged, only when the controller's status came: after the newer one,
     where the controller refuses it as a replay (the torture harness lost a press so)."""
     topics = mqtt.Topics("test-hall")
-    unit = IpUnit(
+
+    class Wire(IpUnit):
+        """A unit whose publications are kept: sent while `up`, else waiting in the backlog."""
+
+        up = True
+        sent: list[mqtt.Publication] = []  # noqa: RUF012 (one unit in this test)
+
+        def _publish(self, pub: mqtt.Publication) -> None:
+            (self.sent.append if self.up else self._backlog.append)(pub)
+
+    unit = Wire(
         7,
         SeatTopics(topics),
         BrokerAddress("127.0.0.1", 1, None, None),
@@ -294,16 +304,14 @@ async def test_a_new_connection_sends_every_unconfirmed_press_first_in_order() -
         truth=GroundTruth(),
         faults=Faults(random.Random(1)),
     )
-    sent: list[mqtt.Publication] = []
-    unit._publish = sent.append  # type: ignore[method-assign]
     first = unit.press_vote(1)  # published, and (say) acknowledged by the broker that died
     unit._unconfirmed[(unit.boot, 1)].acked = True
-    unit._publish = unit._backlog.append  # type: ignore[method-assign]
+    unit.up = False
     second = unit.press_vote(2)  # made while the broker is away: waits in the backlog
-    unit._publish = sent.append  # type: ignore[method-assign]
-    sent.clear()
+    unit.up = True
+    unit.sent.clear()
     unit._flush_on_connection()
-    decoded = [topics.decode(p.topic, p.payload) for p in sent]
+    decoded = [topics.decode(p.topic, p.payload) for p in unit.sent]
     assert [(d.seq, d.key) for d in decoded if isinstance(d, mqtt.VoteKey)] == [
         (first.seq, 1),
         (second.seq, 2),
