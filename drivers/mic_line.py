@@ -143,11 +143,12 @@ class MicLine:
         # drops acknowledged events) only after it is, and after its state was restored.
         self._marker_pending: dict[int, Input] = {}
         self._restore_done: set[int] = set()
-        # The last run each unit was seen to leave its `boot` state in (told `boot_seen`, then
-        # a STATUS without `boot`), journaled as "micup:RUN:1". A unit that still reports
-        # `boot` at our first contact, in a run on record but never confirmed, is in that same
-        # run: the daemon that recorded it died before the unit heard `boot_seen`. Counting
-        # it as yet another restart gave its events new origins, and journaled them twice.
+        # The last run each unit was seen to leave its `boot` state in (told `boot_seen`,
+        # then a STATUS without `boot`), journaled as "micup:RUN:1" and read back at start.
+        # A unit that still reports `boot` at our first contact, in a run on record but never
+        # confirmed, is in that same run: the daemon that recorded it died before the unit
+        # heard `boot_seen`. Counting it as yet another restart gave its events new origins,
+        # and journaled them twice.
         self._confirmed: dict[int, int] = {}
         self._confirming: dict[int, int] = {}
         self._first_contact: set[int] = set(units)
@@ -456,7 +457,6 @@ class MicLine:
         self._first_contact.discard(address)
         if not status.boot and address in self._confirming:
             run = self._confirming.pop(address)
-            self._confirmed[address] = run
             # On record so that a later daemon knows this run's `boot` was answered.
             self._sink(UnitRestarted(now, seat, f"{CONFIRM_KIND}:{run}:1"))
         resume = self._resume.pop(address, 0)

@@ -170,7 +170,7 @@ class MqttUnits:
         identifier: str | None = None,
         backoff: Backoff = Backoff(),
         keepalive_s: int = 10,
-        connect_timeout_s: float = 10.0,
+        timeout_s: float = 10.0,
         marks: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         try:
@@ -187,7 +187,7 @@ class MqttUnits:
         self._identifier = identifier or endpoint.username or f"chamber-controller-{hall_id}"
         self._backoff = backoff
         self._keepalive = keepalive_s
-        self._timeout = connect_timeout_s
+        self._timeout = timeout_s
         self._duplicates = wire.DuplicateFilter(marks)
         self._units = {
             seat: UnitMonitor(MQTT_LINE, seat, seat, UnitKind.IP, on_health)

@@ -394,7 +394,7 @@ async def test_a_connection_lost_in_its_handshake_is_tried_again_at_once(
             inputs,
             health,
             backoff=Backoff(0.05, 0.5),
-            connect_timeout_s=600.0,
+            timeout_s=600.0,
         )
         task = asyncio.create_task(driver.run())
         try:
