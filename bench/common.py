@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.config import HallConfig, load_config
-from controller.hallgen import generate, sized
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.hallgen import generate, sized
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, median, report, sized_config, temp_dir, write_json
-from controller.config import HallConfig
-from controller.core.inputs import (
+from chamber.controller.config import HallConfig
+from chamber.controller.core.inputs import (
     CloseVote,
     CreateVote,
     Input,
@@ -30,8 +30,8 @@ from controller.core.inputs import (
     PresenceChanged,
     VoteKeyPressed,
 )
-from controller.core.model import VoteMode
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.model import VoteMode
+from chamber.controller.core.sitting import MeetingCore
 
 NUMBER = 3
 TARGET = 50_000.0

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from controller.core.inputs import (
+from chamber.controller.core.inputs import (
     CloseVote,
     CreateVote,
     GrantNext,
@@ -45,7 +45,7 @@ from controller.core.inputs import (
     VoteKeyPressed,
     to_record,
 )
-from controller.journal import Journal, JournalWriter, verify
+from chamber.controller.journal import Journal, JournalWriter, verify
 
 RESULTS = Path(__file__).parent / "results" / "journal.json"
 SEATS = 500

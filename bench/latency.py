@@ -53,22 +53,22 @@ from bench.common import (
     temp_dir,
     write_json,
 )
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig
-from drivers.mosquitto import (
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig
+from chamber.drivers.mosquitto import (
     CONTROLLER_USER,
     WALL_USER,
     Mosquitto,
     hall_users,
     unit_password,
 )
-from drivers.mqtt import ip_seats
-from drivers.topology import Broker
-from protocols import mqtt
-from protocols.mqtt import render_acl
-from simulator.cli import config_toml
-from simulator.hall import SimulatedHall
-from simulator.ipunits import BrokerAddress
+from chamber.drivers.mqtt import ip_seats
+from chamber.drivers.topology import Broker
+from chamber.protocols import mqtt
+from chamber.protocols.mqtt import render_acl
+from chamber.simulator.cli import config_toml
+from chamber.simulator.hall import SimulatedHall
+from chamber.simulator.ipunits import BrokerAddress
 
 NUMBER = 1
 SIZES = (50, 500, 4096)
@@ -288,7 +288,7 @@ async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator
         daemon = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "controller.cli",
+            "chamber.controller.cli",
             "run",
             "--config",
             str(daemon_toml),

@@ -39,22 +39,22 @@ import aiomqtt
 
 from bench.common import RESULTS, ROOT, Figure, machine, median, report, sized_config, temp_dir
 from bench.common import write_json as write_result
-from controller.config import load_config
-from controller.core.clock import MonotonicClock
-from controller.core.effects import KeypadLeds, KeypadLock, MicSwitch, RingShow, RingState
-from controller.core.inputs import Input
-from drivers.base import LineHealth, UnitHealth
-from drivers.mosquitto import (
+from chamber.controller.config import load_config
+from chamber.controller.core.clock import MonotonicClock
+from chamber.controller.core.effects import KeypadLeds, KeypadLock, MicSwitch, RingShow, RingState
+from chamber.controller.core.inputs import Input
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.mosquitto import (
     CONTROLLER_USER,
     WALL_USER,
     BrokerEndpoint,
     hall_broker,
     unit_password,
 )
-from drivers.mqtt import MqttUnits, ip_seats
-from protocols import mqtt as wire
-from simulator.hall import SimulatedHall
-from simulator.ipunits import BrokerAddress, unit_credentials
+from chamber.drivers.mqtt import MqttUnits, ip_seats
+from chamber.protocols import mqtt as wire
+from chamber.simulator.hall import SimulatedHall
+from chamber.simulator.ipunits import BrokerAddress, unit_credentials
 
 SIZES = (50, 500, 4096)
 RESTARTS = 5

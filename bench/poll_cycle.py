@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, Figure, median, percentile, report, temp_dir, write_json
-from controller.config import HallConfig, load_config
-from controller.core.clock import MonotonicClock
-from controller.core.inputs import Input
-from controller.hallgen import HallSpec, generate
-from drivers.base import LineHealth, UnitHealth
-from drivers.modbus_line import KeypadLine
-from protocols import keypad as kp
-from simulator.hall import SimulatedHall
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.core.clock import MonotonicClock
+from chamber.controller.core.inputs import Input
+from chamber.controller.hallgen import HallSpec, generate
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.modbus_line import KeypadLine
+from chamber.protocols import keypad as kp
+from chamber.simulator.hall import SimulatedHall
 
 NUMBER = 2
 TARGET_RATIO = 1.15

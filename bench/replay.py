@@ -30,13 +30,13 @@ from typing import Any
 
 from bench.common import Figure, median, report, sized_config, temp_dir, write_json
 from bench.journal_bench import SEATS, VOTES, day_of_sitting
-from controller.config import HallConfig
-from controller.core.errors import CommandRejected
-from controller.core.inputs import Input, from_record, to_record
-from controller.core.sitting import MeetingCore
-from controller.daemon import check_journal
-from controller.journal import Journal
-from controller.runtime import Runtime
+from chamber.controller.config import HallConfig
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import Input, from_record, to_record
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.daemon import check_journal
+from chamber.controller.journal import Journal
+from chamber.controller.runtime import Runtime
 
 NUMBER = 5
 TARGET_S = 2.0

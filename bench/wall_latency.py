@@ -42,11 +42,11 @@ import httpx
 from playwright.async_api import Page, async_playwright
 from websockets.sync.client import connect as ws_connect
 
-from controller.auth import Role, TokenStore
-from controller.config import load_config
-from controller.core.inputs import PresenceChanged, VoteKeyPressed
-from controller.core.patch import apply
-from controller.daemon import Daemon
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import load_config
+from chamber.controller.core.inputs import PresenceChanged, VoteKeyPressed
+from chamber.controller.core.patch import apply
+from chamber.controller.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "vn-council.toml"

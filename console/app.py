@@ -33,10 +33,10 @@ from textual.widgets import (
     TabPane,
 )
 
-from console.client import ApiClient, ApiError, Link
-from console.i18n import Lang, label, lang_of
-from console.mirror import ACTIVE, ALL_PARTS, DONE, VoteState, VoteView
-from console.seatmap import Colouring, SeatMap, SeatMapData
+from chamber.console.client import ApiClient, ApiError, Link
+from chamber.console.i18n import Lang, label, lang_of
+from chamber.console.mirror import ACTIVE, ALL_PARTS, DONE, VoteState, VoteView
+from chamber.console.seatmap import Colouring, SeatMap, SeatMapData
 
 Clock = Callable[[], float]
 

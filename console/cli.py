@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
             f"error: --url must start with http:// or https://, not {args.url!r}", file=sys.stderr
         )
         return 2
-    from console.app import ChamberConsole
-    from console.client import ApiClient
+    from chamber.console.app import ChamberConsole
+    from chamber.console.client import ApiClient
 
     async def main() -> None:
         await ChamberConsole(ApiClient(args.url, args.token)).run_async()

@@ -25,7 +25,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
-from console.mirror import HallInfo, Mirror, StreamError
+from chamber.console.mirror import HallInfo, Mirror, StreamError
 
 log = logging.getLogger("chamber.console")
 

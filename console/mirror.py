@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from console.patch import PatchError, apply
+from chamber.console.patch import PatchError, apply
 
 # The parts of the view, as `take_changes` names them: its top-level keys.
 ALL_PARTS = frozenset(

@@ -18,8 +18,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from console.i18n import Lang, label
-from console.mirror import ACTIVE, HallInfo, SeatInfo, VoteView
+from chamber.console.i18n import Lang, label
+from chamber.console.mirror import ACTIVE, HallInfo, SeatInfo, VoteView
 
 
 class Colouring(StrEnum):

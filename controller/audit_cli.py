@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from controller.journal import JournalError, JournalReader
+from chamber.controller.journal import JournalError, JournalReader
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +59,7 @@ def verify_journal(path: Path) -> int:
 def verify_result(path: Path, *, key_file: Path | None = None, journal: Path | None = None) -> int:
     """Exit 0 if the signed result is intact (and matches `journal`), 1 if it was altered or
     badly signed, 2 if it (or the key, or the journal) cannot be read."""
-    from controller.signing import DocumentError, read_public_key, verify_document
+    from chamber.controller.signing import DocumentError, read_public_key, verify_document
 
     try:
         expected = read_public_key(key_file) if key_file is not None else None
@@ -111,9 +111,9 @@ def _against_journal(path: Path, result: object, journal: Path) -> int:
 
 
 def sign_result(args: argparse.Namespace) -> int:
-    from controller.config import ConfigError, load_config
-    from controller.exports import ExportError, replay_journal
-    from controller.signing import HallKey, SigningError, signed_result
+    from chamber.controller.config import ConfigError, load_config
+    from chamber.controller.exports import ExportError, replay_journal
+    from chamber.controller.signing import HallKey, SigningError, signed_result
 
     try:
         config = load_config(args.config)

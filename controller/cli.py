@@ -23,10 +23,10 @@ ENTRY_POINTS = "chamber.commands"
 # The daemon's own subcommands: name -> (module, help). Each module (and each entry point's)
 # has `add_arguments(parser)` and `run(args) -> int`.
 BUILTIN: dict[str, tuple[str, str]] = {
-    "config": ("controller.config_cli", "check a hall configuration, or generate one"),
-    "run": ("controller.daemon", "run the daemon for a hall"),
-    "audit": ("controller.audit_cli", "check a journal or a signed result"),
-    "export": ("controller.exports", "export results, participation or minutes"),
+    "config": ("chamber.controller.config_cli", "check a hall configuration, or generate one"),
+    "run": ("chamber.controller.daemon", "run the daemon for a hall"),
+    "audit": ("chamber.controller.audit_cli", "check a journal or a signed result"),
+    "export": ("chamber.controller.exports", "export results, participation or minutes"),
 }
 # What `chamber --help` says of the commands found through entry points (their modules are
 # not imported to list them).

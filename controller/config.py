@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from controller.core.limits import (
+from chamber.controller.core.limits import (
     MAX_OPEN_MICS,
     MAX_REQUESTS,
     MAX_TURN_S,
@@ -40,7 +40,7 @@ from controller.core.limits import (
     MIN_VOICE_OPEN_DB,
     UNTIMED,
 )
-from controller.core.model import (
+from chamber.controller.core.model import (
     AtZero,
     Base,
     Body,
@@ -60,8 +60,8 @@ from controller.core.model import (
     VoteMode,
     VotePolicy,
 )
-from controller.core.rules import PRESETS
-from drivers.topology import (
+from chamber.controller.core.rules import PRESETS
+from chamber.drivers.topology import (
     EMBEDDED_BIND,
     MAX_FILE_BYTES,
     MODBUS_MAX_ADDRESS,

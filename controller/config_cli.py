@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.config import MAX_SEATS, ConfigError, load_config
-    from controller.hallgen import DEMO_MIN_SEATS, PROFILES, demo_spec, generate, sized
+    from chamber.controller.config import MAX_SEATS, ConfigError, load_config
+    from chamber.controller.hallgen import DEMO_MIN_SEATS, PROFILES, demo_spec, generate, sized
 
     if args.action == "check":
         try:

@@ -26,22 +26,22 @@ from typing import Any, Self
 
 import uvicorn
 
-from controller.api import create_app
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig
-from controller.core.clock import Clock
-from controller.journal import Journal, JournalError
-from controller.runtime import DriverFactory, Runtime
-from controller.wallpub import publish_wall_state
-from drivers.errors import DriverError
-from drivers.mosquitto import (
+from chamber.controller.api import create_app
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig
+from chamber.controller.core.clock import Clock
+from chamber.controller.journal import Journal, JournalError
+from chamber.controller.runtime import DriverFactory, Runtime
+from chamber.controller.wallpub import publish_wall_state
+from chamber.drivers.errors import DriverError
+from chamber.drivers.mosquitto import (
     BrokerEndpoint,
     endpoint_for,
     hall_broker,
     load_or_create_secret,
 )
-from drivers.mqtt import MqttUnits, ip_seats
-from drivers.registry import build_drivers
+from chamber.drivers.mqtt import MqttUnits, ip_seats
+from chamber.drivers.registry import build_drivers
 
 log = logging.getLogger("chamber.daemon")
 
@@ -328,10 +328,10 @@ def _report(error: BaseException) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from controller.auth import TokenFileError
-    from controller.config import ConfigError, load_config
-    from controller.logsetup import setup_logging
-    from controller.runtime import serve_until_signalled
+    from chamber.controller.auth import TokenFileError
+    from chamber.controller.config import ConfigError, load_config
+    from chamber.controller.logsetup import setup_logging
+    from chamber.controller.runtime import serve_until_signalled
 
     try:
         setup_logging(args.log_level)
@@ -443,7 +443,7 @@ def check_journal(path: Path) -> None:
     Raises `JournalError` with one line: the first bad record, and what the operator can do.
     Replay checks every record again as it reads it (`Journal.records`).
     """
-    from controller.journal import JournalCorruptError, check_before_start
+    from chamber.controller.journal import JournalCorruptError, check_before_start
 
     started = time.perf_counter()
     try:

@@ -15,10 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from controller.config import load_config
-from controller.core.clock import FakeClock
-from controller.core.effects import Chime, Effect, MicSwitch, Notification
-from controller.core.inputs import (
+from chamber.controller.config import load_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import Chime, Effect, MicSwitch, Notification
+from chamber.controller.core.inputs import (
     AgendaItemSpec,
     ChairPriority,
     CloseVote,
@@ -34,8 +34,8 @@ from controller.core.inputs import (
     Tick,
     VoteKeyPressed,
 )
-from controller.core.model import SpeakerList, VoteMode
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.model import SpeakerList, VoteMode
+from chamber.controller.core.sitting import MeetingCore
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vn-council.toml"
 

@@ -33,22 +33,22 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.config import HallConfig
-from controller.core.errors import CommandRejected
-from controller.core.i18n import DID_NOT_VOTE, answer_labels
-from controller.core.inputs import (
+from chamber.controller.config import HallConfig
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.i18n import DID_NOT_VOTE, answer_labels
+from chamber.controller.core.inputs import (
     CloseVote,
     InputRecordError,
     PublishVote,
     SecretVoteSealed,
     from_record,
 )
-from controller.core.model import AnswerSet, Language, SpeakerList
-from controller.core.participation import Participation
-from controller.core.rules import Counts, decide
-from controller.core.sitting import MeetingCore
-from controller.core.votes import VoteDefinition, VoteResult, VoteState
-from controller.journal import (
+from chamber.controller.core.model import AnswerSet, Language, SpeakerList
+from chamber.controller.core.participation import Participation
+from chamber.controller.core.rules import Counts, decide
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.votes import VoteDefinition, VoteResult, VoteState
+from chamber.controller.journal import (
     JournalError,
     JournalReader,
     JournalRecord,
@@ -637,7 +637,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 2 if the journal, the hall file or the sitting cannot be used."""
-    from controller.config import ConfigError, load_config
+    from chamber.controller.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from controller.core.patch import Operation, diff, escape
-from controller.core.view import Audience, View
+from chamber.controller.core.patch import Operation, diff, escape
+from chamber.controller.core.view import Audience, View
 
 # The version of the stream's message format (the `format` of every snapshot).
 FORMAT = 2

@@ -41,7 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self, TypeAlias, TypeVar
 
-from controller.core.inputs import Input, from_record
+from chamber.controller.core.inputs import Input, from_record
 
 SCHEMA_VERSION = 1
 # "CHMB": lets `file(1)`-style tools and `open` tell a chamber journal from any SQLite file.

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.config import HallConfig
-from controller.core.clock import Clock, ResumingClock
-from controller.core.effects import Chime, Effect, Notification, UnitCommand
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.config import HallConfig
+from chamber.controller.core.clock import Clock, ResumingClock
+from chamber.controller.core.effects import Chime, Effect, Notification, UnitCommand
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     ClockAnchor,
     Input,
     SecretVoteSealed,
@@ -42,14 +42,14 @@ from controller.core.inputs import (
     VoteKeyPressed,
     to_record,
 )
-from controller.core.model import MicClass
-from controller.core.sitting import MeetingCore
-from controller.core.view import Audience, HallInfo, Health, View, project
-from controller.core.votes import VoteState
-from controller.hub import Hub
-from controller.journal import Journal, JournalWriter
-from controller.secret_store import SecretBallotStore
-from drivers.base import (
+from chamber.controller.core.model import MicClass
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.view import Audience, HallInfo, Health, View, project
+from chamber.controller.core.votes import VoteState
+from chamber.controller.hub import Hub
+from chamber.controller.journal import Journal, JournalWriter
+from chamber.controller.secret_store import SecretBallotStore
+from chamber.drivers.base import (
     ChimeCapable,
     Driver,
     HealthSink,

@@ -26,8 +26,14 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from controller.core.inputs import Input, InputRecordError, VoteKeyPressed, from_record, to_record
-from controller.journal import (
+from chamber.controller.core.inputs import (
+    Input,
+    InputRecordError,
+    VoteKeyPressed,
+    from_record,
+    to_record,
+)
+from chamber.controller.journal import (
     Journal,
     JournalError,
     SealedPress,

@@ -31,8 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from controller.exports import ExportError, JournalView, result_json
-from controller.journal import canonical_json
+from chamber.controller.exports import ExportError, JournalView, result_json
+from chamber.controller.journal import canonical_json
 
 FORMAT = "chamber-signed-result/1"
 KEY_FILE = "hall-ed25519.key"

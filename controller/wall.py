@@ -31,9 +31,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from controller.core.model import Hall, Language
-from protocols.mqtt import Message as WallMessage
-from protocols.mqtt import (
+from chamber.controller.core.model import Hall, Language
+from chamber.protocols.mqtt import Message as WallMessage
+from chamber.protocols.mqtt import (
     MessageKind,
     MicMode,
     SeatMark,

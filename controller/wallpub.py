@@ -21,14 +21,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from controller.core.model import Hall
-from controller.core.patch import PatchError, apply
-from controller.core.view import Audience
-from controller.hub import Patch
-from controller.runtime import Runtime
-from controller.wall import wall_changes, wall_messages
-from protocols.mqtt import Message as WallMessage
-from protocols.mqtt import MessageKind
+from chamber.controller.core.model import Hall
+from chamber.controller.core.patch import PatchError, apply
+from chamber.controller.core.view import Audience
+from chamber.controller.hub import Patch
+from chamber.controller.runtime import Runtime
+from chamber.controller.wall import wall_changes, wall_messages
+from chamber.protocols.mqtt import Message as WallMessage
+from chamber.protocols.mqtt import MessageKind
 
 log = logging.getLogger("chamber.wall")
 

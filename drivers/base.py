@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from controller.core.effects import UnitCommand
-from controller.core.inputs import Input
+from chamber.controller.core.effects import UnitCommand
+from chamber.controller.core.inputs import Input
 
 
 class UnitKind(StrEnum):

@@ -15,9 +15,9 @@ import asyncio
 import dataclasses
 import logging
 
-from drivers.base import HealthSink, LineHealth, UnitHealth, UnitKind
+from chamber.drivers.base import HealthSink, LineHealth, UnitHealth, UnitKind
 
-log = logging.getLogger("drivers.health")
+log = logging.getLogger("chamber.drivers.health")
 
 
 class UnitMonitor:

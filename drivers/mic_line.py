@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from controller.core.clock import Clock
-from controller.core.effects import MicSwitch, RingShow, UnitCommand
-from controller.core.inputs import (
+from chamber.controller.core.clock import Clock
+from chamber.controller.core.effects import MicSwitch, RingShow, UnitCommand
+from chamber.controller.core.inputs import (
     ChairPriority,
     Input,
     MicCancel,
@@ -36,7 +36,7 @@ from controller.core.inputs import (
     UnitRestarted,
     VoiceLevel,
 )
-from drivers.base import (
+from chamber.drivers.base import (
     HealthSink,
     InputSink,
     LineHealth,
@@ -45,11 +45,11 @@ from drivers.base import (
     UnitKind,
     origin_mark,
 )
-from drivers.errors import DriverConfigError, TransportError
-from drivers.health import LineMonitor, UnitMonitor
-from drivers.serialport import Link, open_link
-from drivers.topology import Line, LineKind, Topology
-from protocols import micunit as mic
+from chamber.drivers.errors import DriverConfigError, TransportError
+from chamber.drivers.health import LineMonitor, UnitMonitor
+from chamber.drivers.serialport import Link, open_link
+from chamber.drivers.topology import Line, LineKind, Topology
+from chamber.protocols import micunit as mic
 
 # The `origin` kind of a microphone unit's inputs (drivers.base.Origins).
 ORIGIN_KIND = "mic"
@@ -170,7 +170,7 @@ class MicLine:
     # --- Driver -----------------------------------------------------------------------------
 
     def settled(self, inputs: Sequence[Input]) -> None:
-        """drivers.base.Settling: these inputs are durable (or refused); their events may be
+        """Settling (drivers/base.py): these inputs are durable (or refused); their events may be
         acknowledged to the units in the next POLL."""
         for inp in inputs:
             held = self._unsettled.pop(id(inp), None)
@@ -187,7 +187,7 @@ class MicLine:
             self._poller.settle(address, run, seq)
 
     def restore_origins(self, origins: Origins) -> None:
-        """drivers.base.Resumable: each unit's run and numbering where the journal stands."""
+        """Resumable (drivers/base.py): each unit's run and numbering where the journal stands."""
         for address, seat in self._seat_of.items():
             origin = origins.get((seat, ORIGIN_KIND))
             mark = origin_mark(origin) if origin is not None else None

@@ -39,8 +39,8 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
-from controller.core.clock import Clock
-from controller.core.effects import (
+from chamber.controller.core.clock import Clock
+from chamber.controller.core.effects import (
     Beep,
     BeepPattern,
     ForgetEvents,
@@ -48,8 +48,8 @@ from controller.core.effects import (
     KeypadLock,
     UnitCommand,
 )
-from controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
-from drivers.base import (
+from chamber.controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
+from chamber.drivers.base import (
     HealthSink,
     InputSink,
     LineHealth,
@@ -58,10 +58,10 @@ from drivers.base import (
     UnitKind,
     origin_mark,
 )
-from drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
-from drivers.health import LineMonitor, UnitMonitor
-from drivers.topology import Line, LineKind, Topology
-from protocols import keypad as kp
+from chamber.drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
+from chamber.drivers.health import LineMonitor, UnitMonitor
+from chamber.drivers.topology import Line, LineKind, Topology
+from chamber.protocols import keypad as kp
 
 log = logging.getLogger(__name__)
 

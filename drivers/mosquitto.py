@@ -61,8 +61,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from drivers.errors import BrokerError
-from protocols.mqtt import MqttError, render_acl, seat_username
+from chamber.drivers.errors import BrokerError
+from chamber.protocols.mqtt import MqttError, render_acl, seat_username
 
 log = logging.getLogger(__name__)
 

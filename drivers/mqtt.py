@@ -47,8 +47,8 @@ from typing import Any
 
 import aiomqtt
 
-from controller.core.clock import Clock
-from controller.core.effects import (
+from chamber.controller.core.clock import Clock
+from chamber.controller.core.effects import (
     Beep,
     KeypadLeds,
     KeypadLock,
@@ -56,7 +56,7 @@ from controller.core.effects import (
     RingShow,
     UnitCommand,
 )
-from controller.core.inputs import (
+from chamber.controller.core.inputs import (
     ChairPriority,
     Input,
     MicCancel,
@@ -66,8 +66,8 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
-from controller.core.model import SpeakerList
-from drivers.base import (
+from chamber.controller.core.model import SpeakerList
+from chamber.drivers.base import (
     HealthSink,
     InputSink,
     LineHealth,
@@ -76,11 +76,11 @@ from drivers.base import (
     UnitKind,
     origin_mark,
 )
-from drivers.errors import DriverConfigError
-from drivers.health import LineMonitor, UnitMonitor
-from drivers.mosquitto import BrokerEndpoint
-from drivers.topology import Topology
-from protocols import mqtt as wire
+from chamber.drivers.errors import DriverConfigError
+from chamber.drivers.health import LineMonitor, UnitMonitor
+from chamber.drivers.mosquitto import BrokerEndpoint
+from chamber.drivers.topology import Topology
+from chamber.protocols import mqtt as wire
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from controller.core.clock import Clock
-from drivers.base import Driver, HealthSink, InputSink
-from drivers.mic_line import MicLine
-from drivers.modbus_line import KeypadLine
-from drivers.mosquitto import BrokerEndpoint
-from drivers.mqtt import MqttUnits
-from drivers.topology import LineKind, Topology
+from chamber.controller.core.clock import Clock
+from chamber.drivers.base import Driver, HealthSink, InputSink
+from chamber.drivers.mic_line import MicLine
+from chamber.drivers.modbus_line import KeypadLine
+from chamber.drivers.mosquitto import BrokerEndpoint
+from chamber.drivers.mqtt import MqttUnits
+from chamber.drivers.topology import LineKind, Topology
 
 
 class LineDriverClass(Protocol):

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import serial
 
-from drivers.errors import TransportError
+from chamber.drivers.errors import TransportError
 
 Parity = str  # serial.PARITY_NONE / PARITY_EVEN / PARITY_ODD
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from controller.core.model import MicClass
+from chamber.controller.core.model import MicClass
 
 MODBUS_MAX_ADDRESS = 247
 # The largest hall file read: the 4,096-seat example is under 1 MiB.

@@ -40,8 +40,8 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterResponse,
 )
 
-from firmware_specs import SpecError, load_spec
-from protocols import modbus_timing
+from chamber.firmware_specs import SpecError, load_spec
+from chamber.protocols import modbus_timing
 
 SPEC_FILE: Final = "keypad_modbus.yaml"
 SPEC: Final[dict[str, Any]] = load_spec(SPEC_FILE)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields, replace
 from enum import IntEnum, StrEnum
 from typing import Any, ClassVar, Final
 
-from firmware_specs import load_spec
-from protocols.crc import crc16_modbus
+from chamber.firmware_specs import load_spec
+from chamber.protocols.crc import crc16_modbus
 
 SPEC_FILE: Final = "mic_unit.yaml"
 SPEC: Final[dict[str, Any]] = load_spec(SPEC_FILE)

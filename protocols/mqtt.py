@@ -35,7 +35,7 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema_rs
 
-from firmware_specs import load_spec, spec_path
+from chamber.firmware_specs import load_spec, spec_path
 
 SPEC_FILE = "mqtt_asyncapi.yaml"
 

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from protocols import keypad, micunit
-from simulator.delegates import Action, ActionKind, PresenceScript, Press
-from simulator.hall import SimulatedHall, SimulatorError
-from simulator.keypads import KeypadUnitSim
-from simulator.miclines import MicUnitSim
+from chamber.protocols import keypad, micunit
+from chamber.simulator.delegates import Action, ActionKind, PresenceScript, Press
+from chamber.simulator.hall import SimulatedHall, SimulatorError
+from chamber.simulator.keypads import KeypadUnitSim
+from chamber.simulator.miclines import MicUnitSim
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, TextIO
 
-from drivers.mosquitto import load_or_create_secret
-from drivers.topology import Topology, TopologyError, load_topology
-from simulator.autopilot import Autopilot, Temperament
-from simulator.commands import Commands
-from simulator.faults import FaultRates
-from simulator.hall import SimulatedHall, SimulatorError
-from simulator.ipunits import BrokerAddress
+from chamber.drivers.mosquitto import load_or_create_secret
+from chamber.drivers.topology import Topology, TopologyError, load_topology
+from chamber.simulator.autopilot import Autopilot, Temperament
+from chamber.simulator.commands import Commands
+from chamber.simulator.faults import FaultRates
+from chamber.simulator.hall import SimulatedHall, SimulatorError
+from chamber.simulator.ipunits import BrokerAddress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

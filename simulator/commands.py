@@ -24,9 +24,9 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from drivers.topology import UnitRef
-from simulator.delegates import Action, ActionKind, PresenceScript, VoteScript
-from simulator.hall import SimulatedHall, SimulatorError
+from chamber.drivers.topology import UnitRef
+from chamber.simulator.delegates import Action, ActionKind, PresenceScript, VoteScript
+from chamber.simulator.hall import SimulatedHall, SimulatorError
 
 HELP = (__doc__ or "").split("\n\n")[2].strip("\n")
 

@@ -45,12 +45,12 @@ from typing import Any, TextIO
 
 import httpx
 
-from controller.core.model import AnswerSet, MicClass, VoteMode
-from drivers.errors import BrokerError
-from drivers.topology import LineKind, Topology, TopologyError, load_topology
-from simulator.autopilot import Autopilot, Temperament, press_chair_priority
-from simulator.cli import config_toml
-from simulator.hall import SimulatedHall, SimulatorError
+from chamber.controller.core.model import AnswerSet, MicClass, VoteMode
+from chamber.drivers.errors import BrokerError
+from chamber.drivers.topology import LineKind, Topology, TopologyError, load_topology
+from chamber.simulator.autopilot import Autopilot, Temperament, press_chair_priority
+from chamber.simulator.cli import config_toml
+from chamber.simulator.hall import SimulatedHall, SimulatorError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vn-council.toml"
 DEMO_ROOT = Path("var") / "demo"
@@ -64,7 +64,7 @@ POLL_S = 0.05
 DAEMON_START_S = 60.0
 DAEMON_STOP_S = 30.0
 # `chamber` itself, run by this interpreter: the daemon and the console are processes of their own.
-CHAMBER = (sys.executable, "-m", "controller.cli")
+CHAMBER = (sys.executable, "-m", "chamber.controller.cli")
 
 SITTING_ID = "ky-hop-demo"
 SITTING_TITLE = "Kỳ họp thường lệ (trình diễn) / Regular sitting (demo)"
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.script:
         # The meeting core alone, in a process of its own (it reads the whole hall file).
         sys.stdout.flush()
-        return subprocess.call([sys.executable, "-m", "controller.demo_script"])
+        return subprocess.call([sys.executable, "-m", "chamber.controller.demo_script"])
     try:
         if args.headless:
             if not MIN_SEATS <= args.seats <= MAX_SEATS:

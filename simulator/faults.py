@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
-from drivers.topology import UnitRef
+from chamber.drivers.topology import UnitRef
 
 # IP units are addressed by seat number on this pseudo-line.
 IP_LINE = "mqtt"

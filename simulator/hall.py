@@ -33,12 +33,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
-from drivers.mosquitto import CONTROLLER_USER, WALL_USER, Mosquitto, hall_broker
-from drivers.topology import Broker, LineKind, Topology, UnitRef
-from protocols import micunit, mqtt
-from simulator.delegates import Action, ActionKind, GroundTruth, Press
-from simulator.faults import IP_LINE, FaultKind, FaultRates, Faults
-from simulator.ipunits import (
+from chamber.drivers.mosquitto import CONTROLLER_USER, WALL_USER, Mosquitto, hall_broker
+from chamber.drivers.topology import Broker, LineKind, Topology, UnitRef
+from chamber.protocols import micunit, mqtt
+from chamber.simulator.delegates import Action, ActionKind, GroundTruth, Press
+from chamber.simulator.faults import IP_LINE, FaultKind, FaultRates, Faults
+from chamber.simulator.ipunits import (
     CONNECT_CONCURRENCY,
     BrokerAddress,
     IpUnit,
@@ -46,8 +46,13 @@ from simulator.ipunits import (
     WallClient,
     unit_credentials,
 )
-from simulator.keypads import KeypadGatewaySim, KeypadLineSim, KeypadUnitSim, keypad_wire_time
-from simulator.miclines import MicLineSim, MicUnitSim, mic_wire_time
+from chamber.simulator.keypads import (
+    KeypadGatewaySim,
+    KeypadLineSim,
+    KeypadUnitSim,
+    keypad_wire_time,
+)
+from chamber.simulator.miclines import MicLineSim, MicUnitSim, mic_wire_time
 
 DEFAULT_SECRET_BYTES = 32
 _T = TypeVar("_T", bound=Topology)

@@ -35,10 +35,10 @@ from typing import Any
 
 import aiomqtt
 
-from drivers.mosquitto import unit_password
-from protocols import mqtt
-from simulator.delegates import GroundTruth, Press, PressKind
-from simulator.faults import IP_LINE, FaultKind, Faults
+from chamber.drivers.mosquitto import unit_password
+from chamber.protocols import mqtt
+from chamber.simulator.delegates import GroundTruth, Press, PressKind
+from chamber.simulator.faults import IP_LINE, FaultKind, Faults
 
 log = logging.getLogger(__name__)
 

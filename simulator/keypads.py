@@ -30,12 +30,12 @@ from pathlib import Path
 
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
-from drivers.topology import Line, UnitRef
-from protocols import keypad
-from simulator.delegates import GroundTruth, Press, PressKind
-from simulator.faults import Fate, FaultKind, Faults
-from simulator.serialport import SocatPair, UnitPort
-from simulator.wire import WireTime
+from chamber.drivers.topology import Line, UnitRef
+from chamber.protocols import keypad
+from chamber.simulator.delegates import GroundTruth, Press, PressKind
+from chamber.simulator.faults import Fate, FaultKind, Faults
+from chamber.simulator.serialport import SocatPair, UnitPort
+from chamber.simulator.wire import WireTime
 
 log = logging.getLogger(__name__)
 

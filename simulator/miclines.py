@@ -21,13 +21,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.core.model import MicClass
-from drivers.topology import Line, UnitRef
-from protocols import micunit
-from simulator.delegates import GroundTruth, Press, PressKind
-from simulator.faults import Fate, FaultKind, Faults
-from simulator.serialport import SocatPair, UnitPort
-from simulator.wire import WireTime
+from chamber.controller.core.model import MicClass
+from chamber.drivers.topology import Line, UnitRef
+from chamber.protocols import micunit
+from chamber.simulator.delegates import GroundTruth, Press, PressKind
+from chamber.simulator.faults import Fate, FaultKind, Faults
+from chamber.simulator.serialport import SocatPair, UnitPort
+from chamber.simulator.wire import WireTime
 
 log = logging.getLogger(__name__)
 

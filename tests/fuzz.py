@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from firmware_specs import load_spec
+from chamber.firmware_specs import load_spec
 
 # One input taking longer than this is a hang. Generous: a loaded machine (or a low-priority
 # run) can stall a process for most of a second, and no decoder is anywhere near that.

@@ -25,12 +25,12 @@ from typing import Any, Self
 
 import httpx
 
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig
-from controller.core.clock import Clock
-from controller.daemon import Daemon, assemble
-from simulator.cli import config_toml
-from simulator.hall import SimulatedHall
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig
+from chamber.controller.core.clock import Clock
+from chamber.controller.daemon import Daemon, assemble
+from chamber.simulator.cli import config_toml
+from chamber.simulator.hall import SimulatedHall
 
 DRIVER_READY_S = 30.0
 

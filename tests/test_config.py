@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.cli import main as chamber
-from controller.config import (
+from chamber.controller.cli import main as chamber
+from chamber.controller.config import (
     HALL_ID,
     MAX_FILE_BYTES,
     ConfigError,
@@ -20,8 +20,8 @@ from controller.config import (
     load_config,
     parse_config,
 )
-from controller.core.inputs import CreateVote, OpenSitting
-from controller.core.limits import (
+from chamber.controller.core.inputs import CreateVote, OpenSitting
+from chamber.controller.core.limits import (
     MAX_OPEN_MICS,
     MAX_REQUESTS,
     MAX_TURN_S,
@@ -34,12 +34,12 @@ from controller.core.limits import (
     MIN_VOICE_OPEN_DB,
     UNTIMED,
 )
-from controller.core.model import Base, Comparison, Language, MicClass, Role
-from controller.core.rules import PRESETS
-from controller.core.sitting import MeetingCore
-from controller.hallgen import PROFILES, _q, generate, sized
-from firmware_specs import load_spec
-from protocols.mqtt import MessageKind, MqttUsageError, Topics, render_acl
+from chamber.controller.core.model import Base, Comparison, Language, MicClass, Role
+from chamber.controller.core.rules import PRESETS
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.hallgen import PROFILES, _q, generate, sized
+from chamber.firmware_specs import load_spec
+from chamber.protocols.mqtt import MessageKind, MqttUsageError, Topics, render_acl
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from controller.demo_script import run_script
+from chamber.controller.demo_script import run_script
 
 
 def test_scripted_sitting_shows_attendance_vote_and_floor() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.inputs import (
+from chamber.controller.core.inputs import (
     INPUT_TYPES,
     Input,
     InputRecordError,

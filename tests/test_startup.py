@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.mosquitto import free_port
+from chamber.drivers.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "vn-council.toml"
@@ -40,7 +40,7 @@ READY_TIMEOUT = 60.0
 
 
 def chamber_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "controller.cli", *args]
+    return [sys.executable, "-m", "chamber.controller.cli", *args]
 
 
 def env() -> dict[str, str]:

@@ -24,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from controller.api import exports, floor, queries, sitting, stream, votes
-from controller.api.deps import (
+from chamber.controller.api import exports, floor, queries, sitting, stream, votes
+from chamber.controller.api.deps import (
     MAX_BODY,
     STATUS_OF_CODE,
     ApiGuard,
@@ -36,10 +36,10 @@ from controller.api.deps import (
     log,
     problem_response,
 )
-from controller.api.votes import vote_ids
-from controller.auth import TokenStore
-from controller.core.errors import CommandRejected
-from controller.runtime import Runtime
+from chamber.controller.api.votes import vote_ids
+from chamber.controller.auth import TokenStore
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.runtime import Runtime
 
 __all__ = ["MAX_BODY", "GuardStats", "create_app", "vote_ids"]
 

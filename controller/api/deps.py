@@ -15,10 +15,10 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.auth import Principal, Role, TokenStore
-from controller.core import inputs as I
-from controller.core.view import Audience, audience_for
-from controller.runtime import Runtime
+from chamber.controller.auth import Principal, Role, TokenStore
+from chamber.controller.core import inputs as I
+from chamber.controller.core.view import Audience, audience_for
+from chamber.controller.runtime import Runtime
 
 log = logging.getLogger("chamber.api")
 

@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import Query
 from fastapi.responses import Response
 
-from controller.api.deps import (
+from chamber.controller.api.deps import (
     CHAIR_SECRETARY,
     Context,
     Problem,
     log,
 )
-from controller.core.model import Language
-from controller.exports import (
+from chamber.controller.core.model import Language
+from chamber.controller.exports import (
     MEDIA_TYPES,
     ExportError,
     Format,
@@ -24,7 +24,7 @@ from controller.exports import (
     render,
     replay_journal,
 )
-from controller.signing import HallKey, SigningError, signed_result
+from chamber.controller.signing import HallKey, SigningError, signed_result
 
 # Query parameters of the exports (module level: FastAPI resolves the annotations by name).
 Sitting = Annotated[str | None, Query(max_length=64, description="a sitting's id")]

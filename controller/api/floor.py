@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from controller.api.deps import (
+from chamber.controller.api.deps import (
     CHAIR,
     CHAIR_SECRETARY,
     TECH,
@@ -14,13 +14,13 @@ from controller.api.deps import (
     Body,
     Context,
 )
-from controller.core import inputs as I
-from controller.core.limits import (
+from chamber.controller.core import inputs as I
+from chamber.controller.core.limits import (
     MAX_OPEN_MICS,
     MAX_TURN_S,
     MIN_OPEN_MICS,
 )
-from controller.core.model import MicMode, SpeakerList
+from chamber.controller.core.model import MicMode, SpeakerList
 
 
 class SeatListIn(Body):

@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import Request
 
-from controller.api.deps import (
+from chamber.controller.api.deps import (
     CHAIR_SECRETARY,
     STAFF,
     Context,
 )
-from controller.auth import ALL_ROLES
-from controller.core.view import Audience, results
+from chamber.controller.auth import ALL_ROLES
+from chamber.controller.core.view import Audience, results
 
 
 def register(ctx: Context) -> None:

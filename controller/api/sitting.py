@@ -6,14 +6,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from controller.api.deps import (
+from chamber.controller.api.deps import (
     CHAIR,
     CHAIR_SECRETARY,
     Accepted,
     Body,
     Context,
 )
-from controller.core import inputs as I
+from chamber.controller.core import inputs as I
 
 
 class AgendaItemIn(Body):

@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
 
-from controller.api.deps import (
+from chamber.controller.api.deps import (
     _token_from,
 )
-from controller.auth import TokenStore
-from controller.core.view import audience_for
-from controller.runtime import Runtime
+from chamber.controller.auth import TokenStore
+from chamber.controller.core.view import audience_for
+from chamber.controller.runtime import Runtime
 
 
 def register(app: FastAPI, runtime: Runtime, tokens: TokenStore) -> None:

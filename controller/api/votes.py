@@ -10,23 +10,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import Field
 
-from controller.api.deps import (
+from chamber.controller.api.deps import (
     CHAIR,
     CHAIR_SECRETARY,
     Accepted,
     Body,
     Context,
 )
-from controller.core import inputs as I
-from controller.core.errors import CommandRejected
-from controller.core.limits import (
+from chamber.controller.core import inputs as I
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.limits import (
     MAX_CHOICES,
     MAX_VOTE_DURATION_S,
     MAX_VOTE_WARNING_S,
     UNTIMED,
 )
-from controller.core.model import AnswerSet, VoteMode
-from controller.core.view import Audience
+from chamber.controller.core.model import AnswerSet, VoteMode
+from chamber.controller.core.view import Audience
 
 
 class CreateVoteIn(Body):

@@ -5,13 +5,13 @@ the rest is exported for the API, the journal, reports and tests. Nothing in thi
 I/O, runs an event loop or reads a clock.
 """
 
-from controller.core.attendance import Attendance, Period, Registration
-from controller.core.errors import CommandRejected, CoreError, HallError, RejectCode
-from controller.core.i18n import answer_labels, explain_outcome
-from controller.core.participation import Participation, SpeechRecord, VoteTaken
-from controller.core.rules import PRESETS, Counts, Outcome, decide, required, rule_for
-from controller.core.sitting import MeetingCore, SittingRecord
-from controller.core.votes import (
+from chamber.controller.core.attendance import Attendance, Period, Registration
+from chamber.controller.core.errors import CommandRejected, CoreError, HallError, RejectCode
+from chamber.controller.core.i18n import answer_labels, explain_outcome
+from chamber.controller.core.participation import Participation, SpeechRecord, VoteTaken
+from chamber.controller.core.rules import PRESETS, Counts, Outcome, decide, required, rule_for
+from chamber.controller.core.sitting import MeetingCore, SittingRecord
+from chamber.controller.core.votes import (
     TRANSITIONS,
     PressRejected,
     Vote,

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from controller.core.model import Hall
-from controller.core.rules import quorum_required
+from chamber.controller.core.model import Hall
+from chamber.controller.core.rules import quorum_required
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from controller.core.attendance import Attendance
-from controller.core.effects import (
+from chamber.controller.core.attendance import Attendance
+from chamber.controller.core.effects import (
     Beep,
     BeepPattern,
     Effect,
@@ -31,9 +31,9 @@ from controller.core.effects import (
     KeypadLock,
     Notification,
 )
-from controller.core.errors import CommandRejected
-from controller.core.i18n import answer_labels
-from controller.core.inputs import (
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.i18n import answer_labels
+from chamber.controller.core.inputs import (
     CancelVote,
     CloseVote,
     CreateVote,
@@ -44,18 +44,18 @@ from controller.core.inputs import (
     SecretVoteSealed,
     VoteKeyPressed,
 )
-from controller.core.keypads import Keypads, KeypadState, wanted
-from controller.core.limits import (
+from chamber.controller.core.keypads import Keypads, KeypadState, wanted
+from chamber.controller.core.limits import (
     MAX_CHOICES,
     MAX_VOTE_DURATION_S,
     MAX_VOTE_WARNING_S,
     MIN_CHOICES,
     UNTIMED,
 )
-from controller.core.model import AnswerSet, Delegate, Hall, VoteMode
-from controller.core.rules import rule_for
-from controller.core.snapshots import vote_json
-from controller.core.votes import (
+from chamber.controller.core.model import AnswerSet, Delegate, Hall, VoteMode
+from chamber.controller.core.rules import rule_for
+from chamber.controller.core.snapshots import vote_json
+from chamber.controller.core.votes import (
     ACTIVE_STATES,
     PressRejected,
     Vote,

@@ -21,7 +21,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from controller.core.inputs import Input
+from chamber.controller.core.inputs import Input
 
 # A check returns None for a good value, or what it expected instead.
 _Check = Callable[[Any], str | None]

@@ -49,9 +49,16 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from controller.core.effects import Chime, Effect, MicSwitch, Notification, RingShow, RingState
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.effects import (
+    Chime,
+    Effect,
+    MicSwitch,
+    Notification,
+    RingShow,
+    RingState,
+)
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     ApiChairPriority,
     ChairPriority,
     ExtendSpeakingTime,
@@ -69,7 +76,7 @@ from controller.core.inputs import (
     Tick,
     VoiceLevel,
 )
-from controller.core.limits import (
+from chamber.controller.core.limits import (
     MAX_OPEN_MICS,
     MAX_REQUESTS,
     MAX_TURN_S,
@@ -79,7 +86,7 @@ from controller.core.limits import (
     MIN_OPEN_MICS,
     MIN_VOICE_OPEN_DB,
 )
-from controller.core.model import (
+from chamber.controller.core.model import (
     AtZero,
     FloorPolicy,
     Hall,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from controller.core.model import AnswerSet, Base, Comparison, Language
+from chamber.controller.core.model import AnswerSet, Base, Comparison, Language
 
 # Key labels as printed on the keypads of the default answer sets (key 1 first).
 ANSWER_LABELS: dict[Language, dict[AnswerSet, tuple[str, ...]]] = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, get_type_hints
 
-from controller.core.model import (
+from chamber.controller.core.model import (
     AnswerSet,
     MicMode,
     SpeakerList,

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from controller.core.effects import Effect, KeypadLeds, KeypadLock
-from controller.core.votes import ACTIVE_STATES, Vote, VoteState
+from chamber.controller.core.effects import Effect, KeypadLeds, KeypadLock
+from chamber.controller.core.votes import ACTIVE_STATES, Vote, VoteState
 
 
 @dataclass(slots=True)

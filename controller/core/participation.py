@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from controller.core.attendance import Period
-from controller.core.model import Hall, SpeakerList
-from controller.core.votes import VoteDefinition, VoteResult
+from chamber.controller.core.attendance import Period
+from chamber.controller.core.model import Hall, SpeakerList
+from chamber.controller.core.votes import VoteDefinition, VoteResult
 
 
 class SpeechLike(Protocol):

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
-from controller.core.errors import CommandRejected
-from controller.core.i18n import OutcomeFacts, explain_no_votes, explain_outcome
-from controller.core.model import (
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.i18n import OutcomeFacts, explain_no_votes, explain_outcome
+from chamber.controller.core.model import (
     Base,
     Comparison,
     Language,

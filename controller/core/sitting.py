@@ -46,13 +46,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.core.attendance import Attendance, Period
-from controller.core.ballots import Ballots
-from controller.core.checks import input_problem
-from controller.core.effects import Beep, BeepPattern, Effect, Notification
-from controller.core.errors import CommandRejected, HallError
-from controller.core.floor import Floor
-from controller.core.inputs import (
+from chamber.controller.core.attendance import Attendance, Period
+from chamber.controller.core.ballots import Ballots
+from chamber.controller.core.checks import input_problem
+from chamber.controller.core.effects import Beep, BeepPattern, Effect, Notification
+from chamber.controller.core.errors import CommandRejected, HallError
+from chamber.controller.core.floor import Floor
+from chamber.controller.core.inputs import (
     AgendaItemSpec,
     ApiChairPriority,
     CancelVote,
@@ -89,11 +89,11 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
-from controller.core.model import Hall, Seat
-from controller.core.participation import Participation, SpeechLike
-from controller.core.rules import validate_threshold
-from controller.core.snapshots import participation, sitting_json, snapshot
-from controller.core.votes import Vote, VoteDefinition, VoteResult
+from chamber.controller.core.model import Hall, Seat
+from chamber.controller.core.participation import Participation, SpeechLike
+from chamber.controller.core.rules import validate_threshold
+from chamber.controller.core.snapshots import participation, sitting_json, snapshot
+from chamber.controller.core.votes import Vote, VoteDefinition, VoteResult
 
 # Unit inputs for the floor: rejected with a notification when no sitting is open.
 FLOOR_UNIT_INPUTS: tuple[type[Input], ...] = (

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from controller.core.errors import CommandRejected
-from controller.core.participation import Participation, build_participation
-from controller.core.votes import Vote
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.participation import Participation, build_participation
+from chamber.controller.core.votes import Vote
 
 if TYPE_CHECKING:
-    from controller.core.model import Hall
-    from controller.core.sitting import MeetingCore, SittingRecord
+    from chamber.controller.core.model import Hall
+    from chamber.controller.core.sitting import MeetingCore, SittingRecord
 
 
 def vote_json(vote: Vote, now: float, delegate_id: Callable[[int], str | None]) -> dict[str, Any]:

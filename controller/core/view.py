@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypedDict, cast
 
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.sitting import MeetingCore
 
 
 class Audience(StrEnum):

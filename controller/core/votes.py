@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from controller.core.errors import CommandRejected
-from controller.core.model import AnswerSet, Language, MajorityRule, VoteMode
-from controller.core.rules import Counts, Outcome, decide
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.model import AnswerSet, Language, MajorityRule, VoteMode
+from chamber.controller.core.rules import Counts, Outcome, decide
 
 
 class VoteState(StrEnum):

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig, load_config
-from controller.core.clock import FakeClock
-from controller.core.inputs import Input, PresenceChanged, Tick
-from controller.daemon import Daemon
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import Input, PresenceChanged, Tick
+from chamber.controller.daemon import Daemon
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SITTING = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.core.inputs import VoteKeyPressed
+from chamber.controller.core.inputs import VoteKeyPressed
 
 from .conftest import Hall
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from controller.api import MAX_BODY, GuardStats
-from controller.auth import Role
-from controller.daemon import WS_MAX_MESSAGE
+from chamber.controller.api import MAX_BODY, GuardStats
+from chamber.controller.auth import Role
+from chamber.controller.daemon import WS_MAX_MESSAGE
 
 from .conftest import Hall
 

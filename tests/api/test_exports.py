@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from controller import exports
-from controller.auth import Role
-from controller.core.model import Language
-from controller.exports import CSV_BOM, Format, What, render, replay_journal
+from chamber.controller import exports
+from chamber.controller.auth import Role
+from chamber.controller.core.model import Language
+from chamber.controller.exports import CSV_BOM, Format, What, render, replay_journal
 
 from .conftest import EXAMPLES, Hall
 from .helpers import play_sitting

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.config import HallConfig, parse_config
-from controller.core.clock import FakeClock
-from controller.core.inputs import VoteKeyPressed
-from controller.core.limits import (
+from chamber.controller.config import HallConfig, parse_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import VoteKeyPressed
+from chamber.controller.core.limits import (
     MAX_CHOICES,
     MAX_OPEN_MICS,
     MAX_TURN_S,
@@ -25,7 +25,7 @@ from controller.core.limits import (
     MIN_OPEN_MICS,
     UNTIMED,
 )
-from controller.daemon import Daemon
+from chamber.controller.daemon import Daemon
 
 from .conftest import EXAMPLES, Hall, make_tokens
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.auth import Role
-from controller.core.inputs import GrantFloor, MicRequest
+from chamber.controller.auth import Role
+from chamber.controller.core.inputs import GrantFloor, MicRequest
 
 from .conftest import Hall
 from .helpers import play_sitting

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.auth import Role
-from controller.core.inputs import VoteKeyPressed
-from drivers.base import LineHealth, UnitHealth, UnitKind
+from chamber.controller.auth import Role
+from chamber.controller.core.inputs import VoteKeyPressed
+from chamber.drivers.base import LineHealth, UnitHealth, UnitKind
 
 from .conftest import Hall
 

@@ -14,8 +14,8 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from controller.auth import Role
-from controller.core.inputs import VoteKeyPressed
+from chamber.controller.auth import Role
+from chamber.controller.core.inputs import VoteKeyPressed
 
 from .conftest import Hall
 

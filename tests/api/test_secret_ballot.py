@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import websockets
 
-from controller.auth import Role
-from controller.config import HallConfig
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.auth import Role
+from chamber.controller.config import HallConfig
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CloseVote,
     CreateVote,
     OpenSitting,
@@ -27,10 +27,10 @@ from controller.core.inputs import (
     from_record,
     to_record,
 )
-from controller.core.model import VoteMode
-from controller.core.patch import apply
-from controller.core.sitting import MeetingCore
-from controller.daemon import Daemon
+from chamber.controller.core.model import VoteMode
+from chamber.controller.core.patch import apply
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.daemon import Daemon
 
 from .conftest import Hall, make_tokens
 from .test_stream import recv, recv_until, stream_url
@@ -159,7 +159,7 @@ async def test_no_seat_choice_link_survives_a_secret_vote(
 async def test_open_secret_vote_survives_a_restart_and_its_result_too(
     tmp_path: Path, hall_config: HallConfig
 ) -> None:
-    from controller.core.clock import FakeClock
+    from chamber.controller.core.clock import FakeClock
 
     from .conftest import Hall as HallHandle
 

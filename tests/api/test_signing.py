@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import audit_cli
-from controller.auth import Role
-from controller.journal import Journal, JournalReader
-from controller.signing import (
+from chamber.controller import audit_cli
+from chamber.controller.auth import Role
+from chamber.controller.journal import Journal, JournalReader
+from chamber.controller.signing import (
     KEY_FILE,
     PUBLIC_KEY_FILE,
     DocumentError,

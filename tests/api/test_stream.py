@@ -12,11 +12,11 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from controller.auth import Role
-from controller.core.inputs import PresenceChanged
-from controller.core.patch import apply
-from controller.core.view import Audience
-from controller.hub import Hub
+from chamber.controller.auth import Role
+from chamber.controller.core.inputs import PresenceChanged
+from chamber.controller.core.patch import apply
+from chamber.controller.core.view import Audience
+from chamber.controller.hub import Hub
 
 from .conftest import SITTING, Hall
 

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from controller.auth import Role
-from controller.config import HallConfig
-from controller.daemon import Daemon, TlsFiles
+from chamber.controller.auth import Role
+from chamber.controller.config import HallConfig
+from chamber.controller.daemon import Daemon, TlsFiles
 
 from .conftest import make_tokens
 

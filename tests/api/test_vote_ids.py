@@ -3,7 +3,7 @@ across sittings (a later sitting's carry the sitting's own id)."""
 
 from __future__ import annotations
 
-from controller.api import vote_ids
+from chamber.controller.api import vote_ids
 
 from .conftest import Hall
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig, load_config
-from controller.core.clock import FakeClock
-from controller.core.inputs import PresenceChanged
-from controller.daemon import Daemon
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import PresenceChanged
+from chamber.controller.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 VN_COUNCIL = ROOT / "examples" / "vn-council.toml"

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from console import cli
-from console.client import ApiClient, ApiError, Link, stream_url
-from console.seatmap import fit, given_name
+from chamber.console import cli
+from chamber.console.client import ApiClient, ApiError, Link, stream_url
+from chamber.console.seatmap import fit, given_name
 from tests.console.conftest import Hall
 
 

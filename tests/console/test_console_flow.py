@@ -7,10 +7,10 @@ import asyncio
 
 from textual.widgets import Static
 
-from console.app import ChamberConsole, ConfirmScreen
-from console.client import ApiClient, Link
-from console.mirror import VoteState
-from controller.core.inputs import VoteKeyPressed
+from chamber.console.app import ChamberConsole, ConfirmScreen
+from chamber.console.client import ApiClient, Link
+from chamber.console.mirror import VoteState
+from chamber.controller.core.inputs import VoteKeyPressed
 from tests.console.conftest import Hall
 
 FROZEN = 1000.0

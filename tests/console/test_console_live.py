@@ -10,15 +10,15 @@ from pathlib import Path
 import httpx
 from textual.widgets import DataTable, Static
 
-from console.app import ChamberConsole, SeatScreen
-from console.client import ApiClient, Link
-from console.seatmap import ABSENT, NEUTRAL, PRESENT, UNIT_BAD, Colouring, SeatMap
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig
-from controller.core.clock import FakeClock
-from controller.core.inputs import MicRequest, VoteKeyPressed
-from controller.daemon import Daemon
-from drivers.base import Driver, HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
+from chamber.console.app import ChamberConsole, SeatScreen
+from chamber.console.client import ApiClient, Link
+from chamber.console.seatmap import ABSENT, NEUTRAL, PRESENT, UNIT_BAD, Colouring, SeatMap
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import MicRequest, VoteKeyPressed
+from chamber.controller.daemon import Daemon
+from chamber.drivers.base import Driver, HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
 from tests.console.conftest import Hall
 
 FROZEN = 500.0

@@ -10,9 +10,9 @@ import asyncio
 import os
 from pathlib import Path
 
-from console.app import ChamberConsole
-from console.client import ApiClient
-from controller.core.inputs import MicRequest, VoteKeyPressed
+from chamber.console.app import ChamberConsole
+from chamber.console.client import ApiClient
+from chamber.controller.core.inputs import MicRequest, VoteKeyPressed
 from tests.console.conftest import Hall
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.mirror import HallInfo, Mirror, StreamError, VoteMode, VoteState
-from console.patch import apply as console_apply
-from controller.core.patch import diff
+from chamber.console.mirror import HallInfo, Mirror, StreamError, VoteMode, VoteState
+from chamber.console.patch import apply as console_apply
+from chamber.controller.core.patch import diff
 
 Event = tuple[int, bool]
 

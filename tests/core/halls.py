@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from controller.core.effects import Effect, Notification
-from controller.core.inputs import AgendaItemSpec, Input, OpenSitting, PresenceChanged
-from controller.core.model import (
+from chamber.controller.core.effects import Effect, Notification
+from chamber.controller.core.inputs import AgendaItemSpec, Input, OpenSitting, PresenceChanged
+from chamber.controller.core.model import (
     Body,
     Delegate,
     Hall,
@@ -19,7 +19,7 @@ from controller.core.model import (
     Seat,
     VotePolicy,
 )
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.sitting import MeetingCore
 
 AGENDA = (
     AgendaItemSpec("1", "Nghị quyết về ngân sách"),

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.core.attendance import Attendance, Period
-from controller.core.effects import Beep, BeepPattern, KeypadLeds
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.attendance import Attendance, Period
+from chamber.controller.core.effects import Beep, BeepPattern, KeypadLeds
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CloseAttendance,
     CloseSitting,
     CreateVote,
@@ -23,8 +23,8 @@ from controller.core.inputs import (
     SetPresence,
     VoteKeyPressed,
 )
-from controller.core.model import Comparison, Policies, QuorumRule, Threshold
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.model import Comparison, Policies, QuorumRule, Threshold
+from chamber.controller.core.sitting import MeetingCore
 from tests.core.halls import AGENDA, make_hall, notes, opened
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.core.effects import Effect, KeypadLeds, Notification
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.effects import Effect, KeypadLeds, Notification
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CancelVote,
     CloseAttendance,
     CloseVote,
@@ -43,9 +43,9 @@ from controller.core.inputs import (
     from_record,
     to_record,
 )
-from controller.core.model import AnswerSet, Language, VoteMode
-from controller.core.sitting import MeetingCore
-from controller.core.votes import ACTIVE_STATES, VoteState
+from chamber.controller.core.model import AnswerSet, Language, VoteMode
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.votes import ACTIVE_STATES, VoteState
 from tests.core.halls import make_hall, opened
 
 # Seats 1..6 are delegates, 7 the secretary, 8 empty, 9 does not exist.

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.checks import input_problem
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.checks import input_problem
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CancelVote,
     ChairPriority,
     CloseVote,
@@ -43,10 +43,10 @@ from controller.core.inputs import (
     from_record,
     to_record,
 )
-from controller.core.model import AnswerSet, Language, SpeakerList, VoteMode
-from controller.core.sitting import UNIT_INPUTS, MeetingCore
-from controller.core.votes import ACTIVE_STATES
-from controller.wall import wall_messages
+from chamber.controller.core.model import AnswerSet, Language, SpeakerList, VoteMode
+from chamber.controller.core.sitting import UNIT_INPUTS, MeetingCore
+from chamber.controller.core.votes import ACTIVE_STATES
+from chamber.controller.wall import wall_messages
 from tests.core.halls import make_hall, notes, opened
 
 HALL = make_hall(6, secretary=True, empty_seats=1, language=Language.VI)

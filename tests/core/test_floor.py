@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller.core.clock import FakeClock
-from controller.core.effects import (
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import (
     Chime,
     Effect,
     MicSwitch,
@@ -16,15 +16,15 @@ from controller.core.effects import (
     RingShow,
     RingState,
 )
-from controller.core.errors import CommandRejected
-from controller.core.floor import (
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.floor import (
     GRANT_ORDER,
     MODE_RULES,
     Floor,
     FloorPolicyError,
     Speech,
 )
-from controller.core.inputs import (
+from chamber.controller.core.inputs import (
     ApiChairPriority,
     ChairPriority,
     CloseVote,
@@ -44,13 +44,13 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
-from controller.core.limits import (
+from chamber.controller.core.limits import (
     MAX_TURN_S,
     MAX_TURN_WARNING_S,
     MAX_VOICE_HOLD_S,
     MIN_VOICE_OPEN_DB,
 )
-from controller.core.model import (
+from chamber.controller.core.model import (
     AtZero,
     Body,
     Delegate,

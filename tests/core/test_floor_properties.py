@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.effects import Effect, RingState
-from controller.core.errors import CommandRejected
-from controller.core.floor import Floor
-from controller.core.inputs import (
+from chamber.controller.core.effects import Effect, RingState
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.floor import Floor
+from chamber.controller.core.inputs import (
     ApiChairPriority,
     ChairPriority,
     ExtendSpeakingTime,
@@ -36,7 +36,7 @@ from controller.core.inputs import (
     Tick,
     VoiceLevel,
 )
-from controller.core.model import AtZero, MicClass, MicMode, PriorityMode, SpeakerList
+from chamber.controller.core.model import AtZero, MicClass, MicMode, PriorityMode, SpeakerList
 from tests.core.test_floor import CHAIR, NO_MIC, UNKNOWN, VIP, Units, make_hall
 
 DELEGATE_SEATS = 8

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.core.effects import Effect, KeypadLeds, KeypadLock
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.effects import Effect, KeypadLeds, KeypadLock
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CancelVote,
     CloseVote,
     HoldVote,
@@ -29,9 +29,9 @@ from controller.core.inputs import (
     Tick,
     VoteKeyPressed,
 )
-from controller.core.model import AnswerSet, VoteMode
-from controller.core.sitting import MeetingCore
-from controller.core.votes import ACTIVE_STATES, VoteState
+from chamber.controller.core.model import AnswerSet, VoteMode
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.votes import ACTIVE_STATES, VoteState
 from tests.core.halls import AGENDA
 from tests.core.test_core_properties import HALL, SEATS, Step, _create, timed_steps
 

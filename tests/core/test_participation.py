@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from controller.core.attendance import Period
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.attendance import Period
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CloseSitting,
     CloseVote,
     CreateVote,
@@ -20,8 +20,8 @@ from controller.core.inputs import (
     PresenceChanged,
     VoteKeyPressed,
 )
-from controller.core.model import Language, SpeakerList, VoteMode
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.model import Language, SpeakerList, VoteMode
+from chamber.controller.core.sitting import MeetingCore
 from tests.core.halls import make_hall, opened
 
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.core.errors import CommandRejected
-from controller.core.model import (
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.model import (
     Base,
     Comparison,
     Language,
@@ -20,7 +20,7 @@ from controller.core.model import (
     QuorumRule,
     Threshold,
 )
-from controller.core.rules import (
+from chamber.controller.core.rules import (
     PRESETS,
     Counts,
     decide,

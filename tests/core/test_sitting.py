@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from controller.core.clock import FakeClock
-from controller.core.effects import (
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import (
     ForgetEvents,
     KeypadLeds,
     KeypadLock,
@@ -17,8 +17,8 @@ from controller.core.effects import (
     RingShow,
     RingState,
 )
-from controller.core.errors import CommandRejected, HallError
-from controller.core.inputs import (
+from chamber.controller.core.errors import CommandRejected, HallError
+from chamber.controller.core.inputs import (
     CancelVote,
     CloseSitting,
     CloseVote,
@@ -37,8 +37,8 @@ from controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
-from controller.core.model import Body, Delegate, MicMode, Seat, SpeakerList, VoteMode
-from controller.core.sitting import MeetingCore
+from chamber.controller.core.model import Body, Delegate, MicMode, Seat, SpeakerList, VoteMode
+from chamber.controller.core.sitting import MeetingCore
 from tests.core.halls import AGENDA, make_hall, notes, opened
 
 # --- sittings and agenda ------------------------------------------------------------------------

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.core.errors import CommandRejected
-from controller.core.inputs import Tick
-from controller.core.patch import PatchError, apply, diff
-from controller.core.sitting import MeetingCore
-from controller.core.view import (
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import Tick
+from chamber.controller.core.patch import PatchError, apply, diff
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.view import (
     Audience,
     HallInfo,
     Health,
@@ -26,7 +26,7 @@ from controller.core.view import (
     core_views,
     shown_vote,
 )
-from controller.hub import Hub, Patch, Snapshot
+from chamber.controller.hub import Hub, Patch, Snapshot
 from tests.core.halls import opened
 from tests.core.test_core_properties import HALL, Step, timed_steps
 
@@ -180,8 +180,8 @@ def test_patches_applied_to_the_first_snapshot_give_the_latest(
 
 
 def test_how_the_wall_shows_its_vote_follows_the_vote_s_state() -> None:
-    from controller.core.inputs import CloseVote, CreateVote, OpenVote, VoteKeyPressed
-    from controller.core.model import VoteMode
+    from chamber.controller.core.inputs import CloseVote, CreateVote, OpenVote, VoteKeyPressed
+    from chamber.controller.core.model import VoteMode
 
     core = opened(HALL, present=[1, 2, 3, 4])
 

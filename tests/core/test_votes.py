@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from controller.core.ballots import press_refusal
-from controller.core.clock import FakeClock
-from controller.core.effects import (
+from chamber.controller.core.ballots import press_refusal
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import (
     Beep,
     BeepPattern,
     Effect,
@@ -18,8 +18,8 @@ from controller.core.effects import (
     KeypadLock,
     Notification,
 )
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     CancelVote,
     CloseVote,
     CreateVote,
@@ -32,10 +32,10 @@ from controller.core.inputs import (
     Tick,
     VoteKeyPressed,
 )
-from controller.core.limits import MAX_VOTE_DURATION_S, UNTIMED
-from controller.core.model import AnswerSet, Language, VoteMode, VotePolicy
-from controller.core.sitting import MeetingCore
-from controller.core.votes import TRANSITIONS, PressRejected, VoteCommand, VoteState
+from chamber.controller.core.limits import MAX_VOTE_DURATION_S, UNTIMED
+from chamber.controller.core.model import AnswerSet, Language, VoteMode, VotePolicy
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.votes import TRANSITIONS, PressRejected, VoteCommand, VoteState
 from tests.core.halls import make_hall, notes, opened
 
 COMMANDS: dict[VoteCommand, Callable[[float, str], Input]] = {

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from simulator.demo import LAW_PRESETS, Rule, adopted_by_law
+from chamber.simulator.demo import LAW_PRESETS, Rule, adopted_by_law
 
 
 @pytest.mark.parametrize(

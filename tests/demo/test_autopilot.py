@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.auth import Role
-from controller.config import load_config
-from simulator.autopilot import Autopilot, AutopilotError, Temperament, choose_key
-from simulator.demo import EXAMPLE, VOTE_PLANS, CheckedSitting, DemoHall, open_sitting
+from chamber.controller.auth import Role
+from chamber.controller.config import load_config
+from chamber.simulator.autopilot import Autopilot, AutopilotError, Temperament, choose_key
+from chamber.simulator.demo import EXAMPLE, VOTE_PLANS, CheckedSitting, DemoHall, open_sitting
 from tests.rig import HallRig
 
 FAST = Temperament(

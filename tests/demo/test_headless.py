@@ -28,7 +28,7 @@ def workdir() -> Iterator[tuple[Path, Path]]:
 
 def _chamber(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "controller.cli", *args],
+        [sys.executable, "-m", "chamber.controller.cli", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

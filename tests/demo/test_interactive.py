@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulator.demo import free_port
+from chamber.simulator.demo import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_S = 60.0
@@ -92,7 +92,7 @@ def demo() -> Iterator[subprocess.Popen[bytes]]:
     base.chmod(0o711)  # the simulator's broker drops to its own account and must get through
     errors = (base / "stderr.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "controller.cli", "demo", "--port", str(free_port(18700)),
+        [sys.executable, "-m", "chamber.controller.cli", "demo", "--port", str(free_port(18700)),
          "--data", str(base / "data")],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli import build_parser
-from controller.config import load_config
-from controller.hallgen import generate
-from simulator.autopilot import Temperament
-from simulator.cli import serve
-from simulator.faults import FaultRates
+from chamber.controller.cli import build_parser
+from chamber.controller.config import load_config
+from chamber.controller.hallgen import generate
+from chamber.simulator.autopilot import Temperament
+from chamber.simulator.cli import serve
+from chamber.simulator.faults import FaultRates
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_the_flag_is_there_and_off_by_default() -> None:
 
 
 async def test_sim_with_autopilot_seats_its_delegates_and_records_them(workdir: Path) -> None:
-    from controller.hallgen import demo_spec
+    from chamber.controller.hallgen import demo_spec
 
     spec = demo_spec(3, seed=5)  # three serial seats: no broker needed
     path = workdir / "hall.toml"

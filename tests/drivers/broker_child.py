@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from drivers import mosquitto
+from chamber.drivers import mosquitto
 
 
 async def main(directory: Path, port: int, death_signal: bool) -> None:

@@ -15,7 +15,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
-from protocols import keypad as kp
+from chamber.protocols import keypad as kp
 
 
 class KeypadContext(ModbusServerContext):

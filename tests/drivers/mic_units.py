@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from drivers.serialport import SerialLink
-from protocols import micunit as mic
+from chamber.drivers.serialport import SerialLink
+from chamber.protocols import micunit as mic
 
 
 class MicUnits:

@@ -14,11 +14,11 @@ import asyncio
 import json
 import sys
 
-from controller.core.clock import FakeClock
-from controller.core.inputs import Input
-from drivers.base import LineHealth, UnitHealth
-from drivers.mosquitto import BrokerEndpoint
-from drivers.mqtt import Backoff, MqttUnits
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import Input
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.mosquitto import BrokerEndpoint
+from chamber.drivers.mqtt import Backoff, MqttUnits
 
 
 def _say(data: dict[str, object]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from protocols import mqtt as wire
+from chamber.protocols import mqtt as wire
 from tests.e2e.conftest import Council, ip_seats
 from tests.e2e.hall import (
     KEYS,

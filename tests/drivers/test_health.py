@@ -7,8 +7,8 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.base import LineHealth, UnitHealth, UnitKind
-from drivers.health import LineMonitor, UnitMonitor
+from chamber.drivers.base import LineHealth, UnitHealth, UnitKind
+from chamber.drivers.health import LineMonitor, UnitMonitor
 
 # What a driver may tell a unit's monitor, in any order.
 STEPS = st.lists(
@@ -36,7 +36,7 @@ class _Logs(logging.Handler):
 def test_units_report_changes_only_and_log_each_loss_once(steps: list[tuple[str, object]]) -> None:
     reports: list[UnitHealth | LineHealth] = []
     logs = _Logs()
-    logger = logging.getLogger("drivers.health")
+    logger = logging.getLogger("chamber.drivers.health")
     logger.addHandler(logs)
     logger.setLevel(logging.INFO)
     try:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from controller.core.clock import FakeClock
-from controller.core.effects import Effect, ForgetEvents, UnitCommand
-from controller.core.inputs import (
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import Effect, ForgetEvents, UnitCommand
+from chamber.controller.core.inputs import (
     AgendaItemSpec,
     CloseVote,
     CreateVote,
@@ -30,13 +30,13 @@ from controller.core.inputs import (
     OpenSitting,
     OpenVote,
 )
-from controller.core.model import VoteMode
-from controller.core.sitting import MeetingCore
-from drivers.base import LineHealth, UnitHealth
-from drivers.modbus_line import KeypadLine
-from firmware_specs import load_spec
-from protocols import keypad as kp
-from simulator.hall import SimulatedHall
+from chamber.controller.core.model import VoteMode
+from chamber.controller.core.sitting import MeetingCore
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.modbus_line import KeypadLine
+from chamber.firmware_specs import load_spec
+from chamber.protocols import keypad as kp
+from chamber.simulator.hall import SimulatedHall
 from tests.simulator.conftest import small_hall
 
 SPEC = load_spec("keypad_modbus.yaml")
@@ -139,7 +139,7 @@ async def sim() -> AsyncIterator[SimulatedHall]:
 async def test_after_a_secret_vote_no_bus_master_reads_a_choice_and_no_press_is_lost(
     sim: SimulatedHall, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="drivers")
+    caplog.set_level(logging.INFO, logger="chamber.drivers")
     config = sim.daemon_config()
     units = sim.keypad_lines[LINE].units
     seats = {u.seat: a for a, u in units.items()}
@@ -233,7 +233,7 @@ async def test_after_a_secret_vote_no_bus_master_reads_a_choice_and_no_press_is_
 async def test_a_keypad_of_another_major_version_is_not_served_and_the_line_goes_on(
     sim: SimulatedHall, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="drivers")
+    caplog.set_level(logging.INFO, logger="chamber.drivers")
     config = sim.daemon_config()
     units = sim.keypad_lines[LINE].units
     alien = min(units)

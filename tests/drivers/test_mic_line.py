@@ -9,14 +9,20 @@ from dataclasses import dataclass
 
 import pytest
 
-from controller.config import Line, LineKind
-from controller.core.clock import FakeClock
-from controller.core.effects import MicSwitch, RingShow, RingState
-from controller.core.inputs import ChairPriority, Input, MicRequest, TalkButton, UnitRestarted
-from drivers.base import LineHealth, UnitHealth
-from drivers.mic_line import MicLine, Reconnect
-from protocols import micunit as mic
-from simulator.hall import SimulatedHall
+from chamber.controller.config import Line, LineKind
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import MicSwitch, RingShow, RingState
+from chamber.controller.core.inputs import (
+    ChairPriority,
+    Input,
+    MicRequest,
+    TalkButton,
+    UnitRestarted,
+)
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.mic_line import MicLine, Reconnect
+from chamber.protocols import micunit as mic
+from chamber.simulator.hall import SimulatedHall
 from tests.drivers.conftest import PtyPair, Recorder, losses
 from tests.drivers.mic_units import MicUnits
 from tests.simulator.conftest import small_hall

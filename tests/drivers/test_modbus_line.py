@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import pytest
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
-from controller.config import Line, LineKind
-from controller.core.clock import FakeClock
-from controller.core.effects import Beep, BeepPattern, KeypadLeds, KeypadLock
-from controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
-from drivers.base import LineHealth, UnitHealth
-from drivers.modbus_line import OFFLINE_AFTER_MISSES, KeypadLine, Reconnect
-from drivers.mosquitto import free_port
-from protocols import keypad as kp
+from chamber.controller.config import Line, LineKind
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import Beep, BeepPattern, KeypadLeds, KeypadLock
+from chamber.controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.modbus_line import OFFLINE_AFTER_MISSES, KeypadLine, Reconnect
+from chamber.drivers.mosquitto import free_port
+from chamber.protocols import keypad as kp
 from tests.drivers.conftest import PtyPair, Recorder, losses
 from tests.drivers.keypad_units import Keypads
 
@@ -101,7 +101,7 @@ async def test_a_press_becomes_exactly_one_input(rig: Rig) -> None:
 
 
 async def test_a_refused_press_is_not_an_input(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="drivers")
+    caplog.set_level(logging.INFO, logger="chamber.drivers")
     rig.keypads.units[1].press(2)  # keys locked: the unit refuses it
     rig.keypads.units[1].press_presence()
     await rig.inputs.wait_for(lambda items: len(items) >= 1)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.errors import BrokerError
-from drivers.mosquitto import (
+from chamber.drivers.errors import BrokerError
+from chamber.drivers.mosquitto import (
     BROKER_ACCOUNT,
     CONTROLLER_USER,
     WALL_USER,

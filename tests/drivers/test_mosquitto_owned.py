@@ -14,12 +14,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from controller.config import load_config
-from controller.core.clock import FakeClock
-from controller.core.inputs import Input
-from controller.daemon import broker_for
-from drivers.base import LineHealth, UnitHealth
-from drivers.mosquitto import (
+from chamber.controller.config import load_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import Input
+from chamber.controller.daemon import broker_for
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.mosquitto import (
     CONTROLLER_USER,
     LOOPBACK,
     BrokerEndpoint,
@@ -27,8 +27,8 @@ from drivers.mosquitto import (
     hall_broker,
     unit_password,
 )
-from drivers.mqtt import Backoff, MqttUnits
-from protocols import mqtt as wire
+from chamber.drivers.mqtt import Backoff, MqttUnits
+from chamber.protocols import mqtt as wire
 from tests.drivers.conftest import Recorder
 
 HALL = "test-hall"

@@ -13,19 +13,19 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from controller.core.clock import FakeClock
-from controller.core.effects import KeypadLeds, MicSwitch, RingShow, RingState
-from controller.core.inputs import Input, VoteKeyPressed
-from drivers.base import LineHealth, UnitHealth
-from drivers.mosquitto import (
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.effects import KeypadLeds, MicSwitch, RingShow, RingState
+from chamber.controller.core.inputs import Input, VoteKeyPressed
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.mosquitto import (
     WALL_USER,
     Mosquitto,
     endpoint_for,
     hall_broker,
     unit_password,
 )
-from drivers.mqtt import Backoff, MqttUnits
-from protocols import mqtt as wire
+from chamber.drivers.mqtt import Backoff, MqttUnits
+from chamber.protocols import mqtt as wire
 from tests.drivers.conftest import Recorder
 
 HALL = "test-hall"
@@ -129,7 +129,7 @@ class _Denied(logging.Handler):
 
 async def test_a_unit_cannot_press_for_another_seat(rig: Rig) -> None:
     denied = _Denied()
-    logger = logging.getLogger("drivers.mosquitto")
+    logger = logging.getLogger("chamber.drivers.mosquitto")
     logger.addHandler(denied)
     try:
         async with unit_client(rig.broker, 1) as unit:

@@ -18,12 +18,12 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from controller.core.clock import FakeClock
-from controller.core.inputs import Input, VoteKeyPressed
-from drivers.base import LineHealth, Settling, UnitHealth
-from drivers.mosquitto import Mosquitto, endpoint_for, hall_broker, unit_password
-from drivers.mqtt import Backoff, MqttUnits
-from protocols import mqtt as wire
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import Input, VoteKeyPressed
+from chamber.drivers.base import LineHealth, Settling, UnitHealth
+from chamber.drivers.mosquitto import Mosquitto, endpoint_for, hall_broker, unit_password
+from chamber.drivers.mqtt import Backoff, MqttUnits
+from chamber.protocols import mqtt as wire
 from tests.drivers.conftest import Recorder
 
 HALL = "test-hall"

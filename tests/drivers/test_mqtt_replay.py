@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import UnitHealth
-from drivers.mosquitto import Mosquitto, hall_broker
-from protocols import mqtt as wire
+from chamber.drivers.base import UnitHealth
+from chamber.drivers.mosquitto import Mosquitto, hall_broker
+from chamber.protocols import mqtt as wire
 from tests.drivers.test_mqtt_durable import (
     HALL,
     SEATS,
@@ -47,7 +47,7 @@ async def test_a_lower_boot_does_not_reset_the_duplicate_filter(
 ) -> None:
     """A status with boot 0 after presses of boot 7: the old numbers stay refused, presses of
     the lower boot are refused, and that is logged once (a minute) and shown in health."""
-    caplog.set_level(logging.WARNING, logger="drivers.mqtt")
+    caplog.set_level(logging.WARNING, logger="chamber.drivers.mqtt")
     async with Controller(broker) as ctl, unit_client(broker, 1) as unit:
         await publish(unit, wire.UnitStatus(1, wire.LinkState.ONLINE, boot=7))
         await publish(unit, wire.VoteKey(1, boot=7, seq=1, key=1))
@@ -73,7 +73,7 @@ async def test_a_unit_whose_boot_does_not_advance_is_named_once(
     """A unit restarts without advancing its boot counter: its new presses reuse counted
     numbers. They cannot count (nothing tells them from replays), but the seat is named in
     the log once and its health says why, until a press counts again."""
-    caplog.set_level(logging.WARNING, logger="drivers.mqtt")
+    caplog.set_level(logging.WARNING, logger="chamber.drivers.mqtt")
     async with Controller(broker) as ctl, unit_client(broker, 2) as unit:
         await publish(unit, wire.UnitStatus(2, wire.LinkState.ONLINE, boot=5))
         await publish(unit, wire.VoteKey(2, boot=5, seq=1, key=1))
@@ -110,7 +110,7 @@ async def test_after_a_restart_redeliveries_are_not_taken_for_a_stuck_unit(
 ) -> None:
     """Right after a controller restart the broker may deliver again presses the journal
     already holds, older than the last one: dropped as duplicates, no fault."""
-    caplog.set_level(logging.WARNING, logger="drivers.mqtt")
+    caplog.set_level(logging.WARNING, logger="chamber.drivers.mqtt")
     async with Controller(broker) as ctl, unit_client(broker, 3) as unit:
         ctl.driver.restore_origins({(3, "ip"): "ip:2:5"})
         for seq in (3, 4, 5):

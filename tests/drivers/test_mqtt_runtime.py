@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.mqtt import MqttUnits
+from chamber.drivers.mqtt import MqttUnits
 from tests.e2e.conftest import Council, ip_seats
 from tests.e2e.hall import SimWatch, council
 from tests.rig import HallRig

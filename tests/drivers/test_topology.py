@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import load_config
-from drivers.base import LineHealth, UnitHealth
-from drivers.health import LineMonitor
-from drivers.mic_line import MicLine
-from drivers.modbus_line import KeypadLine
-from drivers.registry import LINE_DRIVERS
-from drivers.topology import LineKind, TopologyError, load_topology, parse_topology
+from chamber.controller.config import load_config
+from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.health import LineMonitor
+from chamber.drivers.mic_line import MicLine
+from chamber.drivers.modbus_line import KeypadLine
+from chamber.drivers.registry import LINE_DRIVERS
+from chamber.drivers.topology import LineKind, TopologyError, load_topology, parse_topology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.journal import Journal
-from simulator.delegates import Action, ExpectedVote, VoteScript
+from chamber.controller.journal import Journal
+from chamber.simulator.delegates import Action, ExpectedVote, VoteScript
 from tests.e2e.hall import (
     KEYS,
     WAIT_S,

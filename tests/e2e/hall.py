@@ -20,9 +20,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
-from controller.config import HallConfig, load_config
-from simulator.delegates import ExpectedVote
-from simulator.hall import SimulatedHall
+from chamber.controller.config import HallConfig, load_config
+from chamber.simulator.delegates import ExpectedVote
+from chamber.simulator.hall import SimulatedHall
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
 KEYS = 3  # tán thành / không tán thành / không biểu quyết

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from simulator.faults import FaultKind, FaultRates
+from chamber.simulator.faults import FaultKind, FaultRates
 from tests.e2e.conftest import Council, ip_seats, only, seats_on
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.modbus_line import OFFLINE_AFTER_MISSES
+from chamber.drivers.modbus_line import OFFLINE_AFTER_MISSES
 from tests.e2e.conftest import Council
 
 LINE = "keypads-1"

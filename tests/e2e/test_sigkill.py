@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.auth import Role, TokenStore
-from controller.journal import Journal
-from simulator.delegates import ExpectedVote, VoteScript
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.journal import Journal
+from chamber.simulator.delegates import ExpectedVote, VoteScript
 from tests.e2e.hall import (
     KEYS,
     WAIT_S,

@@ -25,8 +25,8 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
-from protocols import modbus_timing
-from protocols.keypad import (
+from chamber.protocols import modbus_timing
+from chamber.protocols.keypad import (
     CARD,
     EVENT_RING,
     FORGET,

@@ -15,9 +15,9 @@ import pytest
 from pymodbus.pdu import ModbusPDU
 from pymodbus.pdu.register_message import ReadInputRegistersRequest
 
-from firmware_specs import SpecError, load_spec, spec_path
-from protocols import keypad, modbus_timing
-from protocols.keypad import (
+from chamber.firmware_specs import SpecError, load_spec, spec_path
+from chamber.protocols import keypad, modbus_timing
+from chamber.protocols.keypad import (
     BLOCKS,
     CARD,
     FORGET,

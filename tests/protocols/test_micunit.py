@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymodbus.framer.rtu import FramerRTU
 
-from protocols.crc import CRC16_MODBUS_CHECK, crc16_modbus, crc16_modbus_bytes
-from protocols.micunit import (
+from chamber.protocols.crc import CRC16_MODBUS_CHECK, crc16_modbus, crc16_modbus_bytes
+from chamber.protocols.micunit import (
     BUFFER_CAP,
     ESCAPE,
     EVENT_QUEUE,

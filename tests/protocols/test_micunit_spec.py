@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from pymodbus.framer.rtu import FramerRTU
 
-from firmware_specs import load_spec, spec_path
-from protocols.crc import crc16_modbus
-from protocols.micunit import (
+from chamber.firmware_specs import load_spec, spec_path
+from chamber.protocols.crc import crc16_modbus
+from chamber.protocols.micunit import (
     BUFFER_CAP,
     EVENT_QUEUE,
     MAX_FRAME,
@@ -67,7 +67,7 @@ def message_from_yaml(desc: dict[str, Any]) -> MicMessage:
 
 
 def _enum_member(cls: type[Any], name: str, member: str) -> Any:
-    from protocols import micunit
+    from chamber.protocols import micunit
 
     enum_name = field_type(cls, name)
     return getattr(micunit, str(enum_name))[member]

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.mqtt import (
+from chamber.protocols.mqtt import (
     MESSAGE_TYPES,
     BeepCommand,
     BeepPattern,

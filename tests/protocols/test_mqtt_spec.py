@@ -18,11 +18,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from controller.core import effects, model
-from controller.core import inputs as core_inputs
-from firmware_specs import load_spec, spec_path
-from protocols import mqtt
-from protocols.mqtt import (
+from chamber.controller.core import effects, model
+from chamber.controller.core import inputs as core_inputs
+from chamber.firmware_specs import load_spec, spec_path
+from chamber.protocols import mqtt
+from chamber.protocols.mqtt import (
     MESSAGE_TYPES,
     ClientRole,
     MessageKind,

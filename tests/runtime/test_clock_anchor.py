@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from controller.config import ConfigError, parse_config
-from controller.core.clock import ResumingClock
-from controller.core.inputs import ClockAnchor, OpenSitting, from_record, to_record
-from controller.core.sitting import MeetingCore
-from controller.exports import local_time
+from chamber.controller.config import ConfigError, parse_config
+from chamber.controller.core.clock import ResumingClock
+from chamber.controller.core.inputs import ClockAnchor, OpenSitting, from_record, to_record
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.exports import local_time
 from tests.test_config import _minimal
 
 

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import journal as journal_module
-from controller.core.inputs import (
+from chamber.controller import journal as journal_module
+from chamber.controller.core.inputs import (
     AgendaItemSpec,
     CloseVote,
     CreateVote,
@@ -33,8 +33,8 @@ from controller.core.inputs import (
     VoteKeyPressed,
     to_record,
 )
-from controller.core.model import AnswerSet, VoteMode
-from controller.journal import (
+from chamber.controller.core.model import AnswerSet, VoteMode
+from chamber.controller.journal import (
     GENESIS_TAG,
     CommitError,
     Journal,
@@ -254,7 +254,7 @@ def test_any_json_object_round_trips(records: list[dict[str, Any]]) -> None:
 
 _CHILD = """
 import os, sys
-from controller.journal import Journal
+from chamber.controller.journal import Journal
 j = Journal.open(sys.argv[1])
 k = 0
 while True:
@@ -592,7 +592,7 @@ def test_verify_names_a_rehashed_record_that_is_not_json(ten: Path) -> None:
 def test_audit_verify_command(ten: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from controller import audit_cli
+    from chamber.controller import audit_cli
 
     parser = argparse.ArgumentParser()
     audit_cli.add_arguments(parser)

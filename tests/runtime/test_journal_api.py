@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controller.auth import Role, TokenStore
-from controller.config import load_config
-from controller.core.clock import FakeClock
-from controller.daemon import Daemon
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import load_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.daemon import Daemon
 from tests.fixtures import make_journal_v1 as v1
 
 

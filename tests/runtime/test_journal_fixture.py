@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import HallConfig, load_config
-from controller.core.votes import VoteState
-from controller.exports import replay_journal
-from controller.journal import Journal, verify
-from controller.runtime import Runtime
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.core.votes import VoteState
+from chamber.controller.exports import replay_journal
+from chamber.controller.journal import Journal, verify
+from chamber.controller.runtime import Runtime
 from tests.fixtures import make_journal_v1 as v1
 
 FIXTURE = v1.HERE / v1.NAME

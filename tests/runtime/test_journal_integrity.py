@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from controller import audit_cli
-from controller.auth import Role, TokenStore
-from controller.config import load_config
-from controller.core.clock import FakeClock
-from controller.daemon import check_journal
-from controller.exports import ExportError, replay_journal
-from controller.journal import (
+from chamber.controller import audit_cli
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import load_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.daemon import check_journal
+from chamber.controller.exports import ExportError, replay_journal
+from chamber.controller.journal import (
     _SLOT,
     Journal,
     JournalCorruptError,
@@ -45,7 +45,7 @@ from controller.journal import (
     read_witness,
     verify,
 )
-from controller.runtime import Runtime
+from chamber.controller.runtime import Runtime
 from tests.fixtures import make_journal_v1 as v1
 
 CHAMBER = Path(sys.executable).with_name("chamber")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import parse_config
-from controller.core.clock import FakeClock
-from controller.core.inputs import (
+from chamber.controller.config import parse_config
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import (
     CloseVote,
     CreateVote,
     OpenAttendance,
@@ -26,9 +26,9 @@ from controller.core.inputs import (
     from_record,
     to_record,
 )
-from controller.core.model import VoteMode
-from controller.journal import Journal
-from controller.runtime import Runtime
+from chamber.controller.core.model import VoteMode
+from chamber.controller.journal import Journal
+from chamber.controller.runtime import Runtime
 from tests.test_config import _minimal
 
 

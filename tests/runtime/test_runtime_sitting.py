@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from controller.config import HallConfig, parse_config
-from controller.core.clock import Clock, FakeClock
-from controller.core.effects import UnitCommand
-from controller.core.inputs import CloseSitting, OpenSitting
-from controller.journal import Journal
-from controller.runtime import Runtime
-from drivers.base import HealthSink, InputSink, LineHealth, SittingAware, UnitHealth
+from chamber.controller.config import HallConfig, parse_config
+from chamber.controller.core.clock import Clock, FakeClock
+from chamber.controller.core.effects import UnitCommand
+from chamber.controller.core.inputs import CloseSitting, OpenSitting
+from chamber.controller.journal import Journal
+from chamber.controller.runtime import Runtime
+from chamber.drivers.base import HealthSink, InputSink, LineHealth, SittingAware, UnitHealth
 from tests.test_config import _minimal
 
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.inputs import CloseVote, OpenVote, Tick, VoteKeyPressed, to_record
-from controller.journal import Journal, JournalWriter, canonical_json, verify
-from controller.secret_store import (
+from chamber.controller.core.inputs import CloseVote, OpenVote, Tick, VoteKeyPressed, to_record
+from chamber.controller.journal import Journal, JournalWriter, canonical_json, verify
+from chamber.controller.secret_store import (
     PADDED_BYTES,
     SecretBallotStore,
     SecretKeyMissingError,

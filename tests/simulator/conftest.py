@@ -14,8 +14,8 @@ import tty
 from collections.abc import Callable
 from typing import TypeVar
 
-from controller.config import HallConfig, parse_config
-from controller.hallgen import HallSpec, generate
+from chamber.controller.config import HallConfig, parse_config
+from chamber.controller.hallgen import HallSpec, generate
 
 T = TypeVar("T")
 

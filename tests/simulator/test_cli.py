@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import LineKind, load_config
-from controller.hallgen import HallSpec, generate
-from simulator import cli
-from simulator.faults import FaultRates
+from chamber.controller.config import LineKind, load_config
+from chamber.controller.hallgen import HallSpec, generate
+from chamber.simulator import cli
+from chamber.simulator.faults import FaultRates
 
 
 def _hall_file(tmp_path: Path) -> Path:

@@ -6,13 +6,13 @@ import asyncio
 import io
 from pathlib import Path
 
-from controller.config import UnitRef, load_config
-from controller.hallgen import HallSpec, generate
-from simulator import cli
-from simulator.commands import Commands
-from simulator.delegates import PressKind
-from simulator.faults import Fate, FaultRates
-from simulator.hall import SimulatedHall
+from chamber.controller.config import UnitRef, load_config
+from chamber.controller.hallgen import HallSpec, generate
+from chamber.simulator import cli
+from chamber.simulator.commands import Commands
+from chamber.simulator.delegates import PressKind
+from chamber.simulator.faults import Fate, FaultRates
+from chamber.simulator.hall import SimulatedHall
 from tests.simulator.conftest import small_hall
 
 SPEC = HallSpec("sim-cmd", "Hội đồng", "HĐ", 4, "vi", serial_seats=4, tcp_seats=0, per_line=4)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulator.delegates import (
+from chamber.simulator.delegates import (
     ActionKind,
     GroundTruth,
     MicScript,

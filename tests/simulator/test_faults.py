@@ -9,10 +9,10 @@ from pathlib import Path
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
-from controller.config import UnitRef
-from protocols import keypad, micunit
-from simulator.faults import FaultKind, FaultRates
-from simulator.hall import SimulatedHall
+from chamber.controller.config import UnitRef
+from chamber.protocols import keypad, micunit
+from chamber.simulator.faults import FaultKind, FaultRates
+from chamber.simulator.hall import SimulatedHall
 from tests.simulator.conftest import SerialMaster, small_hall
 
 LINE = "keypads-1"

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import aiomqtt
 
-from controller.config import HallConfig, parse_config
-from controller.hallgen import generate, sized
-from drivers.mosquitto import WALL_USER, hall_broker
-from protocols import mqtt
-from simulator.delegates import GroundTruth, PresenceScript, VoteScript
-from simulator.faults import FaultKind, Faults
-from simulator.hall import SimulatedHall
-from simulator.ipunits import BrokerAddress, IpUnit, SeatTopics, reconnect_waits
+from chamber.controller.config import HallConfig, parse_config
+from chamber.controller.hallgen import generate, sized
+from chamber.drivers.mosquitto import WALL_USER, hall_broker
+from chamber.protocols import mqtt
+from chamber.simulator.delegates import GroundTruth, PresenceScript, VoteScript
+from chamber.simulator.faults import FaultKind, Faults
+from chamber.simulator.hall import SimulatedHall
+from chamber.simulator.ipunits import BrokerAddress, IpUnit, SeatTopics, reconnect_waits
 
 
 def ip_hall(seats: int) -> HallConfig:

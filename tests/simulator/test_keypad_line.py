@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
-from protocols import keypad
-from simulator.delegates import VoteScript
-from simulator.hall import SimulatedHall
+from chamber.protocols import keypad
+from chamber.simulator.delegates import VoteScript
+from chamber.simulator.hall import SimulatedHall
 from tests.simulator.conftest import SerialMaster, small_hall
 
 LINE = "keypads-1"

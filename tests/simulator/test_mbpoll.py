@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from firmware_specs import load_spec
-from simulator.hall import SimulatedHall
+from chamber.firmware_specs import load_spec
+from chamber.simulator.hall import SimulatedHall
 from tests.simulator.conftest import small_hall
 
 SPEC = load_spec("keypad_modbus.yaml")

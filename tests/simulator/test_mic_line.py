@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from protocols import micunit
-from simulator.delegates import MicScript, PressKind
-from simulator.hall import SimulatedHall
+from chamber.protocols import micunit
+from chamber.simulator.delegates import MicScript, PressKind
+from chamber.simulator.hall import SimulatedHall
 from tests.simulator.conftest import SerialMaster, small_hall
 
 LINE = "mics-1"

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols import keypad
-from simulator.keypads import keypad_wire_time
-from simulator.miclines import mic_wire_time
-from simulator.wire import WireTime
+from chamber.protocols import keypad
+from chamber.simulator.keypads import keypad_wire_time
+from chamber.simulator.miclines import mic_wire_time
+from chamber.simulator.wire import WireTime
 
 
 @given(baud=st.sampled_from([9600, 19200, 38400, 57600, 115200, 230400]))

@@ -30,11 +30,11 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig, load_config
-from controller.hallgen import HallSpec, generate
-from controller.journal import Journal
-from drivers.mosquitto import (
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.hallgen import HallSpec, generate
+from chamber.controller.journal import Journal
+from chamber.drivers.mosquitto import (
     CONTROLLER_USER,
     WALL_USER,
     Mosquitto,
@@ -42,11 +42,11 @@ from drivers.mosquitto import (
     hall_users,
     unit_password,
 )
-from protocols import keypad, mqtt
-from simulator.cli import config_toml
-from simulator.delegates import Action, MicScript, Press, PressKind, VoteScript
-from simulator.hall import SimulatedHall
-from simulator.keypads import KeypadGatewaySim
+from chamber.protocols import keypad, mqtt
+from chamber.simulator.cli import config_toml
+from chamber.simulator.delegates import Action, MicScript, Press, PressKind, VoteScript
+from chamber.simulator.hall import SimulatedHall
+from chamber.simulator.keypads import KeypadGatewaySim
 from tests.e2e.hall import SimWatch, lit_as, shown
 from tests.torture import ledger
 from tests.torture.processes import Daemon, MqttRecorder, StreamRecorder, retained_messages
@@ -964,7 +964,7 @@ async def read_status_tcp(host: str, port: int, address: int) -> keypad.KeypadSt
 
 
 def _address(broker: Mosquitto, user: str) -> Any:
-    from simulator.ipunits import BrokerAddress
+    from chamber.simulator.ipunits import BrokerAddress
 
     return BrokerAddress(broker.host, broker.port, user, broker.users[user])
 

@@ -24,7 +24,7 @@ from typing import Any
 import aiomqtt
 import websockets
 
-from controller.core.patch import apply
+from chamber.controller.core.patch import apply
 
 CHAMBER = Path(sys.executable).with_name("chamber")
 READY_S = 60.0  # the bound on one start of the daemon: replaying a long run's journal on 2 cores

@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from drivers.mosquitto import CONTROLLER_USER
+from chamber.drivers.mosquitto import CONTROLLER_USER
 from tests.torture import ledger
 from tests.torture.harness import HALL_ID, KEYS, Options, Torture
 from tests.torture.processes import retained_messages
@@ -129,7 +129,7 @@ class BrokerLog(logging.Handler):
 
 @contextmanager
 def broker_log(text: str, clients: set[str] | None = None) -> Iterator[BrokerLog]:
-    logger = logging.getLogger("drivers.mosquitto")
+    logger = logging.getLogger("chamber.drivers.mosquitto")
     handler, level = BrokerLog(text, clients), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

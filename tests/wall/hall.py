@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from controller.auth import Role, TokenStore
-from controller.config import HallConfig, load_config
-from controller.core.inputs import PresenceChanged, VoteKeyPressed
-from controller.daemon import Daemon
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig, load_config
+from chamber.controller.core.inputs import PresenceChanged, VoteKeyPressed
+from chamber.controller.daemon import Daemon
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
 CHROMIUM = "/usr/bin/chromium"

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.config import load_config
-from controller.core.errors import CommandRejected
-from controller.core.inputs import (
+from chamber.controller.config import load_config
+from chamber.controller.core.errors import CommandRejected
+from chamber.controller.core.inputs import (
     AgendaItemSpec,
     CloseVote,
     CreateVote,
@@ -32,13 +32,19 @@ from controller.core.inputs import (
     RegisterSpeaker,
     VoteKeyPressed,
 )
-from controller.core.model import Hall, SpeakerList, VoteMode
-from controller.core.sitting import MeetingCore
-from controller.core.view import Audience, HallInfo, project, shown_vote
-from controller.wall import WALL_KINDS, WallStateError, current_vote, wall_changes, wall_messages
-from firmware_specs import spec_path
-from protocols.mqtt import Message as WireMessage
-from protocols.mqtt import (
+from chamber.controller.core.model import Hall, SpeakerList, VoteMode
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.view import Audience, HallInfo, project, shown_vote
+from chamber.controller.wall import (
+    WALL_KINDS,
+    WallStateError,
+    current_vote,
+    wall_changes,
+    wall_messages,
+)
+from chamber.firmware_specs import spec_path
+from chamber.protocols.mqtt import Message as WireMessage
+from chamber.protocols.mqtt import (
     MessageKind,
     SeatMark,
     Topics,

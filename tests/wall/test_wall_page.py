@@ -16,8 +16,8 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, expect
 
-from controller.config import load_config
-from controller.core.model import Language
+from chamber.controller.config import load_config
+from chamber.controller.core.model import Language
 from tests.wall.hall import EXAMPLE, Hall, PageErrors, running_hall
 
 SITTING = {

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from controller.config import load_config
-from controller.core.inputs import (
+from chamber.controller.config import load_config
+from chamber.controller.core.inputs import (
     AgendaItemSpec,
     CreateVote,
     OpenSitting,
@@ -24,10 +24,10 @@ from controller.core.inputs import (
     PresenceChanged,
     VoteKeyPressed,
 )
-from controller.core.sitting import MeetingCore
-from controller.core.view import Audience, HallInfo, project
-from controller.wallpub import WallPublisher, WallSink, publish_wall_state
-from protocols.mqtt import Message, MessageKind, MqttUsageError, Topics
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.view import Audience, HallInfo, project
+from chamber.controller.wallpub import WallPublisher, WallSink, publish_wall_state
+from chamber.protocols.mqtt import Message, MessageKind, MqttUsageError, Topics
 from tests.wall.hall import running_hall
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
