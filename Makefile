@@ -9,7 +9,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-c
 # The command each Debian package provides, to tell whether it is already there.
 DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium
 
-.PHONY: demo test lint typecheck pytest torture-short torture fuzz bench setup debs clean
+.PHONY: demo test lint links typecheck pytest torture-short torture fuzz bench setup debs clean
 
 demo: setup
 	$(BIN)/chamber demo
@@ -38,16 +38,19 @@ $(STAMP): pyproject.toml
 	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-lint: $(STAMP)
+lint: $(STAMP) links
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=build/typecheck $(BIN)/lint-imports --no-cache
 
-# mypy checks the fixed folders as the chamber.* modules they install as (pyproject.toml):
-# build/typecheck/chamber holds one link per folder.
+# mypy and the import rules (lint-imports, pyproject.toml) check the fixed folders as the
+# chamber.* modules they install as: build/typecheck/chamber holds one link per folder.
 CHAMBER_PACKAGES := controller drivers protocols simulator console firmware_specs
-typecheck: $(STAMP)
+links:
 	@mkdir -p build/typecheck/chamber
 	@for p in $(CHAMBER_PACKAGES); do ln -sfn ../../../$$p build/typecheck/chamber/$$p; done
+
+typecheck: $(STAMP) links
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
