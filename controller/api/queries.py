@@ -14,7 +14,21 @@ from chamber.controller.api.deps import (
     Context,
 )
 from chamber.controller.auth import ALL_ROLES
+from chamber.controller.core.model import MajorityRule
+from chamber.controller.core.rules import PRESETS
 from chamber.controller.core.view import Audience, results
+
+
+def rule_json(rule: MajorityRule) -> dict[str, Any]:
+    """A majority rule as its definition: what a console needs to say what a vote needs."""
+    t = rule.threshold
+    return {
+        "key": rule.key,
+        "comparison": t.comparison.value,
+        "fraction": f"{t.fraction.numerator}/{t.fraction.denominator}",
+        "constant": t.constant,
+        "base": rule.base.value,
+    }
 
 
 def register(ctx: Context) -> None:
@@ -57,6 +71,14 @@ def register(ctx: Context) -> None:
                 }
                 for s in hall.seats
             ],
+            # The rules a vote may name (the presets, then the hall's own) and the hall's
+            # defaults for a new vote: a console offers these, never a list of its own.
+            "rules": [rule_json(r) for r in (*PRESETS.values(), *hall.policies.rules)],
+            "vote_defaults": {
+                "rule": hall.policies.vote.rule,
+                "mode": hall.policies.vote.mode.value,
+                "duration_s": hall.policies.vote.duration_s,
+            },
         }
 
     @route(api, "GET", "/seats", ALL_ROLES, "Every seat: its delegate, presence and microphone")

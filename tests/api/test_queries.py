@@ -42,3 +42,25 @@ async def test_results_and_participation_after_a_sitting(hall: Hall) -> None:
     assert set(votes) == {"v1", "v2"}
     assert votes["v1"]["key"] == 1  # an open vote: the record says how
     assert (votes["v2"]["key"], votes["v2"]["label"]) == (None, None)  # secret: only "took part"
+
+
+async def test_hall_names_its_majority_rules_and_vote_defaults(hall: Hall) -> None:
+    async with hall.client(Role.OBSERVER) as public:
+        body = (await public.get("/api/hall")).json()
+    rules = {r["key"]: r for r in body["rules"]}
+    assert rules["vn-council"] == {
+        "key": "vn-council",
+        "comparison": "more-than",
+        "fraction": "1/2",
+        "constant": 0,
+        "base": "all-members",
+    }
+    # The hall file's own rule follows the presets.
+    assert rules["two-thirds-present"]["base"] == "present"
+    assert rules["two-thirds-present"]["fraction"] == "2/3"
+    assert [r["key"] for r in body["rules"]][:3] == [
+        "vn-council",
+        "vn-two-thirds",
+        "roberts-majority",
+    ]
+    assert body["vote_defaults"] == {"rule": "vn-council", "mode": "open", "duration_s": 60.0}
