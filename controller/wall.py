@@ -8,8 +8,10 @@ WallFloor), or None where the wall should show nothing and the retained topic is
 The MQTT driver publishes them retained; `wall_changes` says which topics differ from what was
 last published, so a countdown that merely runs on is not sent again.
 
-The web wall (`controller/static/wall/`) shows the same view. Which vote the wall shows is
-decided once, in the view (`controller.core.view.shown_vote`); here it is the view's `vote`.
+The web wall (`controller/static/wall/`) shows the same view. Which vote the wall shows, and
+how in its state (its countdown, its totals or none, its seat map, its result), is decided
+once, in the view (`controller.core.view.shown_vote` and `wall_show`); here it is the view's
+`vote` and `show`, and nothing below works out a vote's life cycle again.
 
 Secret ballots: while a secret vote is prepared, open or on hold its totals are None, and its
 seat map never carries a key, only absent / present / voted; the snapshot itself holds no
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chamber.controller.core.model import Hall, Language
@@ -72,8 +74,6 @@ _VOTE_STATE = {
     "published": VoteState.PUBLISHED,
     "cancelled": VoteState.CANCELLED,
 }
-_HIDDEN_WHILE = frozenset({"prepared", "open", "hold"})
-_DECIDED = frozenset({"closed", "published"})
 
 # The order in which the floor serves its lists (the core's GRANT_ORDER): the wall's waiting
 # list reads top to bottom as the chair's "next" will take it.
@@ -110,13 +110,14 @@ def wall_messages(
     names = {d.id: d.name for d in hall.delegates}
     seat_word = _SEAT_WORD.get(hall.language, "Seat")
     vote = current_vote(state)
+    show = None if vote is None else _map(state.get("show"), "show")
     return {
         MessageKind.WALL_SITTING: _sitting(state),
         MessageKind.WALL_ITEM: _item(state),
         MessageKind.WALL_ATTENDANCE: _attendance(state, hall),
-        MessageKind.WALL_VOTE: _vote(vote, state, now, unix_offset),
-        MessageKind.WALL_RESULT: _result(vote),
-        MessageKind.WALL_SEATS: _seats(vote, state, hall),
+        MessageKind.WALL_VOTE: _vote(vote, show, now, unix_offset),
+        MessageKind.WALL_RESULT: _result(vote, show),
+        MessageKind.WALL_SEATS: _seats(vote, show, state, hall),
         MessageKind.WALL_FLOOR: _floor(state, names, seat_word, now, unix_offset),
     }
 
@@ -197,54 +198,47 @@ def _attendance(state: Mapping[str, Any], hall: Hall) -> WallAttendance:
 
 
 def _vote(
-    vote: Mapping[str, Any] | None, state: Mapping[str, Any], now: float, unix_offset: float
+    vote: Mapping[str, Any] | None,
+    show: Mapping[str, Any] | None,
+    now: float,
+    unix_offset: float,
 ) -> WallVote | None:
-    if vote is None:
+    """The vote topic, as the view's `show` says to show the vote in its state."""
+    if vote is None or show is None:
         return None
     core_state = _str(vote.get("state"), "vote.state")
     wall_state = _VOTE_STATE.get(core_state)
     if wall_state is None:
         raise WallStateError(f"vote.state: unknown state {core_state!r}")
-    mode = _mode(vote)
-    tally = _map(vote.get("tally"), "vote.tally")
-    totals: tuple[int, ...] | None = None
-    if not (mode is VoteMode.SECRET and core_state in _HIDDEN_WHILE):
-        raw = tally.get("totals")
-        if raw is not None:
-            totals = tuple(_count(t, "vote.tally.totals") for t in _list(raw, "vote.tally"))
-    if core_state == "prepared":
-        # Nobody is entitled yet: the electorate is fixed when the vote opens.
-        entitled = _count(_map(state.get("quorum"), "quorum").get("present", 0), "quorum")
-    else:
-        entitled = _count(vote.get("electorate_at_open", 0), "vote.electorate_at_open")
-    deadline = _number_or_none(vote.get("deadline"), "vote.deadline")
-    if deadline is not None and core_state == "open":
+    raw = show.get("counts")
+    totals = None if raw is None else tuple(_count(t, "show.counts") for t in _list(raw, "show"))
+    deadline = _number_or_none(show.get("deadline"), "show.deadline")
+    if deadline is not None:
         remaining: float | None = max(deadline - now, 0.0)
         wall_deadline: float | None = max(deadline + unix_offset, 0.0)
     else:
-        # Stopped (prepared, on hold) or over: the time left as the core froze it.
-        countdown = _number_or_none(vote.get("countdown_s"), "vote.countdown_s")
+        # Stopped (prepared, on hold): the time left as the core froze it; over: none.
+        countdown = _number_or_none(show.get("countdown_s"), "show.countdown_s")
         remaining = max(countdown, 0.0) if countdown is not None else None
         wall_deadline = None
-        if core_state in _DECIDED or core_state == "cancelled":
-            remaining = None
+    tally = _map(vote.get("tally"), "vote.tally")
     return WallVote(
         state=wall_state,
         id=_clip(_str(vote.get("vote_id"), "vote.vote_id"), _ID_MAX),
         title=_clip(_str(vote.get("title", ""), "vote.title"), _TITLE_MAX),
-        mode=mode,
+        mode=_mode(vote),
         answers=_answers(vote),
         voted=_count(tally.get("voted", 0), "vote.tally.voted"),
-        entitled=entitled,
+        entitled=_count(show.get("electorate", 0), "show.electorate"),
         deadline=wall_deadline,
         remaining_s=remaining,
-        warning=bool(vote.get("warned", False)) and core_state == "open",
+        warning=bool(show.get("warning", False)),
         totals=totals,
     )
 
 
-def _result(vote: Mapping[str, Any] | None) -> WallResult | None:
-    if vote is None or vote.get("state") not in _DECIDED or vote.get("result") is None:
+def _result(vote: Mapping[str, Any] | None, show: Mapping[str, Any] | None) -> WallResult | None:
+    if vote is None or show is None or not show.get("decided") or vote.get("result") is None:
         return None
     result = _map(vote.get("result"), "vote.result")
     outcome = _map(result.get("outcome"), "vote.result.outcome")
@@ -267,9 +261,12 @@ def _result(vote: Mapping[str, Any] | None) -> WallResult | None:
 
 
 def _seats(
-    vote: Mapping[str, Any] | None, state: Mapping[str, Any], hall: Hall
+    vote: Mapping[str, Any] | None,
+    show: Mapping[str, Any] | None,
+    state: Mapping[str, Any],
+    hall: Hall,
 ) -> WallSeats | None:
-    if vote is None or vote.get("state") in ("prepared", "cancelled", None):
+    if vote is None or show is None or not show.get("seat_map"):
         return None
     mode = _mode(vote)
     attendance = _map(state.get("attendance"), "attendance")
@@ -285,13 +282,10 @@ def _seats(
             _count(s, "vote.result.participants")
             for s in _list(result.get("participants"), "vote.result.participants")
         }
-        choices: Iterable[Any] = _list(result.get("choices"), "vote.result.choices")
-    else:
-        choices = _list(vote.get("choices"), "vote.choices")
     if mode is not VoteMode.SECRET:
-        # A secret vote's snapshot has no choices; never look for them there even so.
-        for choice in choices:
-            c = _map(choice, "vote.choices")
+        # The view gives a secret vote's seats no choices; never take them even so.
+        for choice in _list(show.get("choices", []), "show.choices"):
+            c = _map(choice, "show.choices")
             keys[_count(c.get("seat"), "choice.seat")] = _count(c.get("key"), "choice.key")
     voting = {d.id for d in hall.delegates if d.voting}
     marks: list[tuple[int, int | SeatMark]] = []

@@ -89,7 +89,7 @@ def test_a_bad_state_is_skipped_and_the_next_one_published(
     assert MessageKind.WALL_VOTE in {kind for kind, _ in sink.published}
 
     poisoned = _state(core)
-    poisoned["vote"]["choices"] = [{"seat": 2, "key": 2.0}]
+    poisoned["show"]["choices"] = [{"seat": 2, "key": 2.0}]
     with caplog.at_level(logging.ERROR, logger="chamber.wall"):
         publisher.update(poisoned, now=3.5)
         publisher.update({"vote": "not an object", "attendance": 7}, now=3.6)
