@@ -261,6 +261,10 @@ class Mosquitto:
             # client gone for good cannot take the machine's memory.
             "max_queued_messages 100000",
             "max_inflight_messages 0",
+            # Mosquitto leaves Nagle's algorithm on by default: a small PUBLISH to the controller
+            # then waits for the TCP ACK of the one before, which the receiving kernel delays by
+            # up to 40 ms. That was the 25-47 ms press of every vote (docs/benchmarks.md).
+            "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
