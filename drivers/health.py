@@ -105,7 +105,25 @@ class UnitMonitor:
             crc_errors=self.health.crc_errors + crc_errors,
         )
 
-    def rebooted(self) -> None:
+    def rebooted(self, *, first_contact: bool = False) -> None:
+        """The unit reports a new start. At this driver's first contact with it that is how
+        every unit answers after power-up (or after the controller's own start): one info
+        line, no restart counted and no warning. Later, it is a restart the technician sees."""
+        if first_contact:
+            log.info(
+                "unit %s on line %s (seat %d) contacted after its start; its outputs are "
+                "being written",
+                self.address,
+                self.health.line,
+                self.seat,
+                extra={
+                    "event": "unit-first-contact",
+                    "line": self.health.line,
+                    "address": self.address,
+                    "seat": self.seat,
+                },
+            )
+            return
         self._update(True, reboots=self.health.reboots + 1)
         log.warning(
             "unit %s on line %s (seat %d) restarted; its outputs are being rewritten",

@@ -507,7 +507,8 @@ class MicLine:
                 case mic.UnitOffline():
                     monitor.set_online(False, f"{self._timing.offline_after_misses} missed polls")
                 case mic.UnitBooted():
-                    monitor.rebooted()
+                    # Every unit reports `boot` at our first contact: not a restart.
+                    monitor.rebooted(first_contact=event.address in self._first_contact)
                     self._restoring.add(event.address)
                     if self._hold_acks and not self._same_run(event.address):
                         self._record_restart(event.address)

@@ -136,7 +136,9 @@ async def test_the_next_speaker_ring_goes_out_as_the_contract_says(rig: Rig) -> 
 async def test_a_restarted_unit_gets_its_state_back(rig: Rig) -> None:
     rig.line.send(MicSwitch(101, on=True))
     rig.line.send(RingShow(101, RingState.LIVE))
-    await rig.units.wait_until(lambda: rig.units.mic_on(1))
+    # Out of the boot state it reported at first contact (no restart), then restarted.
+    await rig.units.wait_until(lambda: rig.units.mic_on(1) and not rig.units.units[1].boot)
+    assert unit_health(rig, 101).reboots == 0
     rig.units.restart(1)
     # Restored, and told so: the unit leaves its boot state only on POLL with boot_seen.
     await rig.units.wait_until(
