@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from chamber.console.i18n import Lang, label
-from chamber.console.mirror import ACTIVE, HallInfo, SeatInfo, VoteView
+from chamber.console.mirror import ACTIVE, HallInfo, Mirror, SeatInfo, VoteView
 
 
 class Colouring(StrEnum):
@@ -62,6 +62,23 @@ class SeatMapData:
     live: frozenset[int] = frozenset()
     waiting: frozenset[int] = frozenset()
     units_online: dict[int, bool] = field(default_factory=dict)
+
+
+def map_data(mirror: Mirror, hall: HallInfo | None) -> SeatMapData:
+    """What the seat maps show, from the client's mirror and the hall."""
+    floor = mirror.floor()
+    # A seat is healthy only if all its units are online.
+    online: dict[int, bool] = {}
+    for u in mirror.units():
+        online[u.seat] = online.get(u.seat, True) and u.online
+    return SeatMapData(
+        hall=hall,
+        present=mirror.attendance().present_seats,
+        vote=mirror.current_vote(),
+        live=floor.live_seats,
+        waiting=floor.waiting_seats,
+        units_online=online,
+    )
 
 
 def given_name(full: str) -> str:

@@ -1,0 +1,153 @@
+"""The chair's tab: attendance and quorum, the current vote, the floor, and the seat map.
+
+`ChairPane` lays the tab out and draws each part from the client's mirror when the app asks
+(`draw_attendance`, `draw_vote`, `draw_floor`); it never sends a command. Totals and the
+explanation shown are the daemon's: nothing here computes a vote's result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static, TabPane
+
+from chamber.console.client import ApiClient
+from chamber.console.i18n import Lang, label
+from chamber.console.mirror import ACTIVE, DONE, VoteState, VoteView
+from chamber.console.seatmap import SeatMap
+
+Clock = Callable[[], float]
+
+
+def clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.999))  # a countdown shows 0:01 until the last instant
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class ChairPane(TabPane):
+    """The chair's tab (F1)."""
+
+    def __init__(self, client: ApiClient, *, clock: Clock = time.monotonic) -> None:
+        super().__init__("F1", id="chair")
+        self.client = client
+        self.clock = clock
+        self.lang = Lang.VI
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="chair-top"):
+            with Vertical(id="chair-left"):
+                yield Static("", id="attendance", classes="panel")
+                yield Static("", id="vote", classes="panel")
+            yield Static("", id="floor", classes="panel")
+        yield SeatMap(id="chair-map")
+
+    def draw_attendance(self) -> None:
+        lang = self.lang
+        a = self.client.mirror.attendance()
+        members = self.client.hall.members if self.client.hall is not None else 0
+        text = Text()
+        text.append(f"{label('attendance', lang)}\n", style="bold")
+        text.append(f"{label('attendance.present', lang)}: ")
+        text.append(f"{a.present}", style="bold")
+        text.append(f"/{members} {label('attendance.members', lang)}\n")
+        if a.quorate:
+            text.append(f" {label('quorum.ok', lang)} ", style="bold black on green3")
+        else:
+            text.append(f" {label('quorum.missing', lang)} ", style="bold white on red3")
+        text.append(f"  ({label('quorum.required', lang)} {a.required})")
+        self.query_one("#attendance", Static).update(text)
+
+    def vote_countdown(self, vote: VoteView) -> float | None:
+        """Seconds left on the vote's timer, from the daemon's deadline and our clock."""
+        if vote.state is VoteState.OPEN and vote.deadline is not None:
+            now = self.client.mirror.daemon_now(self.clock())
+            if now is not None:
+                return max(0.0, vote.deadline - now)
+        return vote.countdown_s if vote.state in ACTIVE else None
+
+    def draw_vote(self) -> None:
+        lang = self.lang
+        vote = self.client.mirror.current_vote()
+        text = Text()
+        if vote is None:
+            text.append(f"{label('vote', lang)}\n", style="bold")
+            text.append(label("vote.none", lang), style="italic")
+            self.query_one("#vote", Static).update(text)
+            return
+        text.append(f"{label('vote', lang)} {vote.vote_id}: ", style="bold")
+        text.append(f"{vote.title}\n", style="bold")
+        mode = label(f"vote.mode.{vote.mode.value}", lang)
+        state_style = "bold reverse" if vote.state in ACTIVE else "bold"
+        text.append(f" {label(f'vote.state.{vote.state.value}', lang)} ", style=state_style)
+        text.append(f"  {mode}")
+        left = self.vote_countdown(vote)
+        if left is not None:
+            text.append(f"   {label('vote.countdown', lang)} ")
+            text.append(clock_text(left), style="bold" + (" red" if left <= 10 else ""))
+        text.append("\n")
+        text.append(
+            f"{label('vote.voted', lang)}: {vote.voted}"
+            f" / {label('vote.electorate', lang)} {vote.electorate}\n"
+        )
+        result = vote.result
+        if result is not None:
+            for name, count in result.totals:
+                text.append(f"  {name:<18} {count:>4}\n")
+            text.append(f"  {label('vote.did_not_vote', lang):<18} {result.did_not_vote:>4}\n")
+            if result.outcome is not None:
+                verdict = label("vote.adopted" if result.outcome.adopted else "vote.rejected", lang)
+                style = "bold black on green3" if result.outcome.adopted else "bold white on red3"
+                text.append(f"{label('vote.result', lang)}: ")
+                text.append(f" {verdict} ", style=style)
+                text.append(f"\n{result.outcome.explanation}")
+        elif vote.totals is None:
+            if vote.state not in DONE:
+                text.append(label("vote.hidden", lang), style="italic")
+        else:
+            for i, count in enumerate(vote.totals):
+                name = vote.options[i] if i < len(vote.options) else str(i + 1)
+                text.append(f"  {name:<18} {count:>4}\n")
+        self.query_one("#vote", Static).update(text)
+
+    def draw_floor(self) -> None:
+        lang = self.lang
+        m = self.client.mirror
+        floor = m.floor()
+        hall = self.client.hall
+        now = m.daemon_now(self.clock())
+
+        def who(seat: int) -> str:
+            info = hall.seat(seat) if hall is not None else None
+            return f"{seat:>3} {info.name}" if info is not None and info.name else f"{seat:>3}"
+
+        text = Text()
+        text.append(f"{label('floor', lang)}", style="bold")
+        if floor.priority:
+            text.append(f"   {label('floor.priority', lang)}: ")
+            text.append(f" {label('floor.priority.on', lang)} ", style="bold white on red3")
+        text.append(f"\n{label('floor.live', lang)}:\n")
+        if not floor.live:
+            text.append(f"  {label('floor.nobody', lang)}\n", style="italic")
+        for s in floor.live:
+            left = s.time_left_s
+            if now is not None and s.started is not None and s.limit_s is not None:
+                left = s.limit_s - (now - s.started)
+            text.append(f"  ▶ {who(s.seat)}", style="bold")
+            if left is not None:
+                if left >= 0:
+                    text.append(f"  {label('floor.left', lang)} {clock_text(left)}")
+                else:
+                    text.append(f"  {label('floor.over', lang)} {clock_text(-left)}", style="red")
+            text.append("\n")
+        for name in ("speak", "question", "reply"):
+            entries = floor.waiting.get(name, ())
+            text.append(f"\n{label(f'floor.list.{name}', lang)} ({len(entries)}):\n", style="bold")
+            for w in entries[:6]:
+                text.append(f"  {w.position:>2}. {who(w.seat)}\n")
+            if len(entries) > 6:
+                text.append(f"  … +{len(entries) - 6}\n")
+        self.query_one("#floor", Static).update(text)
