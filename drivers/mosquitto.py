@@ -31,6 +31,16 @@ user. So: the broker's directory and files are owned by the `mosquitto` user, mo
 only that user and root can read them. Not root, the files belong to the current user and the
 broker runs as that user.
 
+Where the files go: in the directory the caller names (the daemon's `DATA/mosquitto`), when
+the broker's account can reach it. A directory below one that account cannot enter (a clone
+under `/root`, mode 0700, as root: the `mosquitto` user may not pass `/root`) is not opened up
+for it: the files go instead to a private runtime directory, `/run/chamber-<uid>/mosquitto-<key>`
+(`<key>` is derived from the named directory's path, so a broker left running by a SIGKILLed
+daemon is found again by the next start over the same directory), mode 0700 and owned by the
+broker's account inside a parent that others may traverse but not list (0711), and removed
+when the broker stops. Only when no such place exists does the start fail, with one line
+naming the folder the account cannot enter.
+
 This module never speaks MQTT itself (readiness is a TCP connect to the listener) and never
 reads the meeting core's clock: process supervision runs on the event loop's own time.
 """
@@ -53,7 +63,9 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -159,7 +171,12 @@ class Mosquitto:
         restart_backoff_s: tuple[float, float] = (0.2, 10.0),
         log_denied: bool = False,
         stale_timeout_s: float = 5.0,
+        runtime_parents: tuple[Path, ...] | None = None,
     ) -> None:
+        # Where a private runtime directory may be made when the broker's account cannot
+        # reach `directory` (see the module's doc); None: the system's (`runtime_parents()`).
+        self._runtime_parents = runtime_parents
+        self._files: Path | None = None
         self.stale_timeout_s = stale_timeout_s
         self.stale_ended = 0
         self.log_denied = log_denied
@@ -202,12 +219,25 @@ class Mosquitto:
         return self._proc.pid if self._proc else None
 
     @property
+    def files(self) -> Path:
+        """The directory that holds the broker's config, password file, ACL and pid file:
+        `directory`, or the private runtime directory standing in for it (module doc)."""
+        if self._files is None:
+            self._files = self._choose_files()
+        return self._files
+
+    @property
+    def in_runtime_dir(self) -> bool:
+        """The files are in a runtime directory of their own, removed when the broker stops."""
+        return self.files != self.directory
+
+    @property
     def config_file(self) -> Path:
-        return self.directory / "mosquitto.conf"
+        return self.files / "mosquitto.conf"
 
     @property
     def pid_file(self) -> Path:
-        return self.directory / PID_FILE
+        return self.files / PID_FILE
 
     @property
     def connect_host(self) -> str:
@@ -228,18 +258,57 @@ class Mosquitto:
         except KeyError:
             return None
 
+    def _choose_files(self) -> Path:
+        """`directory` if the broker's account can reach it, else the runtime directory."""
+        account = self._account()
+        if account is None or _unreachable(self.directory, account) is None:
+            return self.directory
+        parents = self._runtime_parents
+        if parents is None:
+            parents = runtime_parents()
+        key = hashlib.sha256(os.fsencode(self.directory.resolve())).hexdigest()[:16]
+        refused: list[str] = []
+        for parent in parents:
+            base = parent / f"chamber-{os.geteuid()}"
+            try:
+                _shared_base(base)
+            except BrokerError as exc:
+                refused.append(str(exc))
+                continue
+            if _unreachable(base / "x", account) is not None:
+                refused.append(f"{base}: out of its reach too")
+                continue
+            return base / f"mosquitto-{key}"
+        blocked = _unreachable(self.directory, account) or "no place for the broker's files"
+        raise BrokerError(
+            f"{blocked}, and no runtime directory could be made for its files "
+            f"({'; '.join(refused)}): {_TRAVERSE}"
+        )
+
+    def _fresh_files(self, account: pwd.struct_passwd | None) -> None:
+        """Make the files' directory, private (0700) and the broker account's own. A runtime
+        directory starts empty: what a SIGKILLed daemon's broker left there goes first."""
+        d = self.files
+        if self.in_runtime_dir:
+            _remove_tree(d)
+            d.mkdir(mode=0o700)
+        else:
+            d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
+        if account is not None:
+            os.chown(d, account.pw_uid, account.pw_gid)
+
     async def write_files(self) -> None:
         """Write the config, password and ACL files with the ownership explained above."""
         if shutil.which(self.binary) is None:
             raise BrokerError(f"{self.binary} is not installed (Debian package: mosquitto)")
         if not self._port:
             self._port = free_port(self.connect_host)
-        d = self.directory
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o700)
+        account = self._account()
+        self._fresh_files(account)
+        d = self.files
         passwords = d / "passwords"
         acl = d / "acl"
-        account = self._account()
         # Plain "user:password" lines, hashed in place by mosquitto_passwd -U: one process for
         # the whole hall instead of one per unit, and the hash format is Mosquitto's own.
         plain = "".join(f"{u}:{p}\n" for u, p in sorted(self.users.items()))
@@ -462,7 +531,7 @@ class Mosquitto:
         await self.write_files()
         # An older release persisted its state here; that file can hold secret choices.
         with contextlib.suppress(FileNotFoundError):
-            (self.directory / "mosquitto.db").unlink()
+            (self.files / "mosquitto.db").unlink()
         await self._spawn()
         log.info(
             "embedded broker up on %s:%d",
@@ -554,6 +623,9 @@ class Mosquitto:
             with contextlib.suppress(OSError, ValueError):
                 if int(self.pid_file.read_text(encoding="ascii").strip()) == proc.pid:
                     self.pid_file.unlink()
+        if self._files is not None and self._files != self.directory:
+            # Nothing of this broker stays behind: its runtime directory goes with it.
+            _remove_tree(self._files)
         self._proc = None
 
     async def __aenter__(self) -> Self:
@@ -615,23 +687,83 @@ def _die_with_parent(parent: int) -> Callable[[], None] | None:
     return preexec
 
 
+def runtime_parents() -> tuple[Path, ...]:
+    """Where a broker's runtime directory may be made, best first: `/run` (a tmpfs, root's)
+    for root, else the user's own `$XDG_RUNTIME_DIR`; then the system's temporary folder."""
+    found: list[Path] = []
+    if os.geteuid() == 0:
+        found.append(Path("/run"))
+    elif xdg := os.environ.get("XDG_RUNTIME_DIR"):
+        found.append(Path(xdg))
+    found.append(Path(tempfile.gettempdir()))
+    return tuple(found)
+
+
+def _shared_base(base: Path) -> None:
+    """Make `base` (or accept it) as the parent of this user's broker runtime directories: a
+    real directory of ours, writable by nobody else, that others may traverse but not list."""
+    try:
+        base.mkdir(mode=0o711)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise BrokerError(f"cannot make {base}: {exc.strerror or exc}") from exc
+    try:
+        st = base.lstat()
+    except OSError as exc:
+        raise BrokerError(f"cannot read {base}: {exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise BrokerError(f"{base} is not a directory of this user's own")
+    if stat.S_IMODE(st.st_mode) != 0o711:
+        base.chmod(0o711)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a broker's runtime directory (a real directory, never through a link)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _unreachable(directory: Path, account: pwd.struct_passwd) -> str | None:
+    """Why the broker's account cannot reach `directory` (a folder above it it may not
+    enter), or None when it can."""
+    for parent in directory.resolve().parents:
+        try:
+            st = parent.stat()
+        except OSError:
+            continue
+        if st.st_uid == account.pw_uid:
+            if st.st_mode & 0o100:
+                continue
+        elif st.st_gid == account.pw_gid:
+            if st.st_mode & 0o010:
+                continue
+        elif st.st_mode & 0o001:
+            continue
+        return (
+            f"the broker runs as {account.pw_name!r}, which cannot enter {parent} "
+            f"(mode {st.st_mode & 0o777:o})"
+        )
+    return None
+
+
+_TRAVERSE = "put it under a path that account may traverse (o+x is enough, listing is not needed)"
+
+
 def _check_reachable(directory: Path, account: pwd.struct_passwd) -> None:
     """Refuse early, with a clear message, a directory the broker's account cannot reach.
 
     Otherwise Mosquitto starts, drops privileges and exits 13 on "Unable to open pwfile".
     """
-    for parent in directory.resolve().parents:
-        st = parent.stat()
-        if st.st_uid == account.pw_uid:
-            continue
-        if st.st_gid == account.pw_gid and st.st_mode & 0o010:
-            continue
-        if not st.st_mode & 0o001:
-            raise BrokerError(
-                f"the broker runs as {account.pw_name!r}, which cannot enter {parent} "
-                f"(mode {st.st_mode & 0o777:o}); put the broker directory under a path it "
-                "may traverse (o+x is enough, listing is not needed)"
-            )
+    blocked = _unreachable(directory, account)
+    if blocked is not None:
+        raise BrokerError(f"{blocked}: {_TRAVERSE}")
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -472,10 +472,10 @@ async def _lines_connected(client: httpx.AsyncClient, sim: SimulatedHall) -> boo
 
 
 def _prepare(directory: Path) -> None:
-    # The simulator's broker drops to the mosquitto account: it must reach its directory.
-    directory.chmod(0o711)
+    # The brokers (the simulator's here, the daemon's) keep their files where their account
+    # reaches them, in a runtime directory of their own when it cannot reach this one
+    # (drivers/mosquitto.py): the data directory stays as private as it was made.
     (directory / "sim").mkdir(exist_ok=True)
-    (directory / "sim").chmod(0o711)
 
 
 @contextlib.asynccontextmanager

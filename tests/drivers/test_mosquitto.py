@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import socket
 import string
 from pathlib import Path
@@ -71,11 +72,22 @@ async def test_files_are_private_to_the_broker(private_dir: Path) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the files to another account")
-async def test_an_unreachable_directory_is_refused_clearly(tmp_path: Path) -> None:
+async def test_an_unreachable_directory_gets_a_runtime_directory(tmp_path: Path) -> None:
+    """Under a folder the broker's account cannot enter, the files go elsewhere (more in
+    test_mosquitto_private.py); with no such place either, the refusal says why."""
     os.chmod(tmp_path, 0o700)
     broker = Mosquitto(tmp_path / "broker", {"u": "p"}, "user u\ntopic read #\n")
+    await broker.write_files()
+    assert broker.in_runtime_dir
+    assert tmp_path not in broker.files.parents
+    assert (broker.files / "passwords").stat().st_mode & 0o777 == 0o600
+    shutil.rmtree(broker.files)
+    (tmp_path / "run").mkdir()
+    refused = Mosquitto(
+        tmp_path / "broker", {"u": "p"}, "user u\n", runtime_parents=(tmp_path / "run",)
+    )
     with pytest.raises(BrokerError, match="cannot enter"):
-        await broker.write_files()
+        await refused.write_files()
 
 
 async def test_a_broker_that_cannot_start_says_why(private_dir: Path) -> None:
