@@ -19,6 +19,7 @@ reads a clock.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any
 
 from chamber.controller.core.attendance import Attendance
@@ -34,25 +35,32 @@ from chamber.controller.core.effects import (
 from chamber.controller.core.errors import CommandRejected
 from chamber.controller.core.i18n import answer_labels
 from chamber.controller.core.inputs import (
+    AmendVote,
+    AnnulVote,
     CancelVote,
     CloseVote,
     CreateVote,
+    EnterManualResult,
     HoldVote,
     OpenVote,
     PublishVote,
+    RerunVote,
     ResumeVote,
     SecretVoteSealed,
     VoteKeyPressed,
 )
 from chamber.controller.core.keypads import Keypads, KeypadState, wanted
+from chamber.controller.core.kinds import Needed, kind_policy, kind_warnings, needed, needed_json
 from chamber.controller.core.limits import (
+    MAX_ANNUL_REASON,
     MAX_CHOICES,
     MAX_VOTE_DURATION_S,
     MAX_VOTE_WARNING_S,
     MIN_CHOICES,
     UNTIMED,
 )
-from chamber.controller.core.model import AnswerSet, Delegate, Hall, VoteMode
+from chamber.controller.core.model import AnswerSet, Delegate, Hall, VoteKind, VoteMode
+from chamber.controller.core.rules import quorum_required as quorum_needed
 from chamber.controller.core.rules import rule_for
 from chamber.controller.core.snapshots import vote_json
 from chamber.controller.core.votes import (
@@ -134,7 +142,13 @@ class Ballots:
         return vote
 
     def closed_votes(self) -> tuple[tuple[VoteDefinition, VoteResult], ...]:
-        return tuple((v.definition, v.result) for v in self.votes.values() if v.result is not None)
+        """The sitting's results, annulled ones (marked) included, practice votes left out:
+        a practice vote is never part of the record."""
+        return tuple(
+            (v.definition, v.result)
+            for v in self.votes.values()
+            if v.result is not None and not v.definition.practice
+        )
 
     def new_sitting(self) -> None:
         """A sitting opened or closed: its votes are in its record, and a new list starts."""
@@ -145,7 +159,39 @@ class Ballots:
         return self.active.next_deadline() if self.active is not None else None
 
     def vote_json(self, vote: Vote, now: float) -> dict[str, Any]:
-        return vote_json(vote, now, self.delegate_id)
+        data = vote_json(vote, now, self.delegate_id)
+        data["needed"] = needed_json(vote.definition.rule, self.needed_for(vote), self.language)
+        data["warnings"] = [w.to_json(self.language) for w in vote.definition.warnings]
+        return data
+
+    def needed_for(self, vote: Vote) -> Needed | None:
+        """What `vote` needs to pass: from its result once decided, else over the electorate
+        it has now (those present while prepared, the electorate at open once opened); heads,
+        or weights for a weighted vote. None for a base of votes cast before the close."""
+        result = vote.result
+        if result is not None:
+            return Needed(result.outcome.required, result.outcome.base_count)
+        entitled, all_members = self._totals_for(vote)
+        seats = (
+            vote.electorate_at_open
+            if vote.state is not VoteState.PREPARED
+            else self.attendance.voting_present
+        )
+        if vote.definition.weighted:
+            present = sum(self.weight_of.get(s, 1) for s in seats)
+        else:
+            present = len(seats)
+        return needed(
+            vote.definition.rule, all_members=all_members, entitled=entitled, present=present
+        )
+
+    def present_count(self) -> int:
+        """Voting members present now, in heads."""
+        return len(self.attendance.voting_present)
+
+    def member_counts(self) -> tuple[int, int]:
+        """Voting members listed in the hall and all members of the body, in heads."""
+        return self._entitled_heads, self.hall.body.members
 
     def _wanted(self, seat: int, vote: Vote | None) -> KeypadState:
         """What the keypad at `seat` should show with `vote` on the keypads."""
@@ -169,32 +215,92 @@ class Ballots:
     ) -> list[Effect]:
         """Prepare a vote of the open sitting, whose agenda has the item ids `agenda`; the
         vote belongs to the item it names, else to the `current` one."""
-        if not inp.vote_id:
-            raise CommandRejected("invalid", "a vote needs an id")
-        if inp.vote_id in self._vote_ids:
-            raise CommandRejected("conflict", f"vote {inp.vote_id} already exists")
-        if not inp.title.strip():
-            raise CommandRejected("invalid", "a vote needs a title")
-        item_id = inp.item_id if inp.item_id is not None else current
+        self._check_new_id(inp.vote_id)
         if inp.item_id is not None and inp.item_id not in agenda:
             raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
-        if inp.answers is AnswerSet.CHOICES:
-            if not MIN_CHOICES <= len(inp.choices) <= MAX_CHOICES:
+        kind = inp.vote_kind if inp.vote_kind is not None else VoteKind.RESOLUTION
+        policy = self.hall.policies.vote
+        kp = kind_policy(kind, self.hall.policies)
+        answers = inp.answers
+        if answers is None:
+            answers = AnswerSet.CHOICES if inp.choices else kp.answers
+        definition = self._define(
+            vote_id=inp.vote_id,
+            title=inp.title,
+            item_id=inp.item_id if inp.item_id is not None else current,
+            answers=answers,
+            choices=inp.choices,
+            mode=inp.mode if inp.mode is not None else (kp.mode or policy.mode),
+            rule=inp.rule if inp.rule is not None else kp.rule,
+            duration_s=policy.duration_s if inp.duration_s is None else inp.duration_s,
+            warning_s=policy.warning_s if inp.warning_s is None else inp.warning_s,
+            change_until_close=(
+                policy.change_until_close
+                if inp.change_until_close is None
+                else inp.change_until_close
+            ),
+            # A practice vote tests the hall, quorum or not, unless the chair says otherwise.
+            quorum_required=(
+                (policy.quorum_required and not inp.practice)
+                if inp.quorum_required is None
+                else inp.quorum_required
+            ),
+            weighted=inp.weighted,
+            kind=kind,
+            practice=inp.practice,
+            rerun_of=None,
+        )
+        return self._add(Vote(definition, inp.at), now)
+
+    def _check_new_id(self, vote_id: str) -> None:
+        if not vote_id:
+            raise CommandRejected("invalid", "a vote needs an id")
+        if vote_id in self._vote_ids:
+            raise CommandRejected("conflict", f"vote {vote_id} already exists")
+
+    def _add(self, vote: Vote, now: float) -> list[Effect]:
+        self.votes[vote.vote_id] = vote
+        self._vote_ids.add(vote.vote_id)
+        return [Notification("vote.created", self.vote_json(vote, now))]
+
+    def _define(
+        self,
+        *,
+        vote_id: str,
+        title: str,
+        item_id: str | None,
+        answers: AnswerSet,
+        choices: tuple[str, ...],
+        mode: VoteMode,
+        rule: str,
+        duration_s: float,
+        warning_s: float,
+        change_until_close: bool,
+        quorum_required: bool,
+        weighted: bool,
+        kind: VoteKind,
+        practice: bool,
+        rerun_of: str | None,
+    ) -> VoteDefinition:
+        """A vote's definition from its resolved fields, checked; the one place that checks
+        what a vote may be (a new vote, an amended one and a rerun all come through here)."""
+        if not title.strip():
+            raise CommandRejected("invalid", "a vote needs a title")
+        if answers is AnswerSet.CHOICES:
+            if not MIN_CHOICES <= len(choices) <= MAX_CHOICES:
                 raise CommandRejected(
                     "invalid",
                     f"a choices vote needs {MIN_CHOICES}..{MAX_CHOICES} options, "
-                    f"not {len(inp.choices)}",
+                    f"not {len(choices)}",
                 )
-            if not all(c.strip() for c in inp.choices) or len(set(inp.choices)) != len(inp.choices):
+            if not all(c.strip() for c in choices) or len(set(choices)) != len(choices):
                 raise CommandRejected("invalid", "options must be distinct and not empty")
-            options = inp.choices
+            options = choices
         else:
-            if inp.choices:
-                raise CommandRejected("invalid", f"a {inp.answers.value} vote takes no options")
-            options = answer_labels(self.language, inp.answers)
-        policy = self.hall.policies.vote
-        duration = policy.duration_s if inp.duration_s is None else inp.duration_s
-        warning = policy.warning_s if inp.warning_s is None else inp.warning_s
+            if choices:
+                raise CommandRejected("invalid", f"a {answers.value} vote takes no options")
+            options = answer_labels(self.language, answers)
+        duration, warning = duration_s, warning_s
         if duration < 0 or warning < 0:
             raise CommandRejected("invalid", "times cannot be negative")
         if duration > MAX_VOTE_DURATION_S or warning > MAX_VOTE_WARNING_S:
@@ -207,30 +313,197 @@ class Ballots:
             raise CommandRejected(
                 "invalid", f"the warning ({warning} s) must come before the end ({duration} s)"
             )
-        definition = VoteDefinition(
-            vote_id=inp.vote_id,
-            title=inp.title,
+        majority = rule_for(rule, self.hall.policies)
+        return VoteDefinition(
+            vote_id=vote_id,
+            title=title,
             item_id=item_id,
-            answers=inp.answers,
+            answers=answers,
             options=options,
-            mode=inp.mode if inp.mode is not None else policy.mode,
-            rule=rule_for(inp.rule if inp.rule is not None else policy.rule, self.hall.policies),
+            mode=mode,
+            rule=majority,
             duration_s=float(duration),
             warning_s=float(warning),
+            change_until_close=change_until_close,
+            quorum_required=quorum_required,
+            weighted=weighted,
+            kind=kind,
+            practice=practice,
+            rerun_of=rerun_of,
+            # A practice vote decides nothing: no kind to follow.
+            warnings=() if practice else kind_warnings(kind, rule, mode, self.hall.policies),
+        )
+
+    def amend(self, inp: AmendVote, now: float, *, agenda: Collection[str]) -> list[Effect]:
+        """Change a prepared vote. A new kind brings its own rule and mode unless the
+        command names them too."""
+        vote = self.vote(inp.vote_id)
+        if vote.state is not VoteState.PREPARED:
+            raise CommandRejected(
+                "conflict", f"vote {vote.vote_id} is {vote.state.value}: cannot change it"
+            )
+        if inp.item_id is not None and inp.item_id not in agenda:
+            raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
+        d = vote.definition
+        kind = inp.vote_kind if inp.vote_kind is not None else d.kind
+        kp = kind_policy(kind, self.hall.policies)
+        new_kind = kind is not d.kind
+        answers = inp.answers if inp.answers is not None else d.answers
+        if inp.choices is not None:
+            choices = inp.choices
+        elif answers is AnswerSet.CHOICES and d.answers is AnswerSet.CHOICES:
+            choices = d.options
+        else:
+            choices = ()
+        if inp.mode is not None:
+            mode = inp.mode
+        elif new_kind:
+            mode = kp.mode or self.hall.policies.vote.mode
+        else:
+            mode = d.mode
+        rule = inp.rule if inp.rule is not None else (kp.rule if new_kind else d.rule.key)
+        duration = d.duration_s if inp.duration_s is None else inp.duration_s
+        warning = d.warning_s if inp.warning_s is None else inp.warning_s
+        # A new length takes the hall's warning when the old one would not fit it.
+        if (
+            inp.duration_s is not None
+            and inp.warning_s is None
+            and duration != UNTIMED
+            and (warning >= duration or d.duration_s == UNTIMED)
+        ):
+            warning = min(self.hall.policies.vote.warning_s, duration / 2)
+        definition = self._define(
+            vote_id=d.vote_id,
+            title=inp.title if inp.title is not None else d.title,
+            item_id=inp.item_id if inp.item_id is not None else d.item_id,
+            answers=answers,
+            choices=choices,
+            mode=mode,
+            rule=rule,
+            duration_s=duration,
+            warning_s=warning,
             change_until_close=(
-                policy.change_until_close
-                if inp.change_until_close is None
-                else inp.change_until_close
+                d.change_until_close if inp.change_until_close is None else inp.change_until_close
             ),
             quorum_required=(
-                policy.quorum_required if inp.quorum_required is None else inp.quorum_required
+                d.quorum_required if inp.quorum_required is None else inp.quorum_required
             ),
-            weighted=inp.weighted,
+            weighted=d.weighted,
+            kind=kind,
+            practice=d.practice,
+            rerun_of=d.rerun_of,
         )
-        vote = Vote(definition, inp.at)
-        self.votes[inp.vote_id] = vote
-        self._vote_ids.add(inp.vote_id)
-        return [Notification("vote.created", self.vote_json(vote, now))]
+        vote.redefine(definition)
+        return [Notification("vote.amended", self.vote_json(vote, now))]
+
+    def rerun(self, inp: RerunVote, now: float) -> list[Effect]:
+        """Biểu quyết lại: a new prepared vote with the annulled vote's definition."""
+        old = self.vote(inp.of_vote_id)
+        if old.state is not VoteState.ANNULLED:
+            raise CommandRejected(
+                "conflict",
+                f"vote {old.vote_id} is {old.state.value}: only an annulled vote is run again",
+            )
+        if old.rerun_by is not None:
+            raise CommandRejected(
+                "conflict", f"vote {old.vote_id} was already run again as {old.rerun_by}"
+            )
+        self._check_new_id(inp.vote_id)
+        definition = replace(old.definition, vote_id=inp.vote_id, rerun_of=old.vote_id)
+        old.rerun_by = inp.vote_id
+        effects = self._add(Vote(definition, inp.at), now)
+        effects.append(
+            Notification(
+                "vote.rerun",
+                {"at": inp.at, "vote_id": inp.vote_id, "rerun_of": old.vote_id},
+            )
+        )
+        return effects
+
+    def annul(self, inp: AnnulVote) -> list[Effect]:
+        """Hủy kết quả: an open vote is closed on what was counted, then annulled; a closed
+        or published one keeps its result, marked annulled with the reason."""
+        vote = self.vote(inp.vote_id)
+        reason = inp.reason.strip()
+        if not reason:
+            raise CommandRejected("invalid", "annulling a vote needs a reason")
+        if len(reason) > MAX_ANNUL_REASON:
+            raise CommandRejected(
+                "invalid", f"the reason is longer than {MAX_ANNUL_REASON} characters"
+            )
+        vote.check(VoteCommand.ANNUL)
+        effects: list[Effect] = []
+        if vote.state in ACTIVE_STATES:
+            effects += self._close(vote, inp.at, auto=False)
+        result = vote.annul(inp.at, reason)
+        effects.append(
+            Notification(
+                "vote.annulled",
+                {
+                    "at": inp.at,
+                    "vote_id": vote.vote_id,
+                    "reason": reason,
+                    "result": result.to_json(vote.definition.options),
+                },
+            )
+        )
+        return effects
+
+    def enter_manual(self, inp: EnterManualResult) -> list[Effect]:
+        """A result taken by show of hands or on paper, for a prepared vote: the counts are
+        checked against the electorate and decided by the vote's own rule."""
+        vote = self.vote(inp.vote_id)
+        vote.check(VoteCommand.MANUAL)
+        d = vote.definition
+        if d.weighted:
+            raise CommandRejected(
+                "invalid", f"vote {vote.vote_id} is weighted: a count by hand has no weights"
+            )
+        if len(inp.totals) != d.keys:
+            raise CommandRejected(
+                "invalid", f"vote {vote.vote_id} has {d.keys} answers, not {len(inp.totals)}"
+            )
+        if any(t < 0 for t in inp.totals):
+            raise CommandRejected("invalid", "a count cannot be negative")
+        entitled, all_members = self.member_counts()
+        present = self.present_count() if inp.present is None else inp.present
+        if not 0 <= present <= entitled:
+            raise CommandRejected(
+                "invalid",
+                f"{present} members present, but the hall has {entitled} voting members",
+            )
+        voted = sum(inp.totals)
+        if voted > present:
+            raise CommandRejected(
+                "invalid", f"{voted} votes counted, but only {present} members are present"
+            )
+        if d.quorum_required:
+            need = quorum_needed(self.hall.policies.quorum, self.hall.body.members)
+            if present < need:
+                raise CommandRejected(
+                    "conflict", f"no quorum: {present} members present, {need} needed"
+                )
+        result = vote.enter_manual(
+            inp.at,
+            method=inp.method,
+            totals=inp.totals,
+            present=present,
+            entitled=entitled,
+            all_members=all_members,
+            language=self.language,
+        )
+        return [
+            Notification(
+                "vote.closed",
+                {
+                    "at": inp.at,
+                    "vote_id": vote.vote_id,
+                    "auto": False,
+                    "manual": inp.method.value,
+                    "result": result.to_json(d.options),
+                },
+            )
+        ]
 
     def open(self, inp: OpenVote) -> list[Effect]:
         vote = self.vote(inp.vote_id)

@@ -27,8 +27,10 @@ from typing import Any, ClassVar, get_type_hints
 
 from chamber.controller.core.model import (
     AnswerSet,
+    ManualMethod,
     MicMode,
     SpeakerList,
+    VoteKind,
     VoteMode,
 )
 
@@ -181,7 +183,8 @@ class CreateVote(Input):
     kind: ClassVar[str] = "create-vote"
     vote_id: str
     title: str
-    answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
+    # None: the vote kind's answer set (yes/no/abstain unless the hall file says otherwise).
+    answers: AnswerSet | None = AnswerSet.YES_NO_ABSTAIN
     choices: tuple[str, ...] = ()
     mode: VoteMode | None = None
     rule: str | None = None
@@ -191,6 +194,61 @@ class CreateVote(Input):
     quorum_required: bool | None = None
     weighted: bool = False
     item_id: str | None = None
+    # What the vote decides (None: a resolution); its rule, answers and mode follow it.
+    vote_kind: VoteKind | None = None
+    # A practice vote (biểu quyết thử): run on the hall, kept out of results and participation.
+    practice: bool = False
+
+
+@dataclass(frozen=True)
+class AmendVote(Input):
+    """Change a prepared vote; fields left None stay as they are (`choices` with `answers`)."""
+
+    kind: ClassVar[str] = "amend-vote"
+    vote_id: str
+    title: str | None = None
+    answers: AnswerSet | None = None
+    choices: tuple[str, ...] | None = None
+    mode: VoteMode | None = None
+    rule: str | None = None
+    duration_s: float | None = None
+    warning_s: float | None = None
+    change_until_close: bool | None = None
+    quorum_required: bool | None = None
+    item_id: str | None = None
+    vote_kind: VoteKind | None = None
+
+
+@dataclass(frozen=True)
+class AnnulVote(Input):
+    """The chair annuls a vote (hủy kết quả) with a reason: an open one is stopped, a closed
+    one's result stays in the record, marked annulled, and decides nothing."""
+
+    kind: ClassVar[str] = "annul-vote"
+    vote_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RerunVote(Input):
+    """Run an annulled vote again (biểu quyết lại): a new prepared vote `vote_id` with the
+    annulled one's title, kind, rule, answers and mode, linked to it."""
+
+    kind: ClassVar[str] = "rerun-vote"
+    vote_id: str
+    of_vote_id: str
+
+
+@dataclass(frozen=True)
+class EnterManualResult(Input):
+    """The chair enters the result of a prepared vote taken by show of hands or on paper:
+    the count per answer (key 1 first) and, if counted by hand, the members present."""
+
+    kind: ClassVar[str] = "manual-result"
+    vote_id: str
+    method: ManualMethod
+    totals: tuple[int, ...]
+    present: int | None = None
 
 
 @dataclass(frozen=True)
@@ -373,6 +431,10 @@ INPUT_TYPES: dict[str, type[Input]] = {
         CancelVote,
         PublishVote,
         SecretVoteSealed,
+        AmendVote,
+        AnnulVote,
+        RerunVote,
+        EnterManualResult,
         RegisterSpeaker,
         GrantFloor,
         GrantNext,

@@ -51,3 +51,7 @@ MAX_VOTE_WARNING_S: Final = MAX_VOTE_DURATION_S
 # button unit has (DOMAIN.md: "2..10 options (button units)").
 MIN_CHOICES: Final = 2
 MAX_CHOICES: Final = 10
+
+# The chair's reason for annulling a vote (hủy kết quả), or for a result taken by hand: one or
+# two sentences for the minutes.
+MAX_ANNUL_REASON: Final = 500

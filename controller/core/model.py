@@ -118,6 +118,38 @@ class VoteMode(StrEnum):
     ROLL_CALL = "roll-call"
 
 
+class VoteKind(StrEnum):
+    """What a vote decides; each kind names its default rule, answer set and mode
+    (`KindPolicy`). The law behind each default is in `controller.core.kinds`."""
+
+    # Nghị quyết: a resolution of the council.
+    RESOLUTION = "resolution"
+    # Bãi nhiệm đại biểu: the council dismisses one of its delegates.
+    DISMISSAL = "dismissal"
+    # Miễn nhiệm: the council relieves an office-holder it elected of the office.
+    REMOVAL = "removal"
+    # Bầu: the council elects an office-holder.
+    ELECTION = "election"
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """A vote kind's defaults: the rule (a preset or the hall's own), the answer set and the
+    mode (None: the hall's default mode, `VotePolicy.mode`)."""
+
+    kind: VoteKind
+    rule: str
+    answers: AnswerSet = AnswerSet.YES_NO_ABSTAIN
+    mode: VoteMode | None = None
+
+
+class ManualMethod(StrEnum):
+    """How a result the chair enters by hand was taken, when the system could not take it."""
+
+    SHOW_OF_HANDS = "show-of-hands"
+    PAPER = "paper"
+
+
 @dataclass(frozen=True)
 class VotePolicy:
     """The hall's defaults for a new vote; each vote may override them."""
@@ -183,6 +215,9 @@ class Policies:
     floor: FloorPolicy = field(default_factory=FloorPolicy)
     # The hall's own named rules, beside the presets of `controller.core.rules`.
     rules: tuple[MajorityRule, ...] = ()
+    # The hall's vote kinds that differ from `controller.core.kinds.DEFAULT_KINDS`; a kind
+    # not listed takes its default there (the resolution's rule and mode: `vote`'s).
+    kinds: tuple[KindPolicy, ...] = ()
 
 
 @dataclass(frozen=True)

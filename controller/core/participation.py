@@ -4,6 +4,10 @@ The council's secretariat exports it. It is built on demand from what the other 
 core already keep (attendance periods, closed votes' results, the floor's finished turns); it
 holds no state of its own, so it can never disagree with them.
 
+Practice votes and annulled votes are left out: they count for and against nobody (the vote
+run again in an annulled one's place counts). A result the chair entered by hand (show of
+hands, paper) names no seat, so it reaches nobody's record either.
+
 A secret vote appears only as "took part": the record is built from `VoteResult.participants`
 and `VoteResult.choices`, and the latter is empty for a secret vote, so there is no path by
 which a choice could reach it. No I/O, no clock.
@@ -136,6 +140,10 @@ def build_participation(
     taken: dict[str, list[VoteTaken]] = {d.id: [] for d in hall.delegates}
     missed: dict[str, list[str]] = {d.id: [] for d in hall.delegates}
     for definition, result in votes:
+        if definition.practice or not result.stands:
+            # A practice vote, or one the chair annulled, counts for and against nobody; the
+            # vote run again in its place does.
+            continue
         choice_of = dict(result.choices)  # empty for a secret vote
         for seat in result.participants:
             delegate = delegate_at.get(seat)

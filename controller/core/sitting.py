@@ -54,6 +54,8 @@ from chamber.controller.core.errors import CommandRejected, HallError
 from chamber.controller.core.floor import Floor
 from chamber.controller.core.inputs import (
     AgendaItemSpec,
+    AmendVote,
+    AnnulVote,
     ApiChairPriority,
     CancelVote,
     ChairPriority,
@@ -62,6 +64,7 @@ from chamber.controller.core.inputs import (
     CloseSitting,
     CloseVote,
     CreateVote,
+    EnterManualResult,
     ExtendSpeakingTime,
     GrantFloor,
     GrantNext,
@@ -76,6 +79,7 @@ from chamber.controller.core.inputs import (
     PresenceChanged,
     PublishVote,
     RegisterSpeaker,
+    RerunVote,
     ResumeVote,
     RevokeFloor,
     SecretVoteSealed,
@@ -219,6 +223,10 @@ class MeetingCore:
             CancelVote: ballots.cancel,
             PublishVote: ballots.publish,
             SecretVoteSealed: ballots.sealed,
+            AmendVote: self._on_amend_vote,
+            AnnulVote: ballots.annul,
+            RerunVote: self._on_rerun_vote,
+            EnterManualResult: ballots.enter_manual,
             Tick: self._on_tick,
             ClockAnchor: self._on_clock_anchor,
             # A fact for the record and the drivers' cursors: nothing in the sitting changes.
@@ -448,6 +456,14 @@ class MeetingCore:
         return self.ballots.create(
             inp, self._now, agenda=[item.id for item in self.agenda], current=self.current_item
         )
+
+    def _on_amend_vote(self, inp: AmendVote) -> list[Effect]:
+        self._require_sitting()
+        return self.ballots.amend(inp, self._now, agenda=[item.id for item in self.agenda])
+
+    def _on_rerun_vote(self, inp: RerunVote) -> list[Effect]:
+        self._require_sitting()
+        return self.ballots.rerun(inp, self._now)
 
     # --- attendance -------------------------------------------------------------------------
 

@@ -62,6 +62,9 @@ def snapshot(core: MeetingCore) -> dict[str, Any]:
                 "vote_id": d.vote_id,
                 "title": d.title,
                 "item_id": d.item_id,
+                "kind": d.kind.value,
+                "mode": d.mode.value,
+                "rerun_of": d.rerun_of,
                 **r.to_json(d.options),
             }
             for d, r in closed

@@ -6,6 +6,13 @@ place that says which command is allowed when (read it like h11's `_state.py`):
     prepared --open--> open <--hold/resume--> hold
     open, hold --close--> closed --publish--> published
     prepared, open, hold --cancel--> cancelled
+    prepared --manual--> closed             (a result taken by show of hands or on paper)
+    open, hold, closed, published --annul--> annulled
+
+An annulled vote (hủy kết quả) keeps its result in the record, marked annulled with the
+chair's reason, and decides nothing; it may be run again as a new vote linked to it
+(`VoteDefinition.rerun_of`, `Vote.rerun_by`). An open vote that is annulled is closed first,
+on what was counted, in the same step.
 
 Anything not in the table is a conflict (`CommandRejected("conflict", ...)`).
 
@@ -24,12 +31,20 @@ in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from chamber.controller.core.errors import CommandRejected
-from chamber.controller.core.model import AnswerSet, Language, MajorityRule, VoteMode
+from chamber.controller.core.kinds import VoteWarning
+from chamber.controller.core.model import (
+    AnswerSet,
+    Language,
+    MajorityRule,
+    ManualMethod,
+    VoteKind,
+    VoteMode,
+)
 from chamber.controller.core.rules import Counts, Outcome, decide
 
 
@@ -40,6 +55,7 @@ class VoteState(StrEnum):
     CLOSED = "closed"
     PUBLISHED = "published"
     CANCELLED = "cancelled"
+    ANNULLED = "annulled"
 
 
 class VoteCommand(StrEnum):
@@ -49,6 +65,8 @@ class VoteCommand(StrEnum):
     CLOSE = "close"
     CANCEL = "cancel"
     PUBLISH = "publish"
+    ANNUL = "annul"
+    MANUAL = "manual"
 
 
 # The whole vote life cycle. A (state, command) pair that is not here is a conflict.
@@ -62,6 +80,12 @@ TRANSITIONS: dict[tuple[VoteState, VoteCommand], VoteState] = {
     (VoteState.HOLD, VoteCommand.CLOSE): VoteState.CLOSED,
     (VoteState.HOLD, VoteCommand.CANCEL): VoteState.CANCELLED,
     (VoteState.CLOSED, VoteCommand.PUBLISH): VoteState.PUBLISHED,
+    (VoteState.PREPARED, VoteCommand.MANUAL): VoteState.CLOSED,
+    # An open vote is closed on what was counted, then annulled, in one step (`Ballots`).
+    (VoteState.OPEN, VoteCommand.ANNUL): VoteState.ANNULLED,
+    (VoteState.HOLD, VoteCommand.ANNUL): VoteState.ANNULLED,
+    (VoteState.CLOSED, VoteCommand.ANNUL): VoteState.ANNULLED,
+    (VoteState.PUBLISHED, VoteCommand.ANNUL): VoteState.ANNULLED,
 }
 
 # States in which the vote holds the keypads (at most one vote at a time may be in one).
@@ -108,6 +132,14 @@ class VoteDefinition:
     change_until_close: bool
     quorum_required: bool
     weighted: bool
+    # What the vote decides; its rule should be its kind's (`warnings` says where not).
+    kind: VoteKind = VoteKind.RESOLUTION
+    # A practice vote (biểu quyết thử): kept out of the results and the participation record.
+    practice: bool = False
+    # The annulled vote this one runs again (biểu quyết lại).
+    rerun_of: str | None = None
+    # Where the vote departs from its kind (rule, mode), worked out when it was prepared.
+    warnings: tuple[VoteWarning, ...] = ()
 
     @property
     def keys(self) -> int:
@@ -135,7 +167,19 @@ class VoteDefinition:
             "change_until_close": self.change_until_close,
             "quorum_required": self.quorum_required,
             "weighted": self.weighted,
+            "kind": self.kind.value,
+            "practice": self.practice,
+            "rerun_of": self.rerun_of,
+            "warnings": [{"code": w.code, "params": dict(w.params)} for w in self.warnings],
         }
+
+
+@dataclass(frozen=True)
+class Annulment:
+    """Why and when the chair annulled a vote's result."""
+
+    reason: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -160,6 +204,15 @@ class VoteResult:
     outcome: Outcome
     closed_at: float
     auto_closed: bool
+    # A result the chair entered, taken by show of hands or on paper; None: by the system.
+    manual: ManualMethod | None = None
+    # Set when the chair annulled the result: it stays in the record and decides nothing.
+    annulled: Annulment | None = None
+
+    @property
+    def stands(self) -> bool:
+        """The result decides something: it was not annulled."""
+        return self.annulled is None
 
     def to_json(self, options: tuple[str, ...]) -> dict[str, Any]:
         return {
@@ -192,6 +245,12 @@ class VoteResult:
             },
             "closed_at": self.closed_at,
             "auto_closed": self.auto_closed,
+            "manual": self.manual.value if self.manual is not None else None,
+            "annulled": (
+                {"reason": self.annulled.reason, "at": self.annulled.at}
+                if self.annulled is not None
+                else None
+            ),
         }
 
 
@@ -220,10 +279,21 @@ class Vote:
         self._call_position: dict[int, int] = {}
         self.call_index = 0
         self.result: VoteResult | None = None
+        # The vote that runs this one again, once it is annulled.
+        self.rerun_by: str | None = None
 
     @property
     def vote_id(self) -> str:
         return self.definition.vote_id
+
+    def redefine(self, definition: VoteDefinition) -> None:
+        """A prepared vote's new definition (`Ballots.amend` has checked it)."""
+        if self.state is not VoteState.PREPARED or definition.vote_id != self.vote_id:
+            raise CommandRejected("conflict", f"vote {self.vote_id} cannot be changed now")
+        self.definition = definition
+        self.remaining_s = definition.duration_s or None
+        self.heads = [0] * definition.keys
+        self.weights = [0] * definition.keys
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -263,6 +333,70 @@ class Vote:
 
     def publish(self) -> None:
         self._move(VoteCommand.PUBLISH)
+
+    def annul(self, now: float, reason: str) -> VoteResult:
+        """Annul a closed or published vote's result (an open one is closed first, by
+        `Ballots`): the result stays, marked with the reason, and decides nothing."""
+        if self.state in ACTIVE_STATES or self.result is None:
+            raise CommandRejected("conflict", f"vote {self.vote_id} must be closed before annulled")
+        self._move(VoteCommand.ANNUL)
+        self.result = replace(self.result, annulled=Annulment(reason, now))
+        return self.result
+
+    def enter_manual(
+        self,
+        now: float,
+        *,
+        method: ManualMethod,
+        totals: tuple[int, ...],
+        present: int,
+        entitled: int,
+        all_members: int,
+        language: Language,
+    ) -> VoteResult:
+        """Close a prepared vote on counts the chair took by show of hands or on paper,
+        decided by the vote's own rule. Nobody's choice is known: no seat took part on the
+        system, so the result names no seat (`Ballots` has checked the counts)."""
+        self._move(VoteCommand.MANUAL)
+        d = self.definition
+        self.closed_at = now
+        self.deadline = None
+        self.remaining_s = None
+        self.heads = list(totals)
+        self.weights = list(totals)
+        counts = Counts(
+            options=totals,
+            abstain_key=d.abstain_key,
+            present=present,
+            entitled=entitled,
+            all_members=all_members,
+        )
+        outcome = decide(
+            d.rule,
+            counts,
+            language,
+            choices=d.options if d.answers is AnswerSet.CHOICES else None,
+        )
+        voted = sum(totals)
+        self.result = VoteResult(
+            vote_id=d.vote_id,
+            totals=totals,
+            weighted_totals=None,
+            voted=voted,
+            did_not_vote=present - voted,
+            present=present,
+            entitled=entitled,
+            all_members=all_members,
+            electorate_at_open=(),
+            electorate_at_close=(),
+            participants=(),
+            choices=(),
+            outcome=outcome,
+            closed_at=now,
+            auto_closed=False,
+            manual=method,
+        )
+        return self.result
 
     def close(
         self,
@@ -324,7 +458,7 @@ class Vote:
         self.weights = list(weighted_totals) if weighted_totals is not None else list(totals)
         self.participants = set(participants)
         self._choice_of_seat.clear()
-        return self._decide(
+        restored = self._decide(
             result.closed_at,
             electorate=frozenset(result.electorate_at_close),
             weight_of=weight_of,
@@ -333,6 +467,11 @@ class Vote:
             language=language,
             auto=result.auto_closed,
         )
+        if result.annulled is not None:
+            # Annulled in the step that closed it: the mark survives the restore.
+            restored = replace(restored, annulled=result.annulled)
+            self.result = restored
+        return restored
 
     def _decide(
         self,
@@ -484,6 +623,7 @@ class Vote:
             "electorate_at_open": len(self.electorate_at_open),
             "tally": self.tally_json(),
             "result": self.result.to_json(d.options) if self.result is not None else None,
+            "rerun_by": self.rerun_by,
         }
         if d.mode is VoteMode.ROLL_CALL:
             data["call_order"] = list(self.call_order)

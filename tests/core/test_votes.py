@@ -20,9 +20,11 @@ from chamber.controller.core.effects import (
 )
 from chamber.controller.core.errors import CommandRejected
 from chamber.controller.core.inputs import (
+    AnnulVote,
     CancelVote,
     CloseVote,
     CreateVote,
+    EnterManualResult,
     HoldVote,
     Input,
     OpenVote,
@@ -33,7 +35,7 @@ from chamber.controller.core.inputs import (
     VoteKeyPressed,
 )
 from chamber.controller.core.limits import MAX_VOTE_DURATION_S, UNTIMED
-from chamber.controller.core.model import AnswerSet, Language, VoteMode, VotePolicy
+from chamber.controller.core.model import AnswerSet, Language, ManualMethod, VoteMode, VotePolicy
 from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.core.votes import TRANSITIONS, PressRejected, VoteCommand, VoteState
 from tests.core.halls import make_hall, notes, opened
@@ -45,6 +47,10 @@ COMMANDS: dict[VoteCommand, Callable[[float, str], Input]] = {
     VoteCommand.CLOSE: lambda at, v: CloseVote(at=at, vote_id=v),
     VoteCommand.CANCEL: lambda at, v: CancelVote(at=at, vote_id=v),
     VoteCommand.PUBLISH: lambda at, v: PublishVote(at=at, vote_id=v),
+    VoteCommand.ANNUL: lambda at, v: AnnulVote(at=at, vote_id=v, reason="Hệ thống hỏng"),
+    VoteCommand.MANUAL: lambda at, v: EnterManualResult(
+        at=at, vote_id=v, method=ManualMethod.SHOW_OF_HANDS, totals=(0, 0, 0)
+    ),
 }
 
 # How to bring a fresh vote into each state through the core.
@@ -55,6 +61,7 @@ PATHS: dict[VoteState, tuple[VoteCommand, ...]] = {
     VoteState.CLOSED: (VoteCommand.OPEN, VoteCommand.CLOSE),
     VoteState.PUBLISHED: (VoteCommand.OPEN, VoteCommand.CLOSE, VoteCommand.PUBLISH),
     VoteState.CANCELLED: (VoteCommand.CANCEL,),
+    VoteState.ANNULLED: (VoteCommand.OPEN, VoteCommand.CLOSE, VoteCommand.ANNUL),
 }
 
 
@@ -77,7 +84,8 @@ def created(core: MeetingCore, at: float = 1.0, **kwargs: Any) -> None:
 @pytest.mark.parametrize("command", list(VoteCommand))
 def test_every_state_and_command(state: VoteState, command: VoteCommand) -> None:
     core = opened(make_hall(5))
-    created(core)
+    # Without a quorum to keep: every command is refused for its state alone.
+    created(core, quorum_required=False)
     for step in PATHS[state]:
         core.handle(COMMANDS[step](2.0, "v1"))
     assert vote_state(core) is state
@@ -104,6 +112,11 @@ def test_the_table_is_the_documented_life_cycle() -> None:
         ("hold", "close", "closed"),
         ("hold", "cancel", "cancelled"),
         ("closed", "publish", "published"),
+        ("prepared", "manual", "closed"),
+        ("open", "annul", "annulled"),
+        ("hold", "annul", "annulled"),
+        ("closed", "annul", "annulled"),
+        ("published", "annul", "annulled"),
     }
 
 
