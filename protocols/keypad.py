@@ -282,6 +282,7 @@ STATUS: Final = BLOCKS["status"]
 CARD: Final = BLOCKS["card"]
 OUTPUTS: Final = BLOCKS["outputs"]
 FORGET: Final = BLOCKS["forget"]
+IDENTIFY: Final = BLOCKS["identify"]
 
 _LIMITS: Final = SPEC["limits"]
 EVENT_RING: Final[int] = int(_LIMITS["event_ring"])
@@ -292,6 +293,7 @@ MAX_READ_COUNT: Final[int] = int(_LIMITS["max_read_count"])
 MAX_WRITE_COUNT: Final[int] = int(_LIMITS["max_write_count"])
 MAKER_BYTES: Final[int] = int(_LIMITS["maker_bytes"])
 SERIAL_BYTES: Final[int] = int(_LIMITS["serial_bytes"])
+IDENTIFY_MAX_S: Final[int] = int(_LIMITS["identify_max_s"])
 BROADCAST: Final[int] = int(SPEC["addressing"]["broadcast"])
 FIRST_UNIT: Final[int] = int(SPEC["addressing"]["first_unit"])
 LAST_UNIT: Final[int] = int(SPEC["addressing"]["last_unit"])
@@ -304,6 +306,11 @@ FORGET_SINCE: Final[tuple[int, int]] = (
     int(SPEC["blocks"]["forget"]["since"]["minor"]),
 )
 """The contract version that added the forget block (§3.6); older units do not have it."""
+IDENTIFY_SINCE: Final[tuple[int, int]] = (
+    int(SPEC["blocks"]["identify"]["since"]["major"]),
+    int(SPEC["blocks"]["identify"]["since"]["minor"]),
+)
+"""The contract version that added the identify block (§3.7); older units do not have it."""
 
 _ENTRY: Final = SPEC["bits"]["event_entry"]
 _ENTRY_REFUSED: Final[int] = 1 << int(_ENTRY["refused"])
@@ -326,6 +333,10 @@ if CARD.start != STATUS.end:
     raise SpecError(f"{SPEC_FILE}: the card block must follow the status block")
 if FORGET.table is not Table.HOLDING or FORGET.start < OUTPUTS.end:
     raise SpecError(f"{SPEC_FILE}: the forget block is holding registers after the outputs")
+if IDENTIFY.table is not Table.HOLDING or IDENTIFY.start < FORGET.end or IDENTIFY.count != 1:
+    raise SpecError(f"{SPEC_FILE}: the identify block is one holding register after forget")
+if IDENTIFY.register("IDENTIFY_S").maximum != IDENTIFY_MAX_S:
+    raise SpecError(f"{SPEC_FILE}: IDENTIFY_S goes up to limits.identify_max_s")
 
 _KNOWN_FLAGS: Final = sum(int(f) for f in StatusFlag)
 _BEEP_VALUES: Final = frozenset(int(b) for b in Beep)
@@ -362,6 +373,11 @@ class Identity:
     def forgets_events(self) -> bool:
         """Whether the unit has the forget block (§3.6): contract 1.1 and later."""
         return self.protocol_version >= FORGET_SINCE
+
+    @property
+    def identifies(self) -> bool:
+        """Whether the unit has the identify block (§3.7): contract 1.2 and later."""
+        return self.protocol_version >= IDENTIFY_SINCE
 
     @property
     def contract(self) -> str:
@@ -437,6 +453,13 @@ class WriteAck:
 
 
 @dataclass(frozen=True)
+class IdentifyState:
+    """keypad_modbus.md §3.7: the identify register read back, the seconds of blinking left."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
 class EventCursor:
     """Where the controller is in a unit's event stream; persist it to resume exactly."""
 
@@ -444,7 +467,9 @@ class EventCursor:
     seq: int
 
 
-Reply: TypeAlias = Identity | KeypadStatus | WriteAck | tuple[int, KeypadOutputs] | EventCursor
+Reply: TypeAlias = (
+    Identity | KeypadStatus | WriteAck | tuple[int, KeypadOutputs] | EventCursor | IdentifyState
+)
 
 
 # --- register codecs --------------------------------------------------------------------------
@@ -686,6 +711,30 @@ def decode_forget(regs: Sequence[int]) -> EventCursor:
     return EventCursor(regs[FORGET.offset("FORGET_BOOT")], regs[FORGET.offset("FORGET_SEQ")])
 
 
+def _check_identify_seconds(seconds: int) -> None:
+    if type(seconds) is not int or not 0 <= seconds <= IDENTIFY_MAX_S:
+        raise KeypadUsageError(
+            f"a unit identifies itself for 0..{IDENTIFY_MAX_S} s, not {seconds!r}"
+        )
+
+
+def encode_identify(seconds: int) -> list[int]:
+    """The identify block (§3.7): blink every LED for `seconds` (0 stops)."""
+    _check_identify_seconds(seconds)
+    return [seconds]
+
+
+def decode_identify(regs: Sequence[int]) -> IdentifyState:
+    """The identify block read back (function 0x03): the seconds of blinking left."""
+    _check_regs(regs, IDENTIFY.count, "identify block")
+    seconds = regs[IDENTIFY.offset("IDENTIFY_S")]
+    if seconds > IDENTIFY_MAX_S:
+        raise KeypadProtocolError(
+            Reason.BAD_VALUE, f"IDENTIFY_S {seconds} is not 0..{IDENTIFY_MAX_S}"
+        )
+    return IdentifyState(seconds)
+
+
 def _output_problem(start: int, values: Sequence[int]) -> str | None:
     """Why a write of `values` at `start` into the output block is refused, or None (§5.2)."""
     for address, value in enumerate(values, start):
@@ -751,6 +800,20 @@ def forget_events_request(unit: int, cursor: EventCursor) -> WriteMultipleRegist
     _check_unit(unit)
     regs = encode_forget(cursor)
     return WriteMultipleRegistersRequest(address=FORGET.start, registers=regs, dev_id=unit)
+
+
+def identify_request(unit: int, seconds: int) -> WriteSingleRegisterRequest:
+    """§3.7: the unit blinks every LED for `seconds` (0 stops). Never a broadcast: it names
+    one unit. Only for a unit whose contract has the block (`Identity.identifies`)."""
+    _check_unit(unit)
+    regs = encode_identify(seconds)
+    return WriteSingleRegisterRequest(address=IDENTIFY.start, registers=regs, dev_id=unit)
+
+
+def read_identify_request(unit: int) -> ReadHoldingRegistersRequest:
+    """Read the identify block back: the seconds of blinking left (diagnostics, tests)."""
+    _check_unit(unit)
+    return ReadHoldingRegistersRequest(address=IDENTIFY.start, count=IDENTIFY.count, dev_id=unit)
 
 
 def read_forget_request(unit: int) -> ReadHoldingRegistersRequest:
@@ -833,8 +896,10 @@ def decode_reply(request: ModbusPDU, response: ModbusPDU) -> Reply:
         if request.function_code == Function.READ_HOLDING_REGISTERS:
             if (request.address, request.count) == (FORGET.start, FORGET.count):
                 return decode_forget(regs)
+            if (request.address, request.count) == (IDENTIFY.start, IDENTIFY.count):
+                return decode_identify(regs)
             if request.address != OUTPUTS.start or request.count != OUTPUTS.count:
-                raise KeypadUsageError("only the whole output or forget block is decoded")
+                raise KeypadUsageError("only a whole holding block is decoded")
             return decode_outputs(regs)
         if request.address == IDENTITY.start and request.count == IDENTITY.count:
             return decode_identity_registers(regs)
@@ -1087,6 +1152,11 @@ class KeypadRegisters:
         self._identity_regs = encode_identity(identity)
         # The forget block exists from contract 1.1 on (§3.6); it survives no restart.
         self._forget: list[int] | None = [0] * FORGET.count if identity.forgets_events else None
+        # The identify block exists from contract 1.2 on (§3.7); a start sets it to 0.
+        self._identify: list[int] | None = [0] * IDENTIFY.count if identity.identifies else None
+        # Every identify write applied, in order (its seconds): the unit's firmware (the
+        # simulator) starts or stops its blinking on each, on a clock of its own.
+        self.identified: list[int] = []
         self.boot_count = boot_count & 0xFFFF
         self.sounded: list[Beep] = []
         self.key_stuck = False
@@ -1100,6 +1170,8 @@ class KeypadRegisters:
         self._holding[OUTPUTS.offset("OUTPUT_TAG")] = 0  # nothing written yet
         if self._forget is not None:
             self._forget = [0] * FORGET.count
+        if self._identify is not None:
+            self._identify = [0] * IDENTIFY.count
         self.present = False
         if self.card_id is not None:
             self._record(Key.PRESENCE_ON)
@@ -1158,6 +1230,18 @@ class KeypadRegisters:
         return self._holding[OUTPUTS.offset("OUTPUT_TAG")]
 
     @property
+    def identify_s(self) -> int | None:
+        """IDENTIFY_S as a read returns it (the seconds left), or None without the block."""
+        return None if self._identify is None else self._identify[0]
+
+    def identify_left(self, seconds: int) -> None:
+        """The firmware's clock counts the blinking down: IDENTIFY_S reads `seconds` now."""
+        if self._identify is None:
+            raise KeypadUsageError("this keypad has no identify block (contract 1.2)")
+        _check_identify_seconds(seconds)
+        self._identify = [seconds]
+
+    @property
     def outputs(self) -> KeypadOutputs:
         regs = list(self._holding)
         regs[OUTPUTS.offset("OUTPUT_TAG")] = 1  # decode_outputs wants a valid tag
@@ -1198,6 +1282,8 @@ class KeypadRegisters:
             images = [(OUTPUTS.start, self._holding)]
             if self._forget is not None:
                 images.append((FORGET.start, self._forget))
+            if self._identify is not None:
+                images.append((IDENTIFY.start, self._identify))
         else:
             images = [(IDENTITY.start, self._identity_regs), self._input_image()]
         for start, image in images:
@@ -1229,6 +1315,14 @@ class KeypadRegisters:
                 )
             self._forget = list(values)
             self.forget(decode_forget(values))
+            return None
+        if self._identify is not None and IDENTIFY.start <= address < IDENTIFY.end:
+            if address + len(values) > IDENTIFY.end:
+                return ExceptionCode.ILLEGAL_DATA_ADDRESS
+            if values[0] > IDENTIFY_MAX_S:
+                return ExceptionCode.ILLEGAL_DATA_VALUE
+            self._identify = [values[0]]
+            self.identified.append(values[0])
             return None
         if not (OUTPUTS.start <= address and address + len(values) <= OUTPUTS.end):
             return ExceptionCode.ILLEGAL_DATA_ADDRESS
@@ -1263,6 +1357,8 @@ class KeypadRegisters:
         if isinstance(request, WriteMultipleRegistersRequest):
             if broadcast and FORGET.start <= request.address < FORGET.end:
                 return None  # one place in every unit's numbering does not exist (§3.6)
+            if broadcast and IDENTIFY.start <= request.address < IDENTIFY.end:
+                return None  # identify names one unit (§3.7)
             problem = self.write(request.address, list(request.registers))
             if problem is None and request.count != len(request.registers):
                 problem = ExceptionCode.ILLEGAL_DATA_VALUE
@@ -1274,6 +1370,8 @@ class KeypadRegisters:
                 )
             )
         elif isinstance(request, WriteSingleRegisterRequest):
+            if broadcast and IDENTIFY.start <= request.address < IDENTIFY.end:
+                return None  # identify names one unit (§3.7)
             problem = self.write(request.address, list(request.registers))
             reply = (
                 ExceptionResponse(fc, problem, device_id=unit)

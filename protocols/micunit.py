@@ -82,6 +82,7 @@ class Command(IntEnum):
     DISCOVER = 0x06  # §5.6
     HEARTBEAT = 0x07  # §5.7
     BROADCAST = 0x08  # §5.8
+    IDENTIFY = 0x09  # §5.10, since 1.2
     STATUS = 0x81  # §5.1, the reply to POLL
     DISCOVER_REPLY = 0x86  # §5.6
     ACK = 0xF0  # §5.9
@@ -264,6 +265,15 @@ class Broadcast(MicMessage):
     op: BroadcastOp
 
 
+@dataclass(frozen=True, kw_only=True)
+class Identify(MicMessage):
+    """§5.10, since 1.2: the unit blinks its ring for `seconds` (0 stops). A 1.0 or 1.1 unit
+    answers NAK UNKNOWN_COMMAND."""
+
+    COMMAND: ClassVar[Command] = Command.IDENTIFY
+    seconds: int
+
+
 @dataclass(frozen=True)
 class StatusEvent:
     """One queued key event: `seq` runs 1..255 and wraps to 1 (§5.1)."""
@@ -325,6 +335,7 @@ MESSAGE_TYPES: Final[dict[Command, type[MicMessage]]] = {
         Discover,
         Heartbeat,
         Broadcast,
+        Identify,
         Status,
         DiscoverReply,
         Ack,
@@ -409,6 +420,18 @@ def _compile() -> dict[int, _Layout]:
 
 
 _LAYOUTS: Final = _compile()
+
+
+def _since(command: Command) -> tuple[int, int]:
+    for raw in SPEC["commands"]:
+        if raw["name"] == command.name and "since" in raw:
+            return int(raw["since"]["major"]), int(raw["since"]["minor"])
+    return (CONTRACT_VERSION[0], 0)
+
+
+IDENTIFY_SINCE: Final[tuple[int, int]] = _since(Command.IDENTIFY)
+"""The contract version that added IDENTIFY (§5.10): an older unit answers NAK
+UNKNOWN_COMMAND, which is how the master learns it lacks it."""
 
 
 def spec_section(command: Command) -> str:
@@ -847,6 +870,13 @@ class MicUnitState:
     events: tuple[StatusEvent, ...] = ()
     last_seq: int = 0
     events_lost: bool = False
+    # The contract version the unit's firmware implements (it is not on the wire): a unit
+    # older than IDENTIFY_SINCE refuses IDENTIFY as an unknown command (§5.10).
+    contract: tuple[int, int] = CONTRACT_VERSION
+    # The seconds of the last IDENTIFY taken, and how many were taken since the start: the
+    # firmware (the simulator) blinks the ring for that long, on a clock of its own.
+    identify_s: int = 0
+    identified: int = 0
 
     @property
     def live(self) -> bool:
@@ -915,6 +945,16 @@ class MicUnitState:
                 return replace(state, ring=ring, position=position), reply
             case Chime():
                 return state, Ack(address=self.address, command=Command.CHIME)
+            case Identify(seconds=seconds):
+                if self.contract < IDENTIFY_SINCE:
+                    nak = Nak(
+                        address=self.address,
+                        command=Command.IDENTIFY,
+                        reason=NakReason.UNKNOWN_COMMAND,
+                    )
+                    return state, nak
+                state = replace(state, identify_s=seconds, identified=state.identified + 1)
+                return state, Ack(address=self.address, command=Command.IDENTIFY)
         return self, None  # replies from other units, or broadcast-only commands
 
     def _handle_broadcast(self, message: MicMessage) -> tuple[MicUnitState, MicMessage | None]:

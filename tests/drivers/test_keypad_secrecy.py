@@ -224,7 +224,8 @@ async def test_after_a_secret_vote_no_bus_master_reads_a_choice_and_no_press_is_
     old = _health(line, old_address)
     assert (old.contract, old.contract_state) == ("1.0", "older")
     current = [h for h in line.health() if isinstance(h, UnitHealth) and h.address != old_address]
-    assert {(h.contract, h.contract_state) for h in current} == {("1.1", "current")}
+    ours = "{}.{}".format(*kp.PROTOCOL_VERSION)
+    assert {(h.contract, h.contract_state) for h in current} == {(ours, "current")}
     noted = [r for r in caplog.records if getattr(r, "event", "") == "unit-contract-older"]
     assert len(noted) == 1
     assert not [r for r in caplog.records if getattr(r, "event", "") == "unit-refused-forget"]

@@ -30,6 +30,8 @@ from chamber.protocols.keypad import (
     CARD,
     EVENT_RING,
     FORGET,
+    IDENTIFY,
+    IDENTIFY_MAX_S,
     IDENTITY,
     LABELS,
     OUTPUTS,
@@ -39,6 +41,7 @@ from chamber.protocols.keypad import (
     EventCursor,
     ExceptionCode,
     Feature,
+    IdentifyState,
     Identity,
     Key,
     KeyEvent,
@@ -62,6 +65,7 @@ from chamber.protocols.keypad import (
     broadcast_lock_request,
     broadcast_vote_request,
     decode_frame,
+    decode_identify,
     decode_identity,
     decode_identity_registers,
     decode_outputs,
@@ -69,14 +73,17 @@ from chamber.protocols.keypad import (
     decode_status,
     decode_status_registers,
     encode_frame,
+    encode_identify,
     encode_identity,
     encode_outputs,
     encode_status,
     forget_events_request,
+    identify_request,
     next_tag,
     poll_count,
     poll_cycle_wire_time,
     read_forget_request,
+    read_identify_request,
     read_identity_request,
     read_outputs_request,
     read_status_request,
@@ -431,6 +438,8 @@ def _sample_replies() -> list[ModbusPDU]:
         model.handle(read_status_request(7, card=True)),
         model.handle(write_outputs_request(7, KeypadOutputs(keys=2), 5)),
         model.handle(read_outputs_request(7)),
+        model.handle(identify_request(7, 30)),
+        model.handle(read_identify_request(7)),
         model.handle(ReadInputRegistersRequest(address=0x300, count=1, dev_id=7)),
     ]
     return [r for r in replies if r is not None]
@@ -443,6 +452,8 @@ def _sample_requests() -> list[ModbusPDU]:
         write_outputs_request(9, KeypadOutputs(leds=frozenset({1, 10})), 77),
         broadcast_vote_request(78, locked=False, keys=3),
         WriteSingleRegisterRequest(address=2, registers=[1], dev_id=9),
+        identify_request(9, 255),
+        read_identify_request(9),
     ]
 
 
@@ -777,6 +788,8 @@ _FUZZ_REQUESTS: list[ModbusPDU] = [
     read_outputs_request(1),
     write_outputs_request(1, KeypadOutputs(), 1),
     WriteSingleRegisterRequest(address=2, registers=[1], dev_id=1),
+    identify_request(1, 10),
+    read_identify_request(1),
 ]
 
 
@@ -796,6 +809,7 @@ def fuzz_target(data: bytes) -> None:
             if pdu is not None and side is Side.UNIT:
                 _FUZZ_UNIT.handle(pdu)
                 _FUZZ_UNIT.sounded.clear()  # a million runs must not grow it
+                _FUZZ_UNIT.identified.clear()
             framer = KeypadFramer(transport, side)
             try:
                 framer.feed(data)
@@ -803,12 +817,14 @@ def fuzz_target(data: bytes) -> None:
             except KeypadProtocolError:
                 pass
     regs = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data) - 1, 2)]
-    for decoder in (decode_status_registers, decode_identity_registers, decode_outputs):
+    decoders = (decode_status_registers, decode_identity_registers, decode_outputs, decode_identify)
+    for decoder in decoders:
         with contextlib.suppress(KeypadProtocolError):
             decoder(regs)
-    for count in (STATUS.count, STATUS.count + CARD.count, IDENTITY.count, OUTPUTS.count):
+    counts = (STATUS.count, STATUS.count + CARD.count, IDENTITY.count, OUTPUTS.count, 1)
+    for count in counts:
         window = (regs * (count // max(1, len(regs)) + 1))[:count] if regs else [0] * count
-        for decoder in (decode_status_registers, decode_identity_registers, decode_outputs):
+        for decoder in decoders:
             with contextlib.suppress(KeypadProtocolError):
                 decoder(window)
 
@@ -920,6 +936,72 @@ def test_forget_block_is_written_whole_never_broadcast_and_absent_before_1_1() -
         decode_reply(request, exchange(old, request))
     assert info.value.code == ExceptionCode.ILLEGAL_DATA_ADDRESS
     assert [e.seq for e in _poll(old).events] == [1]
+
+
+# --- the identify block (§3.7, contract 1.2) --------------------------------------------------
+
+
+@given(st.integers(0, IDENTIFY_MAX_S), st.integers(1, 247))
+def test_identify_round_trips_through_bytes_and_the_unit(seconds: int, unit: int) -> None:
+    """Codec both ways, frame both ways, and the unit model: what goes out comes back."""
+    assert decode_identify(encode_identify(seconds)) == IdentifyState(seconds)
+    request = identify_request(unit, seconds)
+    frame = encode_frame(request)
+    heard = decode_frame(frame, side=Side.UNIT)
+    assert encode_frame(heard) == frame
+    model = keypad()
+    reply = model.handle(heard)
+    assert reply is not None
+    back = decode_frame(encode_frame(reply))
+    assert decode_reply(request, back) == WriteAck(IDENTIFY.start, 1)
+    assert model.identified == [seconds]
+    read = read_identify_request(unit)
+    assert decode_reply(read, exchange(model, read)) == IdentifyState(seconds)
+    # Nothing else changed: the outputs, the tag and the boot flag are the unit's own.
+    assert model.applied_tag == 0
+    assert model.outputs == KeypadOutputs()
+
+
+@given(st.integers(IDENTIFY_MAX_S + 1, 0xFFFF))
+def test_identify_beyond_the_range_is_refused_both_ways(seconds: int) -> None:
+    with pytest.raises(KeypadUsageError):
+        identify_request(1, seconds)
+    with pytest.raises(KeypadProtocolError):
+        decode_identify([seconds])
+    model = keypad()
+    raw = WriteSingleRegisterRequest(address=IDENTIFY.start, registers=[seconds], dev_id=1)
+    with pytest.raises(KeypadExceptionResponse) as info:
+        decode_reply(raw, exchange(model, raw))
+    assert info.value.code == ExceptionCode.ILLEGAL_DATA_VALUE
+    assert model.identified == []
+
+
+def test_identify_is_never_broadcast_ends_with_a_restart_and_is_absent_before_1_2() -> None:
+    model = keypad()
+    broadcast = identify_request(1, 5)
+    broadcast.dev_id = 0
+    assert model.handle(broadcast) is None
+    assert model.identified == []
+    model.handle(identify_request(1, 5))
+    model.identify_left(3)
+    assert model.identify_s == 3
+    model.restart()
+    assert model.identify_s == 0
+    for version in ((1, 0), (1, 1)):
+        old = KeypadRegisters(
+            Identity(key_count=3, maker="m", serial_number="s", protocol_version=version)
+        )
+        assert not old.identity.identifies
+        request = identify_request(1, 5)
+        with pytest.raises(KeypadExceptionResponse) as info:
+            decode_reply(request, exchange(old, request))
+        assert info.value.code == ExceptionCode.ILLEGAL_DATA_ADDRESS
+        assert old.identify_s is None
+        with pytest.raises(KeypadUsageError):
+            old.identify_left(1)
+    for bad in (-1, 256, True, 1.5):
+        with pytest.raises(KeypadUsageError):
+            encode_identify(bad)  # type: ignore[arg-type]
 
 
 def test_another_major_version_is_a_version_error() -> None:

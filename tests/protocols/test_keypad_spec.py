@@ -141,6 +141,8 @@ def test_blocks_are_what_the_document_tables_say() -> None:
     assert (OUTPUTS.start, OUTPUTS.count, OUTPUTS.table) == (0x0000, 6, Table.HOLDING)
     assert (FORGET.start, FORGET.count, FORGET.table) == (0x0010, 2, Table.HOLDING)
     assert keypad.FORGET_SINCE == (1, 1) <= keypad.PROTOCOL_VERSION
+    assert (keypad.IDENTIFY.start, keypad.IDENTIFY.count) == (0x0018, 1)
+    assert keypad.IDENTIFY_SINCE == (1, 2) <= keypad.PROTOCOL_VERSION
     for block in BLOCKS.values():
         for reg in block.registers:
             assert reg.name in DOC, reg.name
@@ -177,6 +179,7 @@ def _reference_images() -> dict[str, list[int]]:
         "status": encode_status(model.status(), card=True),
         "outputs": encode_outputs(model.outputs, 5),
         "forget": encode_forget(EventCursor(3, 7)),
+        "identify": keypad.encode_identify(7),
     }
 
 
@@ -186,6 +189,7 @@ _DECODERS: dict[str, Callable[[list[int]], object]] = {
     "card": decode_status_registers,
     "outputs": decode_outputs,
     "forget": decode_forget,
+    "identify": keypad.decode_identify,
 }
 
 
@@ -274,6 +278,12 @@ def _check_request(example: dict[str, Any], pdu: ModbusPDU) -> None:
         )
         assert encode_frame(pdu) == encode_frame(
             keypad.forget_events_request(example["unit"], decode_forget(list(pdu.registers)))
+        )
+    elif kind == "identify":
+        assert (pdu.function_code, pdu.address) == (0x06, keypad.IDENTIFY.start)
+        assert list(pdu.registers) == [expect["seconds"]]
+        assert encode_frame(pdu) == encode_frame(
+            keypad.identify_request(example["unit"], expect["seconds"])
         )
     elif kind == "broadcast":
         shape = SPEC["broadcast"][expect["command"]]
@@ -371,6 +381,23 @@ def test_example_story_replays_on_the_unit_model() -> None:
     assert answer("poll-request") == frame_of(EXAMPLES["poll-response-after-forget"])
     model.press(1)
     assert [(e.seq, e.key) for e in model.status().events] == [(4, Key.YES)]
+
+
+def test_identify_examples_replay_on_the_unit_model() -> None:
+    """7.11: a 1.2 unit echoes the write and blinks; a 1.1 unit has no such register."""
+    request = decode_frame(frame_of(EXAMPLES["identify-write-request"]), side=Side.UNIT)
+    current = KeypadRegisters(Identity(3, "m", "s"))
+    reply = current.handle(request)
+    assert reply is not None
+    assert encode_frame(reply) == frame_of(EXAMPLES["identify-write-response"])
+    assert current.identified == [10]
+    assert current.identify_s == 10
+    older = KeypadRegisters(Identity(3, "m", "s", protocol_version=(1, 1)))
+    reply = older.handle(request)
+    assert reply is not None
+    assert encode_frame(reply) == frame_of(EXAMPLES["identify-refused-by-1.1"])
+    assert older.identified == []
+    assert older.identify_s is None
 
 
 # --- timing -----------------------------------------------------------------------------------

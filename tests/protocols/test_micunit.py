@@ -36,6 +36,7 @@ from chamber.protocols.micunit import (
     FrameError,
     FrameErrorReason,
     Heartbeat,
+    Identify,
     LineEvent,
     LineTiming,
     MicLinePoller,
@@ -163,6 +164,7 @@ STRATEGIES: dict[type[MicMessage], st.SearchStrategy[MicMessage]] = {
     Discover: st.builds(Discover, slots=st.integers(1, 64), nonce=u8, unseen_only=st.booleans()),
     Heartbeat: st.builds(Heartbeat, counter=u8, sitting_open=st.booleans()),
     Broadcast: st.builds(Broadcast, op=st.sampled_from(BroadcastOp)),
+    Identify: st.builds(Identify, address=units, seconds=u8),
     Status: statuses(),
     DiscoverReply: st.builds(
         DiscoverReply,
@@ -576,6 +578,62 @@ def test_unit_mic_and_ring_commands_are_acked() -> None:
     assert (same, reply) == (unit, None)
     same, reply = unit.handle(Status(address=4))  # a reply heard on the line
     assert (same, reply) == (unit, None)
+
+
+# --- IDENTIFY (§5.10, contract 1.2) ---------------------------------------------------------
+
+
+@given(st.integers(1, 247), u8, st.sampled_from(["whole", "split", "bytewise", "garbage"]))
+def test_identify_round_trips_and_a_unit_blinks_or_refuses_by_its_version(
+    address: int, seconds: int, way: str
+) -> None:
+    """Encode, decode four ways, then the unit model: a 1.2 unit takes it and ACKs, an older
+    one NAKs it as unknown; neither changes anything else."""
+    wire = encode(Identify(address=address, seconds=seconds))
+    chunks = {
+        "whole": [wire],
+        "split": [wire[:3], wire[3:]],
+        "bytewise": [wire[i : i + 1] for i in range(len(wire))],
+        "garbage": [b"\x00\x13\xff", wire],
+    }[way]
+    decoder = MicStreamDecoder()
+    heard: list[MicMessage | FrameError] = []
+    for chunk in chunks:
+        decoder.receive_data(chunk)
+        heard += list(decoder.events())
+    messages_heard = [m for m in heard if isinstance(m, MicMessage)]
+    assert messages_heard == [Identify(address=address, seconds=seconds)]
+    unit = replace(addressed_unit(address), mic_on=True, ring=RingState.LIVE)
+    after, reply = unit.handle(messages_heard[0])
+    assert reply == Ack(address=address, command=Command.IDENTIFY)
+    assert (after.identify_s, after.identified) == (seconds, 1)
+    assert (after.mic_on, after.ring, after.events, after.boot) == (
+        True,
+        RingState.LIVE,
+        (),
+        unit.boot,
+    )
+    assert decode_all([encode(reply)]) == [reply]
+    for older in ((1, 0), (1, 1)):
+        old = replace(unit, contract=older)
+        same, nak = old.handle(messages_heard[0])
+        assert nak == Nak(
+            address=address, command=Command.IDENTIFY, reason=NakReason.UNKNOWN_COMMAND
+        )
+        assert (same.identify_s, same.identified) == (0, 0)
+        assert decode_all([encode(nak)]) == [nak]
+
+
+def test_identify_is_addressed_only() -> None:
+    with pytest.raises(MicProtocolError):
+        encode(Identify(address=0, seconds=5))
+    with pytest.raises(MicProtocolError):
+        encode(Identify(address=3, seconds=256))
+    with pytest.raises(MicProtocolError):
+        encode(Identify(address=3, seconds=True))
+    # A broadcast IDENTIFY from the line is a bad frame, not a command.
+    events = decode_all([encode_frame(0, Command.IDENTIFY, b"\x05")])
+    assert [e.reason for e in events if isinstance(e, FrameError)] == [FrameErrorReason.BAD_ADDRESS]
 
 
 def test_broadcasts_spare_the_chair() -> None:
