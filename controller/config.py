@@ -13,7 +13,7 @@ This module reads files; the meeting core never imports it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from chamber.controller.core.kinds import kind_policy
 from chamber.controller.core.limits import (
     MAX_OPEN_MICS,
     MAX_REQUESTS,
@@ -41,6 +42,7 @@ from chamber.controller.core.limits import (
     UNTIMED,
 )
 from chamber.controller.core.model import (
+    AnswerSet,
     AtZero,
     Base,
     Body,
@@ -48,6 +50,7 @@ from chamber.controller.core.model import (
     Delegate,
     FloorPolicy,
     Hall,
+    KindPolicy,
     Language,
     MajorityRule,
     MicMode,
@@ -57,6 +60,7 @@ from chamber.controller.core.model import (
     Role,
     Seat,
     Threshold,
+    VoteKind,
     VoteMode,
     VotePolicy,
 )
@@ -179,6 +183,31 @@ class VotePolicyConfig(_Model):
         return self
 
 
+class KindConfig(_Model):
+    """`[policies.kinds.<kind>]`: a vote kind's defaults in this hall; a key left out keeps
+    the kind's default (`controller.core.kinds.DEFAULT_KINDS`)."""
+
+    rule: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    # Yes/no/abstain or yes/no: a choices vote names its options when it is made.
+    answers: AnswerSet | None = None
+    mode: VoteMode | None = None
+
+    @field_validator("answers")
+    @classmethod
+    def _fixed_answers(cls, v: AnswerSet | None) -> AnswerSet | None:
+        if v is AnswerSet.CHOICES:
+            raise ValueError("a kind's answers are yes-no-abstain or yes-no (choices are per vote)")
+        return v
+
+    def build(self, kind: VoteKind, default: KindPolicy) -> KindPolicy:
+        return KindPolicy(
+            kind,
+            self.rule if self.rule is not None else default.rule,
+            self.answers if self.answers is not None else default.answers,
+            self.mode if self.mode is not None else default.mode,
+        )
+
+
 class FloorPolicyConfig(_Model):
     mode: MicMode = MicMode.REQUEST
     max_open: Annotated[int, Field(ge=MIN_OPEN_MICS, le=MAX_OPEN_MICS)] = 1
@@ -198,6 +227,7 @@ class PoliciesConfig(_Model):
     vote: VotePolicyConfig = VotePolicyConfig()
     floor: FloorPolicyConfig = FloorPolicyConfig()
     rules: Annotated[list[RuleConfig], Field(max_length=100)] = []
+    kinds: dict[VoteKind, KindConfig] = {}
 
     @model_validator(mode="after")
     def _rules_known(self) -> Self:
@@ -211,6 +241,13 @@ class PoliciesConfig(_Model):
                 f"vote.rule {self.vote.rule!r} is neither a preset nor a rule of this hall "
                 f"(known: {', '.join(sorted(known))})"
             )
+        for kind, own in self.kinds.items():
+            if own.rule is not None and own.rule not in known:
+                raise _KeyedError(
+                    f"policies.kinds.{kind.value}.rule",
+                    f"{own.rule!r} is neither a preset nor a rule of this hall "
+                    f"(known: {', '.join(sorted(known))})",
+                )
         return self
 
 
@@ -365,6 +402,12 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         ),
         floor=FloorPolicy(**p.floor.model_dump()),
         rules=tuple(r.build_rule() for r in p.rules),
+    )
+    policies = replace(
+        policies,
+        kinds=tuple(
+            own.build(kind, kind_policy(kind, policies)) for kind, own in sorted(p.kinds.items())
+        ),
     )
     hall = Hall(
         body=Body(model.body.name, model.body.members, model.body.short_name),

@@ -14,8 +14,9 @@ from chamber.controller.api.deps import (
     Context,
 )
 from chamber.controller.auth import ALL_ROLES
-from chamber.controller.core.model import MajorityRule
-from chamber.controller.core.rules import PRESETS
+from chamber.controller.core.kinds import KIND_LABELS, kind_policies, needed, needed_json
+from chamber.controller.core.model import Language, MajorityRule
+from chamber.controller.core.rules import PRESETS, rule_for
 from chamber.controller.core.view import Audience, results
 
 
@@ -44,6 +45,15 @@ def register(ctx: Context) -> None:
     @route(api, "GET", "/hall", ALL_ROLES, "The body, its delegates and the seating chart")
     async def get_hall() -> dict[str, Any]:
         hall = runtime.config.hall
+        ballots = runtime.core.ballots
+        entitled, all_members = ballots.member_counts()
+        present = ballots.present_count()
+
+        def need(rule: MajorityRule) -> dict[str, Any]:
+            """What `rule` needs over the electorate as it stands now."""
+            figure = needed(rule, all_members=all_members, entitled=entitled, present=present)
+            return needed_json(rule, figure, hall.language)
+
         return {
             "id": runtime.config.hall_id,
             "name": hall.body.name,
@@ -73,12 +83,29 @@ def register(ctx: Context) -> None:
             ],
             # The rules a vote may name (the presets, then the hall's own) and the hall's
             # defaults for a new vote: a console offers these, never a list of its own.
-            "rules": [rule_json(r) for r in (*PRESETS.values(), *hall.policies.rules)],
+            # Each with what it needs now ("needed" of "of"), so a console never works it out.
+            "rules": [
+                {**rule_json(r), **need(r)} for r in (*PRESETS.values(), *hall.policies.rules)
+            ],
             "vote_defaults": {
                 "rule": hall.policies.vote.rule,
                 "mode": hall.policies.vote.mode.value,
                 "duration_s": hall.policies.vote.duration_s,
+                "kind": "resolution",
             },
+            # The vote kinds with their rule, answers and mode in this hall, and what that
+            # rule needs now; a vote is made with a kind and may still name another rule.
+            "kinds": [
+                {
+                    "kind": k.kind.value,
+                    "label": {lang.value: KIND_LABELS[lang][k.kind] for lang in Language},
+                    "rule": k.rule,
+                    "answers": k.answers.value,
+                    "mode": (k.mode or hall.policies.vote.mode).value,
+                    **need(rule_for(k.rule, hall.policies)),
+                }
+                for k in kind_policies(hall.policies)
+            ],
         }
 
     @route(api, "GET", "/seats", ALL_ROLES, "Every seat: its delegate, presence and microphone")

@@ -140,6 +140,10 @@ class WallShow(TypedDict):
     countdown_s: float | None
     warning: bool
     held: bool
+    # A practice vote (biểu quyết thử): the wall says so; it decides nothing.
+    practice: bool
+    # The chair annulled the vote (hủy kết quả): the wall says so and shows no totals.
+    annulled: bool
 
 
 View = StaffView | PublicView | WallView
@@ -157,7 +161,7 @@ def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
     counts: list[int] | None = None
     if isinstance(result, Mapping):
         counts = [int(t.get("count", 0)) for t in result.get("totals", [])]
-    elif state != "cancelled" and isinstance(tally.get("totals"), list):
+    elif state not in ("cancelled", "annulled") and isinstance(tally.get("totals"), list):
         counts = [int(c) for c in tally["totals"]]
     if state == "prepared":
         electorate = int(quorum.get("present", 0))
@@ -178,6 +182,8 @@ def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
         "countdown_s": vote.get("countdown_s") if live else None,
         "warning": bool(vote.get("warned")) and state == "open",
         "held": state == "hold",
+        "practice": bool(vote.get("practice")),
+        "annulled": state == "annulled",
     }
 
 

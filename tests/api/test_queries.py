@@ -54,6 +54,10 @@ async def test_hall_names_its_majority_rules_and_vote_defaults(hall: Hall) -> No
         "fraction": "1/2",
         "constant": 0,
         "base": "all-members",
+        # What it needs now: more than half of all 50 delegates.
+        "needed": 26,
+        "of": 50,
+        "text": "Biểu quyết theo: quá nửa tổng số đại biểu — cần ít nhất 26/50",
     }
     # The hall file's own rule follows the presets.
     assert rules["two-thirds-present"]["base"] == "present"
@@ -63,4 +67,9 @@ async def test_hall_names_its_majority_rules_and_vote_defaults(hall: Hall) -> No
         "vn-two-thirds",
         "roberts-majority",
     ]
-    assert body["vote_defaults"] == {"rule": "vn-council", "mode": "open", "duration_s": 60.0}
+    assert body["vote_defaults"] == {
+        "rule": "vn-council",
+        "mode": "open",
+        "duration_s": 60.0,
+        "kind": "resolution",
+    }
