@@ -54,6 +54,29 @@ class UnitHealth:
     contract_state: str = ""
 
 
+class IdentifyOutcome(StrEnum):
+    """What came of asking a unit to identify itself (blink its LEDs or its light ring)."""
+
+    STARTED = "started"  # the unit took the command: it blinks now
+    NOT_SUPPORTED = "not-supported"  # its contract version has no identify command
+    OFFLINE = "offline"  # the unit does not answer its polls
+    NO_REPLY = "no-reply"  # it answers polls, but not this command (after the retries)
+    REFUSED = "refused"  # it answered with an error
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    """A driver's answer to `Identifying.identify`; `detail` says why, in words."""
+
+    line: str
+    address: int
+    seat: int
+    kind: UnitKind
+    outcome: IdentifyOutcome
+    seconds: int
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class LineHealth:
     line: str
@@ -103,6 +126,21 @@ class ChimeCapable(Protocol):
     """A driver whose units can sound the chair-priority chime."""
 
     def sound_chime(self, chair_seats: frozenset[int]) -> None: ...
+
+
+@runtime_checkable
+class Identifying(Protocol):
+    """A driver whose units can show themselves to a technician for a while (the keypad
+    contract's identify block, the microphone unit's IDENTIFY, both since 1.2)."""
+
+    def units(self) -> frozenset[int]:
+        """The unit addresses this driver serves on its line (`name`)."""
+        ...
+
+    async def identify(self, address: int, seconds: int) -> IdentifyResult:
+        """Ask unit `address` to blink for `seconds` (0 stops it), once the line is free;
+        returns what came of it. Never raises for a unit's answer."""
+        ...
 
 
 @runtime_checkable

@@ -38,6 +38,8 @@ from chamber.controller.core.inputs import (
 )
 from chamber.drivers.base import (
     HealthSink,
+    IdentifyOutcome,
+    IdentifyResult,
     InputSink,
     LineHealth,
     Origins,
@@ -60,6 +62,8 @@ log = logging.getLogger(__name__)
 
 # The master's idle time between its own frames (mic_unit.yaml, timing).
 INTER_FRAME_GAP_S = float(mic.SPEC["timing"]["inter_frame_gap_us"]) / 1e6
+# Why a unit that answered IDENTIFY as an unknown command cannot identify itself.
+_OLDER = "its contract (1.0 or 1.1) has no IDENTIFY: it needs 1.2"
 # A voice level is passed on when it moved this much: a report per poll would flood the core.
 VOICE_STEP_DB = 3
 
@@ -153,6 +157,11 @@ class MicLine:
         self._confirming: dict[int, int] = {}
         self._first_contact: set[int] = set(units)
         self._last_tx = float("-inf")
+        # Identify requests waiting for the line (the seconds last asked, and who waits for
+        # the answer), and the units that answered IDENTIFY as unknown: of contract 1.0 or
+        # 1.1, not sent it again before they restart (mic_unit.md §5.10).
+        self._identify: dict[int, tuple[int, list[asyncio.Future[IdentifyResult]]]] = {}
+        self._no_identify: set[int] = set()
         # What every heartbeat tells the units; the runtime sets it (`sitting_changed`).
         self.sitting_open = False
 
@@ -215,6 +224,43 @@ class MicLine:
 
     def health(self) -> list[UnitHealth | LineHealth]:
         return [self._line.health, *(m.health for m in self._units.values())]
+
+    def units(self) -> frozenset[int]:
+        """The unit addresses on this line (drivers.base.Identifying)."""
+        return frozenset(self._seat_of)
+
+    async def identify(self, address: int, seconds: int) -> IdentifyResult:
+        """Blink the light ring of unit `address` for `seconds` (IDENTIFY, mic_unit.md
+        §5.10), sent between polls. A unit that answered it as unknown (contract 1.0 or 1.1)
+        is told nothing more until it restarts."""
+        if address not in self._seat_of:
+            raise KeyError(address)
+        if type(seconds) is not int or not 0 <= seconds <= 255:
+            raise ValueError("a microphone unit identifies itself for 0..255 s")
+        if address in self._no_identify:
+            return self._identified(address, IdentifyOutcome.NOT_SUPPORTED, seconds, _OLDER)
+        if not self._poller.is_online(address):
+            return self._identified(address, IdentifyOutcome.OFFLINE, seconds, "not answering")
+        future: asyncio.Future[IdentifyResult] = asyncio.get_running_loop().create_future()
+        _, waiting = self._identify.get(address, (seconds, []))
+        self._identify[address] = (seconds, [*waiting, future])
+        self._wake.set()
+        return await future
+
+    def _identified(
+        self, address: int, outcome: IdentifyOutcome, seconds: int, detail: str = ""
+    ) -> IdentifyResult:
+        seat = self._seat_of[address]
+        return IdentifyResult(self.line.id, address, seat, UnitKind.MIC, outcome, seconds, detail)
+
+    def _answer_identify(self, address: int, outcome: IdentifyOutcome, detail: str = "") -> None:
+        if address not in self._identify:
+            return
+        seconds, waiting = self._identify.pop(address)
+        result = self._identified(address, outcome, seconds, detail)
+        for future in waiting:
+            if not future.done():
+                future.set_result(result)
 
     def mirror(self, seat: int) -> Shown | None:
         """What the unit at `seat` should show now (for the console and for tests)."""
@@ -361,6 +407,10 @@ class MicLine:
             if self._broadcasts:
                 await self._transmit(link, self._broadcasts.popleft())
                 continue
+            address = self._next_identify()
+            if address is not None:
+                await self._send_identify(link, address)
+                continue
             address = self._next_write()
             if address is not None:
                 await self._write(link, address)
@@ -382,6 +432,62 @@ class MicLine:
                 )
             finally:
                 woken.cancel()
+
+    def _next_identify(self) -> int | None:
+        for address in self._identify:
+            if self._poller.is_online(address) and address not in self._held:
+                return address
+        return None
+
+    async def _send_identify(self, link: Link, address: int) -> None:
+        loop = asyncio.get_running_loop()
+        seconds, _ = self._identify[address]
+        message = mic.Identify(address=address, seconds=seconds)
+        monitor = self._units[address]
+        for _ in range(self._timing.retries + 1):
+            await self._transmit(link, message)
+            sent = loop.time()
+            reply, damaged = await self._await_reply(
+                address, sent + self._timing.response_timeout_s
+            )
+            if isinstance(reply, mic.Ack) and reply.command == mic.Command.IDENTIFY:
+                monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
+                log.info(
+                    "unit %d on line %s (seat %d) identifies itself for %d s",
+                    address,
+                    self.line.id,
+                    self._seat_of[address],
+                    seconds,
+                    extra={
+                        "event": "unit-identify",
+                        "line": self.line.id,
+                        "address": address,
+                        "seat": self._seat_of[address],
+                        "seconds": seconds,
+                    },
+                )
+                self._answer_identify(address, IdentifyOutcome.STARTED)
+                return
+            if isinstance(reply, mic.Nak) and reply.command == mic.Command.IDENTIFY:
+                if reply.reason is mic.NakReason.UNKNOWN_COMMAND:
+                    self._no_identify.add(address)
+                    log.info(
+                        "unit %d on line %s cannot identify itself: %s",
+                        address,
+                        self.line.id,
+                        _OLDER,
+                        extra={"event": "unit-identify-unknown", "line": self.line.id},
+                    )
+                    self._answer_identify(address, IdentifyOutcome.NOT_SUPPORTED, _OLDER)
+                else:
+                    self._answer_identify(address, IdentifyOutcome.REFUSED, reply.reason.name)
+                return
+            if damaged:
+                monitor.count(crc_errors=1)
+            else:
+                monitor.count(timeouts=1)
+        self._held.add(address)
+        self._answer_identify(address, IdentifyOutcome.NO_REPLY, "no answer to IDENTIFY")
 
     def _next_write(self) -> int | None:
         for address, what in list(self._dirty.items()):
@@ -506,9 +612,12 @@ class MicLine:
                     monitor.set_online(True)
                 case mic.UnitOffline():
                     monitor.set_online(False, f"{self._timing.offline_after_misses} missed polls")
+                    self._answer_identify(event.address, IdentifyOutcome.OFFLINE, "lost")
                 case mic.UnitBooted():
                     # Every unit reports `boot` at our first contact: not a restart.
                     monitor.rebooted(first_contact=event.address in self._first_contact)
+                    # New firmware may have come with the restart: ask it again next time.
+                    self._no_identify.discard(event.address)
                     self._restoring.add(event.address)
                     if self._hold_acks and not self._same_run(event.address):
                         self._record_restart(event.address)

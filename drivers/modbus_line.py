@@ -51,6 +51,8 @@ from chamber.controller.core.effects import (
 from chamber.controller.core.inputs import Input, PresenceChanged, VoteKeyPressed
 from chamber.drivers.base import (
     HealthSink,
+    IdentifyOutcome,
+    IdentifyResult,
     InputSink,
     LineHealth,
     Origins,
@@ -198,6 +200,9 @@ class KeypadLine:
         self._line = LineMonitor(line.id, on_health)
         _quiet_pymodbus()
         self._broadcasts: list[tuple[kp.BroadcastCommand, dict[str, Any]]] = []
+        # Identify requests waiting for the line, per unit: the seconds last asked and
+        # everyone waiting for the answer (a new request for a unit replaces the seconds).
+        self._identify: dict[int, tuple[int, list[asyncio.Future[IdentifyResult]]]] = {}
         # Each unit's last input handed to the sink and not yet settled, by id (Settling).
         self._unsettled: dict[int, _Unit] = {}
         self._tag = 0
@@ -246,6 +251,48 @@ class KeypadLine:
 
     def health(self) -> list[UnitHealth | LineHealth]:
         return [self._line.health, *(u.monitor.health for u in self._units.values())]
+
+    def units(self) -> frozenset[int]:
+        """The keypad addresses on this line (drivers.base.Identifying)."""
+        return frozenset(self._units)
+
+    async def identify(self, address: int, seconds: int) -> IdentifyResult:
+        """Blink every LED of keypad `address` for `seconds` (keypad_modbus.md §3.7), written
+        between polls; a unit whose contract has no identify block is never sent it."""
+        unit = self._units[address]
+        if type(seconds) is not int or not 0 <= seconds <= kp.IDENTIFY_MAX_S:
+            raise ValueError(f"a keypad identifies itself for 0..{kp.IDENTIFY_MAX_S} s")
+        if not unit.monitor.online:
+            return self._identified(unit, IdentifyOutcome.OFFLINE, seconds, "not answering")
+        if unit.identity is not None and not unit.identity.identifies:
+            return self._identified(
+                unit,
+                IdentifyOutcome.NOT_SUPPORTED,
+                seconds,
+                f"contract {unit.identity.contract}: identify needs "
+                f"{kp.IDENTIFY_SINCE[0]}.{kp.IDENTIFY_SINCE[1]}",
+            )
+        future: asyncio.Future[IdentifyResult] = asyncio.get_running_loop().create_future()
+        _, waiting = self._identify.get(address, (seconds, []))
+        self._identify[address] = (seconds, [*waiting, future])
+        self._wake.set()
+        return await future
+
+    def _identified(
+        self, unit: _Unit, outcome: IdentifyOutcome, seconds: int, detail: str = ""
+    ) -> IdentifyResult:
+        return IdentifyResult(
+            self.line.id, unit.address, unit.seat, UnitKind.KEYPAD, outcome, seconds, detail
+        )
+
+    def _answer_identify(
+        self, unit: _Unit, outcome: IdentifyOutcome, seconds: int, detail: str = ""
+    ) -> None:
+        _, waiting = self._identify.pop(unit.address, (seconds, []))
+        result = self._identified(unit, outcome, seconds, detail)
+        for future in waiting:
+            if not future.done():
+                future.set_result(result)
 
     def shown(self, seat: int) -> kp.KeypadOutputs | None:
         """What the keypad at `seat` should show now (the mirror)."""
@@ -469,6 +516,14 @@ class KeypadLine:
                     await self._write(unit)
                     talked = True
                 if (
+                    unit.address in self._identify
+                    and unit.identity is not None  # read again after a restart first
+                    and unit.monitor.online
+                    and not unit.held
+                ):
+                    await self._send_identify(unit)
+                    talked = True
+                if (
                     unit.forget_at is not None
                     and unit.last_input is None
                     and unit.identity is not None  # read again after a restart first
@@ -559,6 +614,10 @@ class KeypadLine:
             unit.misses = max(unit.misses, OFFLINE_AFTER_MISSES)
             unit.next_probe = loop.time() + OFFLINE_POLL_INTERVAL_S
             unit.monitor.set_online(False, f"incompatible {exc}")
+            if unit.address in self._identify:
+                self._answer_identify(
+                    unit, IdentifyOutcome.NOT_SUPPORTED, self._identify[unit.address][0], str(exc)
+                )
             return
         except (UnitTimeout, UnitReplyError) as exc:
             unit.misses += 1
@@ -566,6 +625,10 @@ class KeypadLine:
                 unit.next_probe = loop.time() + OFFLINE_POLL_INTERVAL_S
                 if unit.monitor.online:
                     unit.monitor.set_online(False, f"{unit.misses} missed polls ({exc})")
+                if unit.address in self._identify:
+                    self._answer_identify(
+                        unit, IdentifyOutcome.OFFLINE, self._identify[unit.address][0], str(exc)
+                    )
             return
         assert isinstance(status, kp.KeypadStatus)
         unit.misses = 0
@@ -702,6 +765,56 @@ class KeypadLine:
         if unit.forget_at == cursor:  # not asked again meanwhile
             unit.forget_at = None
 
+    async def _send_identify(self, unit: _Unit) -> None:
+        """Write the identify block (§3.7) of a unit whose contract has it, and answer."""
+        seconds, _ = self._identify[unit.address]
+        assert unit.identity is not None
+        if not unit.identity.identifies:
+            self._answer_identify(
+                unit,
+                IdentifyOutcome.NOT_SUPPORTED,
+                seconds,
+                f"contract {unit.identity.contract}: identify needs "
+                f"{kp.IDENTIFY_SINCE[0]}.{kp.IDENTIFY_SINCE[1]}",
+            )
+            return
+        request = kp.identify_request(unit.address, seconds)
+        try:
+            await self._request(unit, request, 1 + self._retries)
+        except UnitReplyError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, kp.KeypadExceptionResponse)
+                and cause.code == kp.ExceptionCode.ILLEGAL_DATA_ADDRESS
+            ):
+                # It says 1.2 or later but has no such register: not one to send it again.
+                self._answer_identify(unit, IdentifyOutcome.NOT_SUPPORTED, seconds, str(exc))
+            elif exc.crc:
+                unit.held = True
+                self._answer_identify(unit, IdentifyOutcome.NO_REPLY, seconds, str(exc))
+            else:
+                self._answer_identify(unit, IdentifyOutcome.REFUSED, seconds, str(exc))
+            return
+        except UnitTimeout as exc:
+            unit.held = True
+            self._answer_identify(unit, IdentifyOutcome.NO_REPLY, seconds, str(exc))
+            return
+        log.info(
+            "keypad %d on line %s (seat %d) identifies itself for %d s",
+            unit.address,
+            self.line.id,
+            unit.seat,
+            seconds,
+            extra={
+                "event": "unit-identify",
+                "line": self.line.id,
+                "address": unit.address,
+                "seat": unit.seat,
+                "seconds": seconds,
+            },
+        )
+        self._answer_identify(unit, IdentifyOutcome.STARTED, seconds)
+
     async def _write(self, unit: _Unit) -> None:
         tag = self._next_tag()
         outputs = replace(unit.shown, beep=unit.beep)
@@ -765,9 +878,12 @@ def _check_cancelled() -> None:
 
 def _missing(version: tuple[int, int]) -> str:
     """What a unit of an older minor version lacks, in words for the log."""
+    missing: list[str] = []
     if version < kp.FORGET_SINCE:
-        return "forgetting a secret vote's events (its ring keeps them until pushed out)"
-    return "nothing this controller uses"
+        missing.append("forgetting a secret vote's events (its ring keeps them until pushed out)")
+    if version < kp.IDENTIFY_SINCE:
+        missing.append("identifying itself to a technician")
+    return "; ".join(missing) or "nothing this controller uses"
 
 
 def _firmware(unit: _Unit) -> str:

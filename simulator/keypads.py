@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +73,35 @@ class KeypadUnitSim:
             key_count=KEYS, maker=MAKER, serial_number=serial, protocol_version=contract
         )
         self.registers = keypad.KeypadRegisters(identity, boot_count=boot_count)
+        # Every LED blinks for a technician until then (loop time), in this start of the
+        # unit (keypad_modbus.md §3.7: a restart ends it).
+        self.blink_until: float | None = None
+        self._blink_boot = 0
+
+    def blinking(self, now: float) -> bool:
+        """Whether the keypad's LEDs blink at loop time `now` (identify, §3.7)."""
+        return (
+            self.blink_until is not None
+            and now < self.blink_until
+            and self.registers.boot_count == self._blink_boot
+        )
+
+    def before_request(self, now: float) -> None:
+        """The firmware's clock: IDENTIFY_S reads the seconds left."""
+        if self.registers.identify_s is None:
+            return
+        left = 0
+        if self.blinking(now):
+            assert self.blink_until is not None
+            left = min(keypad.IDENTIFY_MAX_S, math.ceil(self.blink_until - now))
+        self.registers.identify_left(left)
+
+    def after_request(self, now: float) -> None:
+        """An identify write the registers took starts (or, with 0, stops) the blinking."""
+        for seconds in self.registers.identified:
+            self.blink_until = now + seconds if seconds else None
+            self._blink_boot = self.registers.boot_count
+        self.registers.identified.clear()
 
     def install_firmware(self, contract: tuple[int, int]) -> None:
         """Firmware of another contract version is installed: the keypad restarts with it
@@ -149,7 +179,11 @@ class _KeypadHost:
             return None, None  # nobody at that address: silence, as on a real line
         if self._faults.reboot_now():
             target.registers.restart()
-        return target, target.registers.handle(request)
+        now = asyncio.get_running_loop().time()
+        target.before_request(now)
+        reply = target.registers.handle(request)
+        target.after_request(now)
+        return target, reply
 
     def _schedule(
         self, write: Callable[[bytes], object], frame: bytes, deadline: float, extra_s: float

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from chamber.controller.core.model import MicClass
@@ -54,23 +55,54 @@ def mic_wire_time(baud: int, enabled: bool) -> WireTime:
 class MicUnitSim:
     """One microphone unit: its state per the codec, and the seat it belongs to."""
 
-    def __init__(self, seat: int, ref: UnitRef, mic_class: MicClass, serial: int) -> None:
+    def __init__(
+        self,
+        seat: int,
+        ref: UnitRef,
+        mic_class: MicClass,
+        serial: int,
+        *,
+        contract: tuple[int, int] = micunit.CONTRACT_VERSION,
+    ) -> None:
         self.seat = seat
         self.ref = ref
         self.serial = serial
         self.unit_type = _UNIT_TYPE[mic_class]
+        self.contract = contract
         self.state = self._fresh()
         self.boots = 1
+        # The light ring blinks for a technician until then (loop time; IDENTIFY, §5.10).
+        self.blink_until: float | None = None
 
     def _fresh(self) -> micunit.MicUnitState:
         # The address is kept in non-volatile memory: a restart keeps it.
         return micunit.MicUnitState(
-            serial=self.serial, unit_type=self.unit_type, address=self.ref.address
+            serial=self.serial,
+            unit_type=self.unit_type,
+            address=self.ref.address,
+            contract=self.contract,
         )
 
     def reboot(self) -> None:
         self.state = self._fresh()
         self.boots += 1
+        self.blink_until = None  # a restart ends the blinking
+
+    def install_firmware(self, contract: tuple[int, int]) -> None:
+        """Firmware of another contract version is installed: the unit restarts with it."""
+        self.contract = contract
+        self.reboot()
+
+    def blinking(self, now: float) -> bool:
+        """Whether the ring blinks at loop time `now` (a technician asked it to identify)."""
+        return self.blink_until is not None and now < self.blink_until
+
+    def took(self, before: micunit.MicUnitState, now: float) -> None:
+        """After a frame: an IDENTIFY it took starts (or, with 0 s, stops) the blinking."""
+        if self.state.identified != before.identified:
+            seconds = self.state.identify_s
+            self.blink_until = now + seconds if seconds else None
+            self.state = replace(self.state, identified=0)
 
 
 class MicLineSim:
@@ -221,7 +253,9 @@ class MicLineSim:
             self.reboot(message.address)
             if press is not None:
                 self.press(message.address, press)
+        before = target.state
         target.state, answer = target.state.handle(message)
+        target.took(before, asyncio.get_running_loop().time())
         if answer is not None:
             self._reply(target, answer, started, request_len)
 
