@@ -50,7 +50,14 @@ from chamber.controller.core.inputs import (
     VoteKeyPressed,
 )
 from chamber.controller.core.keypads import Keypads, KeypadState, wanted
-from chamber.controller.core.kinds import Needed, kind_policy, kind_warnings, needed, needed_json
+from chamber.controller.core.kinds import (
+    Needed,
+    kind_policy,
+    kind_warnings,
+    needed,
+    needed_json,
+    needed_over,
+)
 from chamber.controller.core.limits import (
     MAX_ANNUL_REASON,
     MAX_CHOICES,
@@ -170,7 +177,7 @@ class Ballots:
         or weights for a weighted vote. None for a base of votes cast before the close."""
         result = vote.result
         if result is not None:
-            return Needed(result.outcome.required, result.outcome.base_count)
+            return needed_over(vote.definition.rule, result.outcome.base_count)
         entitled, all_members = self._totals_for(vote)
         seats = (
             vote.electorate_at_open

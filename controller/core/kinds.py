@@ -113,12 +113,25 @@ KNOWN_BASES = frozenset({Base.ALL_MEMBERS, Base.ENTITLED, Base.PRESENT})
 
 
 def needed(rule: MajorityRule, *, all_members: int, entitled: int, present: int) -> Needed | None:
-    """The smallest count of yes (or for the leading option) that passes under `rule`, over the
-    base it names; None for a base of votes cast, whose size is known only at the close."""
+    """The smallest count of yes that passes a yes/no vote under `rule`, over the base it
+    names; None for a base of votes cast, whose size is known only at the close.
+
+    It is `rules.decide`'s own arithmetic: at least the threshold's count, at least one (nobody
+    saying yes adopts nothing), and, since everyone in a member base who did not say yes
+    counts as no, one more when that count is exactly half (a tie never passes). More than
+    `of` means the rule cannot be met by this electorate."""
     if rule.base not in KNOWN_BASES:
         return None
     of = {Base.ALL_MEMBERS: all_members, Base.ENTITLED: entitled, Base.PRESENT: present}[rule.base]
-    return Needed(max(required(rule.threshold, of), 0), of)
+    return needed_over(rule, of)
+
+
+def needed_over(rule: MajorityRule, of: int) -> Needed:
+    """`needed` over a base of `of` (members, or for a closed vote its base as counted)."""
+    need = max(required(rule.threshold, of), 1)
+    if rule.base in KNOWN_BASES and 2 * need == of:
+        need += 1
+    return Needed(need, of)
 
 
 _BASE_WORDS: Mapping[Language, Mapping[Base, str]] = MappingProxyType(

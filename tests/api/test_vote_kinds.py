@@ -4,12 +4,12 @@ and a practice vote."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from chamber.controller.core.inputs import VoteKeyPressed
-from chamber.controller.core.view import Audience
+from chamber.controller.core.view import Audience, WallView
 
 from .conftest import Hall
 
@@ -128,7 +128,8 @@ async def test_annul_mid_vote_rerun_and_enter_a_show_of_hands(hall: Hall) -> Non
         assert v1["state"] == "annulled"
         assert v1["result"]["annulled"]["reason"] == "Hệ thống biểu quyết gặp sự cố"
         (listed,) = await results(chair)
-        assert listed["vote_id"] == "v1" and listed["annulled"] is not None
+        assert listed["vote_id"] == "v1"
+        assert listed["annulled"] is not None
 
         # Run it again: a new vote linked to the annulled one, same title, kind and rule.
         rerun = await chair.post("/api/votes/v1/rerun", json={})
@@ -170,7 +171,8 @@ async def test_annul_mid_vote_rerun_and_enter_a_show_of_hands(hall: Hall) -> Non
         # Decided by the same rule: 30 of 50 is more than half.
         assert result["outcome"]["adopted"] is True
         assert result["outcome"]["required"] == 26
-        assert result["choices"] == [] and result["participants"] == []
+        assert result["choices"] == []
+        assert result["participants"] == []
         assert [r["vote_id"] for r in await results(chair)] == ["v1", new_id]
 
 
@@ -186,9 +188,12 @@ async def test_a_practice_vote_runs_on_the_hall_and_stays_out_of_the_record(hall
         await hall.feed(VoteKeyPressed(at=hall.clock.now(), seat=1, key=1))
         assert (await chair.post("/api/votes/thu/close")).is_success
         v = await vote(chair, "thu")
-        assert v["practice"] is True and v["state"] == "closed"
+        assert v["practice"] is True
+        assert v["state"] == "closed"
         assert await results(chair) == []
-        wall = hall.daemon.runtime.hub.view(Audience.WALL)
-        assert wall["show"] is not None and wall["show"]["practice"] is True
+        wall = cast(WallView, hall.daemon.runtime.hub.view(Audience.WALL))
+        show = wall["show"]
+        assert show is not None
+        assert show["practice"] is True
         records = (await chair.get("/api/participation")).json()
         assert all(r["votes"] == [] and r["votes_missed"] == [] for r in records)
