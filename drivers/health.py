@@ -19,6 +19,10 @@ from chamber.drivers.base import HealthSink, LineHealth, UnitHealth, UnitKind
 
 log = logging.getLogger("chamber.drivers.health")
 
+# Failed exchanges before a unit that has never answered is reported as silent: a first
+# poll lost on a busy line is not yet a dead unit.
+NEVER_ANSWERED_AFTER = 3
+
 
 class UnitMonitor:
     """The health of one unit, kept by the driver that polls it."""
@@ -97,13 +101,32 @@ class UnitMonitor:
         return True
 
     def count(self, *, timeouts: int = 0, crc_errors: int = 0) -> None:
-        """Add failed exchanges. Reported only while the unit is online: once it is lost, each
-        probe would otherwise be one more report per probe."""
+        """Add failed exchanges. Reported while the unit is online, and once for a unit that
+        has never answered, when its failures reach NEVER_ANSWERED_AFTER (a unit dead from
+        the start is news: one report, one log line); not for a lost unit's probes, which
+        would be one report per probe."""
+        before = self.health.timeouts + self.health.crc_errors
+        after = before + timeouts + crc_errors
+        silent = not self._ever_seen and before < NEVER_ANSWERED_AFTER <= after
         self._update(
-            self.health.online,
+            self.health.online or silent,
             timeouts=self.health.timeouts + timeouts,
             crc_errors=self.health.crc_errors + crc_errors,
         )
+        if silent:
+            log.warning(
+                "unit %s on line %s (seat %d) does not answer",
+                self.address,
+                self.health.line,
+                self.seat,
+                extra={
+                    "event": "unit-silent",
+                    "line": self.health.line,
+                    "address": self.address,
+                    "seat": self.seat,
+                    "kind": self.health.kind.value,
+                },
+            )
 
     def rebooted(self, *, first_contact: bool = False) -> None:
         """The unit reports a new start. At this driver's first contact with it that is how

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chamber.drivers.base import LineHealth, UnitHealth, UnitKind
-from chamber.drivers.health import LineMonitor, UnitMonitor
+from chamber.drivers.health import NEVER_ANSWERED_AFTER, LineMonitor, UnitMonitor
 
 # What a driver may tell a unit's monitor, in any order.
 STEPS = st.lists(
@@ -41,7 +41,7 @@ def test_units_report_changes_only_and_log_each_loss_once(steps: list[tuple[str,
     logger.setLevel(logging.INFO)
     try:
         monitor = UnitMonitor("rtu1", 4, 12, UnitKind.KEYPAD, reports.append)
-        online = False
+        online = ever_online = False
         losses = returns = 0
         timeouts = crc = 0
         for what, arg in steps:
@@ -53,6 +53,7 @@ def test_units_report_changes_only_and_log_each_loss_once(steps: list[tuple[str,
                 losses += int(online and not arg)
                 returns += int(arg and not online)
                 online = arg
+                ever_online = ever_online or arg
                 assert len(reports) == before + int(changed)
             elif what == "seen":
                 assert isinstance(arg, float)
@@ -67,8 +68,11 @@ def test_units_report_changes_only_and_log_each_loss_once(steps: list[tuple[str,
                 else:
                     monitor.count(crc_errors=arg)
                     crc += arg
-                # Counted always; reported only while online (a lost unit's probes are quiet).
-                assert len(reports) == before + int(online)
+                # Counted always; reported while online (a lost unit's probes are quiet),
+                # and once for a unit that never answered, at its first failure.
+                total = timeouts + crc
+                first = not ever_online and total - arg < NEVER_ANSWERED_AFTER <= total
+                assert len(reports) == before + int(online or first)
             else:
                 monitor.rebooted()
                 assert len(reports) == before + 1
@@ -77,6 +81,16 @@ def test_units_report_changes_only_and_log_each_loss_once(steps: list[tuple[str,
         assert logs.events.count("unit-lost") == losses
         assert logs.events.count("unit-found") + logs.events.count("unit-back") == returns
         assert logs.events.count("unit-found") == min(returns, 1)
+        # "Does not answer" is logged once, if the unit failed often enough before it ever
+        # answered.
+        failed = 0
+        for what, arg in steps:
+            if (what, arg) == ("online", True):
+                break
+            if what in ("timeout", "crc"):
+                assert isinstance(arg, int)
+                failed += arg
+        assert logs.events.count("unit-silent") == int(failed >= NEVER_ANSWERED_AFTER)
     finally:
         logger.removeHandler(logs)
 
