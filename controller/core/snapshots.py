@@ -7,12 +7,12 @@ notifications carry the same shapes. Nothing here changes the core, does I/O or 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from chamber.controller.core.errors import CommandRejected
 from chamber.controller.core.participation import Participation, build_participation
-from chamber.controller.core.votes import Vote
+from chamber.controller.core.votes import ACTIVE_STATES, Vote, VoteResult, VoteState
 
 if TYPE_CHECKING:
     from chamber.controller.core.model import Hall
@@ -27,6 +27,32 @@ def vote_json(vote: Vote, now: float, delegate_id: Callable[[int], str | None]) 
         data["calling_delegate"] = delegate_id(seat) if seat is not None else None
         data["call_order_delegates"] = [delegate_id(s) for s in vote.call_order]
     return data
+
+
+def electorate(vote: Vote, voting_present: Collection[int]) -> int:
+    """The one figure of those who may vote in `vote`, the denominator of "voted" everywhere.
+
+    Decided, it is the result's own: those who voted and those of the electorate at the close
+    who did not (`voted + did_not_vote`), so the two always add up to it. While the vote runs,
+    it is the same sum as it would be at a close now: the voting members present, and those
+    who voted and left since (their vote stands). Prepared, the voting members present; a vote
+    cancelled before any close keeps those it had at its open and those who voted."""
+    result = vote.result
+    if result is not None:
+        return result.voted + result.did_not_vote
+    if vote.state in ACTIVE_STATES:
+        return len(set(voting_present) | vote.participants)
+    if vote.state is VoteState.PREPARED:
+        return len(voting_present)
+    return len(vote.electorate_at_open | vote.participants)
+
+
+def did_not_vote_seats(result: VoteResult) -> list[int]:
+    """The seats that did not take part in a decided vote ("Không tham gia"): those of the
+    electorate at the close who did not vote. Who took part is on the record after the close,
+    secret ballot or not (docs/secret-ballot.md); these are its complement."""
+    took_part = set(result.participants)
+    return [s for s in result.electorate_at_close if s not in took_part]
 
 
 def sitting_json(core: MeetingCore) -> dict[str, Any]:
@@ -56,7 +82,7 @@ def snapshot(core: MeetingCore) -> dict[str, Any]:
         "attendance": core.attendance.to_json(now),
         "quorum": core.attendance.quorum_json(),
         "active_vote": active.vote_id if active is not None else None,
-        "votes": [core.ballots.vote_json(v, now) for v in core.votes.values()],
+        "votes": [_vote(core, v, now) for v in core.votes.values()],
         "results": [
             {
                 "vote_id": d.vote_id,
@@ -66,6 +92,7 @@ def snapshot(core: MeetingCore) -> dict[str, Any]:
                 "mode": d.mode.value,
                 "rerun_of": d.rerun_of,
                 **r.to_json(d.options),
+                "did_not_vote_seats": did_not_vote_seats(r),
             }
             for d, r in closed
         ],
@@ -81,6 +108,16 @@ def snapshot(core: MeetingCore) -> dict[str, Any]:
         ],
         "floor": core.floor.snapshot(),
     }
+
+
+def _vote(core: MeetingCore, vote: Vote, now: float) -> dict[str, Any]:
+    """One vote of the snapshot, with its electorate figure and, once decided, the seats that
+    did not take part."""
+    data = core.ballots.vote_json(vote, now)
+    data["electorate"] = electorate(vote, core.attendance.voting_present)
+    if vote.result is not None and isinstance(data.get("result"), dict):
+        data["result"] = {**data["result"], "did_not_vote_seats": did_not_vote_seats(vote.result)}
+    return data
 
 
 def participation(core: MeetingCore, sitting_id: str | None) -> dict[str, Participation]:

@@ -123,7 +123,8 @@ class WallShow(TypedDict):
     live: bool
     # Closed or published: the result is up.
     decided: bool
-    # The count's denominator: those present while prepared, the electorate once opened.
+    # The count's denominator, the vote's one electorate figure (`snapshots.electorate`):
+    # voted + did not vote once decided.
     electorate: int
     # The totals per answer to show (the result's once decided, the running ones while it
     # runs), or None: a secret vote's stay hidden until it closes, a cancelled vote has none.
@@ -134,6 +135,10 @@ class WallShow(TypedDict):
     # never any for a secret vote.
     seat_map: bool
     choices: list[dict[str, int]]
+    # Once decided: the seats of the electorate at the close that did not vote, which the
+    # seat map marks "Không tham gia" (before the close a seat that has not voted yet is
+    # only that); empty until then.
+    did_not_vote: list[int]
     # The countdown: it runs to `deadline` (daemon time) while open, else stands at
     # `countdown_s` (on hold, prepared); None when there is none to show.
     deadline: float | None
@@ -163,10 +168,7 @@ def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
         counts = [int(t.get("count", 0)) for t in result.get("totals", [])]
     elif state not in ("cancelled", "annulled") and isinstance(tally.get("totals"), list):
         counts = [int(c) for c in tally["totals"]]
-    if state == "prepared":
-        electorate = int(quorum.get("present", 0))
-    else:
-        electorate = int(vote.get("electorate_at_open", 0))
+    electorate = int(vote.get("electorate", 0))
     raw_choices = result.get("choices", []) if isinstance(result, Mapping) else vote.get("choices")
     choices = [] if secret else [dict(c) for c in raw_choices or []]
     live = state in _LIVE
@@ -178,6 +180,11 @@ def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
         "totals_hidden": secret and state in ("open", "hold"),
         "seat_map": state not in ("prepared", "cancelled"),
         "choices": choices,
+        "did_not_vote": (
+            [int(x) for x in result.get("did_not_vote_seats") or []]
+            if isinstance(result, Mapping)
+            else []
+        ),
         "deadline": vote.get("deadline") if state == "open" else None,
         "countdown_s": vote.get("countdown_s") if live else None,
         "warning": bool(vote.get("warned")) and state == "open",

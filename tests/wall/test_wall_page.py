@@ -100,7 +100,8 @@ async def _seat_keys(page: Page) -> dict[int, str]:
     marks: dict[str, str] = await page.evaluate(
         """() => Object.fromEntries(Array.from(document.querySelectorAll('#seatmap .seat'))
              .map(el => [el.textContent, el.dataset.key
-                         || (el.classList.contains('present') ? 'present' : 'absent')]))"""
+                         || (el.classList.contains('did-not-vote') ? 'did-not-vote'
+                             : el.classList.contains('present') ? 'present' : 'absent')]))"""
     )
     return {int(seat): mark for seat, mark in marks.items()}
 
@@ -130,7 +131,7 @@ async def test_page_follows_a_vote_from_open_to_the_daemons_result(
         live = _vote(await hall.state(), "v1")
         expected_live = list(zip(live["options"], live["tally"]["totals"], strict=True))
         await expect(page.locator("#voted")).to_have_text(
-            f"Đã biểu quyết: {live['tally']['voted']}/{live['electorate_at_open']}"
+            f"Đã biểu quyết: {live['tally']['voted']}/{live['electorate']}"
         )
         assert await _totals_on_page(page) == expected_live
         seats = await _seat_keys(page)
@@ -165,9 +166,15 @@ async def test_page_follows_a_vote_from_open_to_the_daemons_result(
         )
         assert await page.locator("#vote-live").is_hidden()
         seats = await _seat_keys(page)
+        marks = ("present", "absent", "did-not-vote")
         assert {c["seat"]: str(c["key"]) for c in result["choices"]} == {
-            seat: mark for seat, mark in seats.items() if mark not in ("present", "absent")
+            seat: mark for seat, mark in seats.items() if mark not in marks
         }
+        # Seat 31 came and did not press: after the close it did not take part.
+        assert result["did_not_vote_seats"] == [31]
+        assert [n for n, mark in seats.items() if mark == "did-not-vote"] == [31]
+        await expect(page.locator("#seat-legend")).to_contain_text("Không tham gia biểu quyết")
+        await expect(page.locator("#seat-legend")).not_to_contain_text("Chưa biểu quyết")
     assert seen.while_daemon_ran() == []
 
 

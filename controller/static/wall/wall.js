@@ -384,12 +384,17 @@
     const choices = how.choices || [];
     const key = new Map(choices.map((c) => [c.seat, c.key]));
     const present = new Set(((mirror.attendance || {}).present_seats) || []);
+    // Once decided, the seats of the electorate that did not vote: "Không tham gia".
+    const didNotVote = new Set(how.did_not_vote || []);
     for (const [seat, el] of seatLayout.cells) {
       const k = key.get(seat);
       let cls = "seat";
       if (k !== undefined) {
         cls += ` key-${k}`;
         el.dataset.key = String(k);
+      } else if (didNotVote.has(seat)) {
+        cls += " did-not-vote";
+        delete el.dataset.key;
       } else {
         cls += present.has(seat) ? " present" : " absent";
         delete el.dataset.key;
@@ -403,7 +408,10 @@
   function drawLegend(vote, t) {
     const legend = $("seat-legend");
     const entries = (vote.options || []).map((label, i) => [`key-${i + 1}`, label]);
-    entries.push(["present", t.notVoted], ["absent", t.absent]);
+    const decided = !!(mirror.show || {}).decided;
+    // Before the close a seat that has not pressed has not voted yet; after it, it did not.
+    entries.push(decided ? ["did-not-vote", t.didNotVote] : ["present", t.notVoted]);
+    entries.push(["absent", t.absent]);
     const signature = JSON.stringify(entries);
     if (legend.dataset.signature === signature) return;
     legend.dataset.signature = signature;
