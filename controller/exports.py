@@ -11,6 +11,11 @@ through its one reader, `controller.journal.JournalReader`, and nothing here tou
 SQLite file directly: a damaged or changed journal gives an `ExportError` naming the
 first bad record, never an export.
 
+A practice vote (biểu quyết thử) is in no export: it is not part of the record. An annulled
+vote (hủy kết quả) stays, marked with the chair's reason, and decides nothing; a vote run again
+(biểu quyết lại) names the one it replaces; a result the chair entered says how it was taken
+(show of hands or paper). The minutes say each of these in words.
+
 A secret vote appears only with its totals and as "took part" in the participation record:
 the core never keeps its seats' choices, so no export can contain them. This module reads
 the journal file and writes export files; it never writes to the journal.
@@ -24,11 +29,13 @@ import csv
 import html
 import io
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,12 +44,15 @@ from chamber.controller.config import HallConfig
 from chamber.controller.core.errors import CommandRejected
 from chamber.controller.core.i18n import DID_NOT_VOTE, answer_labels
 from chamber.controller.core.inputs import (
+    AnnulVote,
     CloseVote,
+    EnterManualResult,
     InputRecordError,
     PublishVote,
     SecretVoteSealed,
     from_record,
 )
+from chamber.controller.core.kinds import KIND_LABELS
 from chamber.controller.core.model import AnswerSet, Language, SpeakerList
 from chamber.controller.core.participation import Participation
 from chamber.controller.core.rules import Counts, decide
@@ -147,7 +157,13 @@ def _note_vote(view: JournalView, vote_id: str, seq: int, digest: str, *, sealed
     vote = core.votes.get(vote_id)
     if vote is None or vote.result is None:
         return  # cancelled, or a refused command
+    if vote.definition.practice:
+        return  # a practice vote is not part of the record
     known = view.votes.get(vote_id)
+    if known is not None and known.result.annulled is None and vote.result.annulled is not None:
+        # Annulled after its close: the same result, marked, final at the annulment.
+        view.votes[vote_id] = replace(known, result=vote.result, seq=seq, head_hash=digest)
+        return
     if known is None or sealed:
         # For a secret vote the sealed record, not the close, makes the result final.
         view.votes[vote_id] = ClosedVote(
@@ -196,7 +212,9 @@ def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
         touched: set[str] = set()
         if active is not None and core.active_vote is not active:
             touched.add(active.vote_id)
-        if isinstance(inp, CloseVote | PublishVote | SecretVoteSealed):
+        if isinstance(
+            inp, CloseVote | PublishVote | SecretVoteSealed | AnnulVote | EnterManualResult
+        ):
             touched.add(inp.vote_id)
         for vote_id in touched:
             _note_vote(view, vote_id, seq, digest, sealed=isinstance(inp, SecretVoteSealed))
@@ -240,8 +258,13 @@ def result_json(vote: ClosedVote, language: Language | None = None) -> dict[str,
         "title": d.title,
         "item_id": d.item_id,
         "mode": d.mode.value,
+        "kind": d.kind.value,
         "answers": d.answers.value,
         "weighted": d.weighted,
+        "rerun_of": d.rerun_of,
+        "manual": r.manual.value if r.manual is not None else None,
+        "annulled": r.annulled is not None,
+        "annulled_reason": r.annulled.reason if r.annulled is not None else None,
         "totals": [
             {"key": k, "label": label, "count": c}
             for k, (label, c) in enumerate(zip(labels, r.totals, strict=True), start=1)
@@ -275,7 +298,12 @@ RESULT_COLUMNS = (
     "vote_id",
     "title",
     "item_id",
+    "kind",
     "mode",
+    "rerun_of",
+    "manual",
+    "annulled",
+    "annulled_reason",
     "key",
     "option",
     "count",
@@ -419,6 +447,12 @@ WORDS: dict[Language, dict[str, str]] = {
         "verify": "Kiểm tra bằng lệnh: chamber audit verify",
         "none": "Không có",
         "minute": "phút",
+        "share": "{pct}% tổng số đại biểu",
+        "annulled": "Kết quả đã bị hủy",
+        "reason": "Lý do",
+        "rerun": "Biểu quyết lại, thay cho lần biểu quyết {vote_id} đã bị hủy kết quả",
+        "show-of-hands": "Kết quả biểu quyết bằng hình thức giơ tay, do chủ tọa nhập vào hệ thống",
+        "paper": "Kết quả bỏ phiếu bằng phiếu giấy, do chủ tọa nhập vào hệ thống",
     },
     Language.EN: {
         "minutes": "Minutes of the sitting",
@@ -446,6 +480,12 @@ WORDS: dict[Language, dict[str, str]] = {
         "verify": "Check with: chamber audit verify",
         "none": "None",
         "minute": "min",
+        "share": "{pct}% of all members",
+        "annulled": "Result annulled",
+        "reason": "Reason",
+        "rerun": "Vote run again, in place of vote {vote_id}, whose result was annulled",
+        "show-of-hands": "Result taken by show of hands, entered by the chair",
+        "paper": "Result taken on paper ballots, entered by the chair",
     },
 }
 
@@ -460,6 +500,8 @@ table { border-collapse: collapse; width: 100%; margin: 0.4em 0 0.8em; }
 th, td { border: 1px solid #444; padding: 0.15em 0.4em; text-align: left; vertical-align: top; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .outcome { font-weight: bold; }
+.mark { font-style: italic; }
+.annulled { text-decoration: none; border: 1px solid #000; padding: 0.2em 0.4em; }
 .hash { font-family: monospace; font-size: 0.85em; word-break: break-all; }
 section.vote { break-inside: avoid; page-break-inside: avoid; }
 @page { size: A4; margin: 2cm; }
@@ -469,6 +511,17 @@ section.vote { break-inside: avoid; page-break-inside: avoid; }
   tr { break-inside: avoid; page-break-inside: avoid; }
 }
 """
+
+
+def percent(count: int, of: int, language: Language) -> str:
+    """`count` of `of` as a percentage with one decimal, rounded half up, exactly; Vietnamese
+    writes the decimal separator as a comma ("68,0")."""
+    if of <= 0:
+        return "0,0" if language is Language.VI else "0.0"
+    tenths = Fraction(count * 1000, of)
+    rounded = math.floor(tenths + Fraction(1, 2))
+    text = f"{rounded // 10}.{rounded % 10}"
+    return text.replace(".", ",") if language is Language.VI else text
 
 
 def _e(value: object) -> str:
@@ -523,19 +576,36 @@ def minutes_html(
         labels = _labels(d, lang)
         out.append('<section class="vote">')
         when = f", {_e(vote.closed_local.replace('T', ' '))}" if vote.closed_local else ""
+        kind = KIND_LABELS[lang][d.kind]
         out.append(
-            f"<h3>{_e(d.title)} <small>({_e(d.vote_id)}, {_e(w[d.mode.value])}{when})</small></h3>"
+            f"<h3>{_e(d.title)} <small>({_e(d.vote_id)}, {_e(kind)}, "
+            f"{_e(w[d.mode.value])}{when})</small></h3>"
         )
+        if d.rerun_of is not None:
+            out.append(f'<p class="mark">{_e(w["rerun"].format(vote_id=d.rerun_of))}.</p>')
+        if r.manual is not None:
+            out.append(f'<p class="mark">{_e(w[r.manual.value])}.</p>')
         out.append("<table><tbody>")
         for label, count in zip(labels, r.totals, strict=True):
-            out.append(f'<tr><th>{_e(label)}</th><td class="n">{count}</td></tr>')
+            share = w["share"].format(pct=percent(count, r.all_members, lang))
+            out.append(
+                f'<tr><th>{_e(label)}</th><td class="n">{count}/{r.all_members}</td>'
+                f'<td class="n">{_e(share)}</td></tr>'
+            )
         out.append(
-            f'<tr><th>{_e(DID_NOT_VOTE[lang])}</th><td class="n">{r.did_not_vote}</td></tr>'
-            f'<tr><th>{_e(w["voted"])}</th><td class="n">{r.voted}</td></tr>'
+            f"<tr><th>{_e(DID_NOT_VOTE[lang])}</th>"
+            f'<td class="n">{r.did_not_vote}</td><td></td></tr>'
+            f'<tr><th>{_e(w["voted"])}</th><td class="n">{r.voted}</td><td></td></tr>'
             "</tbody></table>"
         )
-        verdict = w["adopted"] if r.outcome.adopted else w["rejected"]
-        out.append(f'<p class="outcome">{_e(verdict)}. {_e(explanation(vote, lang))}</p>')
+        if r.annulled is not None:
+            out.append(
+                f'<p class="outcome annulled">{_e(w["annulled"])}. '
+                f"{_e(w['reason'])}: {_e(r.annulled.reason)}</p>"
+            )
+        else:
+            verdict = w["adopted"] if r.outcome.adopted else w["rejected"]
+            out.append(f'<p class="outcome">{_e(verdict)}. {_e(explanation(vote, lang))}</p>')
         if r.choices:  # open and roll-call votes only: a secret vote has none, by construction
             out.append(f"<p>{_e(w['by_choice'])}:</p><ul>")
             for key, label in enumerate(labels, start=1):
