@@ -188,6 +188,11 @@ class ResultView:
     did_not_vote: int
     present: int
     outcome: Outcome | None
+    # Seat -> key, for a vote that is not secret (the daemon sends none for a secret one).
+    choices: dict[int, int] = field(default_factory=dict)
+    # Who took part, and the seats of the electorate at the close that did not ("Không tham gia").
+    participants: frozenset[int] = frozenset()
+    did_not_vote_seats: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -302,12 +307,20 @@ def _vote_view(v: dict[str, Any]) -> VoteView:
         duration_s=_float(v.get("duration_s")),
         deadline=_float(v.get("deadline")),
         countdown_s=_float(v.get("countdown_s")),
-        electorate=_int(v.get("electorate_at_open")),
+        # The one figure beside "voted" (voted + did not vote once decided); an older
+        # daemon sent only the electorate at the open.
+        electorate=_int(v.get("electorate", v.get("electorate_at_open"))),
         voted=_int(tally.get("voted")),
         totals=totals,
         choices=choices,
         result=result,
     )
+
+
+def _limit(value: object) -> float | None:
+    """A turn's time limit; None for an untimed turn (the core sends 0 for those)."""
+    limit = _float(value)
+    return limit if limit is not None and limit > 0 else None
 
 
 def _result_view(raw: object) -> ResultView | None:
@@ -332,6 +345,13 @@ def _result_view(raw: object) -> ResultView | None:
         did_not_vote=_int(raw.get("did_not_vote")),
         present=_int(raw.get("present")),
         outcome=outcome,
+        choices={
+            _int(c.get("seat")): _int(c.get("key"))
+            for c in map(_dict, _list(raw.get("choices")))
+            if "seat" in c
+        },
+        participants=frozenset(_int(x) for x in _list(raw.get("participants"))),
+        did_not_vote_seats=frozenset(_int(x) for x in _list(raw.get("did_not_vote_seats"))),
     )
 
 
@@ -508,7 +528,8 @@ class Mirror:
                 delegate_id=s.get("delegate") if isinstance(s.get("delegate"), str) else None,
                 list=_str(s.get("list")),
                 started=_float(s.get("started")),
-                limit_s=_float(s.get("limit_s")),
+                # The core's 0 is "no limit" (a forced or chair microphone): no clock runs.
+                limit_s=_limit(s.get("limit_s")),
                 time_left_s=_float(s.get("time_left_s")),
             )
             for s in map(_dict, _list(f.get("live")))

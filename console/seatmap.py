@@ -1,7 +1,9 @@
 """The seat map: the hall's seating chart, one cell a seat, coloured by what the operator asks.
 
 Colourings: presence; vote (per-seat choices of an OPEN vote only: a secret ballot has no seat
-to choice link, so its seats show only presence); microphone (speaking, waiting); unit health.
+to choice link, so its seats show only presence; once decided, the seats that did not vote
+show "Không tham gia", and a secret vote's others that they took part); microphone (speaking,
+waiting); unit health.
 Cells show the seat number and the delegate's given name (the last word of a Vietnamese name),
 width-aware so that "Quyên" or "Đức" take exactly their cells.
 
@@ -45,6 +47,10 @@ CHOICE_STYLES = (
     "black on cyan3",
     "black on magenta3",
 )
+# After the close: a seat of the electorate that did not vote ("Không tham gia"), and in a
+# secret vote a seat that took part (its choice is nobody's to show).
+DID_NOT_VOTE = "black on grey70"
+TOOK_PART = "white on dark_blue"
 MIC_LIVE = "white on red3"
 MIC_WAITING = "black on gold3"
 UNIT_OK = "black on green3"
@@ -129,6 +135,18 @@ class SeatMap(Widget):
             return PRESENT if present else ABSENT
         if self.colouring is Colouring.VOTE:
             vote = d.vote
+            result = vote.result if vote is not None else None
+            if result is not None:
+                # Decided: each seat's key (none for a secret vote), who took part, and the
+                # seats of the electorate that did not: "Không tham gia".
+                if seat.number in result.did_not_vote_seats:
+                    return DID_NOT_VOTE
+                key = result.choices.get(seat.number)
+                if key is not None and key >= 1:
+                    return CHOICE_STYLES[(key - 1) % len(CHOICE_STYLES)]
+                if seat.number in result.participants:
+                    return TOOK_PART
+                return NEUTRAL if present else ABSENT
             if vote is None or vote.secret or vote.state not in ACTIVE:
                 return NEUTRAL if present else ABSENT
             key = vote.choices.get(seat.number)
@@ -169,12 +187,16 @@ class SeatMap(Widget):
             vote = self.data.vote
             if vote is not None and vote.secret:
                 legend = [(label("vote.mode.secret", lang), NEUTRAL)]
+                if vote.result is not None:
+                    legend.append((label("legend.voted", lang), TOOK_PART))
             else:
                 options = vote.options if vote is not None else ()
                 legend = [
                     (option, CHOICE_STYLES[i % len(CHOICE_STYLES)])
                     for i, option in enumerate(options)
                 ]
+            if vote is not None and vote.result is not None:
+                legend.append((label("vote.did_not_vote", lang), DID_NOT_VOTE))
         elif self.colouring is Colouring.MIC:
             legend = [
                 (label("legend.mic_on", lang), MIC_LIVE),
