@@ -8,6 +8,7 @@ screen, the stream and the tabs on top.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 
 from textual import work
@@ -18,6 +19,7 @@ from chamber.console.client import ApiClient, ApiError
 from chamber.console.dialogs import ConfirmScreen, NewVoteScreen, SeatScreen
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import VoteState, VoteView
+from chamber.console.status import CommandLine, CommandNote, CommandState
 from chamber.console.technician import TechnicianPane
 
 CHAIR_ACTIONS = frozenset(
@@ -25,6 +27,34 @@ CHAIR_ACTIONS = frozenset(
     | {"next_speaker", "grant", "revoke", "priority"}
 )
 TECH_ACTIONS = frozenset({"mic_on", "mic_off"})
+
+# The label of each action's key in the footer (an action not named here: "key.<action>").
+FOOTER_LABELS: dict[str, str] = {
+    "new_vote": "key.new",
+    "open_vote": "key.open",
+    "hold_vote": "key.hold",
+    "close_vote": "key.close",
+    "cancel_vote": "key.cancel",
+    "publish_vote": "key.publish",
+    "next_speaker": "key.next",
+    "grant": "key.grant",
+    "revoke": "key.revoke",
+    "priority": "key.priority",
+    "mic_on": "key.mic_on",
+    "mic_off": "key.mic_off",
+    "colour": "key.colour",
+    "quit_console": "key.quit",
+}
+
+# The vote's states in which each vote key does something (the daemon's life cycle: any other
+# step is refused, so the key is not offered).
+VOTE_STEPS: dict[str, frozenset[VoteState]] = {
+    "open_vote": frozenset({VoteState.PREPARED}),
+    "hold_vote": frozenset({VoteState.OPEN, VoteState.HOLD}),
+    "close_vote": frozenset({VoteState.OPEN, VoteState.HOLD}),
+    "cancel_vote": frozenset({VoteState.PREPARED, VoteState.OPEN, VoteState.HOLD}),
+    "publish_vote": frozenset({VoteState.CLOSED}),
+}
 
 
 class ConsoleActions(App[None]):
@@ -40,31 +70,90 @@ class ConsoleActions(App[None]):
         Binding("k", "next_speaker", "Next"),
         Binding("g", "grant", "Grant"),
         Binding("r", "revoke", "Revoke"),
-        Binding("y", "priority", "Priority"),
+        # Chair priority sits on a key that no dialog uses (every dialog answers y and n).
+        Binding("f9", "priority", "Priority"),
         Binding("m", "mic_on", "Mic on"),
         Binding("u", "mic_off", "Mic off"),
+        Binding("q", "quit_console", "Quit"),
+        Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
     ]
 
     client: ApiClient
     lang: Lang
 
-    async def _send(self, command: Awaitable[object]) -> bool:
+    # --- which keys the state allows ---------------------------------------------------------
+
+    def state_allows(self, action: str) -> bool:
+        """Whether `action` can do anything in the hall's state as the mirror holds it (an
+        action this does not know is always allowed)."""
+        m = self.client.mirror
+        if action == "new_vote":
+            return m.ready and m.sitting().open
+        if action in VOTE_STEPS:
+            vote = m.current_vote() if m.ready else None
+            return vote is not None and vote.state in VOTE_STEPS[action]
+        if action == "next_speaker":
+            return m.ready and any(m.floor().waiting.values())
+        if action == "revoke":
+            return m.ready and bool(m.floor().live)
+        if action in {"grant", "priority", "mic_on", "mic_off"}:
+            return m.ready
+        return True
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _command_line(self) -> CommandLine:
+        return self.query_one(CommandLine)
+
+    async def _send(self, command: Awaitable[object], what: str | None = None) -> bool:
+        """Send one command: the command line says it is pending, then the daemon's answer
+        (done, or its refusal). True if the daemon took it.
+
+        The request runs on by itself if the key's worker is cancelled (another key was
+        pressed): its answer is still shown."""
+        what = what or label("cmd.generic", self.lang)
+        self._command_line().note(CommandNote(what, CommandState.PENDING))
+        task: asyncio.Future[object] = asyncio.ensure_future(command)
+        task.add_done_callback(lambda done: self._answered(what, done))
         try:
-            await command
-        except ApiError as exc:
-            self.notify(exc.detail, title=label("error", self.lang), severity="error")
-            return False
-        except OSError as exc:
-            self.notify(str(exc), title=label("error", self.lang), severity="error")
-            return False
-        except Exception as exc:  # an HTTP library error: the link line says the rest
-            self.notify(f"{type(exc).__name__}: {exc}", severity="error")
+            await asyncio.shield(task)
+        except Exception:  # told by _answered
             return False
         return True
 
+    def _answered(self, what: str, task: asyncio.Future[object]) -> None:
+        if task.cancelled():
+            self._command_line().note(CommandNote(what, CommandState.FAILED, "—"))
+            return
+        exc = task.exception()
+        line = self._command_line()
+        if exc is None:
+            line.note(CommandNote(what, CommandState.DONE))
+            return
+        if isinstance(exc, ApiError):
+            line.note(CommandNote(what, CommandState.REFUSED, exc.detail))
+            self.notify(exc.detail, title=label("error", self.lang), severity="error")
+        elif isinstance(exc, OSError):
+            line.note(CommandNote(what, CommandState.FAILED, str(exc)))
+            self.notify(str(exc), title=label("error", self.lang), severity="error")
+        else:  # an HTTP library error: the link line says the rest
+            detail = f"{type(exc).__name__}: {exc}"
+            line.note(CommandNote(what, CommandState.FAILED, detail))
+            self.notify(detail, severity="error")
+
     async def _confirm(self, key: str, **fields: object) -> bool:
+        """Ask the question `key`, with what cannot be undone (`key`.undo) or what else
+        happens (`key`.note), when the labels have them."""
+        lang = self.lang
+        undo = label(f"{key}.undo", lang, **fields)
+        note = label(f"{key}.note", lang, **fields)
         answer = await self.push_screen_wait(
-            ConfirmScreen(label(key, self.lang, **fields), self.lang)
+            ConfirmScreen(
+                label(key, lang, **fields),
+                lang,
+                undo="" if undo == f"{key}.undo" else undo,
+                note="" if note == f"{key}.note" else note,
+            )
         )
         return bool(answer)
 
@@ -74,6 +163,8 @@ class ConsoleActions(App[None]):
             self.notify(label("vote.none", self.lang), severity="warning")
         return vote
 
+    # --- the vote ----------------------------------------------------------------------------
+
     @work(exclusive=True, group="command")
     async def action_new_vote(self) -> None:
         spec = await self.push_screen_wait(NewVoteScreen(self.lang))
@@ -81,7 +172,8 @@ class ConsoleActions(App[None]):
             return
         # The daemon names the vote; the stream brings it to the screen.
         await self._send(
-            self.client.create_vote(spec.title, secret=spec.secret, duration_s=spec.duration_s)
+            self.client.create_vote(spec.title, secret=spec.secret, duration_s=spec.duration_s),
+            label("cmd.new", self.lang, title=spec.title),
         )
 
     async def _vote_step(self, step: str, confirm: str | None) -> None:
@@ -90,7 +182,10 @@ class ConsoleActions(App[None]):
             return
         if confirm is not None and not await self._confirm(confirm, title=vote.title):
             return
-        await self._send(self.client.vote_step(vote.vote_id, step))
+        await self._send(
+            self.client.vote_step(vote.vote_id, step),
+            label(f"cmd.{step}", self.lang, title=vote.title),
+        )
 
     @work(exclusive=True, group="command")
     async def action_open_vote(self) -> None:
@@ -100,8 +195,7 @@ class ConsoleActions(App[None]):
     async def action_hold_vote(self) -> None:
         vote = self._vote()
         if vote is not None:
-            step = "resume" if vote.state is VoteState.HOLD else "hold"
-            await self._send(self.client.vote_step(vote.vote_id, step))
+            await self._vote_step("resume" if vote.state is VoteState.HOLD else "hold", None)
 
     @work(exclusive=True, group="command")
     async def action_close_vote(self) -> None:
@@ -115,9 +209,11 @@ class ConsoleActions(App[None]):
     async def action_publish_vote(self) -> None:
         await self._vote_step("publish", "confirm.publish")
 
+    # --- the floor ---------------------------------------------------------------------------
+
     @work(exclusive=True, group="command")
     async def action_next_speaker(self) -> None:
-        await self._send(self.client.grant_next())
+        await self._send(self.client.grant_next(), label("cmd.next", self.lang))
 
     def _known_seats(self) -> frozenset[int]:
         hall = self.client.hall
@@ -134,30 +230,46 @@ class ConsoleActions(App[None]):
         first = next((ws[0].seat for ws in floor.waiting.values() if ws), None)
         seat = await self._ask_seat("seat.prompt.grant", first)
         if seat is not None:
-            await self._send(self.client.grant(seat))
+            await self._send(self.client.grant(seat), label("cmd.grant", self.lang, seat=seat))
 
     @work(exclusive=True, group="command")
     async def action_revoke(self) -> None:
         live = self.client.mirror.floor().live
         seat = await self._ask_seat("seat.prompt.revoke", live[0].seat if live else None)
         if seat is not None and await self._confirm("confirm.revoke", seat=seat):
-            await self._send(self.client.revoke(seat))
+            await self._send(self.client.revoke(seat), label("cmd.revoke", self.lang, seat=seat))
 
     @work(exclusive=True, group="command")
     async def action_priority(self) -> None:
-        await self._send(self.client.priority(not self.client.mirror.floor().priority))
+        held = not self.client.mirror.floor().priority
+        what = label("cmd.priority.on" if held else "cmd.priority.off", self.lang)
+        await self._send(self.client.priority(held), what)
+
+    # --- the technician ----------------------------------------------------------------------
 
     @work(exclusive=True, group="command")
     async def action_mic_on(self) -> None:
         seat = await self._ask_seat("seat.prompt.mic_on", self._selected_unit_seat())
         if seat is not None:
-            await self._send(self.client.mic_override(seat, True))
+            await self._send(
+                self.client.mic_override(seat, True), label("cmd.mic_on", self.lang, seat=seat)
+            )
 
     @work(exclusive=True, group="command")
     async def action_mic_off(self) -> None:
         seat = await self._ask_seat("seat.prompt.mic_off", self._selected_unit_seat())
         if seat is not None:
-            await self._send(self.client.mic_override(seat, False))
+            await self._send(
+                self.client.mic_override(seat, False), label("cmd.mic_off", self.lang, seat=seat)
+            )
 
     def _selected_unit_seat(self) -> int | None:
         return self.query_one(TechnicianPane).selected_unit_seat()
+
+    # --- leaving -----------------------------------------------------------------------------
+
+    @work(exclusive=True, group="command")
+    async def action_quit_console(self) -> None:
+        """q (and Ctrl-Q) ask first: in the demo the console's end is the hall's end."""
+        if await self._confirm("confirm.quit"):
+            self.exit()

@@ -1,9 +1,16 @@
 """The operator console: a Textual app for the chair and the technician, over the daemon's API.
 
-`ChamberConsole(client)` takes its data source (an `ApiClient`) and a clock in its constructor;
-it reads only the client's mirror and sends only API commands. Keyboard first: every action has
-a key shown in the footer; each irreversible step (open, close, cancel, publish a vote; take the
-floor away) asks for a confirmation first.
+`ChamberConsole(client)` takes its data source (an `ApiClient`) and its clocks in its
+constructor; it reads only the client's mirror and sends only API commands. Keyboard first:
+every action has a key shown in the footer, and only the keys the hall's state allows are
+offered; each irreversible step (open, close, cancel, publish a vote; take the floor away) and
+quitting ask first.
+
+Live, and saying when it is not: the stream's patches mark parts of the screen due; a drawing
+pass, at most `max_redraws` times a second, draws the due parts of the tab that is shown and
+nothing else (the other tab's wait until it comes up). The top line has the clock and the
+time since the daemon was last heard, red past two seconds, when "connected" is no longer
+said. Every command shows that it is pending, then the daemon's answer.
 
 It must never reach into the meeting core in-process, and never compute a vote's result: the
 totals and the explanation shown are the daemon's.
@@ -11,20 +18,29 @@ totals and the explanation shown are the daemon's.
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import math
 import time
+from collections import Counter
+from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Static, TabbedContent
 
-from chamber.console.actions import CHAIR_ACTIONS, TECH_ACTIONS, ConsoleActions
+from chamber.console.actions import CHAIR_ACTIONS, FOOTER_LABELS, TECH_ACTIONS, ConsoleActions
 from chamber.console.chair import ChairPane, Clock, clock_text
 from chamber.console.client import ApiClient, Link
 from chamber.console.dialogs import ConfirmScreen, NewVote, NewVoteScreen, SeatScreen
 from chamber.console.i18n import Lang, label, lang_of
 from chamber.console.mirror import ALL_PARTS
 from chamber.console.seatmap import SeatMap, map_data
+from chamber.console.status import CommandLine, Freshness, LinkBar
 from chamber.console.technician import TechnicianPane
 
 __all__ = [
@@ -39,11 +55,41 @@ __all__ = [
 ]
 
 
+WallClock = Callable[[], datetime.datetime]
+
+
+def _local_time() -> datetime.datetime:
+    return datetime.datetime.now().astimezone()
+
+
+def _pace() -> float:
+    """The drawing rate's clock: when passes ran, not any time the hall's data names."""
+    return time.monotonic()
+
+
+# Each part of the screen: the parts of the view it shows, and its tab (None: always shown).
+# The view's `now` (the core's time of its last input) feeds none: the running clocks are
+# drawn once a second from the daemon's clock offset.
+SCREEN_PARTS: dict[str, tuple[frozenset[str], str | None]] = {
+    "sitting": (frozenset({"sitting", "hall"}), None),
+    "attendance": (frozenset({"attendance", "quorum", "hall"}), "chair"),
+    "vote": (frozenset({"votes", "active_vote", "hall"}), "chair"),
+    "floor": (frozenset({"floor", "hall"}), "chair"),
+    "chair-map": (frozenset({"attendance", "votes", "active_vote", "floor", "hall"}), "chair"),
+    "health": (frozenset({"health", "hall"}), "tech"),
+    "tech-map": (
+        frozenset({"attendance", "votes", "active_vote", "floor", "health", "hall"}),
+        "tech",
+    ),
+}
+
+
 class ChamberConsole(ConsoleActions):
     """The chair's and the technician's console of one hall."""
 
     CSS = """
-    #link { height: 1; padding: 0 1; background: $primary-background; }
+    #top { height: 1; background: $primary-background; }
+    #link { width: 1fr; height: 1; padding: 0 1; }
     #link.down { background: $error; color: $text; text-style: bold; }
     #sitting { height: 1; padding: 0 1; text-style: bold; }
     .panel { border: round $primary; padding: 0 1; height: 1fr; }
@@ -72,84 +118,135 @@ class ChamberConsole(ConsoleActions):
     # The footer is the list of keys; the palette would only hide some of them.
     ENABLE_COMMAND_PALETTE = False
 
-    def __init__(self, client: ApiClient, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        clock: Clock = time.monotonic,
+        wall: WallClock = _local_time,
+        max_redraws: float = 10.0,
+    ) -> None:
         super().__init__()
         self.client = client
-        self.clock = clock
+        self.clock = clock  # the client's clock: countdowns, and the age of the last message
+        self.wall = wall  # the time of day the top line shows
         self.lang = Lang.VI
         self._tab = "chair"
         self._live = False
         # Parts of the view changed but not drawn yet (a part of a tab not shown waits).
         self._due: set[str] = set()
+        # Parts of the screen (SCREEN_PARTS) to draw again; those of the hidden tab wait.
+        self._dirty: set[str] = set(SCREEN_PARTS)
+        self._period = 1.0 / max_redraws
+        self._last_pass = -math.inf
+        self._pass_due = False
+        self._allowed: frozenset[str] = frozenset()
+        self._drawn = asyncio.Event()
+        self._after_draw: list[Callable[[], None]] = []
+        # How many drawing passes ran, and what each part was drawn: for tests and the bench.
+        self.passes = 0
+        self.draws: Counter[str] = Counter()
 
     # --- layout ---------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="link")
+        with Horizontal(id="top"):
+            yield Static("", id="link")
+            yield LinkBar(id="clock")
         yield Static("", id="sitting")
         with TabbedContent(initial="chair", id="tabs"):
             yield ChairPane(self.client, clock=self.clock)
             yield TechnicianPane(self.client)
+        yield CommandLine(id="command")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.client.add_listener(self._on_client_change)
         self.client.start()
         self._live = True
-        self.set_interval(1.0, self._tick)  # countdowns and speaking time
-        self.refresh_view()
+        self.set_interval(1.0, self._tick)  # the clock, the age mark, countdowns, speaking time
+        self._draw_pass()
 
     async def on_unmount(self) -> None:
+        self._live = False
         await self.client.close()
 
     def _on_client_change(self) -> None:
-        self.refresh_view()
+        """A stream message, a heartbeat or a link change: draw soon, at the bounded rate."""
+        self._schedule()
 
-    # --- bindings shown per tab --------------------------------------------------------------
+    def _schedule(self) -> None:
+        if self._pass_due or not self._live:
+            return
+        self._pass_due = True
+        wait = self._last_pass + self._period - _pace()
+        if wait > 0:
+            self.set_timer(wait, self._draw_pass, name="console-draw")
+        else:  # the last pass is long past: draw as soon as the messages queued are handled
+            self.call_later(self._draw_pass)
+
+    def _draw_pass(self) -> None:
+        self._pass_due = False
+        self._last_pass = _pace()
+        try:
+            self.refresh_view()
+        except NoMatches:  # a pass while the app shuts down: its widgets are gone
+            self._live = False
+
+    def after_draw(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each drawing pass (the screen is painted after it)."""
+        self._after_draw.append(callback)
+
+    async def wait_drawn(self, predicate: Callable[[], bool]) -> None:
+        """Wait (event-driven) until `predicate()` holds after a drawing pass; bound it with
+        `asyncio.timeout`."""
+        while not predicate():
+            await self._drawn.wait()
+
+    # --- keys offered ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in CHAIR_ACTIONS:
-            return self._tab == "chair"
-        if action in TECH_ACTIONS:
-            return self._tab == "tech"
-        return True
+        if action in CHAIR_ACTIONS and self._tab != "chair":
+            return False
+        if action in TECH_ACTIONS and self._tab != "tech":
+            return False
+        if action in CHAIR_ACTIONS | TECH_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False  # a dialog is open: it answers first
+        return self.state_allows(action)
+
+    def _offer_keys(self) -> None:
+        """Show the keys the state allows now (the footer is redrawn only when they change)."""
+        allowed = frozenset(a for a in CHAIR_ACTIONS | TECH_ACTIONS if self.state_allows(a))
+        if allowed != self._allowed:
+            self._allowed = allowed
+            self.refresh_bindings()
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        self._tab = event.pane.id or "chair"
-        self.refresh_bindings()
-        self.refresh_view()
+        self._show_tab(event.pane.id or "chair")
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
+        self._show_tab(tab)
+
+    def _show_tab(self, tab: str) -> None:
+        if tab == self._tab:
+            return
         self._tab = tab
         self.refresh_bindings()
-        self.refresh_view()
+        self.refresh_view()  # what waited for this tab, now
 
     def _relabel(self) -> None:
         """Footer labels in the hall's language (bindings are declared once, in English)."""
         lang = self.lang
-        names = {
-            "new_vote": "key.new",
-            "open_vote": "key.open",
-            "hold_vote": "key.hold",
-            "close_vote": "key.close",
-            "cancel_vote": "key.cancel",
-            "publish_vote": "key.publish",
-            "next_speaker": "key.next",
-            "grant": "key.grant",
-            "revoke": "key.revoke",
-            "priority": "key.priority",
-            "mic_on": "key.mic_on",
-            "mic_off": "key.mic_off",
-            "colour": "key.colour",
-        }
         changed = False
         for key, bindings in list(self._bindings.key_to_bindings.items()):
             fresh = []
             for b in bindings:
-                wanted = names.get(b.action)
-                text = label(wanted, lang) if wanted else b.description
+                wanted = FOOTER_LABELS.get(b.action, f"key.{b.action}")
+                text = label(wanted, lang)
+                if text == wanted:
+                    text = b.description
                 if text != b.description:
                     changed = True
                     b = Binding(b.key, b.action, text, show=b.show, priority=b.priority)
@@ -171,46 +268,76 @@ class ChamberConsole(ConsoleActions):
         by row. A part of the tab not shown is drawn when that tab comes up."""
         if not self._live:
             return
+        self.passes += 1
         client = self.client
         hall = client.hall
         lang = lang_of(hall.language) if hall is not None else Lang.VI
         if lang is not self.lang or self.title != label("app.title", lang):
             self.lang = lang
-            self._chair().lang = lang
-            self._tech().lang = lang
+            for widget in (self._chair(), self._tech(), self._link_bar(), self._command()):
+                widget.lang = lang
             self.title = label("app.title", lang)
             self._relabel()
             self._due |= ALL_PARTS
         self._draw_link()
         m = client.mirror
-        if not m.ready:
-            return
-        due = self._due | m.take_changes()
+        if m.ready:
+            self._due |= m.take_changes()
+            self._draw_due()
+            self._offer_keys()
+        self._signal_drawn()
+
+    def _signal_drawn(self) -> None:
+        self._drawn.set()
+        self._drawn = asyncio.Event()
+        for callback in tuple(self._after_draw):
+            self.call_after_refresh(callback)
+
+    def _draw_due(self) -> None:
+        """Mark the parts of the screen the changed view parts feed, then draw those of the
+        shown tab (and the top lines); the other tab's stay marked until it comes up."""
+        changed = self._due
         self._due = set()
-        chair = self._tab == "chair"
-        if due & {"sitting", "hall"}:
-            self._draw_sitting()
-        if due & {"attendance", "quorum", "hall"}:
-            self._chair().draw_attendance()
-        if chair and due & {"votes", "active_vote", "now", "hall"}:
-            self._chair().draw_vote()
-        if chair and due & {"floor", "now", "hall"}:
-            self._chair().draw_floor()
-        if due & {"attendance", "votes", "active_vote", "floor", "health", "hall"}:
-            self._draw_maps()
-        if not chair and due & {"health", "hall"}:
-            self._tech().draw_health()
-        # What this tab does not show waits for the other tab.
-        if not chair:
-            self._due |= due & {"votes", "active_vote", "now", "floor", "hall"}
-        else:
-            self._due |= due & {"health", "hall"}
+        for name, (needs, _tab) in SCREEN_PARTS.items():
+            if changed & needs:
+                self._dirty.add(name)
+        chair, tech = self._chair(), self._tech()
+        drawers: dict[str, Callable[[], None]] = {
+            "sitting": self._draw_sitting,
+            "attendance": chair.draw_attendance,
+            "vote": chair.draw_vote,
+            "floor": chair.draw_floor,
+            "chair-map": lambda: self._draw_map("#chair-map"),
+            "health": tech.draw_health,
+            "tech-map": lambda: self._draw_map("#tech-map"),
+        }
+        for name in [n for n in SCREEN_PARTS if n in self._dirty]:
+            tab = SCREEN_PARTS[name][1]
+            if tab is None or tab == self._tab:
+                drawers[name]()
+                self.draws[name] += 1
+                self._dirty.discard(name)
 
     def _tick(self) -> None:
-        """Once a second: the running clocks (the vote's countdown, the speaking times)."""
-        if self._live and self.client.mirror.ready and self._tab == "chair":
+        """Once a second: the clock, the age mark, and the running clocks (the vote's
+        countdown, the speaking times) on the chair's tab."""
+        if not self._live:
+            return
+        try:
+            self._draw_link()
+        except NoMatches:  # the app shuts down
+            self._live = False
+            return
+        if self.client.mirror.ready and self._tab == "chair":
             self._chair().draw_vote()
             self._chair().draw_floor()
+        self._signal_drawn()
+
+    def freshness(self) -> Freshness:
+        client = self.client
+        heard = client.heard_at
+        age = None if heard is None else self.clock() - heard
+        return Freshness(connected=client.link is Link.CONNECTED, age_s=age)
 
     def _draw_sitting(self) -> None:
         lang = self.lang
@@ -226,7 +353,13 @@ class ChamberConsole(ConsoleActions):
         link = self.query_one("#link", Static)
         client = self.client
         lang = self.lang
-        if client.link is Link.CONNECTED:
+        fresh = self.freshness()
+        self._link_bar().show(self.wall(), fresh)
+        if fresh.stale:
+            # Connected, but nothing heard lately: the data on screen may be old.
+            link.update(f"◌ {label('status.stale', lang)}  {client.url}")
+            link.add_class("down")
+        elif client.link is Link.CONNECTED:
             hall = client.hall
             where = f"{hall.name}" if hall is not None else ""
             link.update(f"● {label('status.connected', lang)}  {where}")
@@ -245,11 +378,16 @@ class ChamberConsole(ConsoleActions):
     def _tech(self) -> TechnicianPane:
         return self.query_one(TechnicianPane)
 
-    def _draw_maps(self) -> None:
-        data = map_data(self.client.mirror, self.client.hall)
-        for seatmap in self.query(SeatMap):
-            seatmap.lang = self.lang
-            seatmap.data = data
+    def _link_bar(self) -> LinkBar:
+        return self.query_one(LinkBar)
+
+    def _command(self) -> CommandLine:
+        return self.query_one(CommandLine)
+
+    def _draw_map(self, selector: str) -> None:
+        seatmap = self.query_one(selector, SeatMap)
+        seatmap.lang = self.lang
+        seatmap.data = map_data(self.client.mirror, self.client.hall)
 
     def action_colour(self) -> None:
         seatmap = self.query_one("#chair-map" if self._tab == "chair" else "#tech-map", SeatMap)

@@ -36,6 +36,15 @@ class ChairPane(TabPane):
         self.client = client
         self.clock = clock
         self.lang = Lang.VI
+        self._shown: dict[str, Text] = {}
+
+    def _put(self, selector: str, text: Text) -> None:
+        """Show `text` in the panel `selector`, unless it shows that already (the running
+        clocks draw every second; most seconds nothing else changed)."""
+        if self._shown.get(selector) == text:
+            return
+        self._shown[selector] = text
+        self.query_one(selector, Static).update(text)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chair-top"):
@@ -59,7 +68,7 @@ class ChairPane(TabPane):
         else:
             text.append(f" {label('quorum.missing', lang)} ", style="bold white on red3")
         text.append(f"  ({label('quorum.required', lang)} {a.required})")
-        self.query_one("#attendance", Static).update(text)
+        self._put("#attendance", text)
 
     def vote_countdown(self, vote: VoteView) -> float | None:
         """Seconds left on the vote's timer, from the daemon's deadline and our clock."""
@@ -76,7 +85,7 @@ class ChairPane(TabPane):
         if vote is None:
             text.append(f"{label('vote', lang)}\n", style="bold")
             text.append(label("vote.none", lang), style="italic")
-            self.query_one("#vote", Static).update(text)
+            self._put("#vote", text)
             return
         text.append(f"{label('vote', lang)} {vote.vote_id}: ", style="bold")
         text.append(f"{vote.title}\n", style="bold")
@@ -111,7 +120,7 @@ class ChairPane(TabPane):
             for i, count in enumerate(vote.totals):
                 name = vote.options[i] if i < len(vote.options) else str(i + 1)
                 text.append(f"  {name:<18} {count:>4}\n")
-        self.query_one("#vote", Static).update(text)
+        self._put("#vote", text)
 
     def draw_floor(self) -> None:
         lang = self.lang
@@ -137,6 +146,8 @@ class ChairPane(TabPane):
             if now is not None and s.started is not None and s.limit_s is not None:
                 left = s.limit_s - (now - s.started)
             text.append(f"  ▶ {who(s.seat)}", style="bold")
+            if s.muted:
+                text.append(f"  {label('floor.muted', lang)}", style="bold white on red3")
             if left is not None:
                 if left >= 0:
                     text.append(f"  {label('floor.left', lang)} {clock_text(left)}")
@@ -150,4 +161,4 @@ class ChairPane(TabPane):
                 text.append(f"  {w.position:>2}. {who(w.seat)}\n")
             if len(entries) > 6:
                 text.append(f"  … +{len(entries) - 6}\n")
-        self.query_one("#floor", Static).update(text)
+        self._put("#floor", text)

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from chamber.console.mirror import HallInfo, Mirror, StreamError
@@ -75,6 +75,7 @@ class ApiClient:
         clock: Clock = time.monotonic,
         retry_s: tuple[float, float] = (0.5, 5.0),
         timeout_s: float = 10.0,
+        heartbeat_s: float = 1.0,
     ) -> None:
         self.url = url.rstrip("/")
         self._token = token
@@ -86,6 +87,9 @@ class ApiClient:
         self.link = Link.CONNECTING
         self.link_detail = ""
         self.connections = 0
+        # When the daemon was last heard (a stream message or the answer to a ping), by `clock`.
+        self.heard_at: float | None = None
+        self._heartbeat_s = heartbeat_s
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}"},
@@ -174,10 +178,31 @@ class ApiClient:
             self.connections += 1
             self.link = Link.CONNECTED
             self.link_detail = ""
+            self.heard_at = self.clock()
             self._notify()
-            async for raw in ws:
-                self.mirror.feed(json.loads(raw), self.clock())
-                self._notify()
+            beat = asyncio.create_task(self._heartbeat(ws), name="console-heartbeat")
+            try:
+                async for raw in ws:
+                    self.heard_at = self.clock()
+                    self.mirror.feed(json.loads(raw), self.heard_at)
+                    self._notify()
+            finally:
+                beat.cancel()
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        """A ping every `heartbeat_s`: a quiet hall sends no message, but its pong says the
+        daemon is there (and a daemon too busy to answer shows as stale data)."""
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            try:
+                pong = await ws.ping()
+                await asyncio.wait_for(pong, self._timeout_s)
+            except TimeoutError:
+                continue  # nothing heard: the console's "last update" mark grows
+            except WebSocketException:
+                return  # the stream's loop sees the connection end
+            self.heard_at = self.clock()
+            self._notify()
 
     # --- REST ------------------------------------------------------------------------------------
 

@@ -19,21 +19,37 @@ from chamber.console.i18n import Lang, label
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question; y or Enter confirms, n or Escape goes back."""
+    """A yes/no question; y or Enter confirms, n or Escape goes back.
+
+    Under the question it says what cannot be undone (`undo`), or what else happens (`note`);
+    every line wraps to the dialog's width, never cut."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen .dialog Label { width: 100%; }
+    ConfirmScreen #undo-title { color: $error; text-style: bold; margin-top: 1; }
+    ConfirmScreen #note { margin-top: 1; }
+    """
 
     BINDINGS = [  # noqa: RUF012 (Textual's own convention)
         Binding("y,enter", "answer(True)", "OK", show=False),
         Binding("n,escape", "answer(False)", "Back", show=False),
     ]
 
-    def __init__(self, question: str, lang: Lang) -> None:
+    def __init__(self, question: str, lang: Lang, *, undo: str = "", note: str = "") -> None:
         super().__init__()
         self.question = question
         self.lang = lang
+        self.undo = undo
+        self.note = note
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, id="question")
+            if self.undo:
+                yield Label(label("confirm.undo", self.lang), id="undo-title")
+                yield Label(self.undo, id="undo")
+            if self.note:
+                yield Label(self.note, id="note")
             with Horizontal(classes="buttons"):
                 yield Button(f"{label('confirm.yes', self.lang)} (y)", id="yes", variant="error")
                 yield Button(f"{label('confirm.no', self.lang)} (n)", id="no")

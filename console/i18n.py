@@ -98,19 +98,48 @@ LABELS: dict[str, tuple[str, str]] = {
     "col.response": ("ms", "ms"),
     "col.errors": ("Lỗi", "Errors"),
     "col.reboots": ("K.động lại", "Reboots"),
-    "confirm.yes": ("Xác nhận", "Confirm"),
-    "confirm.no": ("Hủy bỏ", "Back"),
+    "confirm.yes": ("Đồng ý", "Yes"),
+    "confirm.no": ("Quay lại", "Go back"),
+    "confirm.undo": ("Không thể hoàn tác:", "Cannot be undone:"),
     "confirm.open": ("Bắt đầu biểu quyết «{title}»?", "Open the vote “{title}”?"),
-    "confirm.close": (
-        "Kết thúc biểu quyết «{title}»? Không thể hoàn tác.",
-        "Close the vote “{title}”? This cannot be undone.",
+    "confirm.open.undo": (
+        "Bàn phím của đại biểu mở khóa và mọi phiếu bấm được ghi lại; biểu quyết đã mở không thể"
+        " trở về trạng thái chuẩn bị, chỉ có thể kết thúc hoặc hủy.",
+        "The delegates' keypads unlock and every press is recorded; an open vote cannot go back"
+        " to prepared, only be closed or cancelled.",
     ),
-    "confirm.cancel": (
-        "Hủy biểu quyết «{title}»? Không thể hoàn tác.",
-        "Cancel the vote “{title}”? This cannot be undone.",
+    "confirm.close": ("Kết thúc biểu quyết «{title}»?", "Close the vote “{title}”?"),
+    "confirm.close.undo": (
+        "Không ai có thể bấm thêm hay đổi phiếu; kết quả được tính trên các phiếu đã bấm và ghi"
+        " vào biên bản.",
+        "Nobody can vote or change a vote any more; the result is counted from the votes cast"
+        " and goes into the minutes.",
+    ),
+    "confirm.cancel": ("Hủy biểu quyết «{title}»?", "Cancel the vote “{title}”?"),
+    "confirm.cancel.undo": (
+        "Biểu quyết bị hủy cùng mọi phiếu đã bấm; không thể mở lại, chỉ có thể tạo biểu quyết mới.",
+        "The vote and every vote cast in it are cancelled; it cannot be opened again, only made"
+        " anew.",
     ),
     "confirm.publish": ("Công bố kết quả «{title}»?", "Publish the result of “{title}”?"),
+    "confirm.publish.undo": (
+        "Kết quả hiện lên màn hình hội trường và vào biên bản; không thể rút lại.",
+        "The result goes up on the hall's wall and into the minutes; it cannot be withdrawn.",
+    ),
     "confirm.revoke": ("Tắt micro ghế {seat}?", "Take the floor from seat {seat}?"),
+    "confirm.revoke.undo": (
+        "Lượt phát biểu của ghế {seat} kết thúc và được ghi lại; muốn nói tiếp, đại biểu phải"
+        " được cho phát biểu lại.",
+        "Seat {seat}'s turn ends and is recorded; to speak again the delegate must be given the"
+        " floor anew.",
+    ),
+    "confirm.quit": ("Thoát bảng điều khiển?", "Quit the console?"),
+    "confirm.quit.note": (
+        "Máy chủ phòng họp vẫn chạy; mở lại bằng lệnh chamber console. Trong bản trình diễn"
+        " (make demo), thoát bảng điều khiển là dừng cả phòng họp mô phỏng.",
+        "The hall's controller keeps running; start the console again with chamber console. In"
+        " the demo (make demo), quitting the console stops the whole simulated hall.",
+    ),
     "new.title": ("Nội dung biểu quyết", "What is being voted on"),
     "new.secret": ("Bỏ phiếu kín", "Secret ballot"),
     "new.duration": ("Thời gian (giây, để trống: mặc định)", "Duration (s, empty: default)"),
@@ -138,6 +167,35 @@ LABELS: dict[str, tuple[str, str]] = {
     "key.mic_on": ("Bật mic", "Mic on"),
     "key.mic_off": ("Tắt mic", "Mic off"),
     "key.quit": ("Thoát", "Quit"),
+    "status.stale": (
+        "DỮ LIỆU CŨ — không nhận được tin từ máy chủ",
+        "STALE — nothing heard from the controller",
+    ),
+    "status.updated": ("Cập nhật", "Updated"),
+    "status.ago": ("{age} trước", "{age} ago"),
+    "status.never": ("chưa nhận tin", "nothing yet"),
+    "unit.s": ("giây", "s"),
+    "unit.min": ("phút", "min"),
+    "floor.muted": ("tắt tiếng (ưu tiên chủ tọa)", "muted (chair priority)"),
+    "cmd.pending": ("Đang gửi", "Sending"),
+    "cmd.done": ("Đã thực hiện", "Done"),
+    "cmd.refused": ("Bị từ chối", "Refused"),
+    "cmd.failed": ("Không gửi được", "Could not send"),
+    "cmd.generic": ("Lệnh", "Command"),
+    "cmd.new": ("Tạo biểu quyết «{title}»", "Create the vote “{title}”"),
+    "cmd.open": ("Bắt đầu biểu quyết «{title}»", "Open the vote “{title}”"),
+    "cmd.hold": ("Tạm dừng biểu quyết «{title}»", "Hold the vote “{title}”"),
+    "cmd.resume": ("Tiếp tục biểu quyết «{title}»", "Resume the vote “{title}”"),
+    "cmd.close": ("Kết thúc biểu quyết «{title}»", "Close the vote “{title}”"),
+    "cmd.cancel": ("Hủy biểu quyết «{title}»", "Cancel the vote “{title}”"),
+    "cmd.publish": ("Công bố kết quả «{title}»", "Publish the result of “{title}”"),
+    "cmd.next": ("Mời người kế tiếp phát biểu", "Give the floor to the next speaker"),
+    "cmd.grant": ("Cho ghế {seat} phát biểu", "Give the floor to seat {seat}"),
+    "cmd.revoke": ("Tắt micro ghế {seat}", "Take the floor from seat {seat}"),
+    "cmd.priority.on": ("Bật ưu tiên chủ tọa", "Chair priority on"),
+    "cmd.priority.off": ("Tắt ưu tiên chủ tọa", "Chair priority off"),
+    "cmd.mic_on": ("Bật micro ghế {seat} (kỹ thuật)", "Force seat {seat}'s microphone on"),
+    "cmd.mic_off": ("Tắt micro ghế {seat} (kỹ thuật)", "Force seat {seat}'s microphone off"),
 }
 
 

@@ -42,6 +42,7 @@ class VoteState(StrEnum):
     CLOSED = "closed"
     PUBLISHED = "published"
     CANCELLED = "cancelled"
+    ANNULLED = "annulled"
     UNKNOWN = "unknown"
 
 
@@ -53,7 +54,7 @@ class VoteMode(StrEnum):
 
 
 ACTIVE = frozenset({VoteState.OPEN, VoteState.HOLD})
-DONE = frozenset({VoteState.CLOSED, VoteState.PUBLISHED, VoteState.CANCELLED})
+DONE = frozenset({VoteState.CLOSED, VoteState.PUBLISHED, VoteState.CANCELLED, VoteState.ANNULLED})
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -225,6 +226,8 @@ class Speaker:
     started: float | None
     limit_s: float | None
     time_left_s: float | None
+    # Silenced by the chair's priority key (the turn and its clock go on).
+    muted: bool = False
 
 
 @dataclass(frozen=True)
@@ -531,6 +534,7 @@ class Mirror:
                 # The core's 0 is "no limit" (a forced or chair microphone): no clock runs.
                 limit_s=_limit(s.get("limit_s")),
                 time_left_s=_float(s.get("time_left_s")),
+                muted=s.get("muted") is True,
             )
             for s in map(_dict, _list(f.get("live")))
         )

@@ -10,11 +10,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Label, Static, TabPane
 
 from chamber.console.client import ApiClient
 from chamber.console.i18n import Lang, label
 from chamber.console.seatmap import Colouring, SeatMap
+from chamber.console.tables import TableSync
 
 
 class TechnicianPane(TabPane):
@@ -24,9 +26,8 @@ class TechnicianPane(TabPane):
         super().__init__("F2", id="tech")
         self.client = client
         self.lang = Lang.VI
-        # What each table shows: its columns' language, and each row's cells by row key.
-        self._columns: dict[str, Lang] = {}
-        self._rows: dict[str, dict[str, tuple[object, ...]]] = {}
+        # What each table shows, so that a drawing changes only what differs.
+        self.tables: dict[str, TableSync] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="tech-top"):
@@ -113,42 +114,18 @@ class TechnicianPane(TabPane):
     def _sync_table(
         self, name: str, columns: tuple[str, ...], rows: dict[str, tuple[object, ...]]
     ) -> None:
-        """Bring table `name` to `rows` (in their order), changing only the cells that differ.
-
-        The columns are made again only when the language changes."""
-        table = self.query_one(f"#{name}", DataTable)
-        shown = self._rows.setdefault(name, {})
-        if self._columns.get(name) is not self.lang:
-            table.clear(columns=True)
-            for i, title in enumerate(columns):
-                table.add_column(title, key=str(i))
-            self._columns[name] = self.lang
-            shown.clear()
-        for key in [k for k in shown if k not in rows]:
-            table.remove_row(key)
-            del shown[key]
-        added = False
-        for key, cells in rows.items():
-            before = shown.get(key)
-            if before is None:
-                table.add_row(*cells, key=key)
-                added = True
-            elif before != cells:
-                for i, (old, new) in enumerate(zip(before, cells, strict=True)):
-                    if old != new:
-                        table.update_cell(key, str(i), new)
-            shown[key] = cells
-        if added and list(shown) != list(rows):
-            # A new row joined at the end: lay the rows out again in their order (rare: a
-            # unit seen for the first time).
-            table.clear()
-            for key, cells in rows.items():
-                table.add_row(*cells, key=key)
-            self._rows[name] = dict(rows)
+        """Bring table `name` to `rows` (in their order), row by row (console/tables.py)."""
+        self.tables.setdefault(name, TableSync()).sync(
+            self.query_one(f"#{name}", DataTable), columns, rows
+        )
 
     def selected_unit_seat(self) -> int | None:
-        units = self.client.mirror.units()
+        """The seat of the unit under the table's cursor (rows are keyed "line/address")."""
         table = self.query_one("#units", DataTable)
-        if not units or table.cursor_row < 0 or table.cursor_row >= len(units):
+        if not 0 <= table.cursor_row < table.row_count:
             return None
-        return units[table.cursor_row].seat
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        for u in self.client.mirror.units():
+            if f"{u.line}/{u.address}" == key:
+                return u.seat
+        return None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from textual.widgets import Static
 
+from chamber.console.app import ChamberConsole
 from chamber.controller.auth import Role, TokenStore
 from chamber.controller.config import HallConfig, load_config
 from chamber.controller.core.clock import FakeClock
@@ -71,3 +74,28 @@ async def hall(tmp_path: Path, vn_config: HallConfig) -> AsyncIterator[Hall]:
     journal = tmp_path / "hall.journal"
     async with Daemon(vn_config, journal, tokens, port=0, clock=clock) as daemon:
         yield Hall(vn_config, tokens, chair, technician, clock, journal, daemon)
+
+
+def panel_text(app: ChamberConsole, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+async def until_drawn(app: ChamberConsole, predicate: Callable[[], bool], what: str = "") -> None:
+    """Wait until a drawing pass of `app` leaves `predicate()` true (bounded)."""
+    try:
+        async with asyncio.timeout(20):
+            await app.wait_drawn(predicate)
+    except TimeoutError:
+        raise AssertionError(f"never drawn: {what}") from None
+
+
+async def until_shown(app: ChamberConsole, selector: str, *texts: str) -> str:
+    """Wait until panel `selector` shows every one of `texts`; returns what it shows."""
+    try:
+        async with asyncio.timeout(20):
+            await app.wait_drawn(lambda: all(t in panel_text(app, selector) for t in texts))
+    except TimeoutError:
+        raise AssertionError(
+            f"{selector} never showed {texts!r}; it shows:\n{panel_text(app, selector)}"
+        ) from None
+    return panel_text(app, selector)

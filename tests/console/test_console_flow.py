@@ -11,7 +11,7 @@ from chamber.console.app import ChamberConsole, ConfirmScreen
 from chamber.console.client import ApiClient, Link
 from chamber.console.mirror import VoteState
 from chamber.controller.core.inputs import VoteKeyPressed
-from tests.console.conftest import Hall
+from tests.console.conftest import Hall, until_shown
 
 FROZEN = 1000.0
 
@@ -32,9 +32,7 @@ async def test_chair_runs_an_open_vote(hall: Hall) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         async with asyncio.timeout(20):
             await client.wait_for(lambda c: c.mirror.attendance().present == 31)
-        await pilot.pause()
-        assert "31/50" in panel(app, "#attendance")
-        assert "Đủ số lượng đại biểu" in panel(app, "#attendance")
+        await until_shown(app, "#attendance", "31/50", "Đủ số lượng đại biểu")
 
         # n: a new vote, typed in Vietnamese.
         await pilot.press("n")
@@ -66,10 +64,8 @@ async def test_chair_runs_an_open_vote(hall: Hall) -> None:
             hall.daemon.runtime.feed(VoteKeyPressed(at=hall.clock.now(), seat=seat, key=key))
         async with asyncio.timeout(20):
             await client.wait_for(lambda c: c.mirror.votes()[0].voted == 30)
-        await pilot.pause()
-        live = panel(app, "#vote")
-        assert "Đang biểu quyết" in live
-        assert "Còn lại 1:00" in live  # the daemon's 60 s deadline, our frozen clock
+        # The daemon's 60 s deadline, our frozen clock.
+        await until_shown(app, "#vote", "Đang biểu quyết", "Còn lại 1:00")
         assert client.mirror.votes()[0].totals == (27, 2, 1)
         assert client.mirror.votes()[0].choices[28] == 2
 
@@ -77,8 +73,7 @@ async def test_chair_runs_an_open_vote(hall: Hall) -> None:
         await pilot.press("h")
         async with asyncio.timeout(20):
             await client.wait_for(lambda c: c.mirror.votes()[0].state is VoteState.HOLD)
-        await pilot.pause()
-        assert "Tạm dừng" in panel(app, "#vote")
+        await until_shown(app, "#vote", "Tạm dừng")
         await pilot.press("h")
         async with asyncio.timeout(20):
             await client.wait_for(lambda c: c.mirror.votes()[0].state is VoteState.OPEN)
@@ -89,8 +84,7 @@ async def test_chair_runs_an_open_vote(hall: Hall) -> None:
         await pilot.press("y")
         async with asyncio.timeout(20):
             await client.wait_for(lambda c: c.mirror.votes()[0].result is not None)
-        await pilot.pause()
-        shown = panel(app, "#vote")
+        shown = await until_shown(app, "#vote", "THÔNG QUA")
         async with hall.http() as http:
             state = (await http.get("/api/state")).json()["state"]
         result = state["votes"][0]["result"]

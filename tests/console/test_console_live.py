@@ -19,7 +19,7 @@ from chamber.controller.core.clock import FakeClock
 from chamber.controller.core.inputs import MicRequest, VoteKeyPressed
 from chamber.controller.daemon import Daemon
 from chamber.drivers.base import Driver, HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
-from tests.console.conftest import Hall
+from tests.console.conftest import Hall, until_drawn, until_shown
 
 FROZEN = 500.0
 
@@ -54,8 +54,8 @@ async def test_secret_ballot_shows_no_seat_colours(hall: Hall) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await until(client, lambda c: c.mirror.ready and c.mirror.votes()[0].voted == 34)
         await pilot.press("v")  # colour the map by vote
-        await pilot.pause()
         seatmap = app.query_one("#chair-map", SeatMap)
+        await until_drawn(app, lambda: seatmap.data.vote is not None, "the vote on the map")
         assert seatmap.colouring is Colouring.VOTE
         vote = client.mirror.votes()[0]
         assert vote.secret
@@ -63,14 +63,16 @@ async def test_secret_ballot_shows_no_seat_colours(hall: Hall) -> None:
         assert vote.choices == {}
         styles = {seatmap.style_of(s) for s in seatmap.data.hall.seats}  # type: ignore[union-attr]
         assert styles == {NEUTRAL, ABSENT}
-        shown = panel(app, "#vote")
-        assert "Bỏ phiếu kín" in shown
-        assert "Kết quả kín đến khi kết thúc" in shown
-        assert "Đã biểu quyết: 34 / Có quyền biểu quyết 40" in shown
+        await until_shown(
+            app,
+            "#vote",
+            "Bỏ phiếu kín",
+            "Kết quả kín đến khi kết thúc",
+            "Đã biểu quyết: 34 / Có quyền biểu quyết 40",
+        )
 
         await pilot.press("c", "y")
         await until(client, lambda c: c.mirror.votes()[0].result is not None)
-        await pilot.pause()
         result = client.mirror.votes()[0].result
         assert result is not None
         yes = sum(1 for k in keys.values() if k == 1)
@@ -79,7 +81,7 @@ async def test_secret_ballot_shows_no_seat_colours(hall: Hall) -> None:
             "Không tán thành": len(keys) - yes,
             "Không biểu quyết": 0,
         }
-        assert f"Tán thành          {yes:>4}" in panel(app, "#vote")
+        await until_shown(app, "#vote", f"Tán thành          {yes:>4}")
 
 
 async def test_floor_grant_next_and_revoke(hall: Hall) -> None:
@@ -91,15 +93,11 @@ async def test_floor_grant_next_and_revoke(hall: Hall) -> None:
     app = ChamberConsole(client, clock=frozen)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(client, lambda c: len(c.mirror.floor().waiting.get("speak", ())) == 3)
-        await pilot.pause()
-        text = panel(app, "#floor")
-        assert "Đăng ký phát biểu (3)" in text
-        assert "1.   7 Phan Công Quân" in text
+        await until_shown(app, "#floor", "Đăng ký phát biểu (3)", "1.   7 Phan Công Quân")
 
         await pilot.press("k")  # next: the first one waiting gets the floor
         await until(client, lambda c: c.mirror.floor().live_seats == {7})
-        await pilot.pause()
-        assert "▶   7 Phan Công Quân  còn 7:00" in panel(app, "#floor")
+        await until_shown(app, "#floor", "▶   7 Phan Công Quân  còn 7:00")
 
         await pilot.press("g")  # grant, seat prefilled with the first waiting (12)
         await pilot.pause()
@@ -114,10 +112,9 @@ async def test_floor_grant_next_and_revoke(hall: Hall) -> None:
         await pilot.press("y")
         await until(client, lambda c: c.mirror.floor().live_seats == {12})
 
-        await pilot.press("y")  # chair priority on
+        await pilot.press("f9")  # chair priority on
         await until(client, lambda c: c.mirror.floor().priority)
-        await pilot.pause()
-        assert "Ưu tiên chủ tọa" in panel(app, "#floor")
+        await until_shown(app, "#floor", "Ưu tiên chủ tọa")
 
 
 class _HealthTap:
@@ -154,8 +151,7 @@ async def test_technician_sees_units_faults_and_forces_a_mic(
             await pilot.pause()
             tap.sink(UnitHealth("keypads-1", 2, 2, UnitKind.KEYPAD, False, 0.0, None, timeouts=3))
             await until(client, lambda c: any(not u.online for u in c.mirror.units()))
-            await pilot.pause()
-            assert "keypads-1/2 ghế 2 — mất kết nối" in panel(app, "#faults")
+            await until_shown(app, "#faults", "keypads-1/2 ghế 2 — mất kết nối")
             units = app.query_one("#units", DataTable)
             assert units.row_count == 3
             assert [str(c) for c in units.get_row_at(1)][4] == "MẤT"
@@ -194,7 +190,7 @@ async def test_console_says_when_the_daemon_is_gone_and_reconnects(
     client = ApiClient(daemon.url, token, clock=frozen, retry_s=(0.05, 0.2))
     app = ChamberConsole(client, clock=frozen)
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=(120, 40)):
             await until(client, lambda c: c.link is Link.CONNECTED)
             sitting: dict[str, object] = {
                 "sitting_id": "k1",
@@ -207,15 +203,13 @@ async def test_console_says_when_the_daemon_is_gone_and_reconnects(
             port = daemon.port
             await daemon.stop()
             await until(client, lambda c: c.link is Link.DISCONNECTED)
-            await pilot.pause()
-            assert "MẤT KẾT NỐI" in panel(app, "#link")
+            await until_shown(app, "#link", "MẤT KẾT NỐI")
             assert app.query_one("#link", Static).has_class("down")
 
             daemon = Daemon(vn_config, journal, tokens, port=port, clock=clock)
             await daemon.__aenter__()
             await until(client, lambda c: c.link is Link.CONNECTED and c.connections == 2)
-            await pilot.pause()
-            assert "Đã kết nối" in panel(app, "#link")
+            await until_shown(app, "#link", "Đã kết nối")
             assert not app.query_one("#link", Static).has_class("down")
             # The restarted daemon replayed its journal: the sitting is still open.
             assert client.mirror.sitting().title == "Kỳ họp thứ nhất"

@@ -7,13 +7,14 @@ CHAMBER_UPDATE_SNAPSHOTS=1 and review the new picture before committing it.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 from pathlib import Path
 
 from chamber.console.app import ChamberConsole
 from chamber.console.client import ApiClient
 from chamber.controller.core.inputs import MicRequest, VoteKeyPressed
-from tests.console.conftest import Hall
+from tests.console.conftest import Hall, until_shown
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 FROZEN = 12_345.0
@@ -21,6 +22,10 @@ FROZEN = 12_345.0
 
 def frozen() -> float:
     return FROZEN
+
+
+def wall() -> datetime.datetime:
+    return datetime.datetime(2027, 3, 15, 8, 30, 5)
 
 
 def check_snapshot(name: str, svg: str, tmp_path: Path) -> None:
@@ -51,13 +56,14 @@ async def test_chair_screen_snapshot(hall: Hall, tmp_path: Path) -> None:
         hall.daemon.runtime.feed(VoteKeyPressed(at=hall.clock.now(), seat=seat, key=key))
 
     client = ApiClient(hall.url, hall.chair, clock=frozen)
-    app = ChamberConsole(client, clock=frozen)
+    app = ChamberConsole(client, clock=frozen, wall=wall)
     async with app.run_test(size=(120, 40)) as pilot:
         async with asyncio.timeout(20):
             await client.wait_for(
                 lambda c: bool(c.mirror.votes()) and c.mirror.votes()[0].voted == 29
             )
         await pilot.press("v")  # colour the seats by vote
+        await until_shown(app, "#vote", "Đã biểu quyết: 29")
         await pilot.pause()
         svg = app.export_screenshot()
     check_snapshot("chair_120x40.svg", svg, tmp_path)
