@@ -453,7 +453,9 @@ class Torture:
             flush=True,
         )
         await asyncio.gather(self.sim.perform(sorted(actions)), self.inject(faults))
-        books = await self.close_vote(vote_id, secret, opened)
+        # Every second secret vote ends as when the system fails mid-vote: the chair annuls
+        # it, runs it again and enters the paper count.
+        books = await self.close_vote(vote_id, secret, opened, annul=secret and index % 4 == 0)
         self.books.add(books)
         journal = self.account_journal()
         print(
@@ -488,11 +490,19 @@ class Torture:
         return opened
 
     async def close_vote(
-        self, vote_id: str, secret: bool, opened: float, *, settle_s: float = SETTLE_S
+        self,
+        vote_id: str,
+        secret: bool,
+        opened: float,
+        *,
+        settle_s: float = SETTLE_S,
+        annul: bool = False,
     ) -> ledger.Books:
         """Heal, wait until the count settles, close, and account for the vote's result; a
-        secret vote is then attacked. Returns the vote's books (the journal's are kept for
-        the end)."""
+        secret vote is then attacked. With `annul` the chair annuls the vote instead of
+        closing it (its result is what was counted, marked annulled), runs it again and
+        enters the count taken on paper; the attack then also reads what those left behind.
+        Returns the vote's books (the journal's are kept for the end)."""
         loop = asyncio.get_running_loop()
         await self.heal()
         await self.sim.drain()
@@ -502,8 +512,13 @@ class Torture:
             self.figures.unsettled_votes += 1
         window = replace(window, closed=loop.time())
         self.windows.append(window)
-        await self.post(f"/api/votes/{vote_id}/close")
-        self.note(f"vote {vote_id} closed")
+        if annul:
+            reason = {"reason": "Hệ thống biểu quyết gặp sự cố"}
+            await self.post(f"/api/votes/{vote_id}/annul", reason)
+            self.note(f"vote {vote_id} annulled")
+        else:
+            await self.post(f"/api/votes/{vote_id}/close")
+            self.note(f"vote {vote_id} closed")
         st = await self.state()
         result = next((r for r in st["results"] if r["vote_id"] == vote_id), None)
         books = ledger.account_result(window, self.truth, result, KEYS)
@@ -515,11 +530,29 @@ class Torture:
             lambda: all((u := shown(self.sim, s)).locked and not u.lit for s in self.honest),
             within=WAIT_S,
         )
+        if annul:
+            books.add(await self.rerun_on_paper(vote_id, ledger.totals_of(expected, KEYS)))
         if secret:
             vote = next(v for v in st["votes"] if v["vote_id"] == vote_id)
             links = await self.attack(window, expected, vote)
             books.secret_links += len(links)
             self.figures.links += links
+        return books
+
+    async def rerun_on_paper(self, vote_id: str, totals: list[int]) -> ledger.Books:
+        """Biểu quyết lại of an annulled vote, taken on paper: the rerun's result must be the
+        count entered, and be linked to the annulled vote."""
+        books = ledger.Books()
+        rerun = await self.post(f"/api/votes/{vote_id}/rerun", {"vote_id": f"{vote_id}-lai"})
+        new_id = rerun["vote_id"]
+        await self.post(f"/api/votes/{new_id}/manual-result", {"method": "paper", "totals": totals})
+        self.note(f"vote {vote_id} run again as {new_id}, on paper")
+        st = await self.state()
+        result = next((r for r in st["results"] if r["vote_id"] == new_id), None)
+        got = [t["count"] for t in result["totals"]] if result else None
+        if result is None or got != totals or result.get("rerun_of") != vote_id:
+            books.wrong_results += 1
+            books.details.append(f"{new_id}: paper count {totals}, daemon {got}")
         return books
 
     async def settle(
@@ -831,6 +864,13 @@ class Torture:
         found += ledger.blob_links(
             "daemon log", "\n".join(self.daemon.lines).encode("utf-8"), secret
         )
+        # The secretariat's exports, made from the journal: results, participation, minutes.
+        for export in ("results.json", "results.csv", "participation.json", "minutes.html"):
+            response = await self._api("GET", f"/api/exports/{export}")
+            if response.status_code == 200:
+                found += ledger.export_links(f"export {export}", response.content, secret)
+            else:
+                found.append(f"export {export}: {response.status_code}, not searched")
         for rec in self.streams:
             messages = rec.since(window.opened)
             for m in messages:

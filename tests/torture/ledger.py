@@ -100,7 +100,9 @@ def journal_presses(
         if kind == "open-vote":
             current = str(r.get("vote_id"))
             per_vote.setdefault(current, [])
-        elif kind in ("close-vote", "cancel-vote") and str(r.get("vote_id")) == current:
+        elif (
+            kind in ("close-vote", "cancel-vote", "annul-vote") and str(r.get("vote_id")) == current
+        ):
             current = None
         elif kind == "vote-key":
             if current is None:
@@ -280,6 +282,34 @@ def blob_links(name: str, data: bytes, secret: Secret) -> list[str]:
             found.append(f"{name}: {why}")
         if obj.get("vote_id") == secret.vote_id and obj.get("choices"):
             found.append(f"{name}: choices of {secret.vote_id}")
+    return found
+
+
+def export_links(name: str, data: bytes, secret: Secret) -> list[str]:
+    """The secretariat's exports of a secret vote: no seat's choice in the results (the JSON
+    search), no choice in anyone's participation record, and in the minutes no list of who
+    chose what under the vote."""
+    found = blob_links(name, data, secret)
+    text = data.decode("utf-8", errors="replace")
+    if text.lstrip().startswith("{"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return [*found, f"{name}: not JSON"]
+        for delegate in body.get("delegates", []) if isinstance(body, dict) else []:
+            for taken in delegate.get("votes", []):
+                if taken.get("vote_id") == secret.vote_id and (
+                    taken.get("key") is not None or taken.get("label") is not None
+                ):
+                    found.append(f"{name}: {delegate.get('delegate_id')}'s choice in the record")
+    elif "<html" in text:
+        marker = f"({secret.vote_id}, "
+        start = text.find(marker)
+        end = text.find("</section>", start)
+        section = text[start:end] if start >= 0 else ""
+        for words in ("Kết quả theo đại biểu", "Individual results"):
+            if words in section:
+                found.append(f"{name}: who chose what under {secret.vote_id}")
     return found
 
 

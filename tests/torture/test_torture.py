@@ -94,6 +94,23 @@ async def test_secret_choices_are_not_readable_from_keypad_rings_after_the_close
     assert ring == []
 
 
+async def test_a_secret_vote_annulled_mid_vote_and_taken_on_paper_keeps_every_secret(
+    hall: Torture,
+) -> None:
+    """When the system fails during a secret ballot the chair annuls it, runs it again and
+    enters the paper count: the annulled result, the rerun, the journal, the stream, the
+    exports and the units keep no seat's choice."""
+    opened = await hall.open_vote("kin-2", secret=True)
+    press_all(hall, keypad_seats(hall) + ip_seats(hall))
+    books = await hall.close_vote("kin-2", True, opened, settle_s=SCENARIO_SETTLE_S, annul=True)
+    assert (books.lost, books.wrong_results) == (0, 0), books.details
+    assert hall.figures.links == []
+    st = await hall.state()
+    annulled = next(v for v in st["votes"] if v["vote_id"] == "kin-2")
+    assert annulled["state"] == "annulled"
+    assert annulled["rerun_by"] == "kin-2-lai"
+
+
 class BrokerLog(logging.Handler):
     """Counts lines of the broker's log that contain `text` (and name one of `clients`)."""
 
