@@ -22,7 +22,7 @@ import asyncio
 import datetime
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 
 from textual import on
@@ -145,6 +145,7 @@ class ChamberConsole(ConsoleActions):
         self._after_draw: list[Callable[[], None]] = []
         # How many drawing passes ran, and what each part was drawn: for tests and the bench.
         self.passes = 0
+        self.pass_times: deque[float] = deque(maxlen=1000)  # when each paced pass ran
         self.draws: Counter[str] = Counter()
 
     # --- layout ---------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ class ChamberConsole(ConsoleActions):
     def _draw_pass(self) -> None:
         self._pass_due = False
         self._last_pass = _pace()
+        self.pass_times.append(self._last_pass)
         try:
             self.refresh_view()
         except NoMatches:  # a pass while the app shuts down: its widgets are gone

@@ -60,11 +60,13 @@ class LinkBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.lang = Lang.VI
+        self.alarm = False  # the mark is red: nothing heard for too long
 
     def show(self, now: datetime.datetime, fresh: Freshness) -> None:
         lang = self.lang
         text = Text()
         text.append(f"{label('status.updated', lang)}: ")
+        self.alarm = fresh.age_s is None or fresh.age_s > STALE_S
         if fresh.age_s is None:
             text.append(label("status.never", lang), style="bold white on red3")
         else:

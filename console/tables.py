@@ -37,6 +37,7 @@ class TableSync:
         """Show `rows` (in their order) under `columns`; True if anything changed."""
         titles = tuple(columns)
         changed = False
+        cursor = self._cursor_key(table)
         if titles != self.columns:
             table.clear(columns=True)
             for i, title in enumerate(titles):
@@ -66,7 +67,16 @@ class TableSync:
         if order != self._table_order(table):
             self._reorder(table, order)
             changed = True
+        if cursor is not None and cursor in rows and self._cursor_key(table) != cursor:
+            # Rows above it came or went: the cursor follows its row.
+            table.move_cursor(row=order.index(cursor), animate=False)
         return changed
+
+    @staticmethod
+    def _cursor_key(table: DataTable[object]) -> str | None:
+        if table.cursor_type != "row" or not 0 <= table.cursor_row < table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
 
     @staticmethod
     def _table_order(table: DataTable[object]) -> list[str]:
@@ -76,10 +86,7 @@ class TableSync:
         ]
 
     def _reorder(self, table: DataTable[object], order: list[str]) -> None:
-        """Put the rows in `order` in place: the cursor follows its row."""
-        cursor_key = None
-        if table.row_count and 0 <= table.cursor_row < table.row_count:
-            cursor_key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        """Put the rows in `order` in place."""
         rank = {key: i for i, key in enumerate(order)}
         # `sort` hands its key function a row's cells, not its key. It computes the keys in one
         # pass over the rows in the order they were added, which is the order of `table.rows`:
@@ -91,5 +98,3 @@ class TableSync:
             table.clear()
             for key in order:
                 table.add_row(*self.rows[key], key=key)
-        if cursor_key is not None and table.cursor_type == "row" and cursor_key in table.rows:
-            table.move_cursor(row=table.get_row_index(cursor_key), animate=False)

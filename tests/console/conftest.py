@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from chamber.controller.config import HallConfig, load_config
 from chamber.controller.core.clock import FakeClock
 from chamber.controller.core.inputs import PresenceChanged
 from chamber.controller.daemon import Daemon
+from chamber.drivers.base import Driver, HealthSink, InputSink
 
 ROOT = Path(__file__).resolve().parents[2]
 VN_COUNCIL = ROOT / "examples" / "vn-council.toml"
@@ -58,6 +59,20 @@ class Hall:
                 },
             )
             reply.raise_for_status()
+
+
+class HealthTap:
+    """A driver factory with no drivers: it only keeps the runtime's health sink, so that a
+    test reports units' health as drivers would."""
+
+    def __init__(self) -> None:
+        self.sink: HealthSink | None = None
+
+    def __call__(
+        self, config: HallConfig, clock: object, inputs: InputSink, health: HealthSink
+    ) -> Sequence[Driver]:
+        self.sink = health
+        return []
 
 
 @pytest.fixture

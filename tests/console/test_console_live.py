@@ -4,7 +4,7 @@ and no interim totals, the floor and the technician's screen, and a daemon resta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,8 +18,8 @@ from chamber.controller.config import HallConfig
 from chamber.controller.core.clock import FakeClock
 from chamber.controller.core.inputs import MicRequest, VoteKeyPressed
 from chamber.controller.daemon import Daemon
-from chamber.drivers.base import Driver, HealthSink, InputSink, LineHealth, UnitHealth, UnitKind
-from tests.console.conftest import Hall, until_drawn, until_shown
+from chamber.drivers.base import LineHealth, UnitHealth, UnitKind
+from tests.console.conftest import Hall, HealthTap, until_drawn, until_shown
 
 FROZEN = 500.0
 
@@ -117,25 +117,12 @@ async def test_floor_grant_next_and_revoke(hall: Hall) -> None:
         await until_shown(app, "#floor", "Ưu tiên chủ tọa")
 
 
-class _HealthTap:
-    """A driver factory with no drivers: it only keeps the runtime's health sink."""
-
-    def __init__(self) -> None:
-        self.sink: HealthSink | None = None
-
-    def __call__(
-        self, config: HallConfig, clock: object, inputs: InputSink, health: HealthSink
-    ) -> Sequence[Driver]:
-        self.sink = health
-        return []
-
-
 async def test_technician_sees_units_faults_and_forces_a_mic(
     tmp_path: Path, vn_config: HallConfig
 ) -> None:
     tokens = TokenStore()
     token = tokens.add("technician", Role.TECHNICIAN)
-    tap = _HealthTap()
+    tap = HealthTap()
     async with Daemon(
         vn_config, tmp_path / "j", tokens, port=0, clock=FakeClock(), driver_factory=tap
     ) as daemon:
