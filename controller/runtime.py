@@ -36,6 +36,7 @@ from chamber.controller.core.effects import Chime, Effect, Notification, UnitCom
 from chamber.controller.core.errors import CommandRejected
 from chamber.controller.core.inputs import (
     ClockAnchor,
+    FaultAcknowledged,
     Input,
     SecretVoteSealed,
     Tick,
@@ -46,6 +47,7 @@ from chamber.controller.core.model import MicClass
 from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.core.view import Audience, HallInfo, Health, View, project
 from chamber.controller.core.votes import VoteState
+from chamber.controller.faults import Fault, FaultBook
 from chamber.controller.hub import Hub
 from chamber.controller.journal import Journal, JournalWriter
 from chamber.controller.secret_store import SecretBallotStore
@@ -53,6 +55,8 @@ from chamber.drivers.base import (
     ChimeCapable,
     Driver,
     HealthSink,
+    Identifying,
+    IdentifyResult,
     InputSink,
     LineHealth,
     Resumable,
@@ -147,6 +151,8 @@ class Runtime:
         self._by_seat: dict[int, list[Driver]] = defaultdict(list)
         self._health: dict[tuple[str, int], UnitHealth] = {}
         self._lines: dict[str, LineHealth] = {}
+        # The technician's fault list, from the health reports (controller/faults.py).
+        self.faults = FaultBook()
         self.started = asyncio.Event()
         # The last journaled origin per (seat, unit kind), e.g. a keypad's "kp:BOOT:SEQ": the
         # drivers resume their units' event numbering from it after a restart.
@@ -167,7 +173,10 @@ class Runtime:
         health report reuses it (at 4,096 seats the snapshot costs milliseconds)."""
         if self._core_state is None:
             self._core_state = self.core.snapshot()
-        return project(self._core_state, self._hall_info, self.health_snapshot())
+        self.faults.expire(self.clock.now())
+        return project(
+            self._core_state, self._hall_info, self.health_snapshot(), self.faults.snapshot()
+        )
 
     def _core_changed(self) -> None:
         self._core_state = None
@@ -216,6 +225,8 @@ class Runtime:
         return await reply
 
     def _on_health(self, item: UnitHealth | LineHealth) -> None:
+        if self.faults.observe(item, self.clock.now()):
+            self._refresh_soon()
         if isinstance(item, LineHealth):
             before = self._lines.get(item.line)
             self._lines[item.line] = item
@@ -227,6 +238,31 @@ class Runtime:
         self._health[key] = item
         if before_unit != item:
             self._refresh_soon()
+
+    # --- the technician ------------------------------------------------------------------
+
+    async def acknowledge_fault(self, fault_id: str) -> Fault:
+        """The technician has seen fault `fault_id`: journaled (`fault-ack`), then marked in
+        the list until it clears. Raises `faults.UnknownFault` for a fault not in the list."""
+        fault = self.faults.get(fault_id)
+        await self.command(lambda at: FaultAcknowledged(at, fault_id, fault.first_at))
+        seen = self.faults.acknowledge(fault_id, self.clock.now())
+        self._refresh_soon()
+        return seen
+
+    async def identify(self, line: str, address: int, seconds: int) -> IdentifyResult:
+        """Ask the unit at `address` on `line` to blink for `seconds` (its driver's
+        `Identifying.identify`). KeyError when the line has no such unit,
+        NotImplementedError when the line's units have no identify command."""
+        for driver in self.drivers:
+            if driver.name != line:
+                continue
+            if not isinstance(driver, Identifying):
+                raise NotImplementedError(f"the units on line {line} cannot identify themselves")
+            if address not in driver.units():
+                break
+            return await driver.identify(address, seconds)
+        raise KeyError(f"no unit {address} on line {line}")
 
     # --- the loop ------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chamber.controller.api import exports, floor, queries, sitting, stream, votes
+from chamber.controller.api import exports, floor, queries, sitting, stream, technician, votes
 from chamber.controller.api.deps import (
     MAX_BODY,
     STATUS_OF_CODE,
@@ -89,7 +89,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
         return problem_response(500, "Internal error", type(exc).__name__)
 
     ctx = Context(runtime, tokens)
-    for resource in (queries, sitting, votes, floor, exports):
+    for resource in (queries, sitting, votes, floor, exports, technician):
         resource.register(ctx)
     app.include_router(ctx.api)
     stream.register(app, runtime, tokens)

@@ -377,6 +377,17 @@ class MicOverride(Input):
 
 
 @dataclass(frozen=True)
+class FaultAcknowledged(Input):
+    """The technician has seen a fault of a line or unit: `fault` is its id in the fault
+    list ("LINE/ADDRESS/KIND", e.g. "keypads-1/4/offline"), `since` when it began. On record
+    as the technician's log; nothing in the sitting changes."""
+
+    kind: ClassVar[str] = "fault-ack"
+    fault: str
+    since: float
+
+
+@dataclass(frozen=True)
 class ApiChairPriority(Input):
     """Chair priority from the console rather than the chair's unit."""
 
@@ -443,6 +454,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         SetSpeakingTime,
         ExtendSpeakingTime,
         MicOverride,
+        FaultAcknowledged,
         ApiChairPriority,
         Tick,
         ClockAnchor,

@@ -66,6 +66,7 @@ from chamber.controller.core.inputs import (
     CreateVote,
     EnterManualResult,
     ExtendSpeakingTime,
+    FaultAcknowledged,
     GrantFloor,
     GrantNext,
     HoldVote,
@@ -231,6 +232,8 @@ class MeetingCore:
             ClockAnchor: self._on_clock_anchor,
             # A fact for the record and the drivers' cursors: nothing in the sitting changes.
             UnitRestarted: lambda inp: [],
+            # The technician's log: the fault list itself is the runtime's.
+            FaultAcknowledged: lambda inp: [],
             MicOverride: self.floor.handle,
         }
         for cls in FLOOR_UNIT_INPUTS:

@@ -21,11 +21,12 @@ with TypedDicts for the top level; their parts are the core's own JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, TypedDict, cast
 
 from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.triage import Triage, triage
 
 
 class Audience(StrEnum):
@@ -95,6 +96,9 @@ class StaffView(PublicView):
     """The chair's and the technician's view: all of the observer's, and the health."""
 
     health: Health
+    # The lines worst first, the units by trouble, the faults, the forced microphones
+    # (`controller/core/triage.py`).
+    triage: Triage
 
 
 class WallView(TypedDict):
@@ -212,8 +216,14 @@ def shown_vote(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def project(snapshot: Mapping[str, Any], hall: HallInfo, health: Health) -> dict[Audience, View]:
-    """Every audience's view of the core's `snapshot()`, with the hall and the health.
+def project(
+    snapshot: Mapping[str, Any],
+    hall: HallInfo,
+    health: Health,
+    faults: Sequence[Mapping[str, Any]] = (),
+) -> dict[Audience, View]:
+    """Every audience's view of the core's `snapshot()`, with the hall, the health and the
+    runtime's fault list (`controller/faults.py`).
 
     The views share their parts (they are read, never changed in place)."""
     shown = shown_vote(snapshot)
@@ -231,7 +241,10 @@ def project(snapshot: Mapping[str, Any], hall: HallInfo, health: Health) -> dict
         "sittings": snapshot["sittings"],
         "floor": snapshot["floor"],
     }
-    staff = cast(StaffView, {**public, "health": health})
+    staff = cast(
+        StaffView,
+        {**public, "health": health, "triage": triage(health, snapshot["floor"], faults)},
+    )
     attendance = snapshot["attendance"]
     past = snapshot["sittings"]
     wall: WallView = {

@@ -21,7 +21,7 @@ from chamber.drivers.base import LineHealth, UnitHealth, UnitKind
 
 from .conftest import Hall
 
-PATH_VALUES = {"seat": "5", "vote_id": "v1", "item_id": "1"}
+PATH_VALUES = {"seat": "5", "vote_id": "v1", "item_id": "1", "line": "rtu-1", "address": "5"}
 NO_TOKEN = "no token"
 BAD_TOKEN = "bad token"
 CALLERS: tuple[Role | str, ...] = (*Role, NO_TOKEN, BAD_TOKEN)
