@@ -31,7 +31,9 @@
         closed: "Kết quả biểu quyết",
         published: "Kết quả biểu quyết",
         cancelled: "Đã hủy biểu quyết",
+        annulled: "Đã hủy kết quả biểu quyết",
       },
+      practice: "Biểu quyết thử",
       mode: { open: "Biểu quyết công khai", secret: "Bỏ phiếu kín", "roll-call": "Biểu quyết lần lượt" },
       voted: (v, n) => `Đã biểu quyết: ${v}/${n}`,
       adopted: "THÔNG QUA",
@@ -66,7 +68,9 @@
         closed: "Result",
         published: "Result",
         cancelled: "Vote cancelled",
+        annulled: "Result annulled",
       },
+      practice: "Practice vote",
       mode: { open: "Open vote", secret: "Secret ballot", "roll-call": "Roll-call vote" },
       voted: (v, n) => `Voted: ${v} of ${n}`,
       adopted: "ADOPTED",
@@ -272,7 +276,9 @@
     const secret = vote.mode === "secret";
     panel.dataset.vote = vote.vote_id;
     panel.dataset.state = vote.state;
-    setText($("vote-status"), t.state[vote.state] || vote.state);
+    // A practice vote says so first; it decides nothing (the wall view's `show.practice`).
+    const status = t.state[vote.state] || vote.state;
+    setText($("vote-status"), (mirror.show || {}).practice ? `${t.practice}: ${status}` : status);
     setText($("vote-mode"), t.mode[vote.mode] || vote.mode);
     $("vote-mode").classList.toggle("secret", secret);
     setText($("vote-title"), vote.title || "");

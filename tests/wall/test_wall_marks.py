@@ -1,0 +1,36 @@
+"""The web wall in headless Chromium against a real daemon: a practice vote says so, and an
+annulled vote says that its result was annulled and shows no totals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from tests.wall.hall import PageErrors, running_hall
+from tests.wall.test_wall_page import _open_sitting, _open_vote, _press_all
+
+
+async def test_a_practice_vote_and_an_annulled_vote_say_so(
+    tmp_path: Path, wall_page: tuple[Page, PageErrors]
+) -> None:
+    page, seen = wall_page
+    async with running_hall(tmp_path / "journal") as hall:
+        await page.goto(hall.wall_url)
+        await _open_sitting(hall)
+        await _open_vote(hall, "thu", practice=True)
+        await expect(page.locator("#vote-status")).to_have_text("Biểu quyết thử: Đang biểu quyết")
+        await _press_all(hall, "thu")
+        await hall.post("/api/votes/thu/close")
+        await expect(page.locator("#vote-status")).to_have_text(
+            "Biểu quyết thử: Kết quả biểu quyết"
+        )
+
+        await _open_vote(hall, "v1")
+        await expect(page.locator("#vote-status")).to_have_text("Đang biểu quyết")
+        await _press_all(hall, "v1")
+        await hall.post("/api/votes/v1/annul", {"reason": "Mất điện giữa chừng"})
+        await expect(page.locator("#vote-status")).to_have_text("Đã hủy kết quả biểu quyết")
+        assert await page.locator("#totals").is_hidden()
+        assert await page.locator("#result").is_hidden()
+    assert seen.while_daemon_ran() == []
