@@ -6,6 +6,7 @@ Figures (docs/benchmarks.md says what limits each):
 3 key events/s through the meeting core at 4,096 seats (core_rate)
 4 daemon RSS at 4,096 seats (rss; read from figure 1's 4,096-seat run when both run)
 5 restart + replay of a day's journal (replay)
+7 stream -> screen on the operator console, demo hall's health traffic (console_latency)
 
 `--quick` runs each figure's smallest configuration (to show the suite works, not to
 measure); `--only N` (repeatable) runs those figures and refreshes them in bench.json, which
@@ -25,10 +26,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import core_rate, latency, poll_cycle, replay, rss
+from bench import console_latency, core_rate, latency, poll_cycle, replay, rss
 from bench.common import RESULTS, Figure, machine, write_json
 
-NAMES = {1: "latency", 2: "poll_cycle", 3: "core_rate", 4: "rss", 5: "replay"}
+NAMES = {
+    1: "latency",
+    2: "poll_cycle",
+    3: "core_rate",
+    4: "rss",
+    5: "replay",
+    7: "console_latency",
+}
 
 
 def run(only: list[int], quick: bool, results: Path) -> list[Figure]:
@@ -48,8 +56,10 @@ def run(only: list[int], quick: bool, results: Path) -> list[Figure]:
                 figure = rss.figure_from(lat_runs[rss.SEATS], quick)
             else:
                 figure = rss.measure(quick=quick)
-        else:
+        elif number == 5:
             figure = replay.measure(quick=quick)
+        else:
+            figure = console_latency.measure(quick=quick)
         write_json(NAMES[number], figure.to_json(), results)
         figures.append(figure)
         print(f"  done: figure {number}", file=sys.stderr, flush=True)

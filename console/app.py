@@ -36,7 +36,7 @@ from textual.widgets import Footer, Static, TabbedContent
 from chamber.console.actions import CHAIR_ACTIONS, FOOTER_LABELS, TECH_ACTIONS, ConsoleActions
 from chamber.console.chair import ChairPane, Clock, clock_text
 from chamber.console.client import ApiClient, Link
-from chamber.console.dialogs import ConfirmScreen, NewVote, NewVoteScreen, SeatScreen
+from chamber.console.dialogs import ConfirmScreen, SeatScreen
 from chamber.console.i18n import Lang, label, lang_of
 from chamber.console.mirror import ALL_PARTS
 from chamber.console.seatmap import SeatMap, map_data
@@ -47,8 +47,6 @@ __all__ = [
     "ChairPane",
     "ChamberConsole",
     "ConfirmScreen",
-    "NewVote",
-    "NewVoteScreen",
     "SeatScreen",
     "TechnicianPane",
     "clock_text",
@@ -76,7 +74,7 @@ SCREEN_PARTS: dict[str, tuple[frozenset[str], str | None]] = {
     "vote": (frozenset({"votes", "active_vote", "hall"}), "chair"),
     "floor": (frozenset({"floor", "hall"}), "chair"),
     "chair-map": (frozenset({"attendance", "votes", "active_vote", "floor", "hall"}), "chair"),
-    "health": (frozenset({"health", "hall"}), "tech"),
+    "health": (frozenset({"health", "triage", "hall"}), "tech"),
     "tech-map": (
         frozenset({"attendance", "votes", "active_vote", "floor", "health", "hall"}),
         "tech",
