@@ -5,8 +5,19 @@ secretary's override (`SetPresence`); this module does not care which, the meeti
 Presence is mirrored at all times, so that a sitting opened with delegates already seated knows
 who is there; attendance periods are recorded only while a sitting is open.
 
-A registration (`OpenAttendance` .. `CloseAttendance`) is a roll the chair takes: a delegate is
-registered if present at any moment while it is open (seated when it opens, or arriving later).
+A registration (`OpenAttendance` .. `CloseAttendance`) is a roll the chair takes. A roll call
+(điểm danh, `confirm=True`) registers a delegate who confirms while it is open: the seat's
+presence key pressed (whichever way it toggles the unit: a delegate seated before the roll
+presses once, not twice), a card inserted, or the secretary marking the seat present. While a
+roll call is open the seat's presence LED says "confirmed", not "present": a dark LED asks the
+delegate to press. A card taken out is never a confirmation. Without `confirm` (journals of
+earlier releases) a delegate is registered if present at any moment while it is open.
+
+Who sits where is `Seating`: the hall's chart, changed by moves (`MoveDelegate`, a delegate
+taken to a spare seat when a unit breaks). A vote already held when a delegate moves keeps
+the chart it was held with (`Seating.chart_for`), so a vote cast stays the delegate's.
+Marks by hand (`SetPresence`, with the secretary's reason) and moves are kept for the
+sitting's record and its minutes.
 
 The quorum counts voting members present (heads, never weights) against `Body.members`, with
 the hall's `QuorumRule`. The rules are in `controller.core.rules`; this module only counts.
@@ -46,6 +57,8 @@ class Registration:
     # Voting members registered, against the quorum at close.
     voting_registered: int
     quorum_required: int
+    # A roll call: each delegate registered by confirming.
+    roll_call: bool = False
 
     @property
     def quorate(self) -> bool:
@@ -61,18 +74,91 @@ class Registration:
             "voting_registered": self.voting_registered,
             "quorum_required": self.quorum_required,
             "quorate": self.quorate,
+            "roll_call": self.roll_call,
         }
+
+
+@dataclass(frozen=True)
+class PresenceMark:
+    """A seat marked present or absent by hand, with the reason given for the record."""
+
+    at: float
+    seat: int
+    delegate: str
+    present: bool
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "seat": self.seat,
+            "delegate": self.delegate,
+            "present": self.present,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class SeatMove:
+    """A delegate moved from one seat to a spare one. `held` names the votes already held
+    (opened at least once) at the move: they keep the chart from before it."""
+
+    at: float
+    delegate: str
+    from_seat: int
+    to_seat: int
+    reason: str
+    held: frozenset[str] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "delegate": self.delegate,
+            "from_seat": self.from_seat,
+            "to_seat": self.to_seat,
+            "reason": self.reason,
+        }
+
+
+class Seating:
+    """Who sits where: the hall's seating chart, and the moves made since."""
+
+    def __init__(self, hall: Hall) -> None:
+        self._initial: dict[int, str] = {
+            s.number: s.delegate for s in hall.seats if s.delegate is not None
+        }
+        self.current: dict[int, str] = dict(self._initial)
+        self.moves: list[SeatMove] = []
+
+    def delegate_at(self, seat: int) -> str | None:
+        return self.current.get(seat)
+
+    def move(self, move: SeatMove) -> None:
+        del self.current[move.from_seat]
+        self.current[move.to_seat] = move.delegate
+        self.moves.append(move)
+
+    def chart_for(self, vote_id: str) -> dict[int, str]:
+        """The chart `vote_id` was held with: the hall's, with every move made before it."""
+        if not self.moves:
+            return self.current
+        chart = dict(self._initial)
+        for move in self.moves:
+            if vote_id in move.held:
+                break
+            del chart[move.from_seat]
+            chart[move.to_seat] = move.delegate
+        return chart
 
 
 class Attendance:
     """Presence mirror, per-sitting attendance record and the quorum, kept incrementally."""
 
     def __init__(self, hall: Hall) -> None:
-        self._delegate_at: dict[int, str] = {
-            s.number: s.delegate for s in hall.seats if s.delegate is not None
-        }
-        voting = {d.id for d in hall.delegates if d.voting}
-        self._voting_seats = frozenset(s for s, d in self._delegate_at.items() if d in voting)
+        self.seating = Seating(hall)
+        self._delegate_at = self.seating.current
+        self._voting = frozenset(d.id for d in hall.delegates if d.voting)
+        self._voting_seats = frozenset(s for s, d in self._delegate_at.items() if d in self._voting)
         self.quorum_required = quorum_required(hall.policies.quorum, hall.body.members)
         self.present_seats: set[int] = set()
         # The electorate of a vote: seats of voting members who are present.
@@ -80,9 +166,16 @@ class Attendance:
         self.recording = False
         self.periods: dict[str, list[Period]] = {}
         self.registration_open = False
+        # The open registration is a roll call: only a confirmation registers.
+        self.roll_call = False
         self._registration_opened_at = 0.0
         self._registered: set[str] = set()
         self.registrations: list[Registration] = []
+        # Seats whose unit reported a card: their "absent" is a card taken out.
+        self._card_seats: set[int] = set()
+        # The sitting's marks by hand and moves, for its record.
+        self.marks: list[PresenceMark] = []
+        self.moves: list[SeatMove] = []
 
     # --- presence ---------------------------------------------------------------------------
 
@@ -109,7 +202,7 @@ class Attendance:
             if delegate is not None:
                 if self.recording:
                     self.periods.setdefault(delegate, []).append(Period(seat, now, None))
-                if self.registration_open:
+                if self.registration_open and not self.roll_call:
                     self._registered.add(delegate)
         else:
             self.present_seats.discard(seat)
@@ -124,6 +217,69 @@ class Attendance:
             last = periods[-1]
             periods[-1] = Period(last.seat, last.start, now)
 
+    def presence_led(self, seat: int) -> bool:
+        """What the seat's presence LED shows: during a roll call, that its delegate has
+        confirmed; otherwise that the seat is present."""
+        if self.registration_open and self.roll_call:
+            return self.confirmed(seat)
+        return seat in self.present_seats
+
+    def confirmed(self, seat: int) -> bool:
+        """The seat's delegate has confirmed in the roll call that is open."""
+        delegate = self._delegate_at.get(seat)
+        return self.registration_open and delegate is not None and delegate in self._registered
+
+    def unit_presence(self, seat: int, present: bool, card: str | None) -> tuple[bool, bool]:
+        """A presence event from the seat's unit, as the core should take it: (present,
+        confirms). During a roll call the first press of a delegate not yet confirmed
+        confirms, whichever way the presence key toggled; a card taken out never does."""
+        card_out = not present and seat in self._card_seats
+        if present:
+            if card is not None:
+                self._card_seats.add(seat)
+            else:
+                self._card_seats.discard(seat)
+        if not (self.registration_open and self.roll_call) or card_out:
+            return present, False
+        if self.confirmed(seat):
+            return present, False
+        return True, True
+
+    def confirm(self, seat: int) -> bool:
+        """Register the seat's delegate in the roll call that is open; False if there is no
+        roll call, no delegate, or the delegate had confirmed already."""
+        delegate = self._delegate_at.get(seat)
+        if not (self.registration_open and self.roll_call) or delegate is None:
+            return False
+        if delegate in self._registered:
+            return False
+        self._registered.add(delegate)
+        return True
+
+    @property
+    def confirmed_count(self) -> int:
+        return len(self._registered) if self.registration_open else 0
+
+    def mark(self, mark: PresenceMark) -> None:
+        """Keep a mark by hand for the sitting's record."""
+        if self.recording:
+            self.marks.append(mark)
+
+    def move(self, move: SeatMove) -> None:
+        """The delegate of `move.from_seat` sits at `move.to_seat` (the core checked both):
+        a present delegate is present at the new seat, their period there starting now."""
+        was_present = move.from_seat in self.present_seats
+        if was_present:
+            self.set_present(move.from_seat, False, move.at)
+        self.seating.move(move)
+        if move.from_seat in self._voting_seats:
+            self._voting_seats = (self._voting_seats - {move.from_seat}) | {move.to_seat}
+        self._card_seats.discard(move.from_seat)
+        if was_present:
+            self.set_present(move.to_seat, True, move.at)
+        if self.recording:
+            self.moves.append(move)
+
     # --- the sitting's record ---------------------------------------------------------------
 
     def start_recording(self, now: float) -> None:
@@ -131,6 +287,8 @@ class Attendance:
         self.recording = True
         self.periods = {}
         self.registrations = []
+        self.marks = []
+        self.moves = []
         for seat in sorted(self.present_seats):
             delegate = self._delegate_at.get(seat)
             if delegate is not None:
@@ -145,24 +303,29 @@ class Attendance:
         self.recording = False
         return {d: tuple(p) for d, p in self.periods.items()}
 
-    def open_registration(self, now: float) -> None:
+    def open_registration(self, now: float, *, roll_call: bool = False) -> None:
         self.registration_open = True
+        self.roll_call = roll_call
         self._registration_opened_at = now
-        self._registered = {
-            self._delegate_at[s] for s in self.present_seats if s in self._delegate_at
-        }
+        if roll_call:
+            self._registered = set()
+        else:
+            self._registered = {
+                self._delegate_at[s] for s in self.present_seats if s in self._delegate_at
+            }
 
     def close_registration(self, now: float) -> Registration:
         self.registration_open = False
-        voting_ids = {self._delegate_at[s] for s in self._voting_seats}
         registration = Registration(
             number=len(self.registrations) + 1,
             opened_at=self._registration_opened_at,
             closed_at=now,
             registered=tuple(sorted(self._registered)),
-            voting_registered=len(self._registered & voting_ids),
+            voting_registered=len(self._registered & self._voting),
             quorum_required=self.quorum_required,
+            roll_call=self.roll_call,
         )
+        self.roll_call = False
         self.registrations.append(registration)
         self._registered = set()
         return registration
@@ -183,12 +346,25 @@ class Attendance:
             "quorum": self.quorum_json(),
             "registration": {
                 "open": self.registration_open,
+                "roll_call": self.registration_open and self.roll_call,
                 "opened_at": self._registration_opened_at if self.registration_open else None,
                 "registered": sorted(self._registered) if self.registration_open else [],
             },
             "registrations": [r.to_json() for r in self.registrations],
+            "marks": [m.to_json() for m in self.marks],
+            "moves": [m.to_json() for m in self.moves],
+            # Seats whose delegate is not the hall file's (after a move): seat -> delegate,
+            # or null for a seat left empty.
+            "seating": self._seating_changes(),
             "periods": {
                 d: [{"seat": p.seat, "start": p.start, "end": p.end} for p in periods]
                 for d, periods in sorted(self.periods.items())
             },
         }
+
+    def _seating_changes(self) -> dict[str, str | None]:
+        changes: dict[int, str | None] = {}
+        for move in self.seating.moves:
+            changes[move.from_seat] = self._delegate_at.get(move.from_seat)
+            changes[move.to_seat] = self._delegate_at.get(move.to_seat)
+        return {str(seat): changes[seat] for seat in sorted(changes)}

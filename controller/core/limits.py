@@ -55,3 +55,6 @@ MAX_CHOICES: Final = 10
 # The chair's reason for annulling a vote (hủy kết quả), or for a result taken by hand: one or
 # two sentences for the minutes.
 MAX_ANNUL_REASON: Final = 500
+# The reason for marking a seat present or absent by hand, or for moving a delegate to another
+# seat: a sentence for the minutes.
+MAX_SEAT_REASON: Final = 500

@@ -15,7 +15,7 @@ which a choice could reach it. No I/O, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -134,9 +134,16 @@ def build_participation(
     periods: Mapping[str, Sequence[Period]],
     votes: Iterable[tuple[VoteDefinition, VoteResult]],
     speeches: Iterable[SpeechLike],
+    chart_for: Callable[[str], Mapping[int, str]] | None = None,
 ) -> dict[str, Participation]:
-    """One record per delegate of the hall, for one sitting, in delegate order."""
-    delegate_at = {s.number: s.delegate for s in hall.seats if s.delegate is not None}
+    """One record per delegate of the hall, for one sitting, in delegate order.
+
+    `chart_for(vote_id)`: who sat where when that vote was held (a delegate moved to another
+    seat takes the votes of the seat they sat at then); None: the hall's chart."""
+    delegate_at: Mapping[int, str] = {
+        s.number: s.delegate for s in hall.seats if s.delegate is not None
+    }
+    hall_chart = delegate_at
     taken: dict[str, list[VoteTaken]] = {d.id: [] for d in hall.delegates}
     missed: dict[str, list[str]] = {d.id: [] for d in hall.delegates}
     for definition, result in votes:
@@ -145,6 +152,7 @@ def build_participation(
             # vote run again in its place does.
             continue
         choice_of = dict(result.choices)  # empty for a secret vote
+        delegate_at = hall_chart if chart_for is None else chart_for(definition.vote_id)
         for seat in result.participants:
             delegate = delegate_at.get(seat)
             if delegate is None:
@@ -165,6 +173,7 @@ def build_participation(
             delegate = delegate_at.get(seat)
             if delegate is not None and seat not in voted:
                 missed[delegate].append(definition.vote_id)
+    delegate_at = hall_chart
     spoke: dict[str, list[SpeechRecord]] = {d.id: [] for d in hall.delegates}
     for speech in speeches:
         delegate_id = speech.delegate_id or delegate_at.get(speech.seat)
