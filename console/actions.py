@@ -131,8 +131,9 @@ class ConsoleActions(App[None]):
             line.note(CommandNote(what, CommandState.DONE))
             return
         if isinstance(exc, ApiError):
-            line.note(CommandNote(what, CommandState.REFUSED, exc.detail))
-            self.notify(exc.detail, title=label("error", self.lang), severity="error")
+            refusal = exc.text(self.lang)
+            line.note(CommandNote(what, CommandState.REFUSED, refusal))
+            self.notify(refusal, title=label("error", self.lang), severity="error")
         elif isinstance(exc, OSError):
             line.note(CommandNote(what, CommandState.FAILED, str(exc)))
             self.notify(str(exc), title=label("error", self.lang), severity="error")

@@ -4,7 +4,9 @@
 fetches the hall, follows `/api/stream` (the token's view, then patches to it) into a
 `Mirror`, and reconnects by itself (with `since=` the last sequence number) when the daemon
 goes away or a message does not follow. Commands return the daemon's sequence number (a new
-vote: the id the daemon gave it) or raise `ApiError` with the daemon's own sentence.
+vote: the id the daemon gave it) or raise `ApiError` with the refusal's `code` and `params`;
+`ApiError.text(lang)` words it in the console's language from the daemon's catalogue of
+refusals (GET /api/refusals, fetched once with the hall).
 
 It must never import the meeting core or the runtime: the console is a remote client.
 """
@@ -25,7 +27,9 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
+from chamber.console.i18n import Lang
 from chamber.console.mirror import HallInfo, Mirror, StreamError
+from chamber.console.refusals import Catalogue
 
 log = logging.getLogger("chamber.console")
 
@@ -34,13 +38,34 @@ Listener = Callable[[], None]
 
 
 class ApiError(Exception):
-    """A command the daemon refused or could not take; `detail` is the daemon's sentence."""
+    """A command the daemon refused or could not take: `code` and `params` name the refusal
+    (None for an answer that is no refusal of the catalogue), `detail` is the daemon's own
+    sentence (in the language it chose), and `text(lang)` the sentence in the console's."""
 
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(f"{status} {title}: {detail}")
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str | None = None,
+        params: dict[str, Any] | None = None,
+        refusals: Catalogue | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}" + (f" [{code}]" if code else ""))
         self.status = status
         self.title = title
         self.detail = detail
+        self.code = code
+        self.params: dict[str, Any] = params or {}
+        self.refusals = refusals or Catalogue()
+
+    def text(self, lang: Lang) -> str:
+        """The refusal in `lang`: from its code and parameters; a code the catalogue does not
+        hold gives a generic sentence with the code; an answer without a code, its detail."""
+        if self.code is not None:
+            return self.refusals.render(self.code, self.params, lang)
+        return self.detail
 
 
 class Link(StrEnum):
@@ -98,6 +123,8 @@ class ApiClient:
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # The daemon's refusal catalogue (GET /api/refusals), fetched with the hall.
+        self.refusals = Catalogue()
 
     # --- life --------------------------------------------------------------------------------
 
@@ -162,7 +189,23 @@ class ApiClient:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_s[1])
 
+    async def _load_refusals(self) -> None:
+        """The daemon's refusal catalogue, once; a daemon that serves none leaves it empty
+        (its refusals then read as a generic sentence with their code)."""
+        if self.refusals.codes:
+            return
+        response = await self._http.get("/api/refusals")
+        if response.is_success:
+            try:
+                self.refusals = Catalogue.from_json(response.json())
+            except ValueError:
+                log.warning("the daemon's refusal catalogue is not JSON")
+
+    def _answer(self, response: httpx.Response) -> dict[str, Any]:
+        return _body(response, self.refusals)
+
     async def _load_hall(self) -> None:
+        await self._load_refusals()
         self.hall = HallInfo.from_json(await self._get("/api/hall"))
 
     async def _stream(self) -> None:
@@ -207,10 +250,10 @@ class ApiClient:
     # --- REST ------------------------------------------------------------------------------------
 
     async def _get(self, path: str) -> dict[str, Any]:
-        return _body(await self._http.get(path))
+        return self._answer(await self._http.get(path))
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> int:
-        reply = _body(await self._http.post(path, json=body or {}))
+        reply = self._answer(await self._http.post(path, json=body or {}))
         seq = reply.get("seq")
         return seq if isinstance(seq, int) else -1
 
@@ -230,7 +273,7 @@ class ApiClient:
             body["mode"] = "secret"
         if duration_s is not None:
             body["duration_s"] = duration_s
-        reply = _body(await self._http.post("/api/votes", json=body))
+        reply = self._answer(await self._http.post("/api/votes", json=body))
         made = reply.get("vote_id")
         if not isinstance(made, str):
             raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
@@ -263,17 +306,22 @@ class ApiClient:
         return await self._post(f"/api/seats/{seat}/mic", {"on": on})
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+def _body(response: httpx.Response, refusals: Catalogue | None = None) -> dict[str, Any]:
     try:
         data = response.json()
     except ValueError:
         data = None
     if response.is_error:
         problem = data if isinstance(data, dict) else {}
+        code = problem.get("code")
+        params = problem.get("params")
         raise ApiError(
             response.status_code,
             str(problem.get("title") or response.reason_phrase),
             str(problem.get("detail") or response.text[:200]),
+            code=code if isinstance(code, str) and code else None,
+            params=params if isinstance(params, dict) else None,
+            refusals=refusals,
         )
     if not isinstance(data, dict):
         raise ApiError(response.status_code, "Bad reply", "the daemon did not answer JSON")

@@ -73,7 +73,19 @@ CSV_BOM = "\ufeff"
 
 
 class ExportError(Exception):
-    """An export cannot be made: the journal cannot be read, or the sitting does not exist."""
+    """An export cannot be made: the journal cannot be read, or the sitting does not exist.
+
+    `code` and `params` name it as a refusal of the API (`core.refusals`); without a code of
+    its own it is "export.failed", with the message as its reason."""
+
+    def __init__(
+        self, message: str, code: str = "export.failed", **params: str | int | float
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params: dict[str, str | int | float] = (
+            {"reason": message} if code == "export.failed" else params
+        )
 
 
 class What(StrEnum):
@@ -126,14 +138,18 @@ class JournalView:
 
     def last_sitting(self) -> str:
         if not self.sittings:
-            raise ExportError("the journal holds no sitting")
+            raise ExportError("the journal holds no sitting", "export.no_sitting")
         return self.sittings[-1][0]
 
     def sitting_title(self, sitting_id: str) -> str:
         for sid, title in self.sittings:
             if sid == sitting_id:
                 return title
-        raise ExportError(f"no sitting {sitting_id!r} in the journal")
+        raise ExportError(
+            f"no sitting {sitting_id!r} in the journal",
+            "export.sitting_not_found",
+            sitting=sitting_id,
+        )
 
 
 def _records(reader: JournalReader) -> Iterator[JournalRecord]:
@@ -362,7 +378,7 @@ def participation(view: JournalView, sitting_id: str | None = None) -> list[Part
     try:
         return list(view.core.participation(sid).values())
     except CommandRejected as exc:
-        raise ExportError(exc.message) from exc
+        raise ExportError(exc.message, exc.code, **exc.params) from exc
 
 
 PARTICIPATION_COLUMNS = (

@@ -344,7 +344,7 @@ class Runtime:
                     )
                     if pending.reply is not None and not pending.reply.done():
                         pending.reply.set_exception(
-                            CommandRejected("invalid", f"internal error: {exc}")
+                            CommandRejected("core.internal", error=type(exc).__name__)
                         )
                     items.extend(self._seal_items(secret_before, pending.inp.at))
                     continue

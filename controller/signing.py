@@ -252,7 +252,9 @@ def result_payload(view: JournalView, vote_id: str) -> dict[str, Any]:
     """What a signed result states about one closed vote, from a replayed journal."""
     vote = view.votes.get(vote_id)
     if vote is None:
-        raise ExportError(f"no closed vote {vote_id!r} in the journal")
+        raise ExportError(
+            f"no closed vote {vote_id!r} in the journal", "export.vote_not_closed", vote=vote_id
+        )
     data = result_json(vote)
     d = vote.definition
     return {

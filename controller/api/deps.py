@@ -1,12 +1,18 @@
 """What the API's resources share: problems (RFC 9457), tokens and roles, the guard in
-front of /api/, the base of request bodies, a command's answer, and the routes' `Context`."""
+front of /api/, the base of request bodies, a command's answer, and the routes' `Context`.
+
+Every refusal is a problem with a stable `code` and its `params` (the table is
+`chamber.controller.core.refusals.REFUSALS`), and a `detail` sentence in the language the
+request asks for (`Accept-Language`: Vietnamese or English), else in the hall's language.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from http import HTTPStatus
+from typing import Any, overload
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -17,6 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chamber.controller.auth import Principal, Role, TokenStore
 from chamber.controller.core import inputs as I
+from chamber.controller.core.i18n import refusal_text
+from chamber.controller.core.model import Language
+from chamber.controller.core.refusals import REFUSALS, ParamValue
 from chamber.controller.core.view import Audience, audience_for
 from chamber.controller.runtime import Runtime
 
@@ -26,7 +35,6 @@ log = logging.getLogger("chamber.api")
 PROBLEM = "application/problem+json"
 # The largest request body: the biggest command (a sitting with its agenda) is a few KiB.
 MAX_BODY = 256 * 1024
-STATUS_OF_CODE = {"not-found": 404, "conflict": 409, "invalid": 422}
 
 CHAIR = frozenset({Role.CHAIR})
 CHAIR_SECRETARY = frozenset({Role.CHAIR, Role.SECRETARY})
@@ -35,17 +43,117 @@ TECH = frozenset({Role.TECHNICIAN, Role.CHAIR})
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
+    """A refusal of the API itself (token, role, body, export ...): a code of `REFUSALS` and
+    its parameters; the status is the code's.
+
+    The older form `Problem(status, title, detail)` is still taken (code "http.error" with
+    the detail as its message), for a route not yet given a code of its own."""
+
+    code: str
+    params: Mapping[str, ParamValue]
+    status: int
+
+    @overload
+    def __init__(self, code: str, /, **params: ParamValue) -> None: ...
+
+    @overload
+    def __init__(self, code: int, title: str, detail: str, /) -> None: ...
+
+    def __init__(self, code: str | int, /, *legacy: str, **params: ParamValue) -> None:
+        if isinstance(code, int):
+            self.status = code
+            self.code = "http.error"
+            self.params = {"status": code, "message": legacy[-1] if legacy else ""}
+        else:
+            spec = REFUSALS.get(code)
+            self.status = spec.status if spec is not None else 500
+            self.code = code
+            self.params = dict(params)
+        super().__init__(refusal_text(Language.EN, self.code, self.params))
+
+
+def accepted_language(header: str | None, default: Language) -> Language:
+    """The language `Accept-Language` asks for first among Vietnamese and English ("vi-VN,
+    en;q=0.5" -> vi); `default` (the hall's) when it names neither, or says "*"."""
+    best: tuple[float, int, Language] | None = None
+    for position, item in enumerate((header or "").split(",")):
+        tag, _, rest = item.strip().partition(";")
+        q = 1.0
+        for part in rest.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary == "*":
+            found = default
+        else:
+            try:
+                found = Language(primary)
+            except ValueError:
+                continue
+        if q <= 0 or q != q:
+            continue
+        if best is None or (q, -position) > (best[0], best[1]):
+            best = (q, -position, found)
+    return best[2] if best is not None else default
+
+
+def refusal_body(
+    language: Language, status: int, code: str, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A refusal as RFC 9457 members: type, title, status, detail (in `language`), code, params."""
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    return {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": refusal_text(language, code, params),
+        "code": code,
+        "params": dict(params),
+    }
+
+
+def refusal_response(
+    language: Language,
+    code: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    status: int | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """The problem+json answer of refusal `code` (its status, unless `status` is given)."""
+    spec = REFUSALS.get(code)
+    if status is None:
+        status = spec.status if spec is not None else 500
+    body = {**refusal_body(language, status, code, params or {}), **extra}
+    headers = {"Content-Language": language.value}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """A problem with a title and detail of the caller's own (no code of the catalogue)."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def request_language(request: Request) -> Language:
+    """The language a request's refusals are worded in: Accept-Language, else the hall's."""
+    return accepted_language(request.headers.get("accept-language"), hall_language(request))
+
+
+def hall_language(request: Request) -> Language:
+    runtime = getattr(request.app.state, "runtime", None)
+    language = getattr(getattr(getattr(runtime, "config", None), "hall", None), "language", None)
+    return language if isinstance(language, Language) else Language.VI
 
 
 def _bearer(request_headers: Any) -> str | None:
@@ -64,16 +172,17 @@ def _token_from(request_headers: Any, query_token: str | None) -> str | None:
 
 def _check_token(tokens: TokenStore, raw: str | None) -> Principal:
     if not raw:
-        raise Problem(401, "Unauthorized", "a bearer token is required")
+        raise Problem("auth.token_missing")
     principal = tokens.lookup(raw)
     if principal is None:
-        raise Problem(401, "Unauthorized", "the token is not valid")
+        raise Problem("auth.token_invalid")
     return principal
 
 
 class BodyTooLarge(StarletteHTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, f"the request body is larger than {MAX_BODY} bytes")
+    def __init__(self, max_body: int = MAX_BODY) -> None:
+        super().__init__(413, f"the request body is larger than {max_body} bytes")
+        self.max_body = max_body
 
 
 @dataclass
@@ -100,32 +209,41 @@ class ApiGuard:
         stats: GuardStats,
         *,
         max_body: int = MAX_BODY,
+        language: Language = Language.VI,
     ) -> None:
         self.app = app
         self.tokens = tokens
         self.stats = stats
         self.max_body = max_body
+        # The hall's language: a refusal's words when Accept-Language names none we speak.
+        self.language = language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope["path"]).startswith("/api/"):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+
+        def refused(code: str, params: Mapping[str, Any], status: int) -> JSONResponse:
+            self.stats.refused += 1
+            language = accepted_language(headers.get("accept-language"), self.language)
+            return refusal_response(language, code, params, status=status)
+
         try:
             scope.setdefault("state", {})["principal"] = _check_token(self.tokens, _bearer(headers))
             length = headers.get("content-length")
             if length is not None:
                 if not length.isdigit() or len(length) > 18:
-                    raise Problem(400, "Bad request", "Content-Length is not a number")
+                    raise Problem("request.bad_length")
                 if int(length) > self.max_body:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(self.max_body)
         except Problem as exc:
-            self.stats.refused += 1
-            await problem_response(exc.status, exc.title, exc.detail)(scope, receive, send)
+            await refused(exc.code, exc.params, exc.status)(scope, receive, send)
             return
-        except BodyTooLarge as exc:
-            self.stats.refused += 1
-            await problem_response(413, "Content too large", str(exc.detail))(scope, receive, send)
+        except BodyTooLarge:
+            await refused("request.too_large", {"max_bytes": self.max_body}, 413)(
+                scope, receive, send
+            )
             return
         received = 0
         started = False
@@ -137,7 +255,7 @@ class ApiGuard:
                 received += len(message.get("body", b""))
                 self.stats.body_bytes += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(self.max_body)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -148,11 +266,10 @@ class ApiGuard:
 
         try:
             await self.app(scope, limited_receive, watched_send)
-        except BodyTooLarge as exc:
+        except BodyTooLarge:
             if started:
                 raise
-            self.stats.refused += 1
-            response = problem_response(413, "Content too large", str(exc.detail))
+            response = refused("request.too_large", {"max_bytes": self.max_body}, 413)
             await response(scope, receive, send)
 
 
@@ -173,14 +290,25 @@ def allow(roles: frozenset[Role]) -> Callable[..., Principal]:
         principal = _principal(request)
         if principal.role not in roles:
             raise Problem(
-                403,
-                "Forbidden",
-                f"role {principal.role.value} may not do this "
-                f"(allowed: {', '.join(sorted(r.value for r in roles))})",
+                "auth.role_forbidden",
+                role=principal.role.value,
+                allowed=", ".join(sorted(r.value for r in roles)),
             )
         return principal
 
     return dependency
+
+
+# The refusals a route may answer with; their body is the `Problem` schema (its `code` is one of
+# the OpenAPI document's `x-refusals`).
+_PROBLEM_CONTENT = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_REFUSAL_STATUSES = {
+    401: "no valid token (auth.*)",
+    403: "role not allowed (auth.role_forbidden)",
+    404: "not found (e.g. vote.not_found, seat.not_found)",
+    409: "refused in the current state (e.g. vote.wrong_state)",
+    422: "invalid request (request.*, or e.g. vote.title_missing)",
+}
 
 
 def _roles_extra(roles: frozenset[Role]) -> dict[str, Any]:
@@ -227,11 +355,8 @@ class Context:
                 dependencies=[Depends(allow(roles))],
                 openapi_extra=_roles_extra(roles),
                 responses={
-                    401: {"description": "no valid token"},
-                    403: {"description": "role not allowed"},
-                    404: {"description": "not found"},
-                    409: {"description": "refused in the current state"},
-                    422: {"description": "invalid request"},
+                    status: {"description": text, "content": _PROBLEM_CONTENT}
+                    for status, text in _REFUSAL_STATUSES.items()
                 },
             )
             return fn

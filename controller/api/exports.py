@@ -42,7 +42,7 @@ def register(ctx: Context) -> None:
         try:
             return await asyncio.to_thread(replay_journal, runtime.journal.path, runtime.config)
         except ExportError as exc:
-            raise Problem(500, "Journal unreadable", str(exc)) from exc
+            raise Problem("journal.unreadable", reason=str(exc)) from exc
 
     async def export(
         what: What, fmt: Format, sitting: str | None, lang: Language | None, filename: str
@@ -51,7 +51,7 @@ def register(ctx: Context) -> None:
         try:
             text = render(view, what, fmt, sitting_id=sitting, language=lang)
         except ExportError as exc:
-            raise Problem(404, "Not found", str(exc)) from exc
+            raise Problem(exc.code, **exc.params) from exc
         return Response(
             text.encode("utf-8"),
             media_type=MEDIA_TYPES[fmt],
@@ -104,12 +104,10 @@ def register(ctx: Context) -> None:
             key = await asyncio.to_thread(HallKey.load_or_create, data_dir)
             text = signed_result(view, vote_id, key)
         except ExportError as exc:
-            raise Problem(404, "Not found", str(exc)) from exc
+            raise Problem(exc.code, **exc.params) from exc
         except SigningError as exc:
             log.error("signing key unusable", extra={"event": "signing-key", "reason": str(exc)})
-            raise Problem(
-                500, "Signing key unusable", "the hall's signing key cannot be used"
-            ) from None
+            raise Problem("signing.key_unusable") from None
         return Response(
             text.encode("utf-8"),
             media_type="application/json",

@@ -188,7 +188,7 @@ def register(ctx: Context) -> None:
                 return await make(next(candidates))
             except CommandRejected as exc:
                 # Taken in an earlier sitting: try the next; any other refusal is the answer.
-                if exc.code != "conflict" or not exc.message.endswith("already exists"):
+                if exc.code != "vote.exists":
                     raise
         return await make(next(candidates))
 

@@ -6,7 +6,7 @@ I/O, runs an event loop or reads a clock.
 """
 
 from chamber.controller.core.attendance import Attendance, Period, Registration
-from chamber.controller.core.errors import CommandRejected, CoreError, HallError, RejectCode
+from chamber.controller.core.errors import CommandRejected, CoreError, HallError, RejectKind
 from chamber.controller.core.i18n import answer_labels, explain_outcome
 from chamber.controller.core.participation import Participation, SpeechRecord, VoteTaken
 from chamber.controller.core.rules import PRESETS, Counts, Outcome, decide, required, rule_for
@@ -35,7 +35,7 @@ __all__ = [
     "Period",
     "PressRejected",
     "Registration",
-    "RejectCode",
+    "RejectKind",
     "SittingRecord",
     "SpeechRecord",
     "Vote",

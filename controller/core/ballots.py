@@ -145,7 +145,7 @@ class Ballots:
     def vote(self, vote_id: str) -> Vote:
         vote = self.votes.get(vote_id)
         if vote is None:
-            raise CommandRejected("not-found", f"no vote {vote_id!r} in this sitting")
+            raise CommandRejected("vote.not_found", vote=vote_id)
         return vote
 
     def closed_votes(self) -> tuple[tuple[VoteDefinition, VoteResult], ...]:
@@ -224,7 +224,7 @@ class Ballots:
         vote belongs to the item it names, else to the `current` one."""
         self._check_new_id(inp.vote_id)
         if inp.item_id is not None and inp.item_id not in agenda:
-            raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
+            raise CommandRejected("agenda.item_not_found", item=inp.item_id)
         kind = inp.vote_kind if inp.vote_kind is not None else VoteKind.RESOLUTION
         policy = self.hall.policies.vote
         kp = kind_policy(kind, self.hall.policies)
@@ -261,9 +261,9 @@ class Ballots:
 
     def _check_new_id(self, vote_id: str) -> None:
         if not vote_id:
-            raise CommandRejected("invalid", "a vote needs an id")
+            raise CommandRejected("vote.id_missing")
         if vote_id in self._vote_ids:
-            raise CommandRejected("conflict", f"vote {vote_id} already exists")
+            raise CommandRejected("vote.exists", vote=vote_id)
 
     def _add(self, vote: Vote, now: float) -> list[Effect]:
         self.votes[vote.vote_id] = vote
@@ -292,34 +292,28 @@ class Ballots:
         """A vote's definition from its resolved fields, checked; the one place that checks
         what a vote may be (a new vote, an amended one and a rerun all come through here)."""
         if not title.strip():
-            raise CommandRejected("invalid", "a vote needs a title")
+            raise CommandRejected("vote.title_missing")
         if answers is AnswerSet.CHOICES:
             if not MIN_CHOICES <= len(choices) <= MAX_CHOICES:
                 raise CommandRejected(
-                    "invalid",
-                    f"a choices vote needs {MIN_CHOICES}..{MAX_CHOICES} options, "
-                    f"not {len(choices)}",
+                    "vote.choices_count", min=MIN_CHOICES, max=MAX_CHOICES, count=len(choices)
                 )
             if not all(c.strip() for c in choices) or len(set(choices)) != len(choices):
-                raise CommandRejected("invalid", "options must be distinct and not empty")
+                raise CommandRejected("vote.choices_invalid")
             options = choices
         else:
             if choices:
-                raise CommandRejected("invalid", f"a {answers.value} vote takes no options")
+                raise CommandRejected("vote.choices_unexpected", answers=answers.value)
             options = answer_labels(self.language, answers)
         duration, warning = duration_s, warning_s
         if duration < 0 or warning < 0:
-            raise CommandRejected("invalid", "times cannot be negative")
+            raise CommandRejected("vote.time_negative")
         if duration > MAX_VOTE_DURATION_S or warning > MAX_VOTE_WARNING_S:
-            raise CommandRejected(
-                "invalid", f"a vote lasts at most {MAX_VOTE_DURATION_S:g} s (0: no time limit)"
-            )
+            raise CommandRejected("vote.duration_too_long", max_s=MAX_VOTE_DURATION_S)
         if duration == UNTIMED:
             warning = 0.0
         elif warning >= duration:
-            raise CommandRejected(
-                "invalid", f"the warning ({warning} s) must come before the end ({duration} s)"
-            )
+            raise CommandRejected("vote.warning_after_end", warning_s=warning, duration_s=duration)
         majority = rule_for(rule, self.hall.policies)
         return VoteDefinition(
             vote_id=vote_id,
@@ -346,11 +340,9 @@ class Ballots:
         command names them too."""
         vote = self.vote(inp.vote_id)
         if vote.state is not VoteState.PREPARED:
-            raise CommandRejected(
-                "conflict", f"vote {vote.vote_id} is {vote.state.value}: cannot change it"
-            )
+            raise CommandRejected("vote.not_amendable", vote=vote.vote_id, state=vote.state.value)
         if inp.item_id is not None and inp.item_id not in agenda:
-            raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
+            raise CommandRejected("agenda.item_not_found", item=inp.item_id)
         d = vote.definition
         kind = inp.vote_kind if inp.vote_kind is not None else d.kind
         kp = kind_policy(kind, self.hall.policies)
@@ -408,13 +400,10 @@ class Ballots:
         old = self.vote(inp.of_vote_id)
         if old.state is not VoteState.ANNULLED:
             raise CommandRejected(
-                "conflict",
-                f"vote {old.vote_id} is {old.state.value}: only an annulled vote is run again",
+                "vote.rerun_not_annulled", vote=old.vote_id, state=old.state.value
             )
         if old.rerun_by is not None:
-            raise CommandRejected(
-                "conflict", f"vote {old.vote_id} was already run again as {old.rerun_by}"
-            )
+            raise CommandRejected("vote.rerun_done", vote=old.vote_id, rerun=old.rerun_by)
         self._check_new_id(inp.vote_id)
         definition = replace(old.definition, vote_id=inp.vote_id, rerun_of=old.vote_id)
         old.rerun_by = inp.vote_id
@@ -433,11 +422,9 @@ class Ballots:
         vote = self.vote(inp.vote_id)
         reason = inp.reason.strip()
         if not reason:
-            raise CommandRejected("invalid", "annulling a vote needs a reason")
+            raise CommandRejected("vote.annul_reason_missing")
         if len(reason) > MAX_ANNUL_REASON:
-            raise CommandRejected(
-                "invalid", f"the reason is longer than {MAX_ANNUL_REASON} characters"
-            )
+            raise CommandRejected("vote.annul_reason_too_long", max=MAX_ANNUL_REASON)
         vote.check(VoteCommand.ANNUL)
         effects: list[Effect] = []
         if vote.state in ACTIVE_STATES:
@@ -463,33 +450,24 @@ class Ballots:
         vote.check(VoteCommand.MANUAL)
         d = vote.definition
         if d.weighted:
-            raise CommandRejected(
-                "invalid", f"vote {vote.vote_id} is weighted: a count by hand has no weights"
-            )
+            raise CommandRejected("vote.manual_weighted", vote=vote.vote_id)
         if len(inp.totals) != d.keys:
             raise CommandRejected(
-                "invalid", f"vote {vote.vote_id} has {d.keys} answers, not {len(inp.totals)}"
+                "vote.manual_answers", vote=vote.vote_id, keys=d.keys, count=len(inp.totals)
             )
         if any(t < 0 for t in inp.totals):
-            raise CommandRejected("invalid", "a count cannot be negative")
+            raise CommandRejected("vote.manual_negative")
         entitled, all_members = self.member_counts()
         present = self.present_count() if inp.present is None else inp.present
         if not 0 <= present <= entitled:
-            raise CommandRejected(
-                "invalid",
-                f"{present} members present, but the hall has {entitled} voting members",
-            )
+            raise CommandRejected("vote.manual_present_range", present=present, entitled=entitled)
         voted = sum(inp.totals)
         if voted > present:
-            raise CommandRejected(
-                "invalid", f"{voted} votes counted, but only {present} members are present"
-            )
+            raise CommandRejected("vote.manual_too_many", voted=voted, present=present)
         if d.quorum_required:
             need = quorum_needed(self.hall.policies.quorum, self.hall.body.members)
             if present < need:
-                raise CommandRejected(
-                    "conflict", f"no quorum: {present} members present, {need} needed"
-                )
+                raise CommandRejected("vote.no_quorum", present=present, required=need)
         result = vote.enter_manual(
             inp.at,
             method=inp.method,
@@ -517,15 +495,11 @@ class Ballots:
         vote.check(VoteCommand.OPEN)
         if self.active is not None:
             raise CommandRejected(
-                "conflict",
-                f"vote {self.active.vote_id} is {self.active.state.value}; close it first",
+                "vote.another_active", vote=self.active.vote_id, state=self.active.state.value
             )
         if vote.definition.quorum_required and not self.attendance.quorate:
             q = self.attendance.quorum_json()
-            raise CommandRejected(
-                "conflict",
-                f"no quorum: {q['present']} members present, {q['required']} needed",
-            )
+            raise CommandRejected("vote.no_quorum", present=q["present"], required=q["required"])
         electorate = frozenset(self.attendance.voting_present)
         vote.open(inp.at, electorate)
         self.active = vote

@@ -436,13 +436,13 @@ class Floor:
     def set_delegate(self, seat: int, delegate_id: str | None) -> None:
         """Who sits at `seat` now (e.g. from a presence card); applies to turns that start later."""
         if seat not in self._seats:
-            raise CommandRejected("not-found", f"no seat {seat}")
+            raise CommandRejected("seat.not_found", seat=seat)
         self._delegate_of[seat] = delegate_id
 
     def restate(self, seat: int) -> list[Effect]:
         """The commands that bring a restarted unit back to what the floor last told it."""
         if seat not in self._seats:
-            raise CommandRejected("not-found", f"no seat {seat}")
+            raise CommandRejected("seat.not_found", seat=seat)
         state, position = self._ring_shown.get(seat, _OFF)
         return [
             MicSwitch(seat=seat, on=seat in self._mic_shown),
@@ -608,28 +608,26 @@ class Floor:
     def _command_seat(self, seat: int) -> Seat:
         unit = self._seats.get(seat)
         if unit is None:
-            raise CommandRejected("not-found", f"no seat {seat}")
+            raise CommandRejected("seat.not_found", seat=seat)
         if not unit.has_mic:
-            raise CommandRejected("invalid", f"seat {seat} has no microphone")
+            raise CommandRejected("seat.no_microphone", seat=seat)
         return unit
 
     def _register(self, seat: int, lst: SpeakerList, now: float) -> None:
         self._command_seat(seat)
         if seat in self._live:
-            raise CommandRejected("conflict", f"seat {seat} already has the floor")
+            raise CommandRejected("floor.already_speaking", seat=seat)
         if seat in self._lists.entry:
             waiting_on = self._lists.entry[seat][0]
-            raise CommandRejected("conflict", f"seat {seat} is already on the {waiting_on} list")
+            raise CommandRejected("floor.already_waiting", seat=seat, list=waiting_on.value)
         if len(self._lists.entry) >= self._policy.max_requests:
-            raise CommandRejected(
-                "conflict", f"the speakers' lists are full ({self._policy.max_requests})"
-            )
+            raise CommandRejected("floor.lists_full", max=self._policy.max_requests)
         self._enqueue(seat, lst, now)
 
     def _grant(self, seat: int, lst: SpeakerList | None, now: float) -> None:
         unit = self._command_seat(seat)
         if seat in self._live:
-            raise CommandRejected("conflict", f"seat {seat} already has the floor")
+            raise CommandRejected("floor.already_speaking", seat=seat)
         waiting = self._lists.entry.get(seat)
         if lst is None:
             lst = waiting[0] if waiting is not None else SpeakerList.SPEAK
@@ -642,8 +640,9 @@ class Floor:
             order = self._lists.order[lst]
             seat = order[0] if order else None
         if seat is None:
-            where = "" if lst is None else f" on the {lst} list"
-            raise CommandRejected("conflict", f"nobody is waiting{where}")
+            if lst is None:
+                raise CommandRejected("floor.nobody_waiting")
+            raise CommandRejected("floor.nobody_waiting_on_list", list=lst.value)
         self._grant(seat, None, now)
 
     def _revoke(self, seat: int | None, now: float) -> None:
@@ -652,17 +651,17 @@ class Floor:
                 self._end(s, now, "revoked")
             return
         if seat not in self._seats:
-            raise CommandRejected("not-found", f"no seat {seat}")
+            raise CommandRejected("seat.not_found", seat=seat)
         if seat in self._live:
             self._end(seat, now, "revoked")
         elif seat in self._lists.entry:
             self._dequeue(seat, "revoked")
         else:
-            raise CommandRejected("conflict", f"seat {seat} neither speaks nor waits")
+            raise CommandRejected("floor.not_speaking_or_waiting", seat=seat)
 
     def _set_mode(self, mode: MicMode, max_open: int | None, now: float) -> None:
         if max_open is not None and not MIN_OPEN_MICS <= max_open <= MAX_OPEN_MICS:
-            raise CommandRejected("invalid", f"max_open must be {MIN_OPEN_MICS}..{MAX_OPEN_MICS}")
+            raise CommandRejected("floor.cap_range", min=MIN_OPEN_MICS, max=MAX_OPEN_MICS)
         self._mode = mode
         if max_open is not None:
             self._max_open = max_open
@@ -674,22 +673,22 @@ class Floor:
 
     def _set_time(self, lst: SpeakerList, seconds: float) -> None:
         if not (math.isfinite(seconds) and 0 <= seconds <= MAX_TURN_S):
-            raise CommandRejected("invalid", f"speaking time must be 0..{MAX_TURN_S:g} s")
+            raise CommandRejected("floor.speaking_time_range", max_s=MAX_TURN_S)
         self._time_s[lst] = seconds
         self._changed = True
         self._note("floor.speaking-time", {"list": lst.value, "seconds": seconds})
 
     def _extend(self, seat: int, seconds: float, now: float) -> None:
         if not (math.isfinite(seconds) and 0 < seconds <= MAX_TURN_S):
-            raise CommandRejected("invalid", f"an extension must be 0..{MAX_TURN_S:g} s")
+            raise CommandRejected("floor.extension_range", max_s=MAX_TURN_S)
         if seat not in self._seats:
-            raise CommandRejected("not-found", f"no seat {seat}")
+            raise CommandRejected("seat.not_found", seat=seat)
         turn = self._live.get(seat)
         if turn is None:
-            raise CommandRejected("conflict", f"seat {seat} does not have the floor")
+            raise CommandRejected("floor.not_speaking", seat=seat)
         end_at = turn.end_at
         if end_at is None:
-            raise CommandRejected("conflict", f"seat {seat} speaks without a time limit")
+            raise CommandRejected("floor.untimed", seat=seat)
         turn.limit_s += seconds
         end_at += seconds
         if turn.overtime and end_at > now:

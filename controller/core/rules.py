@@ -67,13 +67,13 @@ def rule_for(key: str, policies: Policies) -> MajorityRule:
     try:
         return PRESETS[key]
     except KeyError:
-        raise CommandRejected("not-found", f"no majority rule named {key!r}") from None
+        raise CommandRejected("rule.not_found", rule=key) from None
 
 
 def validate_threshold(threshold: Threshold) -> None:
     """A fraction outside 0..1 is a typing error in a hall file, not a rule."""
     if not Fraction(0) <= threshold.fraction <= Fraction(1):
-        raise CommandRejected("invalid", f"threshold fraction {threshold.fraction} not in 0..1")
+        raise CommandRejected("rule.threshold_range", fraction=str(threshold.fraction))
 
 
 def required(threshold: Threshold, base: int) -> int:

@@ -169,8 +169,8 @@ def _malformed(inp: Input) -> CommandRejected:
     it may be a key pressed in a secret ballot."""
     unit = type(inp) in UNIT_INPUTS
     problem = input_problem(inp, show_value=not unit) or "malformed"
-    source = " from a unit" if unit else ""
-    return CommandRejected("invalid", f"malformed {inp.kind}{source}: {problem}")
+    code = "input.malformed_unit" if unit else "input.malformed"
+    return CommandRejected(code, input=inp.kind, problem=problem)
 
 
 class MeetingCore:
@@ -267,7 +267,7 @@ class MeetingCore:
             return effects
         handler = self._handlers.get(type(inp))
         if handler is None:
-            raise CommandRejected("invalid", f"the meeting core does not take {inp.kind!r}")
+            raise CommandRejected("input.unknown", input=inp.kind)
         if input_problem(inp) is not None:
             # Refused before anything changes: no half-applied input, no seat left stuck.
             raise _malformed(inp)
@@ -369,17 +369,17 @@ class MeetingCore:
 
     def _require_sitting(self) -> None:
         if self.sitting_id is None:
-            raise CommandRejected("conflict", "no sitting is open")
+            raise CommandRejected("sitting.not_open")
 
     def _require_no_active_vote(self) -> None:
         active = self.ballots.active
         if active is not None:
-            raise CommandRejected("conflict", f"vote {active.vote_id} is {active.state.value}")
+            raise CommandRejected("vote.active", vote=active.vote_id, state=active.state.value)
 
     def _seat(self, number: int) -> Seat:
         seat = self._seats.get(number)
         if seat is None:
-            raise CommandRejected("not-found", f"no seat {number}")
+            raise CommandRejected("seat.not_found", seat=number)
         return seat
 
     def _quorum_effects(self, was_quorate: bool, at: float) -> list[Effect]:
@@ -391,14 +391,14 @@ class MeetingCore:
 
     def _on_open_sitting(self, inp: OpenSitting) -> list[Effect]:
         if self.sitting_id is not None:
-            raise CommandRejected("conflict", f"sitting {self.sitting_id} is open; close it first")
+            raise CommandRejected("sitting.already_open", sitting=self.sitting_id)
         if not inp.sitting_id:
-            raise CommandRejected("invalid", "a sitting needs an id")
+            raise CommandRejected("sitting.id_missing")
         if any(r.sitting_id == inp.sitting_id for r in self.history):
-            raise CommandRejected("conflict", f"sitting {inp.sitting_id} was already held")
+            raise CommandRejected("sitting.already_held", sitting=inp.sitting_id)
         item_ids = [item.id for item in inp.agenda]
         if len(set(item_ids)) != len(item_ids) or not all(item_ids):
-            raise CommandRejected("invalid", "agenda item ids must be unique and not empty")
+            raise CommandRejected("agenda.ids_invalid")
         self.sitting_id = inp.sitting_id
         self.sitting_title = inp.title
         self.sitting_opened_at = inp.at
@@ -417,7 +417,7 @@ class MeetingCore:
     def _on_close_sitting(self, inp: CloseSitting) -> list[Effect]:
         sitting_id, opened_at = self.sitting_id, self.sitting_opened_at
         if sitting_id is None or opened_at is None:
-            raise CommandRejected("conflict", "no sitting is open")
+            raise CommandRejected("sitting.not_open")
         self._require_no_active_vote()
         effects = self.floor.set_item(None, inp.at)
         periods = self.attendance.stop_recording(inp.at)
@@ -445,7 +445,7 @@ class MeetingCore:
     def _on_set_item(self, inp: SetCurrentItem) -> list[Effect]:
         self._require_sitting()
         if all(item.id != inp.item_id for item in self.agenda):
-            raise CommandRejected("not-found", f"no agenda item {inp.item_id!r}")
+            raise CommandRejected("agenda.item_not_found", item=inp.item_id)
         self._require_no_active_vote()
         if inp.item_id == self.current_item:
             return []
@@ -490,7 +490,7 @@ class MeetingCore:
     def _on_set_presence(self, inp: SetPresence) -> list[Effect]:
         self._seat(inp.seat)
         if inp.seat not in self._seated:
-            raise CommandRejected("invalid", f"seat {inp.seat} has no delegate")
+            raise CommandRejected("seat.no_delegate", seat=inp.seat)
         return self._apply_presence(inp.seat, inp.present, inp.at, "secretary")
 
     def _apply_presence(self, seat: int, present: bool, at: float, source: str) -> list[Effect]:
@@ -518,7 +518,7 @@ class MeetingCore:
     def _on_open_attendance(self, inp: OpenAttendance) -> list[Effect]:
         self._require_sitting()
         if self.attendance.registration_open:
-            raise CommandRejected("conflict", "an attendance registration is already open")
+            raise CommandRejected("attendance.registration_open")
         self.attendance.open_registration(inp.at)
         return [
             Notification(
@@ -530,7 +530,7 @@ class MeetingCore:
     def _on_close_attendance(self, inp: CloseAttendance) -> list[Effect]:
         self._require_sitting()
         if not self.attendance.registration_open:
-            raise CommandRejected("conflict", "no attendance registration is open")
+            raise CommandRejected("attendance.registration_not_open")
         registration = self.attendance.close_registration(inp.at)
         return [
             Notification(

@@ -126,7 +126,7 @@ def participation(core: MeetingCore, sitting_id: str | None) -> dict[str, Partic
     if sitting_id is None or sitting_id == core.sitting_id:
         if core.sitting_id is None:
             if not core.history:
-                raise CommandRejected("not-found", "no sitting has been held")
+                raise CommandRejected("sitting.none_held")
             return past_participation(core.hall, core.history[-1])
         return build_participation(
             core.hall,
@@ -139,7 +139,7 @@ def participation(core: MeetingCore, sitting_id: str | None) -> dict[str, Partic
     for record in core.history:
         if record.sitting_id == sitting_id:
             return past_participation(core.hall, record)
-    raise CommandRejected("not-found", f"no sitting {sitting_id!r}")
+    raise CommandRejected("sitting.not_found", sitting=sitting_id)
 
 
 def past_participation(hall: Hall, record: SittingRecord) -> dict[str, Participation]:

@@ -14,7 +14,7 @@ chair's reason, and decides nothing; it may be run again as a new vote linked to
 (`VoteDefinition.rerun_of`, `Vote.rerun_by`). An open vote that is annulled is closed first,
 on what was counted, in the same step.
 
-Anything not in the table is a conflict (`CommandRejected("conflict", ...)`).
+Anything not in the table is a conflict (`CommandRejected("vote.wrong_state", ...)`).
 
 Presses are counted incrementally (O(1) per press, whatever the size of the hall). While the
 vote is open the vote must know each seat's current choice, to let a delegate change it and
@@ -97,7 +97,7 @@ def next_state(vote_id: str, state: VoteState, command: VoteCommand) -> VoteStat
         return TRANSITIONS[(state, command)]
     except KeyError:
         raise CommandRejected(
-            "conflict", f"vote {vote_id} is {state.value}: cannot {command.value} it"
+            "vote.wrong_state", vote=vote_id, state=state.value, command=command.value
         ) from None
 
 
@@ -289,7 +289,7 @@ class Vote:
     def redefine(self, definition: VoteDefinition) -> None:
         """A prepared vote's new definition (`Ballots.amend` has checked it)."""
         if self.state is not VoteState.PREPARED or definition.vote_id != self.vote_id:
-            raise CommandRejected("conflict", f"vote {self.vote_id} cannot be changed now")
+            raise CommandRejected("vote.not_changeable", vote=self.vote_id)
         self.definition = definition
         self.remaining_s = definition.duration_s or None
         self.heads = [0] * definition.keys
@@ -338,7 +338,7 @@ class Vote:
         """Annul a closed or published vote's result (an open one is closed first, by
         `Ballots`): the result stays, marked with the reason, and decides nothing."""
         if self.state in ACTIVE_STATES or self.result is None:
-            raise CommandRejected("conflict", f"vote {self.vote_id} must be closed before annulled")
+            raise CommandRejected("vote.annul_not_closed", vote=self.vote_id)
         self._move(VoteCommand.ANNUL)
         self.result = replace(self.result, annulled=Annulment(reason, now))
         return self.result
@@ -445,15 +445,15 @@ class Vote:
         d = self.definition
         result = self.result
         if not d.secret or result is None:
-            raise CommandRejected("conflict", f"vote {self.vote_id} is not a closed secret vote")
+            raise CommandRejected("vote.not_closed_secret", vote=self.vote_id)
         if len(totals) != d.keys or any(t < 0 for t in totals):
-            raise CommandRejected("invalid", f"vote {self.vote_id}: totals do not fit its keys")
+            raise CommandRejected("vote.totals_keys", vote=self.vote_id)
         if sum(totals) != len(participants) or len(set(participants)) != len(participants):
-            raise CommandRejected("invalid", f"vote {self.vote_id}: totals and participants differ")
+            raise CommandRejected("vote.totals_participants", vote=self.vote_id)
         if (weighted_totals is None) == d.weighted or (
             weighted_totals is not None and len(weighted_totals) != d.keys
         ):
-            raise CommandRejected("invalid", f"vote {self.vote_id}: weighted totals do not fit")
+            raise CommandRejected("vote.weighted_totals", vote=self.vote_id)
         self.heads = list(totals)
         self.weights = list(weighted_totals) if weighted_totals is not None else list(totals)
         self.participants = set(participants)

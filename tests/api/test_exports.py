@@ -116,7 +116,10 @@ async def test_export_routes(hall: Hall) -> None:
         assert "Minutes of the sitting" in r.text
         r = await secretary.get("/api/exports/participation.csv", params={"sitting": "k99"})
         assert r.status_code == 404
-        assert r.json()["detail"] == "no sitting 'k99' in the journal"
+        assert (r.json()["code"], r.json()["params"]) == (
+            "export.sitting_not_found",
+            {"sitting": "k99"},
+        )
 
 
 async def test_export_command(

@@ -274,11 +274,11 @@ def test_a_sealed_record_that_does_not_fit_is_refused(
     core.handle(CloseVote(4.0, "v2"))
     with pytest.raises(CommandRejected) as refused:
         core.handle(SecretVoteSealed(5.0, "v2", totals, weighted, participants))
-    assert refused.value.code == code
+    assert refused.value.kind == code
 
 
 def test_a_sealed_record_for_an_open_vote_is_a_conflict(hall_config: HallConfig) -> None:
     core = core_with_secret_vote(hall_config)
     with pytest.raises(CommandRejected) as refused:
         core.handle(SecretVoteSealed(3.0, "v2", (0, 0, 0), None, ()))
-    assert refused.value.code == "conflict"
+    assert refused.value.kind == "conflict"

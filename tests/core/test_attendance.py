@@ -78,10 +78,10 @@ def test_secretary_override() -> None:
     assert core.attendance.is_present(2)
     with pytest.raises(CommandRejected) as info:
         core.handle(SetPresence(at=1, seat=42, present=True))
-    assert info.value.code == "not-found"
+    assert info.value.kind == "not-found"
     with pytest.raises(CommandRejected) as info:
         core.handle(SetPresence(at=1, seat=4, present=True))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
 
 
 def test_periods_are_recorded_per_delegate_while_the_sitting_is_open() -> None:
@@ -152,14 +152,14 @@ def test_registration_commands_need_a_sitting_and_the_right_state() -> None:
     core = MeetingCore(make_hall(3))
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenAttendance(at=1))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
     core = opened(make_hall(3))
     with pytest.raises(CommandRejected):
         core.handle(CloseAttendance(at=1))
     core.handle(OpenAttendance(at=2))
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenAttendance(at=3))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
 
 
 def test_closing_the_sitting_closes_an_open_registration() -> None:

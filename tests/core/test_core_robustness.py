@@ -177,7 +177,7 @@ def test_malformed_inputs_leave_no_seat_stuck(steps: list[tuple[Any, Any]]) -> N
             assert not malformed, inp
             assert from_record(json.loads(json.dumps(to_record(inp)))) == inp
         elif malformed:
-            assert refused.code == "invalid"
+            assert refused.kind == "invalid"
             assert json.dumps(core.snapshot(), sort_keys=True, default=str) == before
         else:
             assert type(inp) not in UNIT_INPUTS, inp
@@ -193,7 +193,7 @@ def test_a_float_key_is_refused_and_the_seat_votes_again() -> None:
     core.handle(OpenVote(at=1.0, vote_id="v1"))
     with pytest.raises(CommandRejected) as err:
         core.handle(VoteKeyPressed(at=2.0, seat=2, key=2.0))  # type: ignore[arg-type]
-    assert err.value.code == "invalid"
+    assert err.value.kind == "invalid"
     assert err.value.message == "malformed vote-key from a unit: key: expected an integer"
     assert core.votes["v1"].participants == set()
     effects = core.handle(VoteKeyPressed(at=3.0, seat=2, key=2))
@@ -224,6 +224,6 @@ def test_a_malformed_command_is_refused_as_invalid() -> None:
     core = opened(HALL)
     with pytest.raises(CommandRejected) as err:
         core.handle(CreateVote(at=1.0, vote_id="v1", title="x", duration_s=math.nan))
-    assert err.value.code == "invalid"
+    assert err.value.kind == "invalid"
     assert "duration_s" in err.value.message
     assert "v1" not in core.votes

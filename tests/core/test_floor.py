@@ -281,7 +281,7 @@ def test_grant_next_takes_reply_then_question_then_speak() -> None:
     assert live(b.floor) == [3, 1, 2]
     with pytest.raises(CommandRejected) as err:
         b.send(GrantNext)
-    assert err.value.code == "conflict"
+    assert err.value.kind == "conflict"
 
 
 def test_grant_next_on_an_empty_list_is_a_conflict() -> None:
@@ -352,7 +352,7 @@ def test_bad_chair_commands_are_rejected_and_change_nothing(command: Any, code: 
     before = b.floor.snapshot()
     with pytest.raises(CommandRejected) as err:
         b.floor.handle(command(b.clock.now()))
-    assert err.value.code == code
+    assert err.value.kind == code
     assert b.floor.snapshot() == before
     assert b.floor.handle(Tick(b.clock.now())) == []
 

@@ -222,7 +222,7 @@ def test_amending_the_kind_brings_its_rule_and_mode() -> None:
     assert core.votes["v"].definition.options == ("A", "B")
     with pytest.raises(CommandRejected) as info:
         core.handle(AmendVote(2.0, "v", answers=AnswerSet.YES_NO, choices=("A", "B")))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
 
 
 def test_a_warning_renders_in_both_languages_and_an_unknown_code_as_itself() -> None:
@@ -282,7 +282,7 @@ def test_annul_mid_vote_closes_on_the_count_then_marks_it() -> None:
         core.handle(AnnulVote(5.0, "v1", "again"))
     with pytest.raises(CommandRejected) as info:
         core.handle(AnnulVote(5.0, "v1", " "))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
 
 
 def test_a_replayed_secret_annulled_vote_keeps_its_mark() -> None:
@@ -315,7 +315,7 @@ def test_a_published_vote_may_be_annulled_and_run_again_once() -> None:
     core.handle(AnnulVote(4.0, "v1", "Sai danh sách"))
     with pytest.raises(CommandRejected) as info:
         core.handle(RerunVote(5.0, "v1", "v1"))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
     core.handle(RerunVote(5.0, "v2", "v1"))
     old, new = core.votes["v1"].definition, core.votes["v2"].definition
     assert new.rerun_of == "v1"
@@ -351,7 +351,7 @@ def test_a_manual_result_is_checked_then_decided_by_the_same_rule(
     if sum(totals) > counted or counted > 10:
         with pytest.raises(CommandRejected) as info:
             core.handle(inp)
-        assert info.value.code == "invalid"
+        assert info.value.kind == "invalid"
         assert core.votes["v1"].state is VoteState.PREPARED
         return
     core.handle(inp)
@@ -373,10 +373,10 @@ def test_a_manual_result_keeps_the_quorum_and_its_answers() -> None:
     core.handle(CreateVote(1.0, "v1", "T"))
     with pytest.raises(CommandRejected) as info:
         core.handle(EnterManualResult(2.0, "v1", ManualMethod.SHOW_OF_HANDS, (3, 0, 0), present=3))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
     with pytest.raises(CommandRejected) as info:
         core.handle(EnterManualResult(2.0, "v1", ManualMethod.SHOW_OF_HANDS, (3, 0)))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
     core.handle(EnterManualResult(2.0, "v1", ManualMethod.SHOW_OF_HANDS, (6, 3, 1)))
     view = vote_view(core, "v1")
     assert view["result"]["manual"] == "show-of-hands"

@@ -125,4 +125,4 @@ def test_each_sitting_has_its_own_record() -> None:
 def test_no_record_before_any_sitting() -> None:
     with pytest.raises(CommandRejected) as info:
         MeetingCore(make_hall(3)).participation()
-    assert info.value.code == "not-found"
+    assert info.value.kind == "not-found"

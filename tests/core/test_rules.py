@@ -442,13 +442,13 @@ def test_a_hall_rule_is_found_and_may_redefine_a_preset() -> None:
 def test_unknown_rule_is_not_found() -> None:
     with pytest.raises(CommandRejected) as info:
         rule_for("no-such-rule", Policies())
-    assert info.value.code == "not-found"
+    assert info.value.kind == "not-found"
 
 
 def test_fraction_outside_zero_to_one_is_invalid() -> None:
     with pytest.raises(CommandRejected) as info:
         validate_threshold(Threshold(Comparison.AT_LEAST, Fraction(3, 2)))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
 
 
 @pytest.mark.parametrize(("members", "need"), [(1, 1), (2, 2), (50, 26), (51, 26), (95, 48)])

@@ -59,14 +59,14 @@ def test_sitting_commands_in_the_wrong_state() -> None:
     for command in (CloseSitting(at=1), SetCurrentItem(at=1, item_id="1")):
         with pytest.raises(CommandRejected) as info:
             core.handle(command)
-        assert info.value.code == "conflict"
+        assert info.value.kind == "conflict"
     core.handle(OpenSitting(at=1, sitting_id="s1", title="T", agenda=AGENDA))
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenSitting(at=2, sitting_id="s2", title="T"))
     assert info.value.message == "sitting s1 is open; close it first"
     with pytest.raises(CommandRejected) as info:
         core.handle(SetCurrentItem(at=2, item_id="9"))
-    assert info.value.code == "not-found"
+    assert info.value.kind == "not-found"
     core.handle(CloseSitting(at=3))
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenSitting(at=4, sitting_id="s1", title="Again"))
@@ -77,7 +77,7 @@ def test_agenda_ids_must_be_unique() -> None:
     core = MeetingCore(make_hall(3))
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenSitting(at=1, sitting_id="s1", title="T", agenda=AGENDA + AGENDA[:1]))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
     assert not core.sitting_open
 
 
@@ -111,14 +111,14 @@ def test_vote_ids_stay_unique_across_sittings() -> None:
     core.handle(OpenSitting(at=3, sitting_id="s2", title="T2"))
     with pytest.raises(CommandRejected) as info:
         core.handle(CreateVote(at=4, vote_id="v1", title="T"))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
 
 
 def test_an_input_the_core_does_not_know_is_invalid() -> None:
     core = MeetingCore(make_hall(3))
     with pytest.raises(CommandRejected) as info:
         core.handle(Input(at=1))
-    assert info.value.code == "invalid"
+    assert info.value.kind == "invalid"
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_floor_inputs_are_refused_without_a_sitting() -> None:
     assert not [e for e in effects if isinstance(e, MicSwitch)]
     with pytest.raises(CommandRejected) as info:
         core.handle(GrantNext(at=1))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
     # Voice meter data is dropped quietly, as the floor does outside voice mode.
     assert core.handle(VoiceLevel(at=2, seat=2, level_db=-10.0)) == []
 
@@ -217,7 +217,7 @@ def test_closing_the_sitting_ends_live_turns_into_the_record() -> None:
     assert [(s.seat, s.start, s.end) for s in record["d2"].speeches] == [(2, 100, 160)]
     with pytest.raises(CommandRejected) as info:
         core.participation("nope")
-    assert info.value.code == "not-found"
+    assert info.value.kind == "not-found"
 
 
 # --- unit resynchronisation ---------------------------------------------------------------------

@@ -93,7 +93,7 @@ def test_every_state_and_command(state: VoteState, command: VoteCommand) -> None
     if target is None:
         with pytest.raises(CommandRejected) as info:
             core.handle(COMMANDS[command](3.0, "v1"))
-        assert info.value.code == "conflict"
+        assert info.value.kind == "conflict"
         assert f"vote v1 is {state.value}" in info.value.message
         assert vote_state(core) is state
     else:
@@ -125,7 +125,7 @@ def test_unknown_vote_is_not_found(command: VoteCommand) -> None:
     core = opened(make_hall(3))
     with pytest.raises(CommandRejected) as info:
         core.handle(COMMANDS[command](1.0, "nope"))
-    assert info.value.code == "not-found"
+    assert info.value.kind == "not-found"
 
 
 def test_only_one_vote_holds_the_keypads() -> None:
@@ -135,7 +135,7 @@ def test_only_one_vote_holds_the_keypads() -> None:
     core.handle(OpenVote(at=2, vote_id="v1"))
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenVote(at=3, vote_id="v2"))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
     assert info.value.message == "vote v1 is open; close it first"
     core.handle(CloseVote(at=4, vote_id="v1"))
     core.handle(OpenVote(at=5, vote_id="v2"))
@@ -184,7 +184,7 @@ def test_create_rejects_bad_definitions(kwargs: dict[str, Any], code: str) -> No
     core = opened(make_hall(5))
     with pytest.raises(CommandRejected) as info:
         created(core, **kwargs)
-    assert info.value.code == code
+    assert info.value.kind == code
     assert "v1" not in core.votes
 
 
@@ -193,14 +193,14 @@ def test_duplicate_vote_id_is_a_conflict() -> None:
     created(core)
     with pytest.raises(CommandRejected) as info:
         created(core)
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
 
 
 def test_no_vote_outside_a_sitting() -> None:
     core = MeetingCore(make_hall(3))
     with pytest.raises(CommandRejected) as info:
         created(core)
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
 
 
 def test_opening_needs_quorum_unless_waived() -> None:
@@ -208,7 +208,7 @@ def test_opening_needs_quorum_unless_waived() -> None:
     created(core)
     with pytest.raises(CommandRejected) as info:
         core.handle(OpenVote(at=2, vote_id="v1"))
-    assert info.value.code == "conflict"
+    assert info.value.kind == "conflict"
     assert info.value.message == "no quorum: 5 members present, 6 needed"
     core.handle(CreateVote(at=3, vote_id="v2", title="Thủ tục", quorum_required=False))
     core.handle(OpenVote(at=4, vote_id="v2"))
@@ -468,7 +468,7 @@ def test_a_vote_longer_than_the_limit_is_refused(duration: float, warning: float
     core = opened(make_hall(3))
     with pytest.raises(CommandRejected) as exc:
         created(core, duration_s=duration, warning_s=warning)
-    assert exc.value.code == "invalid"
+    assert exc.value.kind == "invalid"
     created(core, duration_s=MAX_VOTE_DURATION_S, warning_s=MAX_VOTE_DURATION_S - 1)
 
 
