@@ -670,6 +670,12 @@ async def _wait_gone(pid: int, within_s: float) -> bool:
         os.close(fd)
 
 
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn for a child process of this one: Linux ends the child (SIGTERM) when this
+    process dies, even by SIGKILL, so that nothing it started is left running; None elsewhere."""
+    return _die_with_parent(os.getpid())
+
+
 def _die_with_parent(parent: int) -> Callable[[], None] | None:
     """A preexec_fn asking Linux to SIGTERM the child when its parent dies, or None."""
     if not sys.platform.startswith("linux"):

@@ -47,6 +47,7 @@ import httpx
 
 from chamber.controller.core.model import AnswerSet, MicClass, VoteMode
 from chamber.drivers.errors import BrokerError
+from chamber.drivers.mosquitto import die_with_parent
 from chamber.drivers.topology import LineKind, Topology, TopologyError, load_topology
 from chamber.simulator.autopilot import Autopilot, Temperament, press_chair_priority
 from chamber.simulator.cli import config_toml
@@ -423,6 +424,8 @@ async def daemon_process(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Ended with this process however it ends (a SIGKILL included): no daemon is orphaned.
+        preexec_fn=die_with_parent(),
     )  # fmt: skip
     assert proc.stderr is not None
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -503,6 +506,8 @@ def banner(url: str, tokens: Tokens, data_dir: Path, console: bool) -> str:
         f"  Mã chủ tọa / Chair token:            {tokens.chair}",
         f"  Mã kỹ thuật viên / Technician token: {tokens.technician}",
         f"  Dữ liệu / Data:                      {data_dir}",
+        f"  Nhật ký / Logs:                      {data_dir / 'demo.log'}, "
+        f"{data_dir / 'daemon.log'}",
         "",
         "  Kỳ họp đã khai mạc, các đại biểu đang vào chỗ và tự biểu quyết khi bàn phím mở khóa.",
         "  The sitting is open; the simulated delegates take their seats and vote by themselves",
@@ -528,6 +533,9 @@ def _log_to_file(path: Path) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # One line per request would bury the demo's own lines (the truth book reads the state
+    # four times a second): the HTTP client says only what goes wrong.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _log_to_stderr(level: int) -> None:
@@ -549,39 +557,56 @@ async def interactive(
         _log_to_stderr(logging.WARNING)
     hall = DemoHall.load(hall_file(50, seed, directory))
     stop = asyncio.Event()
+    code = 0
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with demo_hall(hall, directory, seed=seed, port=free_port(port)) as (sim, daemon):
-            async with daemon.client(daemon.tokens.chair) as chair:
-                await open_sitting(chair)
-            async with Autopilot(sim, seed=seed):
-                print(banner(daemon.url, daemon.tokens, directory, console), file=out, flush=True)
-                if console and not stop.is_set():
-                    await _run_console(daemon, stop)
-                else:
-                    await stop.wait()
+        async with (
+            demo_hall(hall, directory, seed=seed, port=free_port(port)) as (sim, daemon),
+            daemon.client(daemon.tokens.chair) as chair,
+        ):
+            await open_sitting(chair)
+            async with Autopilot(sim, seed=seed) as pilot:
+                book = TruthBook(sim, pilot, hall, chair, directory / TRUTH_FILE)
+                keeping = asyncio.create_task(book.run(), name="demo-truth-book")
+                try:
+                    print(banner(daemon.url, daemon.tokens, directory, console), file=out)
+                    out.flush()
+                    if console and not stop.is_set():
+                        code = await _run_console(daemon, stop)
+                    else:
+                        await stop.wait()
+                finally:
+                    keeping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeping
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+    if code:
+        # The console failed (its own message is above): the demo did not run as it should.
+        print(f"chamber demo: the console ended with code {code}", file=sys.stderr, flush=True)
     print("chamber demo: stopped / đã dừng", file=out, flush=True)
-    return 0
+    return 1 if code else 0
 
 
-async def _run_console(daemon: DaemonProcess, stop: asyncio.Event) -> None:
+async def _run_console(daemon: DaemonProcess, stop: asyncio.Event) -> int:
     """The operator console (`chamber console`) in the foreground, in its own process, on
-    this terminal; the demo ends when it does (or on a signal, which ends it too)."""
+    this terminal; the demo ends when it does (or on a signal, which ends it too). Returns the
+    console's exit status when it ended by itself, else 0."""
     proc = await asyncio.create_subprocess_exec(
         *CHAMBER, "console", "--url", daemon.url,
         env={**os.environ, "CHAMBER_TOKEN": daemon.tokens.chair},
+        preexec_fn=die_with_parent(),
     )  # fmt: skip
     ended = asyncio.ensure_future(proc.wait())
     stopped = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        by_itself = proc.returncode
     finally:
         stopped.cancel()
         if proc.returncode is None:
@@ -591,6 +616,174 @@ async def _run_console(daemon: DaemonProcess, stop: asyncio.Event) -> None:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+    return by_itself or 0
+
+
+# --- the simulator's own count, for whoever checks the daemon ---------------------------------
+
+TRUTH_FILE = "truth.json"
+# How often the book reads the daemon's state: votes open and close at a chair's pace.
+TRUTH_POLL_S = 0.25
+_RUNNING = frozenset({"open", "hold"})
+_DECIDED = frozenset({"closed", "published"})
+
+
+def mic_on(sim: SimulatedHall, seat: int) -> bool | None:
+    """Whether the simulated unit at `seat` has its microphone on (None: it has none)."""
+    for su in sim.config.units:
+        if su.seat == seat and su.mic is not None:
+            return bool(sim.mic_lines[su.mic.line].units[su.mic.address].state.mic_on)
+    unit = sim.ip_units.get(seat)
+    return None if unit is None else bool(unit.state.mic_on)
+
+
+class TruthBook:
+    """What the simulated units registered, vote by vote, in `DATA/truth.json`: the ground
+    truth that the daemon's result (and so the console and the wall) must equal, for whoever
+    checks a demo sitting by hand or by test.
+
+    The delegates are simulated, so their units' presses are the truth. While a vote runs the
+    book says how many have pressed and whether it has settled (every delegate present has
+    made up their mind, no press is still to come, each unit shows the choice its delegate
+    made, which the daemon lights only once counted, and the daemon counts as many voters);
+    once the vote is closed and every unit shows it locked, its totals, voted, did not vote
+    and whether it is adopted by the hall's rule, worked out by this module's own arithmetic
+    (`adopted_by_law`). Never a running vote's totals (a secret one's are nobody's to see
+    before the close) and never a seat's choice. Also: the seats present, and the seats whose
+    microphone is on. It reads the daemon's state over the API only; it changes nothing.
+    """
+
+    def __init__(
+        self, sim: SimulatedHall, pilot: Autopilot, hall: DemoHall, chair: Any, path: Path
+    ) -> None:
+        self.sim = sim
+        self.pilot = pilot
+        self.hall = hall
+        self.chair = chair
+        self.path = path
+        self.voting = frozenset(hall.voting_seats)
+        # Presses from this loop time on belong to the next vote (None: from the start). Between
+        # two votes every unit shows its keys locked and takes no press.
+        self._since: float | None = None
+        self.votes: dict[str, dict[str, Any]] = {}
+        self.present: list[int] = []
+        self.mics_on: list[int] = []
+        # The daemon's state as last read.
+        self.state: dict[str, Any] = {}
+        self._updated = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                response = await self.chair.get("/api/state")
+                response.raise_for_status()
+                self.state = response.json()["state"]
+                self.update(self.state, asyncio.get_running_loop().time())
+                self.write()
+                self._updated.set()
+            except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+                log.warning("truth book: cannot read the daemon's state: %s", exc)
+            # The daemon's state and the units' are read together: a look every so often is
+            # the one way to watch both (units tell nobody when they change).
+            await asyncio.sleep(TRUTH_POLL_S)
+
+    async def wait_for(self, predicate: Callable[[TruthBook], bool]) -> None:
+        """Return once `predicate(self)` holds after an update; bound it with a timeout."""
+        while not predicate(self):
+            self._updated.clear()
+            await self._updated.wait()
+
+    def _locked(self) -> bool:
+        return all((shown := self.pilot.shown(s)) is None or not shown.ballot for s in self.voting)
+
+    def _expected(self, vote: Mapping[str, Any], until: float | None = None) -> Any:
+        return self.sim.truth.expected(
+            since=self._since,
+            until=until,
+            change_until_close=bool(vote.get("change_until_close", True)),
+            keys=len(vote.get("options") or ()),
+            seats=self.voting,
+        )
+
+    def _settled(self, vote: Mapping[str, Any]) -> bool:
+        pilot = self.pilot
+        if pilot.pending:
+            return False
+        since = self._since if self._since is not None else -math.inf
+        electorate = self.sim.truth.present() & self.voting
+        if any(pilot.decided_at.get(s, -math.inf) < since for s in electorate):
+            return False
+        exp = self._expected(vote)
+        for seat in electorate:
+            shown = pilot.shown(seat)
+            want = {exp.choices[seat]} if seat in exp.choices else set()
+            if shown is None or not shown.ballot or set(shown.lit) != want:
+                return False
+        voted = int((vote.get("tally") or {}).get("voted", -1))
+        return bool(voted == exp.voted)
+
+    def update(self, state: Mapping[str, Any], now: float) -> None:
+        """Bring the book up to the daemon's `state`, read at loop time `now`."""
+        for vote in state.get("votes") or ():
+            vote_id = str(vote.get("vote_id"))
+            entry = self.votes.setdefault(
+                vote_id, {"vote_id": vote_id, "title": vote.get("title"), "final": False}
+            )
+            if entry["final"]:
+                continue
+            status = vote.get("state")
+            entry["state"] = status
+            if status in _RUNNING:
+                entry["voted"] = self._expected(vote).voted
+                entry["settled"] = self._settled(vote)
+            elif status in _DECIDED or status == "cancelled":
+                if not self._locked():
+                    continue  # some unit still takes presses for it: not over yet
+                if status != "cancelled":
+                    self._decided(entry, vote, now)
+                entry["final"] = True
+                self._since = now
+        self.present = sorted(self.sim.truth.present())
+        self.mics_on = sorted(s for s in self.sim.truth.present() if mic_on(self.sim, s))
+
+    def _decided(self, entry: dict[str, Any], vote: Mapping[str, Any], until: float) -> None:
+        exp = self._expected(vote, until)
+        keys = len(vote.get("options") or ())
+        totals = tuple(exp.totals.get(k, 0) for k in range(1, keys + 1))
+        # The daemon's base: the electorate at the close and those who voted and left since.
+        electorate = (self.sim.truth.present() & self.voting) | set(exp.choices)
+        rule_key = str(vote.get("rule") or self.hall.default_rule)
+        rule = self.hall.rules.get(rule_key)
+        answers = vote.get("answers")
+        entry.update(
+            totals=list(totals),
+            voted=exp.voted,
+            did_not_vote=len(electorate) - exp.voted,
+            rule=rule_key,
+            adopted=(
+                None
+                if rule is None
+                else adopted_by_law(
+                    rule,
+                    totals,
+                    abstain_key=3 if answers == AnswerSet.YES_NO_ABSTAIN.value else None,
+                    choices=answers == AnswerSet.CHOICES.value,
+                    present=len(electorate),
+                    members=self.hall.members,
+                )
+            ),
+        )
+
+    def write(self) -> None:
+        """The book as JSON, replaced whole (a reader never sees half of it)."""
+        data = {
+            "present": self.present,
+            "mics_on": self.mics_on,
+            "votes": [{k: v for k, v in e.items() if k != "final"} for e in self.votes.values()],
+        }
+        fresh = self.path.with_name(self.path.name + ".new")
+        fresh.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(fresh, self.path)
 
 
 # --- the headless, checked sitting ------------------------------------------------------------
