@@ -516,7 +516,8 @@ def banner(url: str, tokens: Tokens, data_dir: Path, console: bool) -> str:
     if console:
         lines += [
             "  Bàn điều khiển / Console: n biểu quyết mới / new vote, o mở / open, c kết thúc /",
-            "  close, k người phát biểu tiếp / next speaker; thoát / quit: Ctrl-Q.",
+            "  close (y xác nhận / y confirms), k người phát biểu tiếp / next speaker;",
+            "  thoát / quit: q, rồi / then y.",
         ]
     else:
         lines += [
@@ -733,6 +734,9 @@ class TruthBook:
                 continue
             status = vote.get("state")
             entry["state"] = status
+            # The daemon's times (its clock is this machine's monotonic one, in a fresh demo).
+            entry["opened_at"] = vote.get("opened_at")
+            entry["closed_at"] = vote.get("closed_at")
             if status in _RUNNING:
                 entry["voted"] = self._expected(vote).voted
                 entry["settled"] = self._settled(vote)

@@ -96,7 +96,15 @@ async def test_the_book_holds_what_the_units_registered_and_the_daemon_counted(
                     [shown] = [v for v in running["votes"] if v["vote_id"] == vote_id]
                     # While it runs: how many pressed, never the totals (a secret vote's are
                     # nobody's to see before the close), never a seat's choice.
-                    assert set(shown) == {"vote_id", "title", "state", "voted", "settled"}
+                    assert set(shown) == {
+                        "vote_id",
+                        "title",
+                        "state",
+                        "opened_at",
+                        "closed_at",
+                        "voted",
+                        "settled",
+                    }
                     await post(chair, f"/api/votes/{vote_id}/close")
                     async with asyncio.timeout(WAIT_S):
                         await book.wait_for(lambda b, v=vote_id: "totals" in entry(b, v))
