@@ -82,6 +82,13 @@ SCREEN_PARTS: dict[str, tuple[frozenset[str], str | None]] = {
 }
 
 
+def _parts_shown(tab: str) -> frozenset[str]:
+    """The view parts that feed the top lines and `tab`."""
+    return frozenset().union(
+        *(needs for needs, on in SCREEN_PARTS.values() if on is None or on == tab)
+    )
+
+
 class ChamberConsole(ConsoleActions):
     """The chair's and the technician's console of one hall."""
 
@@ -139,6 +146,10 @@ class ChamberConsole(ConsoleActions):
         self._last_pass = -math.inf
         self._pass_due = False
         self._allowed: frozenset[str] = frozenset()
+        # What the top line shows, and the view parts the shown tab (and the top) draw.
+        self._link_shown: Link | None = None
+        self._stale_shown = False
+        self._shown_parts = _parts_shown("chair")
         self._drawn = asyncio.Event()
         self._after_draw: list[Callable[[], None]] = []
         # How many drawing passes ran, and what each part was drawn: for tests and the bench.
@@ -171,8 +182,21 @@ class ChamberConsole(ConsoleActions):
         await self.client.close()
 
     def _on_client_change(self) -> None:
-        """A stream message, a heartbeat or a link change: draw soon, at the bounded rate."""
-        self._schedule()
+        """A stream message, a heartbeat or a link change: draw soon, at the bounded rate, if
+        it changed anything the screen shows now. (A health report while the chair's tab
+        shows waits in the mirror for the technician's tab; the age mark is drawn each
+        second.)"""
+        if self._wants_pass():
+            self._schedule()
+
+    def _wants_pass(self) -> bool:
+        client = self.client
+        m = client.mirror
+        if m.ready:
+            self._due |= m.take_changes()
+        if client.link is not self._link_shown or self._stale_shown or not m.ready:
+            return True
+        return not self._due.isdisjoint(self._shown_parts)
 
     def _schedule(self) -> None:
         if self._pass_due or not self._live:
@@ -233,6 +257,7 @@ class ChamberConsole(ConsoleActions):
         if tab == self._tab:
             return
         self._tab = tab
+        self._shown_parts = _parts_shown(tab)
         self.refresh_bindings()
         self.refresh_view()  # what waited for this tab, now
 
@@ -355,6 +380,8 @@ class ChamberConsole(ConsoleActions):
         lang = self.lang
         fresh = self.freshness()
         self._link_bar().show(self.wall(), fresh)
+        self._link_shown = client.link
+        self._stale_shown = fresh.stale
         if fresh.stale:
             # Connected, but nothing heard lately: the data on screen may be old.
             link.update(f"◌ {label('status.stale', lang)}  {client.url}")
