@@ -9,11 +9,13 @@ screen, the stream and the tabs on top.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 
 from chamber.console.client import ApiClient, ApiError
 from chamber.console.dialogs import ConfirmScreen, NewVoteScreen, SeatScreen
@@ -122,6 +124,11 @@ class ConsoleActions(App[None]):
         return True
 
     def _answered(self, what: str, task: asyncio.Future[object]) -> None:
+        # An answer that comes after the console closed has nobody to tell.
+        with contextlib.suppress(NoMatches):
+            self._show_answer(what, task)
+
+    def _show_answer(self, what: str, task: asyncio.Future[object]) -> None:
         if task.cancelled():
             self._command_line().note(CommandNote(what, CommandState.FAILED, "—"))
             return
