@@ -207,3 +207,38 @@ def register_refusals(ctx: Context) -> None:
     @ctx.route(ctx.api, "GET", "/refusals", ALL_ROLES, "Every refusal code and its sentences")
     async def refusals() -> dict[str, Any]:
         return catalogue()
+
+
+# --- the table in docs/refusals.md -------------------------------------------------------------
+
+DOC_BEGIN = "<!-- refusals:begin (python -m chamber.controller.api.refusals_doc FILE) -->"
+DOC_END = "<!-- refusals:end -->"
+
+
+def refusals_markdown() -> str:
+    """The table of every refusal code: code, status, parameters, Vietnamese, English."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = [
+        "| code | status | parameters | Tiếng Việt | English |",
+        "|---|---|---|---|---|",
+    ]
+    for code, spec in sorted(REFUSALS.items()):
+        params = ", ".join(f"`{name}` ({kind.value})" for name, kind in spec.params.items())
+        rows.append(
+            f"| `{code}` | {spec.status} | {params or '—'} | "
+            f"{cell(REFUSAL_TEXTS[Language.VI][code])} | {cell(REFUSAL_TEXTS[Language.EN][code])} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def write_doc(path: str) -> None:
+    """Put the table between the markers of the document at `path`."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, _, rest = text.partition(DOC_BEGIN)
+    _, _, tail = rest.partition(DOC_END)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{head}{DOC_BEGIN}\n{refusals_markdown()}{DOC_END}{tail}")

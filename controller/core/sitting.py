@@ -169,8 +169,9 @@ def _malformed(inp: Input) -> CommandRejected:
     it may be a key pressed in a secret ballot."""
     unit = type(inp) in UNIT_INPUTS
     problem = input_problem(inp, show_value=not unit) or "malformed"
-    code = "input.malformed_unit" if unit else "input.malformed"
-    return CommandRejected(code, input=inp.kind, problem=problem)
+    return CommandRejected(
+        "input.malformed_unit" if unit else "input.malformed", input=inp.kind, problem=problem
+    )
 
 
 class MeetingCore:
