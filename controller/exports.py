@@ -469,6 +469,18 @@ WORDS: dict[Language, dict[str, str]] = {
         "rerun": "Biểu quyết lại, thay cho lần biểu quyết {vote_id} đã bị hủy kết quả",
         "show-of-hands": "Kết quả biểu quyết bằng hình thức giơ tay, do chủ tọa nhập vào hệ thống",
         "paper": "Kết quả bỏ phiếu bằng phiếu giấy, do chủ tọa nhập vào hệ thống",
+        "roll_call": (
+            "Điểm danh lần {number}{when}: {count} đại biểu xác nhận có mặt, trong đó {voting} "
+            "đại biểu có quyền biểu quyết (cần ít nhất {required})"
+        ),
+        "quorate": "đủ số đại biểu",
+        "not_quorate": "không đủ số đại biểu",
+        "marks": "Thư ký ghi nhận có mặt, vắng mặt",
+        "marked_present": "có mặt",
+        "marked_absent": "vắng mặt",
+        "seat": "Ghế số {seat}",
+        "moves": "Đại biểu chuyển chỗ ngồi",
+        "move": "{name}: từ ghế số {from_seat} sang ghế số {to_seat}",
     },
     Language.EN: {
         "minutes": "Minutes of the sitting",
@@ -502,6 +514,18 @@ WORDS: dict[Language, dict[str, str]] = {
         "rerun": "Vote run again, in place of vote {vote_id}, whose result was annulled",
         "show-of-hands": "Result taken by show of hands, entered by the chair",
         "paper": "Result taken on paper ballots, entered by the chair",
+        "roll_call": (
+            "Roll call {number}{when}: {count} delegates confirmed their presence, {voting} of "
+            "them members who may vote (at least {required} needed)"
+        ),
+        "quorate": "quorate",
+        "not_quorate": "not quorate",
+        "marks": "Presence marked by the secretary",
+        "marked_present": "present",
+        "marked_absent": "absent",
+        "seat": "Seat {seat}",
+        "moves": "Delegates moved to another seat",
+        "move": "{name}: from seat {from_seat} to seat {to_seat}",
     },
 }
 
@@ -558,7 +582,6 @@ def minutes_html(
     title = view.sitting_title(sid)
     hall = view.config.hall
     names = {d.id: d.name for d in hall.delegates}
-    delegate_at = {s.number: s.delegate for s in hall.seats if s.delegate is not None}
     records = participation(view, sid)
     out: list[str] = [
         "<!DOCTYPE html>",
@@ -583,6 +606,7 @@ def minutes_html(
     out.append(
         f"<p>{_e(w['present'])}: {len(present)} / {_e(w['members'])}: {hall.body.members}</p>"
     )
+    out.extend(_attendance_html(view, sid, w, names))
     out.append(f"<h2>{_e(w['votes'])}</h2>")
     votes = view.sitting_votes(sid)
     if not votes:
@@ -625,10 +649,10 @@ def minutes_html(
         if r.choices:  # open and roll-call votes only: a secret vote has none, by construction
             out.append(f"<p>{_e(w['by_choice'])}:</p><ul>")
             for key, label in enumerate(labels, start=1):
+                # Who sat at each seat when the vote was held (a delegate may have moved).
+                chart = view.core.attendance.seating.chart_for(d.vote_id)
                 who = [
-                    names.get(delegate_at.get(seat, ""), f"#{seat}")
-                    for seat, k in r.choices
-                    if k == key
+                    names.get(chart.get(seat, ""), f"#{seat}") for seat, k in r.choices if k == key
                 ]
                 out.append(f"<li>{_e(label)}: {_e(', '.join(who) or w['none'])}</li>")
             out.append("</ul>")
@@ -657,6 +681,70 @@ def minutes_html(
     )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _attendance_html(
+    view: JournalView, sitting_id: str, w: dict[str, str], names: dict[str, str]
+) -> list[str]:
+    """The sitting's roll calls, the seats the secretary marked by hand (with the reason) and
+    the delegates moved to another seat (with the reason), in the minutes' words."""
+    core = view.core
+    record = next((r for r in core.history if r.sitting_id == sitting_id), None)
+    if record is not None:
+        registrations, marks, moves = record.registrations, record.marks, record.moves
+    elif core.sitting_id == sitting_id:
+        attendance = core.attendance
+        registrations = tuple(attendance.registrations)
+        marks, moves = tuple(attendance.marks), tuple(attendance.moves)
+    else:
+        return []
+
+    def when(at: float | None) -> str:
+        local = local_time(core, view.config.timezone, at)
+        return local.replace("T", " ")
+
+    out: list[str] = []
+    if registrations:
+        out.append("<ul>")
+        for reg in registrations:
+            closed = when(reg.closed_at)
+            line = w["roll_call"].format(
+                number=reg.number,
+                when=f" ({closed})" if closed else "",
+                count=len(reg.registered),
+                voting=reg.voting_registered,
+                required=reg.quorum_required,
+            )
+            verdict = w["quorate"] if reg.quorate else w["not_quorate"]
+            out.append(f"<li>{_e(line)}: {_e(verdict)}.</li>")
+        out.append("</ul>")
+    if marks:
+        out.append(f"<p>{_e(w['marks'])}:</p><ul>")
+        for mark in marks:
+            state = w["marked_present"] if mark.present else w["marked_absent"]
+            at = when(mark.at)
+            reason = f". {w['reason']}: {mark.reason}" if mark.reason else ""
+            out.append(
+                f"<li>{_e(names.get(mark.delegate, mark.delegate))} "
+                f"({_e(w['seat'].format(seat=mark.seat))}): {_e(state)}"
+                f"{_e(f', {at}' if at else '')}{_e(reason)}.</li>"
+            )
+        out.append("</ul>")
+    if moves:
+        out.append(f"<p>{_e(w['moves'])}:</p><ul>")
+        for move in moves:
+            line = w["move"].format(
+                name=names.get(move.delegate, move.delegate),
+                from_seat=move.from_seat,
+                to_seat=move.to_seat,
+            )
+            at = when(move.at)
+            out.append(
+                f"<li>{_e(line)}{_e(f', {at}' if at else '')}. "
+                f"{_e(w['reason'])}: {_e(move.reason)}.</li>"
+            )
+        out.append("</ul>")
+    return out
 
 
 def _sitting_opened(view: JournalView, sitting_id: str) -> str:

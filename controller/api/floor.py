@@ -77,9 +77,13 @@ def register(ctx: Context) -> None:
     async def grant(body: GrantIn) -> Accepted:
         return await run(lambda at: I.GrantFloor(at, body.seat, body.list))
 
-    @route(api, "POST", "/floor/next", CHAIR, "Give the floor to the next one waiting")
+    @route(api, "POST", "/floor/next", CHAIR, "Hand the floor over to the next one waiting")
     async def grant_next(body: NextIn) -> Accepted:
-        return await run(lambda at: I.GrantNext(at, body.list))
+        return await run(lambda at: I.GrantNext(at, body.list, handover=True))
+
+    @route(api, "POST", "/floor/add", CHAIR, "Open the next one's microphone beside those live")
+    async def grant_add(body: NextIn) -> Accepted:
+        return await run(lambda at: I.GrantNext(at, body.list, add=True))
 
     @route(api, "POST", "/floor/revoke", CHAIR, "Take the floor or a request away")
     async def revoke(body: RevokeIn) -> Accepted:

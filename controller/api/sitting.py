@@ -1,4 +1,5 @@
-"""The sitting, its agenda, the attendance registration and presence by hand."""
+"""The sitting, its agenda, the attendance registration (a roll call), presence by hand and a
+delegate moved to another seat."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from chamber.controller.api.deps import (
     Context,
 )
 from chamber.controller.core import inputs as I
+from chamber.controller.core.limits import MAX_SEAT_REASON
+
+# A reason for the minutes: at least one character that is not a space.
+Reason = Annotated[str, Field(min_length=1, max_length=MAX_SEAT_REASON, pattern=r"\S")]
 
 
 class AgendaItemIn(Body):
@@ -29,6 +34,18 @@ class OpenSittingIn(Body):
 
 class PresenceIn(Body):
     present: bool
+    reason: Reason
+
+
+class AttendanceIn(Body):
+    # A roll call (điểm danh): each delegate confirms on the seat's unit. False: everyone
+    # present while the registration is open is registered.
+    confirm: bool = True
+
+
+class MoveIn(Body):
+    to_seat: Annotated[int, Field(ge=1)]
+    reason: Reason
 
 
 def register(ctx: Context) -> None:
@@ -49,14 +66,23 @@ def register(ctx: Context) -> None:
     async def set_item(item_id: str) -> Accepted:
         return await run(lambda at: I.SetCurrentItem(at, item_id))
 
-    @route(api, "POST", "/attendance/open", CHAIR, "Open an attendance registration")
-    async def open_attendance() -> Accepted:
-        return await run(lambda at: I.OpenAttendance(at))
+    @route(api, "POST", "/attendance/open", CHAIR, "Start a roll call (điểm danh)")
+    async def open_attendance(body: AttendanceIn | None = None) -> Accepted:
+        confirm = True if body is None else body.confirm
+        return await run(lambda at: I.OpenAttendance(at, confirm))
 
     @route(api, "POST", "/attendance/close", CHAIR, "Close the attendance registration")
     async def close_attendance() -> Accepted:
         return await run(lambda at: I.CloseAttendance(at))
 
-    @route(api, "POST", "/seats/{seat}/presence", CHAIR_SECRETARY, "Mark a seat present/absent")
+    @route(
+        api, "POST", "/seats/{seat}/presence", CHAIR_SECRETARY, "Mark a seat present/absent, why"
+    )
     async def set_presence(seat: int, body: PresenceIn) -> Accepted:
-        return await run(lambda at: I.SetPresence(at, seat, body.present))
+        return await run(lambda at: I.SetPresence(at, seat, body.present, body.reason))
+
+    @route(
+        api, "POST", "/seats/{seat}/move", CHAIR_SECRETARY, "Move the seat's delegate to a spare"
+    )
+    async def move_delegate(seat: int, body: MoveIn) -> Accepted:
+        return await run(lambda at: I.MoveDelegate(at, seat, body.to_seat, body.reason))

@@ -201,13 +201,35 @@ class Ballots:
         return self._entitled_heads, self.hall.body.members
 
     def _wanted(self, seat: int, vote: Vote | None) -> KeypadState:
-        """What the keypad at `seat` should show with `vote` on the keypads."""
-        return wanted(
+        """What the keypad at `seat` should show with `vote` on the keypads; its presence LED
+        as attendance says (during a roll call: the delegate has confirmed)."""
+        state = wanted(
             vote,
             seat,
             present=self.attendance.is_present(seat),
             voting=seat in self.weight_of,
         )
+        state.present = self.attendance.presence_led(seat)
+        return state
+
+    def presence_leds(self, seats: Collection[int] | None = None) -> list[Effect]:
+        """The keypads whose presence LED differs from what attendance says now (a roll call
+        opened or closed, a delegate confirmed); `seats` None: every keypad."""
+        vote = self.active
+        effects: list[Effect] = []
+        for seat in self.keypads.seats if seats is None else sorted(seats):
+            if seat in self.keypads:
+                effects += self.keypads.update(seat, self._wanted(seat, vote))
+        return effects
+
+    def move(self, from_seat: int, to_seat: int) -> list[Effect]:
+        """The delegate of `from_seat` now sits at `to_seat` (no vote holds the keypads; the
+        core checked both seats): their right to vote and weight go with them."""
+        self._delegate_at[to_seat] = self._delegate_at.pop(from_seat)
+        weight = self.weight_of.pop(from_seat, None)
+        if weight is not None:
+            self.weight_of[to_seat] = weight
+        return self.presence_leds((from_seat, to_seat))
 
     def _totals_for(self, vote: Vote) -> tuple[int, int]:
         """Members entitled and all members of the body: heads, or weights when weighted."""

@@ -35,6 +35,11 @@ will look for, all enforced and tested here:
   the chair extends a turn if the interruption was long.
 * Ring positions count within the seat's own list (1 = first). The seat that `GrantNext`
   would take shows NEXT, with position 1.
+* The chair's "next" (`GrantNext(handover=True)`) hands over: the delegate microphones the
+  rules govern close, then the next one waiting opens. "Add a microphone"
+  (`GrantNext(add=True)`) opens the next one beside those live, and is refused at the cap.
+* A delegate moved to another seat (`move_delegate`) takes their place on the lists with
+  them; a turn live at the old seat ends ("moved"), the delegate asks again at the new one.
 * A second press of the request button while waiting withdraws the request; a press on a live
   microphone switches it off (the delegate ends the turn), in every mode.
 * Voice levels are meter data that units stream many times a second: outside voice mode, or
@@ -378,7 +383,7 @@ class Floor:
             case GrantFloor():
                 self._grant(inp.seat, inp.list, now)
             case GrantNext():
-                self._grant_next(inp.list, now)
+                self._grant_next(inp.list, now, handover=inp.handover, add=inp.add)
             case RevokeFloor():
                 self._revoke(inp.seat, now)
             case SetMicMode():
@@ -438,6 +443,28 @@ class Floor:
         if seat not in self._seats:
             raise CommandRejected("seat.not_found", seat=seat)
         self._delegate_of[seat] = delegate_id
+
+    def move_delegate(self, from_seat: int, to_seat: int, now: float) -> list[Effect]:
+        """The delegate of `from_seat` now sits at `to_seat` (the core has checked both)."""
+        now = self._clock(now)
+        delegate = self._delegate_of.get(from_seat)
+        if from_seat in self._live:
+            self._end(from_seat, now, "moved")
+        for items in self._by_item.values():
+            entry = items.entry.pop(from_seat, None)
+            if entry is None:
+                continue
+            order = items.order[entry[0]]
+            order[order.index(from_seat)] = to_seat
+            items.entry[to_seat] = entry
+            self._dirty_lists.add(entry[0])
+        self._pos.pop(from_seat, None)  # `_flush` numbers the new seat on its list
+        self._delegate_of[to_seat] = delegate
+        self._delegate_of[from_seat] = None
+        self._mark(from_seat)
+        self._mark(to_seat)
+        self._changed = True
+        return self._flush("move-delegate", now)
 
     def restate(self, seat: int) -> list[Effect]:
         """The commands that bring a restarted unit back to what the floor last told it."""
@@ -633,7 +660,9 @@ class Floor:
             lst = waiting[0] if waiting is not None else SpeakerList.SPEAK
         self._open(unit, lst, Origin.GRANT, now, AtCap.REPLACE_OLDEST)
 
-    def _grant_next(self, lst: SpeakerList | None, now: float) -> None:
+    def _grant_next(
+        self, lst: SpeakerList | None, now: float, *, handover: bool, add: bool
+    ) -> None:
         if lst is None:
             seat = self._head()
         else:
@@ -643,6 +672,15 @@ class Floor:
             if lst is None:
                 raise CommandRejected("floor.nobody_waiting")
             raise CommandRejected("floor.nobody_waiting_on_list", list=lst.value)
+        unit = self._command_seat(seat)
+        if add and not handover and self._capped(unit) and len(self._counted) >= self._max_open:
+            # "Add a microphone" never closes one: at the cap the chair hands over instead.
+            raise CommandRejected("floor.at_cap", max=self._max_open)
+        if handover:
+            # The speakers hand over: every delegate microphone the rules govern closes
+            # (never the chair's, a VIP's or one the technician forced), then the next opens.
+            for s in [s for s, t in self._live.items() if self._rule_bound(t)]:
+                self._end(s, now, "handed-over")
         self._grant(seat, None, now)
 
     def _revoke(self, seat: int | None, now: float) -> None:

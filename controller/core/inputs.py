@@ -157,9 +157,15 @@ class SetCurrentItem(Input):
 
 @dataclass(frozen=True)
 class OpenAttendance(Input):
-    """Start an attendance registration: presence keys now count toward the record."""
+    """Start an attendance registration.
+
+    `confirm` True is a roll call (điểm danh): a delegate is registered only by confirming
+    on the seat's unit while it is open (the presence key or the card), or by the secretary
+    (`SetPresence`). False, as journals of earlier releases have it: everyone present at any
+    moment while it is open is registered."""
 
     kind: ClassVar[str] = "open-attendance"
+    confirm: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,20 @@ class SetPresence(Input):
     kind: ClassVar[str] = "set-presence"
     seat: int
     present: bool
+    # Why, for the record. The API requires one; journals of earlier releases have none.
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MoveDelegate(Input):
+    """Seat the delegate of `from_seat` at `to_seat`, a spare seat with no delegate (a unit
+    broke): presence, the floor and later votes follow the delegate; votes cast before stay
+    theirs. Refused while a vote holds the keypads."""
+
+    kind: ClassVar[str] = "move-delegate"
+    from_seat: int
+    to_seat: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -328,10 +348,18 @@ class GrantFloor(Input):
 
 @dataclass(frozen=True)
 class GrantNext(Input):
-    """Give the floor to the first seat waiting, on `list` or on the first non-empty list."""
+    """Give the floor to the first seat waiting, on `list` or on the first non-empty list.
+
+    `handover` True (the chair's "next"): the delegate microphones the floor's rules govern
+    are switched off first, so the next speaker takes over. `add` True (the chair's "add a
+    microphone"): the live ones stay on, and at the cap it is refused. Neither (every record
+    of earlier releases): a grant beside the live ones, at the cap in place of the one open
+    longest."""
 
     kind: ClassVar[str] = "grant-next"
     list: SpeakerList | None = None
+    handover: bool = False
+    add: bool = False
 
 
 @dataclass(frozen=True)
@@ -434,6 +462,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         OpenAttendance,
         CloseAttendance,
         SetPresence,
+        MoveDelegate,
         CreateVote,
         OpenVote,
         HoldVote,

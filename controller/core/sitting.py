@@ -46,7 +46,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chamber.controller.core.attendance import Attendance, Period
+from chamber.controller.core.attendance import (
+    Attendance,
+    Period,
+    PresenceMark,
+    Registration,
+    SeatMove,
+)
 from chamber.controller.core.ballots import Ballots
 from chamber.controller.core.checks import input_problem
 from chamber.controller.core.effects import Beep, BeepPattern, Effect, Notification
@@ -74,6 +80,7 @@ from chamber.controller.core.inputs import (
     MicCancel,
     MicOverride,
     MicRequest,
+    MoveDelegate,
     OpenAttendance,
     OpenSitting,
     OpenVote,
@@ -94,6 +101,7 @@ from chamber.controller.core.inputs import (
     VoiceLevel,
     VoteKeyPressed,
 )
+from chamber.controller.core.limits import MAX_SEAT_REASON
 from chamber.controller.core.model import Hall, Seat
 from chamber.controller.core.participation import Participation, SpeechLike
 from chamber.controller.core.rules import validate_threshold
@@ -135,6 +143,10 @@ class SittingRecord:
     periods: dict[str, tuple[Period, ...]]
     votes: tuple[tuple[VoteDefinition, VoteResult], ...]
     speeches: tuple[SpeechLike, ...]
+    # Its attendance registrations (roll calls), seats marked by hand, delegates moved.
+    registrations: tuple[Registration, ...] = ()
+    marks: tuple[PresenceMark, ...] = ()
+    moves: tuple[SeatMove, ...] = ()
 
 
 def _check_hall(hall: Hall) -> None:
@@ -188,7 +200,8 @@ class MeetingCore:
         self.hall = hall
         self.language = hall.language
         self._seats: dict[int, Seat] = {s.number: s for s in hall.seats}
-        self._seated = frozenset(s.number for s in hall.seats if s.delegate is not None)
+        # Seats with a delegate now (the hall's chart, changed by moves).
+        self._seated = {s.number for s in hall.seats if s.delegate is not None}
 
         self.attendance = Attendance(hall)
         self.floor = Floor(hall)
@@ -212,6 +225,7 @@ class MeetingCore:
         self._handlers: dict[type[Input], Callable[[Any], list[Effect]]] = {
             PresenceChanged: self._on_presence,
             SetPresence: self._on_set_presence,
+            MoveDelegate: self._on_move_delegate,
             OpenSitting: self._on_open_sitting,
             CloseSitting: self._on_close_sitting,
             SetCurrentItem: self._on_set_item,
@@ -421,7 +435,11 @@ class MeetingCore:
             raise CommandRejected("sitting.not_open")
         self._require_no_active_vote()
         effects = self.floor.set_item(None, inp.at)
+        roll_call = self.attendance.registration_open and self.attendance.roll_call
         periods = self.attendance.stop_recording(inp.at)
+        if roll_call:
+            effects += self.ballots.presence_leds()
+        attendance = self.attendance
         self.history.append(
             SittingRecord(
                 sitting_id=sitting_id,
@@ -432,6 +450,9 @@ class MeetingCore:
                 periods=periods,
                 votes=self.ballots.closed_votes(),
                 speeches=tuple(self.floor.speeches[self._speech_mark :]),
+                registrations=tuple(attendance.registrations),
+                marks=tuple(attendance.marks),
+                moves=tuple(attendance.moves),
             )
         )
         self.sitting_id = None
@@ -486,18 +507,46 @@ class MeetingCore:
                 ),
                 Beep(seat, BeepPattern.REJECT),
             ]
-        return self._apply_presence(seat, inp.present, inp.at, "unit")
+        present, confirms = self.attendance.unit_presence(seat, inp.present, inp.card)
+        return self._apply_presence(seat, present, inp.at, "unit", confirm=confirms)
 
     def _on_set_presence(self, inp: SetPresence) -> list[Effect]:
         self._seat(inp.seat)
         if inp.seat not in self._seated:
             raise CommandRejected("seat.no_delegate", seat=inp.seat)
-        return self._apply_presence(inp.seat, inp.present, inp.at, "secretary")
+        reason = inp.reason.strip()
+        if len(reason) > MAX_SEAT_REASON:
+            raise CommandRejected("seat.reason_too_long", max=MAX_SEAT_REASON)
+        # A reason is required of people (the API); a record of an earlier release has none.
+        delegate = self.attendance.seating.delegate_at(inp.seat) or ""
+        changes = inp.present != self.attendance.is_present(inp.seat) or (
+            inp.present and self.attendance.registration_open and self.attendance.roll_call
+        )
+        if changes:
+            self.attendance.mark(PresenceMark(inp.at, inp.seat, delegate, inp.present, reason))
+        return self._apply_presence(
+            inp.seat, inp.present, inp.at, "secretary", confirm=inp.present, reason=reason
+        )
 
-    def _apply_presence(self, seat: int, present: bool, at: float, source: str) -> list[Effect]:
+    def _apply_presence(
+        self,
+        seat: int,
+        present: bool,
+        at: float,
+        source: str,
+        *,
+        confirm: bool = False,
+        reason: str = "",
+    ) -> list[Effect]:
         was_quorate = self.attendance.quorate
+        confirmed = confirm and self.attendance.confirm(seat)
         if not self.attendance.set_present(seat, present, at):
-            return []
+            if not confirmed:
+                return []
+            return [
+                *self.ballots.presence_leds((seat,)),
+                self._confirmed_note(seat, at, source),
+            ]
         effects = self.ballots.presence(seat, present)
         effects.append(
             Notification(
@@ -508,37 +557,98 @@ class MeetingCore:
                     "delegate": self.ballots.delegate_id(seat),
                     "present": present,
                     "source": source,
+                    **({"reason": reason} if source == "secretary" else {}),
                     "present_count": len(self.attendance.present_seats),
                     "members_present": self.attendance.present_members,
                 },
             )
         )
+        if confirmed:
+            effects.append(self._confirmed_note(seat, at, source))
         effects.extend(self._quorum_effects(was_quorate, at))
+        return effects
+
+    def _confirmed_note(self, seat: int, at: float, source: str) -> Notification:
+        return Notification(
+            "attendance.changed",
+            {
+                "at": at,
+                "registration": "confirmed",
+                "seat": seat,
+                "delegate": self.attendance.seating.delegate_at(seat),
+                "source": source,
+                "count": self.attendance.confirmed_count,
+            },
+        )
+
+    def _on_move_delegate(self, inp: MoveDelegate) -> list[Effect]:
+        self._seat(inp.from_seat)
+        to = self._seat(inp.to_seat)
+        if inp.from_seat not in self._seated:
+            raise CommandRejected("seat.no_delegate", seat=inp.from_seat)
+        if inp.to_seat == inp.from_seat:
+            raise CommandRejected("seat.move_same", seat=inp.to_seat)
+        if inp.to_seat in self._seated:
+            raise CommandRejected("seat.occupied", seat=inp.to_seat)
+        reason = inp.reason.strip()
+        if not reason:
+            raise CommandRejected("seat.reason_missing")
+        if len(reason) > MAX_SEAT_REASON:
+            raise CommandRejected("seat.reason_too_long", max=MAX_SEAT_REASON)
+        # A vote's presses are the seats'; moving a seat under an open or held vote would
+        # split a delegate's ballot between two seats.
+        self._require_no_active_vote()
+        from_seat = self._seats[inp.from_seat]
+        if from_seat.has_keypad and not to.has_keypad:
+            raise CommandRejected("seat.no_keypad", seat=inp.to_seat)
+        if from_seat.has_mic and not to.has_mic:
+            raise CommandRejected("seat.no_microphone", seat=inp.to_seat)
+        delegate = self.attendance.seating.delegate_at(inp.from_seat) or ""
+        held = {d.vote_id for record in self.history for d, _ in record.votes}
+        held |= {v for v, vote in self.ballots.votes.items() if vote.opened_at is not None}
+        move = SeatMove(inp.at, delegate, inp.from_seat, inp.to_seat, reason, held=frozenset(held))
+        was_quorate = self.attendance.quorate
+        self.attendance.move(move)
+        self._seated.discard(inp.from_seat)
+        self._seated.add(inp.to_seat)
+        effects = self.ballots.move(inp.from_seat, inp.to_seat)
+        effects += self.floor.move_delegate(inp.from_seat, inp.to_seat, inp.at)
+        effects.append(Notification("seat.moved", {**move.to_json(), "at": inp.at}))
+        effects.extend(self._quorum_effects(was_quorate, inp.at))
         return effects
 
     def _on_open_attendance(self, inp: OpenAttendance) -> list[Effect]:
         self._require_sitting()
         if self.attendance.registration_open:
             raise CommandRejected("attendance.registration_open")
-        self.attendance.open_registration(inp.at)
-        return [
+        self.attendance.open_registration(inp.at, roll_call=inp.confirm)
+        effects = self.ballots.presence_leds() if inp.confirm else []
+        effects.append(
             Notification(
                 "attendance.changed",
-                {"at": inp.at, "registration": "open", **self.attendance.quorum_json()},
+                {
+                    "at": inp.at,
+                    "registration": "open",
+                    "roll_call": inp.confirm,
+                    **self.attendance.quorum_json(),
+                },
             )
-        ]
+        )
+        return effects
 
     def _on_close_attendance(self, inp: CloseAttendance) -> list[Effect]:
         self._require_sitting()
         if not self.attendance.registration_open:
             raise CommandRejected("attendance.registration_not_open")
         registration = self.attendance.close_registration(inp.at)
-        return [
+        effects = self.ballots.presence_leds() if registration.roll_call else []
+        effects.append(
             Notification(
                 "attendance.changed",
                 {"at": inp.at, "registration": "closed", **registration.to_json()},
             )
-        ]
+        )
+        return effects
 
     # --- the floor --------------------------------------------------------------------------
 

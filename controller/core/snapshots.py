@@ -15,7 +15,6 @@ from chamber.controller.core.participation import Participation, build_participa
 from chamber.controller.core.votes import ACTIVE_STATES, Vote, VoteResult, VoteState
 
 if TYPE_CHECKING:
-    from chamber.controller.core.model import Hall
     from chamber.controller.core.sitting import MeetingCore, SittingRecord
 
 
@@ -127,7 +126,7 @@ def participation(core: MeetingCore, sitting_id: str | None) -> dict[str, Partic
         if core.sitting_id is None:
             if not core.history:
                 raise CommandRejected("sitting.none_held")
-            return past_participation(core.hall, core.history[-1])
+            return past_participation(core, core.history[-1])
         return build_participation(
             core.hall,
             core.sitting_id,
@@ -135,19 +134,21 @@ def participation(core: MeetingCore, sitting_id: str | None) -> dict[str, Partic
             core.attendance.periods,
             core.ballots.closed_votes(),
             core.sitting_speeches(),
+            core.attendance.seating.chart_for,
         )
     for record in core.history:
         if record.sitting_id == sitting_id:
-            return past_participation(core.hall, record)
+            return past_participation(core, record)
     raise CommandRejected("sitting.not_found", sitting=sitting_id)
 
 
-def past_participation(hall: Hall, record: SittingRecord) -> dict[str, Participation]:
+def past_participation(core: MeetingCore, record: SittingRecord) -> dict[str, Participation]:
     return build_participation(
-        hall,
+        core.hall,
         record.sitting_id,
         record.closed_at,
         record.periods,
         record.votes,
         record.speeches,
+        core.attendance.seating.chart_for,
     )
