@@ -234,7 +234,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "attendance.registration_open": "Việc điểm danh đang diễn ra.",
                 "attendance.registration_not_open": "Không có việc điểm danh nào đang diễn ra.",
                 "vote.not_found": "Không có biểu quyết {vote} trong kỳ họp này.",
-                "vote.exists": "Biểu quyết {vote} đã có.",
+                "vote.exists": "Đã có biểu quyết {vote}.",
                 "vote.id_missing": "Biểu quyết cần có mã.",
                 "vote.title_missing": "Biểu quyết cần có tiêu đề.",
                 "vote.choices_count": (
@@ -270,7 +270,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                     "Biểu quyết {vote} đang ở trạng thái “{state}”: chỉ biểu quyết đã bị hủy "
                     "kết quả mới được biểu quyết lại."
                 ),
-                "vote.rerun_done": "Biểu quyết {vote} đã được biểu quyết lại thành {rerun}.",
+                "vote.rerun_done": "Biểu quyết {vote} đã được biểu quyết lại (biểu quyết {rerun}).",
                 "vote.annul_not_closed": ("Biểu quyết {vote} phải kết thúc trước khi hủy kết quả."),
                 "vote.annul_reason_missing": "Hủy kết quả biểu quyết cần nêu lý do.",
                 "vote.annul_reason_too_long": "Lý do dài quá {max} ký tự.",
@@ -302,7 +302,9 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                     "Biểu quyết {vote}: số liệu tổng theo trọng số không khớp."
                 ),
                 "rule.not_found": "Không có quy tắc biểu quyết “{rule}”.",
-                "rule.threshold_range": "Tỷ lệ {fraction} của ngưỡng phải nằm trong khoảng 0..1.",
+                "rule.threshold_range": (
+                    "Tỷ lệ {fraction} của ngưỡng phải nằm trong khoảng từ 0 đến 1."
+                ),
                 "floor.already_speaking": "Đại biểu ở ghế số {seat} đang phát biểu.",
                 "floor.already_waiting": ("Ghế số {seat} đã có tên trong danh sách {list}."),
                 "floor.lists_full": "Các danh sách đăng ký phát biểu đã đầy ({max}).",
@@ -314,8 +316,10 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "floor.not_speaking_or_waiting": (
                     "Ghế số {seat} không phát biểu và cũng không chờ phát biểu."
                 ),
-                "floor.not_speaking": "Ghế số {seat} không đang phát biểu.",
-                "floor.untimed": "Ghế số {seat} phát biểu không giới hạn thời gian.",
+                "floor.not_speaking": "Ghế số {seat} hiện không phát biểu.",
+                "floor.untimed": (
+                    "Ghế số {seat} phát biểu không giới hạn thời gian: không cần gia hạn."
+                ),
                 "floor.cap_range": "Số micrô mở cùng lúc phải từ {min} đến {max}.",
                 "floor.speaking_time_range": "Thời gian phát biểu phải từ 0 đến {max_s} giây.",
                 "floor.extension_range": "Thời gian gia hạn phải từ 0 đến {max_s} giây.",

@@ -45,7 +45,7 @@ async def test_the_halls_refusals_read_in_vietnamese(hall: Council) -> None:
     second = await refused(
         chair, "/api/votes", {"vote_id": "v1", "title": "Lần nữa"}, "vote.exists"
     )
-    assert second["detail"] == "Biểu quyết v1 đã có."
+    assert second["detail"] == "Đã có biểu quyết v1."
     await post(chair, "/api/votes/v1/close")
     english = await refused(chair, "/api/votes/v1/hold", None, "vote.wrong_state", Language.EN)
     assert english["detail"] == "vote v1 is closed: cannot hold it"
