@@ -64,6 +64,7 @@ POLL_S = 0.05
 # The daemon replays its journal and starts its drivers before it says it is ready.
 DAEMON_START_S = 60.0
 DAEMON_STOP_S = 30.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # `chamber` itself, run by this interpreter: the daemon and the console are processes of their own.
 CHAMBER = (sys.executable, "-m", "chamber.controller.cli")
 
@@ -560,7 +561,8 @@ async def interactive(
     stop = asyncio.Event()
     code = 0
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # A closed terminal (SIGHUP) stops the hall in order too, as Ctrl-C and SIGTERM do.
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
@@ -584,7 +586,7 @@ async def interactive(
                     with contextlib.suppress(asyncio.CancelledError):
                         await keeping
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
     if code:

@@ -19,6 +19,8 @@ import tty
 from collections.abc import Callable
 from pathlib import Path
 
+from chamber.drivers.mosquitto import die_with_parent
+
 # socat -d -d logs this once both ptys (and their links) are set up.
 _READY = re.compile(rb"starting data transfer loop")
 _PTY = re.compile(rb"PTY is (\S+)")
@@ -57,6 +59,8 @@ class SocatPair:
             # Its own process group: a Ctrl-C meant for the simulator must not pull every cable
             # before the simulator shuts down in order.
             start_new_session=True,
+            # Yet it goes with the simulator however that ends (a SIGKILL included).
+            preexec_fn=die_with_parent(),
         )
         assert self._proc.stderr is not None
         ptys: list[str] = []
