@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import resource
@@ -212,6 +213,7 @@ async def measure_async(rounds: int, samples: int) -> dict[str, Any]:
                         delta_ms: list[float] = []
                         missed = 0
                         cpu0, wall0 = _cpu_s(), time.perf_counter()
+                        load0 = os.getloadavg()[0]
                         msgs0, health0 = floor.counts()
                         for _ in range(samples):
                             await asyncio.sleep(rng.uniform(0.2, 0.6))
@@ -252,6 +254,9 @@ async def measure_async(rounds: int, samples: int) -> dict[str, Any]:
                                 "console_process_cpu_percent": round(
                                     100 * (_cpu_s() - cpu0) / elapsed, 1
                                 ),
+                                # The machine's 1-minute load average at the round's start
+                                # and end: a shared machine slows every part of the figure.
+                                "load_average": [load0, os.getloadavg()[0]],
                             }
                         )
                         print(f"  round {len(per_round)}: {per_round[-1]}", file=sys.stderr)
@@ -282,6 +287,7 @@ def figure_from(run: dict[str, Any], quick: bool) -> Figure:
             "console_process_cpu_percent": median(
                 [r["console_process_cpu_percent"] for r in rounds]
             ),
+            "cpus": os.cpu_count() or 0,
             "size": list(SIZE),
             "floor_is": "command -> the plain stream client has the patch (p99)",
             **run,
