@@ -23,9 +23,11 @@ from chamber.console.i18n import Lang, label
 from chamber.console.mirror import VoteState, VoteView
 from chamber.console.status import CommandLine, CommandNote, CommandState
 from chamber.console.technician import TechnicianPane
+from chamber.console.vote_dialogs import AnnulScreen, ManualResultScreen, NewVote, VoteChoices
 
 CHAIR_ACTIONS = frozenset(
     {"new_vote", "open_vote", "hold_vote", "close_vote", "cancel_vote", "publish_vote"}
+    | {"annul_vote", "rerun_vote", "manual_result"}
     | {"next_speaker", "grant", "revoke", "priority"}
 )
 TECH_ACTIONS = frozenset({"mic_on", "mic_off"})
@@ -38,6 +40,9 @@ FOOTER_LABELS: dict[str, str] = {
     "close_vote": "key.close",
     "cancel_vote": "key.cancel",
     "publish_vote": "key.publish",
+    "annul_vote": "key.annul",
+    "rerun_vote": "key.rerun",
+    "manual_result": "key.manual",
     "next_speaker": "key.next",
     "grant": "key.grant",
     "revoke": "key.revoke",
@@ -56,6 +61,13 @@ VOTE_STEPS: dict[str, frozenset[VoteState]] = {
     "close_vote": frozenset({VoteState.OPEN, VoteState.HOLD}),
     "cancel_vote": frozenset({VoteState.PREPARED, VoteState.OPEN, VoteState.HOLD}),
     "publish_vote": frozenset({VoteState.CLOSED}),
+    # When the system fails during a vote: annul it (hủy kết quả), run it again, or enter a
+    # result taken by show of hands or on paper for a prepared vote.
+    "annul_vote": frozenset(
+        {VoteState.OPEN, VoteState.HOLD, VoteState.CLOSED, VoteState.PUBLISHED}
+    ),
+    "rerun_vote": frozenset({VoteState.ANNULLED}),
+    "manual_result": frozenset({VoteState.PREPARED}),
 }
 
 
@@ -69,6 +81,9 @@ class ConsoleActions(App[None]):
         Binding("c", "close_vote", "Close"),
         Binding("x", "cancel_vote", "Cancel"),
         Binding("p", "publish_vote", "Publish"),
+        Binding("z", "annul_vote", "Annul"),
+        Binding("l", "rerun_vote", "Rerun"),
+        Binding("t", "manual_result", "By hand"),
         Binding("k", "next_speaker", "Next"),
         Binding("g", "grant", "Grant"),
         Binding("r", "revoke", "Revoke"),
@@ -175,13 +190,70 @@ class ConsoleActions(App[None]):
 
     @work(exclusive=True, group="command")
     async def action_new_vote(self) -> None:
-        spec = await self.push_screen_wait(NewVoteScreen(self.lang))
+        # The kinds, the rules and what each needs now, as the daemon says; without them (an
+        # older daemon, a refusal) the dialog asks only for the title, mode and duration.
+        try:
+            hall = await self.client.hall_info()
+        except (ApiError, OSError):
+            choices = None
+        else:
+            choices = VoteChoices.from_json(hall, self.client.mirror.state, self.lang)
+        spec = await self.push_screen_wait(NewVoteScreen(self.lang, choices))
         if spec is None:
             return
         # The daemon names the vote; the stream brings it to the screen.
+        await self._send(self._prepare(spec), label("cmd.new", self.lang, title=spec.title))
+
+    async def _prepare(self, spec: NewVote) -> None:
+        """Prepare the vote, then show the daemon's warnings (its rule or mode is not its
+        kind's) in the hall's words."""
+        reply = await self.client.prepare_vote(spec.body())
+        for warning in reply.get("warnings") or []:
+            if isinstance(warning, dict):
+                self.notify(
+                    str(warning.get("text") or warning.get("code")),
+                    title=label("vote.warning", self.lang),
+                    severity="warning",
+                    timeout=15,
+                )
+
+    @work(exclusive=True, group="command")
+    async def action_annul_vote(self) -> None:
+        vote = self._vote()
+        if vote is None:
+            return
+        reason = await self.push_screen_wait(AnnulScreen(self.lang, vote.title))
+        if reason is None:
+            return
         await self._send(
-            self.client.create_vote(spec.title, secret=spec.secret, duration_s=spec.duration_s),
-            label("cmd.new", self.lang, title=spec.title),
+            self.client.annul_vote(vote.vote_id, reason),
+            label("cmd.annul", self.lang, title=vote.title),
+        )
+
+    @work(exclusive=True, group="command")
+    async def action_rerun_vote(self) -> None:
+        vote = self._vote()
+        if vote is None or not await self._confirm("confirm.rerun", title=vote.title):
+            return
+        await self._send(
+            self.client.rerun_vote(vote.vote_id), label("cmd.rerun", self.lang, title=vote.title)
+        )
+
+    @work(exclusive=True, group="command")
+    async def action_manual_result(self) -> None:
+        vote = self._vote()
+        if vote is None:
+            return
+        entered = await self.push_screen_wait(
+            ManualResultScreen(self.lang, vote.title, vote.options)
+        )
+        if entered is None:
+            return
+        await self._send(
+            self.client.manual_result(
+                vote.vote_id, entered.method, entered.totals, entered.present
+            ),
+            label("cmd.manual", self.lang, title=vote.title),
         )
 
     async def _vote_step(self, step: str, confirm: str | None) -> None:

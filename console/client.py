@@ -279,6 +279,38 @@ class ApiClient:
             raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
         return made
 
+    async def hall_info(self) -> dict[str, Any]:
+        """`GET /api/hall` as it stands now: the kinds and rules with what each needs for the
+        electorate present (the new-vote dialog shows it)."""
+        return await self._get("/api/hall")
+
+    async def prepare_vote(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /api/votes` with a whole body; the answer names the vote and carries its
+        warnings and what it needs."""
+        reply = self._answer(await self._http.post("/api/votes", json=body))
+        if not isinstance(reply.get("vote_id"), str):
+            raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
+        return reply
+
+    async def annul_vote(self, vote_id: str, reason: str) -> int:
+        return await self._post(f"/api/votes/{vote_id}/annul", {"reason": reason})
+
+    async def rerun_vote(self, vote_id: str) -> str:
+        """Run an annulled vote again; returns the new vote's id."""
+        reply = self._answer(await self._http.post(f"/api/votes/{vote_id}/rerun", json={}))
+        made = reply.get("vote_id")
+        if not isinstance(made, str):
+            raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
+        return made
+
+    async def manual_result(
+        self, vote_id: str, method: str, totals: tuple[int, ...], present: int | None
+    ) -> int:
+        body: dict[str, Any] = {"method": method, "totals": list(totals)}
+        if present is not None:
+            body["present"] = present
+        return await self._post(f"/api/votes/{vote_id}/manual-result", body)
+
     async def vote_step(self, vote_id: str, step: str) -> int:
         """open, hold, resume, close, cancel or publish."""
         if step not in {"open", "hold", "resume", "close", "cancel", "publish"}:
