@@ -18,7 +18,7 @@ from textual.widgets import Static, TabPane
 from chamber.console.client import ApiClient
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import ACTIVE, DONE, VoteState, VoteView
-from chamber.console.seatmap import SeatMap
+from chamber.console.seatmap import SeatMap, given_name
 
 Clock = Callable[[], float]
 
@@ -68,7 +68,36 @@ class ChairPane(TabPane):
         else:
             text.append(f" {label('quorum.missing', lang)} ", style="bold white on red3")
         text.append(f"  ({label('quorum.required', lang)} {a.required})")
+        self._roll_call(text)
         self._put("#attendance", text)
+
+    def _roll_call(self, text: Text) -> None:
+        """A roll call that is open: how many have confirmed and who (given names, the last
+        ones cut short); otherwise the last roll call's figure."""
+        lang = self.lang
+        attendance = self.client.mirror.state.get("attendance")
+        attendance = attendance if isinstance(attendance, dict) else {}
+        roll = attendance.get("registration")
+        roll = roll if isinstance(roll, dict) else {}
+        hall = self.client.hall
+        if roll.get("open"):
+            registered = [d for d in roll.get("registered") or [] if isinstance(d, str)]
+            members = hall.members if hall is not None else 0
+            text.append("\n")
+            text.append(f" {label('sit.roll.open', lang)} ", style="bold black on gold3")
+            text.append(f"  {len(registered)}/{members} {label('sit.roll.confirmed', lang)}")
+            if registered and hall is not None:
+                names = [given_name(hall.names.get(d, d)) for d in registered]
+                shown = ", ".join(names[:24]) + (
+                    f" … +{len(names) - 24}" if len(names) > 24 else ""
+                )
+                text.append(f"\n{shown}", style="dim")
+            return
+        done = attendance.get("registrations")
+        if isinstance(done, list) and done and isinstance(done[-1], dict):
+            last = done[-1]
+            text.append(f"\n{label('sit.roll.last', lang, number=last.get('number', ''))}: ")
+            text.append(f"{last.get('count', 0)} {label('sit.roll.confirmed', lang)}")
 
     def vote_countdown(self, vote: VoteView) -> float | None:
         """Seconds left on the vote's timer, from the daemon's deadline and our clock."""
