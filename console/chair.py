@@ -19,6 +19,8 @@ from chamber.console.client import ApiClient
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import ACTIVE, DONE, VoteState, VoteView
 from chamber.console.seatmap import SeatMap, given_name
+from chamber.console.sitting import seating
+from chamber.console.vote_dialogs import vote_marks
 
 Clock = Callable[[], float]
 
@@ -44,7 +46,9 @@ class ChairPane(TabPane):
         if self._shown.get(selector) == text:
             return
         self._shown[selector] = text
-        self.query_one(selector, Static).update(text)
+        # The vote's and the floor's panels take the room the layout gives them, whatever
+        # they show: no layout to redo. The attendance panel grows with its text.
+        self.query_one(selector, Static).update(text, layout=selector == "#attendance")
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chair-top"):
@@ -127,6 +131,10 @@ class ChairPane(TabPane):
             text.append(f"   {label('vote.countdown', lang)} ")
             text.append(clock_text(left), style="bold" + (" red" if left <= 10 else ""))
         text.append("\n")
+        # Practice, rerun, annulled, by hand, what it needs, the daemon's warnings.
+        for line, style in vote_marks(self.client.mirror.state, vote.vote_id, lang):
+            text.append(line, style=style)
+            text.append("\n")
         text.append(
             f"{label('vote.voted', lang)}: {vote.voted}"
             f" / {label('vote.electorate', lang)} {vote.electorate}\n"
@@ -158,7 +166,13 @@ class ChairPane(TabPane):
         hall = self.client.hall
         now = m.daemon_now(self.clock())
 
+        moved = seating(m.state)
+
         def who(seat: int) -> str:
+            if seat in moved:  # a delegate moved to this seat, or away from it
+                delegate = moved[seat]
+                name = hall.names.get(delegate, delegate) if hall and delegate else ""
+                return f"{seat:>3} {name}" if name else f"{seat:>3}"
             info = hall.seat(seat) if hall is not None else None
             return f"{seat:>3} {info.name}" if info is not None and info.name else f"{seat:>3}"
 
