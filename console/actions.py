@@ -22,7 +22,7 @@ from chamber.console.dialogs import ConfirmScreen, NewVoteScreen, SeatScreen
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import VoteState, VoteView
 from chamber.console.status import CommandLine, CommandNote, CommandState
-from chamber.console.technician import TechnicianPane
+from chamber.console.technician import IDENTIFY_S, TechnicianPane
 from chamber.console.vote_dialogs import AnnulScreen, ManualResultScreen, NewVote, VoteChoices
 
 CHAIR_ACTIONS = frozenset(
@@ -30,7 +30,7 @@ CHAIR_ACTIONS = frozenset(
     | {"annul_vote", "rerun_vote", "manual_result"}
     | {"next_speaker", "grant", "revoke", "priority"}
 )
-TECH_ACTIONS = frozenset({"mic_on", "mic_off"})
+TECH_ACTIONS = frozenset({"mic_on", "mic_off", "ack_fault", "identify"})
 
 # The label of each action's key in the footer (an action not named here: "key.<action>").
 FOOTER_LABELS: dict[str, str] = {
@@ -49,6 +49,8 @@ FOOTER_LABELS: dict[str, str] = {
     "priority": "key.priority",
     "mic_on": "key.mic_on",
     "mic_off": "key.mic_off",
+    "ack_fault": "key.ack_fault",
+    "identify": "key.identify",
     "colour": "key.colour",
     "quit_console": "key.quit",
 }
@@ -91,6 +93,8 @@ class ConsoleActions(App[None]):
         Binding("f9", "priority", "Priority"),
         Binding("m", "mic_on", "Mic on"),
         Binding("u", "mic_off", "Mic off"),
+        Binding("a", "ack_fault", "Seen"),
+        Binding("i", "identify", "Identify"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
     ]
@@ -115,6 +119,10 @@ class ConsoleActions(App[None]):
             return m.ready and bool(m.floor().live)
         if action in {"grant", "priority", "mic_on", "mic_off"}:
             return m.ready
+        if action == "ack_fault":
+            return m.ready and any(not f.acknowledged for f in m.triage().faults)
+        if action == "identify":
+            return m.ready and bool(m.units())
         return True
 
     # --- sending -----------------------------------------------------------------------------
@@ -345,6 +353,36 @@ class ConsoleActions(App[None]):
 
     def _selected_unit_seat(self) -> int | None:
         return self.query_one(TechnicianPane).selected_unit_seat()
+
+    @work(exclusive=True, group="command")
+    async def action_ack_fault(self) -> None:
+        """The fault under the cursor is seen: it stays, dimmed, until it clears."""
+        fault = self.query_one(TechnicianPane).selected_fault()
+        if fault is None:
+            self.notify(label("fault.none_selected", self.lang), severity="warning")
+            return
+        where = fault.line if fault.address is None else f"{fault.line}/{fault.address}"
+        what = f"{where} {label(f'fault.{fault.kind}', self.lang)}"
+        await self._send(
+            self.client.ack_fault(fault.id), label("cmd.ack_fault", self.lang, fault=what)
+        )
+
+    @work(exclusive=True, group="command")
+    async def action_identify(self) -> None:
+        """The unit under the cursor blinks its LEDs or ring for a while: the daemon says
+        whether it took it, or why not (an older unit cannot)."""
+        unit = self.query_one(TechnicianPane).selected_unit()
+        if unit is None:
+            self.notify(label("unit.none_selected", self.lang), severity="warning")
+            return
+        what = label(
+            "cmd.identify",
+            self.lang,
+            unit=unit.key,
+            seat=unit.seat,
+            seconds=IDENTIFY_S,
+        )
+        await self._send(self.client.identify(unit.line, unit.address, IDENTIFY_S), what)
 
     # --- leaving -----------------------------------------------------------------------------
 

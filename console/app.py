@@ -41,7 +41,7 @@ from chamber.console.i18n import Lang, label, lang_of
 from chamber.console.mirror import ALL_PARTS
 from chamber.console.seatmap import SeatMap, map_data
 from chamber.console.status import CommandLine, Freshness, LinkBar
-from chamber.console.technician import TechnicianPane
+from chamber.console.technician import Access, TechnicianPane
 
 __all__ = [
     "ChairPane",
@@ -130,11 +130,13 @@ class ChamberConsole(ConsoleActions):
         clock: Clock = time.monotonic,
         wall: WallClock = _local_time,
         max_redraws: float = 10.0,
+        access: Access | None = None,
     ) -> None:
         super().__init__()
         self.client = client
         self.clock = clock  # the client's clock: countdowns, and the age of the last message
         self.wall = wall  # the time of day the top line shows
+        self.access = access  # the access panel's addresses and tokens (technician's tab)
         self.lang = Lang.VI
         self._tab = "chair"
         self._live = False
@@ -166,7 +168,7 @@ class ChamberConsole(ConsoleActions):
         yield Static("", id="sitting")
         with TabbedContent(initial="chair", id="tabs"):
             yield ChairPane(self.client, clock=self.clock)
-            yield TechnicianPane(self.client)
+            yield TechnicianPane(self.client, clock=self.clock, wall=self.wall, access=self.access)
         yield CommandLine(id="command")
         yield Footer(compact=True)
 

@@ -1,7 +1,10 @@
 """`chamber console --url URL --token TOKEN`: the operator console of a running daemon.
 
 The token may come from the CHAMBER_TOKEN environment variable instead, so that it does not show
-in the process list. Nothing here talks to hardware or to the meeting core.
+in the process list. The technician's access panel shows the display wall's address from
+CHAMBER_WALL_URL and the tokens from CHAMBER_<ROLE>_TOKEN (chair, secretary, technician,
+observer) when they are set (the daemon keeps only their hashes; `chamber demo` sets them).
+Nothing here talks to hardware or to the meeting core.
 """
 
 from __future__ import annotations
@@ -9,6 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chamber.console.technician import Access
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 
@@ -38,10 +46,28 @@ def run(args: argparse.Namespace) -> int:
     from chamber.console.app import ChamberConsole
     from chamber.console.client import ApiClient
 
+    access = access_from(args.url, args.token, os.environ)
+
     async def main() -> None:
-        await ChamberConsole(ApiClient(args.url, args.token)).run_async()
+        await ChamberConsole(ApiClient(args.url, args.token), access=access).run_async()
 
     import asyncio
 
     asyncio.run(main())
     return 0
+
+
+ROLES = ("chair", "secretary", "technician", "observer")
+
+
+def access_from(url: str, token: str, env: Mapping[str, str]) -> Access:
+    """What the access panel shows: the daemon, the wall, and the tokens the console knows
+    (its own, and those its environment gives, by role)."""
+    from chamber.console.technician import Access
+
+    tokens = {"console": token}
+    for role in ROLES:
+        given = env.get(f"CHAMBER_{role.upper()}_TOKEN")
+        if given and given != token:
+            tokens[role] = given
+    return Access(url.rstrip("/"), env.get("CHAMBER_WALL_URL") or None, tokens)

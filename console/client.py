@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -125,6 +125,11 @@ class ApiClient:
         self._tasks: list[asyncio.Task[None]] = []
         # The daemon's refusal catalogue (GET /api/refusals), fetched with the hall.
         self.refusals = Catalogue()
+
+    @property
+    def token(self) -> str:
+        """The token this console connects with (the access panel shows it)."""
+        return self._token
 
     # --- life --------------------------------------------------------------------------------
 
@@ -336,6 +341,19 @@ class ApiClient:
 
     async def mic_override(self, seat: int, on: bool) -> int:
         return await self._post(f"/api/seats/{seat}/mic", {"on": on})
+
+    async def identify(self, line: str, address: int, seconds: int) -> dict[str, Any]:
+        """Ask a unit to blink its LEDs or ring for `seconds`; the daemon's answer once the
+        unit took it (ApiError with the daemon's sentence when it cannot)."""
+        return self._answer(
+            await self._http.post(
+                f"/api/units/{quote(line, safe='')}/{address}/identify", json={"seconds": seconds}
+            )
+        )
+
+    async def ack_fault(self, fault_id: str) -> int:
+        """The technician has seen fault `fault_id` (kept, marked, until it clears)."""
+        return await self._post("/api/faults/ack", {"id": fault_id})
 
 
 def _body(response: httpx.Response, refusals: Catalogue | None = None) -> dict[str, Any]:

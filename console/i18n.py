@@ -43,6 +43,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "vote.state.closed": ("Đã kết thúc", "Closed"),
     "vote.state.published": ("Đã công bố", "Published"),
     "vote.state.cancelled": ("Đã hủy", "Cancelled"),
+    "vote.state.annulled": ("Đã hủy kết quả", "Annulled"),
     "vote.mode.open": ("Công khai", "Open"),
     "vote.mode.secret": ("Bỏ phiếu kín", "Secret ballot"),
     "vote.mode.roll-call": ("Điểm danh từng người", "Roll call"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import unicodedata
-from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from chamber.console.patch import PatchError, apply
 # The parts of the view, as `take_changes` names them: its top-level keys.
 ALL_PARTS = frozenset(
     {"sitting", "attendance", "quorum", "votes", "active_vote", "floor", "health", "now", "hall"}
+    | {"triage"}
 )
 
 
@@ -263,6 +263,64 @@ class UnitView:
     response_ms: float | None
     errors: int
     reboots: int
+    lost_events: int = 0
+    contract: str = ""
+    contract_state: str = ""
+    # What is wrong with the unit, in the daemon's words ("" when nothing).
+    fault: str = ""
+
+    @property
+    def key(self) -> str:
+        """The unit's key in the views: "LINE/ADDRESS"."""
+        return f"{self.line}/{self.address}"
+
+
+@dataclass(frozen=True)
+class LineSummaryView:
+    """One line as the technician's summary has it (the daemon's triage, worst first)."""
+
+    line: str
+    connected: bool
+    detail: str
+    online: int
+    total: int
+    cycle_ms: float | None
+    errors: int
+    reboots: int
+    faults: int
+
+
+@dataclass(frozen=True)
+class FaultView:
+    """One fault of the daemon's list: per line or unit and kind, with its times (daemon
+    clock), how often, and whether the technician has acknowledged it."""
+
+    id: str
+    line: str
+    address: int | None
+    seat: int | None
+    kind: str
+    first_at: float | None
+    last_at: float | None
+    count: int
+    active: bool
+    acknowledged: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ForcedMicView:
+    seat: int
+    since: float | None
+
+
+@dataclass(frozen=True)
+class TriageView:
+    lines: tuple[LineSummaryView, ...]
+    # The units' keys, the most troubled first.
+    unit_order: tuple[str, ...]
+    faults: tuple[FaultView, ...]
+    forced_mics: tuple[ForcedMicView, ...]
 
 
 @dataclass(frozen=True)
@@ -271,24 +329,6 @@ class LineView:
     connected: bool
     detail: str
     cycle_ms: float | None
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A health change the technician should see: a unit or a line going bad (or back).
-
-    `event` is one of: offline, online, disconnected, connected, crc_errors, timeouts, reboots,
-    lost_events; `count` is the counter's new value for the last four. Words are the app's job.
-    """
-
-    seq: int
-    line: str
-    address: int | None
-    seat: int | None
-    event: str
-    bad: bool
-    count: int | None = None
-    detail: str = ""
 
 
 def _vote_view(v: dict[str, Any]) -> VoteView:
@@ -368,7 +408,6 @@ class Mirror:
         self.seq = -1  # nothing yet
         self.stream: str | None = None  # the daemon run that `seq` counts in
         self.state: dict[str, Any] = {}
-        self.faults: deque[Fault] = deque(maxlen=200)
         self._offset: float | None = None
         self._changed: set[str] = set(ALL_PARTS)
 
@@ -413,7 +452,6 @@ class Mirror:
             raise StreamError(f"patch {seq} follows {prev}, the console holds {self.seq}")
         self._observe(msg.get("clock"), local_now)
         parts = {_part(op) for op in ops}
-        before_health = copy.deepcopy(self.state.get("health")) if "health" in parts else None
         try:
             applied = apply(self.state, ops)
         except PatchError as exc:
@@ -425,8 +463,6 @@ class Mirror:
         self.state = applied
         self.seq = seq
         self._changed |= parts
-        if before_health is not None:
-            self._note_faults(seq, _dict(before_health), _dict(self.state.get("health")))
 
     def adopt(
         self, seq: int, state: dict[str, Any], local_now: float, *, stream: str | None = None
@@ -435,15 +471,10 @@ class Mirror:
         to: after a restart they start again."""
         if stream is not None:
             self.stream = stream
-        old_health = _dict(self.state.get("health")) if self.ready else None
         self.state = copy.deepcopy(state)
         self.seq = seq
         self._observe(state.get("now"), local_now)
         self._changed |= ALL_PARTS | set(self.state)
-        if old_health is not None:
-            self._note_faults(seq, old_health, _dict(self.state.get("health")))
-        else:
-            self._note_faults(seq, {}, _dict(self.state.get("health")))
 
     def reset_clock(self) -> None:
         """Forget the daemon's clock offset (a new connection may be a restarted daemon)."""
@@ -461,22 +492,6 @@ class Mirror:
 
     def daemon_now(self, local_now: float) -> float | None:
         return None if self._offset is None else local_now + self._offset
-
-    def _note_faults(self, seq: int, before: dict[str, Any], after: dict[str, Any]) -> None:
-        """The fault list's entries for what changed in the units' and lines' health."""
-        for kind, key in (("lines", ("line",)), ("units", ("line", "address"))):
-            old = {
-                tuple(i.get(k) for k in key): i for i in map(_dict, _list(before.get(kind))) if i
-            }
-            for item in map(_dict, _list(after.get(kind))):
-                if not item:
-                    continue
-                was = old.get(tuple(item.get(k) for k in key))
-                if was == item:
-                    continue
-                fault = _fault(seq, kind, was, item)
-                if fault is not None:
-                    self.faults.appendleft(fault)
 
     # --- views -----------------------------------------------------------------------------
 
@@ -566,10 +581,58 @@ class Mirror:
                 response_ms=_float(u.get("response_ms")),
                 errors=_int(u.get("crc_errors")) + _int(u.get("timeouts")),
                 reboots=_int(u.get("reboots")),
+                lost_events=_int(u.get("lost_events")),
+                contract=_str(u.get("contract")),
+                contract_state=_str(u.get("contract_state")),
+                fault=_str(u.get("fault")),
             )
             for u in map(_dict, _list(_dict(self.state.get("health")).get("units")))
         ]
         return tuple(sorted(units, key=lambda u: (u.line, u.address)))
+
+    def triage(self) -> TriageView:
+        """The technician's triage as the daemon worked it out (lines worst first, units by
+        trouble, the fault list, the forced microphones); empty from a daemon without one."""
+        t = _dict(self.state.get("triage"))
+        lines = tuple(
+            LineSummaryView(
+                line=_str(s.get("line")),
+                connected=bool(s.get("connected")),
+                detail=_str(s.get("detail")),
+                online=_int(s.get("online")),
+                total=_int(s.get("total")),
+                cycle_ms=_float(s.get("cycle_ms")),
+                errors=_int(s.get("errors")),
+                reboots=_int(s.get("reboots")),
+                faults=_int(s.get("faults")),
+            )
+            for s in map(_dict, _list(t.get("lines")))
+            if s
+        )
+        faults = tuple(
+            FaultView(
+                id=_str(f.get("id")),
+                line=_str(f.get("line")),
+                address=None if f.get("address") is None else _int(f.get("address")),
+                seat=None if f.get("seat") is None else _int(f.get("seat")),
+                kind=_str(f.get("kind")),
+                first_at=_float(f.get("first_at")),
+                last_at=_float(f.get("last_at")),
+                count=_int(f.get("count"), 1),
+                active=bool(f.get("active")),
+                acknowledged=bool(f.get("acknowledged")),
+                detail=_str(f.get("detail")),
+            )
+            for f in map(_dict, _list(t.get("faults")))
+            if f.get("id")
+        )
+        forced = tuple(
+            ForcedMicView(seat=_int(m.get("seat")), since=_float(m.get("since")))
+            for m in map(_dict, _list(t.get("forced_mics")))
+            if m
+        )
+        order = tuple(_str(k) for k in _list(t.get("units")))
+        return TriageView(lines, order, faults, forced)
 
     def lines(self) -> tuple[LineView, ...]:
         lines = [
@@ -587,28 +650,3 @@ class Mirror:
 def _part(op: object) -> str:
     path = _dict(op).get("path")
     return path.split("/")[1] if isinstance(path, str) and path.count("/") >= 1 else ""
-
-
-def _fault(
-    seq: int, kind: str, before: dict[str, Any] | None, after: dict[str, Any]
-) -> Fault | None:
-    """The entry of the live fault list for one health change, or None if it is routine."""
-    line = _str(after.get("line"))
-    if kind == "lines":
-        was = None if before is None else bool(before.get("connected"))
-        now = bool(after.get("connected"))
-        if was == now or (was is None and now):
-            return None
-        event = "connected" if now else "disconnected"
-        return Fault(seq, line, None, None, event, not now, detail=_str(after.get("detail")))
-    address, seat = _int(after.get("address")), _int(after.get("seat"))
-    online = bool(after.get("online"))
-    if (before is not None and bool(before.get("online")) != online) or (
-        before is None and not online
-    ):
-        return Fault(seq, line, address, seat, "online" if online else "offline", not online)
-    for counter in ("crc_errors", "timeouts", "reboots", "lost_events"):
-        new = _int(after.get(counter))
-        if new > _int(_dict(before).get(counter)):
-            return Fault(seq, line, address, seat, counter, True, count=new)
-    return None

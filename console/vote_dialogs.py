@@ -497,3 +497,56 @@ class ManualResultScreen(ModalScreen[ManualResult | None]):
     @on(Button.Pressed, "#back")
     def _back(self) -> None:
         self.dismiss(None)
+
+
+# --- what the chair's vote pane says of a vote, beyond its state -------------------------------
+
+# key -> (Vietnamese, English): marks of the vote pane, beside the labels of console/i18n.py.
+_MARKS: dict[str, tuple[str, str]] = {
+    "practice": ("BIỂU QUYẾT THỬ — không tính vào kết quả", "PRACTICE VOTE — not in the record"),
+    "rerun": ("Biểu quyết lại, thay cho {vote_id}", "Run again, in place of {vote_id}"),
+    "rerun_by": ("Đã biểu quyết lại: {vote_id}", "Run again as {vote_id}"),
+    "annulled": ("ĐÃ HỦY KẾT QUẢ — Lý do: {reason}", "RESULT ANNULLED — Reason: {reason}"),
+    "show-of-hands": (
+        "Kết quả biểu quyết giơ tay, do chủ tọa nhập",
+        "Result by show of hands, entered by the chair",
+    ),
+    "paper": ("Kết quả phiếu giấy, do chủ tọa nhập", "Result on paper, entered by the chair"),
+}
+
+_BEFORE_DECIDED = frozenset({"prepared", "open", "hold"})
+
+
+def _mark(key: str, lang: Lang, **fields: object) -> str:
+    vi, en = _MARKS[key]
+    return (vi if lang is Lang.VI else en).format(**fields)
+
+
+def vote_marks(state: Mapping[str, Any], vote_id: str, lang: Lang) -> list[tuple[str, str]]:
+    """Lines (text, style) the vote pane shows under a vote's state, from the daemon's view:
+    a practice vote, a rerun and its link, an annulment and its reason, a result taken by
+    hand, what the vote needs while it is not decided, and the daemon's warnings."""
+    raw = next(
+        (v for v in map(_dict, _list(state.get("votes"))) if v.get("vote_id") == vote_id), {}
+    )
+    lines: list[tuple[str, str]] = []
+    if raw.get("practice"):
+        lines.append((_mark("practice", lang), "bold magenta"))
+    if isinstance(raw.get("rerun_of"), str):
+        lines.append((_mark("rerun", lang, vote_id=raw["rerun_of"]), "italic"))
+    result = _dict(raw.get("result"))
+    annulled = _dict(result.get("annulled"))
+    if annulled:
+        lines.append(
+            (_mark("annulled", lang, reason=annulled.get("reason", "")), "bold white on red3")
+        )
+    if isinstance(raw.get("rerun_by"), str):
+        lines.append((_mark("rerun_by", lang, vote_id=raw["rerun_by"]), "italic"))
+    if result.get("manual") in ("show-of-hands", "paper"):
+        lines.append((_mark(str(result["manual"]), lang), "italic"))
+    needed = _dict(raw.get("needed"))
+    if raw.get("state") in _BEFORE_DECIDED and needed.get("text"):
+        lines.append((str(needed["text"]), "bold"))
+    for warning in map(_dict, _list(raw.get("warnings"))):
+        lines.append((f"⚠ {warning.get('text') or warning.get('code')}", "yellow"))
+    return lines

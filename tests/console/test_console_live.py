@@ -138,10 +138,24 @@ async def test_technician_sees_units_faults_and_forces_a_mic(
             await pilot.pause()
             tap.sink(UnitHealth("keypads-1", 2, 2, UnitKind.KEYPAD, False, 0.0, None, timeouts=3))
             await until(client, lambda c: any(not u.online for u in c.mirror.units()))
-            await until_shown(app, "#faults", "keypads-1/2 ghế 2 — mất kết nối")
+            faults = app.query_one("#fault-list", DataTable)
+            await until_drawn(
+                app,
+                lambda: "keypads-1/2/offline" in [str(k.value) for k in faults.rows],
+                "the offline fault",
+            )
+            fault = [str(c) for c in faults.get_row("keypads-1/2/offline")]
+            assert fault[2:5] == ["keypads-1/2", "2", "mất kết nối"]
             units = app.query_one("#units", DataTable)
             assert units.row_count == 3
-            assert [str(c) for c in units.get_row_at(1)][4] == "MẤT"
+            # The lost unit comes first: the table sorts by trouble.
+            assert [str(c) for c in units.get_row_at(0)][:5] == [
+                "keypads-1",
+                "2",
+                "2",
+                "bàn phím",
+                "MẤT",
+            ]
             seatmap = app.query_one("#tech-map", SeatMap)
             assert seatmap.colouring is Colouring.HEALTH
             by_seat = {s.number: seatmap.style_of(s) for s in seatmap.data.hall.seats}  # type: ignore[union-attr]

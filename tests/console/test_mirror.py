@@ -180,25 +180,51 @@ def with_unit(state: dict[str, Any], unit: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-def test_unit_going_offline_is_a_fault() -> None:
+def test_the_triage_is_the_daemons_and_units_carry_their_trouble() -> None:
+    """The fault list, the line summary and the units' order come from the daemon's
+    triage: the console works none of them out again."""
     mirror = Mirror()
     state = base_state()
     mirror.feed({"type": "snapshot", "seq": 0, "state": state}, 0.0)
-    unit = {"line": "kp1", "address": 4, "seat": 4, "kind": "keypad", "online": True}
-    steps = [unit, unit | {"online": False}, unit | {"timeouts": 3}, unit | {"timeouts": 5}]
-    seen = []
-    for seq, now in enumerate(steps, start=1):
-        new = with_unit(state, now)
-        mirror.feed(patch(seq, state, new), 0.0)
-        state = new
-        seen.append([(f.event, f.count) for f in mirror.faults][:1])
-    assert seen == [[], [("offline", None)], [("online", None)], [("timeouts", 5)]]
-    assert (mirror.faults[-1].line, mirror.faults[-1].address, mirror.faults[-1].seat) == (
-        "kp1",
+    assert mirror.triage().faults == ()
+    unit = {"line": "kp1", "address": 4, "seat": 4, "kind": "keypad", "online": False}
+    new = with_unit(state, unit | {"timeouts": 3, "contract": "1.1", "contract_state": "older"})
+    new["triage"] = {
+        "lines": [{"line": "kp1", "connected": True, "online": 0, "total": 1, "errors": 3}],
+        "units": ["kp1/4"],
+        "faults": [
+            {
+                "id": "kp1/4/offline",
+                "line": "kp1",
+                "address": 4,
+                "seat": 4,
+                "kind": "offline",
+                "first_at": 12.5,
+                "last_at": 12.5,
+                "count": 1,
+                "active": True,
+                "acknowledged": False,
+                "detail": "lost",
+            }
+        ],
+        "forced_mics": [{"seat": 7, "since": 3.0}],
+    }
+    mirror.feed(patch(1, state, new), 0.0)
+    assert "triage" in mirror.take_changes()
+    t = mirror.triage()
+    assert [(s.line, s.online, s.total, s.errors) for s in t.lines] == [("kp1", 0, 1, 3)]
+    assert t.unit_order == ("kp1/4",)
+    (fault,) = t.faults
+    assert (fault.id, fault.seat, fault.first_at, fault.active, fault.acknowledged) == (
+        "kp1/4/offline",
         4,
-        4,
+        12.5,
+        True,
+        False,
     )
-    assert mirror.units()[0].errors == 5
+    assert [(m.seat, m.since) for m in t.forced_mics] == [(7, 3.0)]
+    (u,) = mirror.units()
+    assert (u.key, u.errors, u.contract, u.contract_state) == ("kp1/4", 3, "1.1", "older")
 
 
 def test_daemon_time_comes_from_the_latest_message() -> None:

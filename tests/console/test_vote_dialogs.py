@@ -15,7 +15,7 @@ from chamber.console.client import ApiClient
 from chamber.console.mirror import VoteState
 from chamber.console.vote_dialogs import AnnulScreen, ManualResultScreen, NewVoteScreen
 from chamber.controller.core.inputs import VoteKeyPressed
-from tests.console.conftest import Hall
+from tests.console.conftest import Hall, until_shown
 
 FROZEN = 1000.0
 
@@ -131,6 +131,9 @@ async def test_annul_rerun_and_a_show_of_hands_from_the_keys(hall: Hall) -> None
         assert (await daemon_vote(hall, "v1"))["result"]["annulled"]["reason"] == (
             "Mất điện giữa chừng"
         )
+        await until_shown(
+            app, "#vote", "Đã hủy kết quả", "ĐÃ HỦY KẾT QUẢ — Lý do: Mất điện giữa chừng"
+        )
 
         # l: run it again, after a confirmation.
         await pilot.press("l")
@@ -141,6 +144,13 @@ async def test_annul_rerun_and_a_show_of_hands_from_the_keys(hall: Hall) -> None
         rerun = client.mirror.votes()[1]
         assert rerun.state is VoteState.PREPARED
         assert (await daemon_vote(hall, rerun.vote_id))["rerun_of"] == "v1"
+        # The pane shows the new vote, what it needs, and whose place it takes.
+        await until_shown(
+            app,
+            "#vote",
+            "Biểu quyết lại, thay cho v1",
+            "Biểu quyết theo: quá nửa tổng số đại biểu — cần ít nhất 26/50",
+        )
 
         # t: the result taken by show of hands.
         await pilot.press("t")
@@ -153,6 +163,7 @@ async def test_annul_rerun_and_a_show_of_hands_from_the_keys(hall: Hall) -> None
         async with asyncio.timeout(20):
             await client.wait_for(lambda c: c.mirror.votes()[1].state is VoteState.CLOSED)
         result = (await daemon_vote(hall, rerun.vote_id))["result"]
+        await until_shown(app, "#vote", "Kết quả biểu quyết giơ tay, do chủ tọa nhập")
         assert result["manual"] == "show-of-hands"
         assert [t["count"] for t in result["totals"]] == [30, 6, 4]
         assert result["outcome"]["adopted"] is True
