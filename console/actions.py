@@ -29,6 +29,10 @@ CHAIR_ACTIONS = frozenset(
     {"new_vote", "open_vote", "hold_vote", "close_vote", "cancel_vote", "publish_vote"}
     | {"annul_vote", "rerun_vote", "manual_result"}
     | {"next_speaker", "grant", "revoke", "priority"}
+    # The sitting's and the floor's keys of console/sitting.py.
+    | {"open_sitting", "close_sitting", "choose_item", "start_roll_call", "end_roll_call"}
+    | {"mark_presence", "move_seat"}
+    | {"add_to_list", "extend_turn", "mic_mode", "all_mics_off", "add_mic"}
 )
 TECH_ACTIONS = frozenset({"mic_on", "mic_off", "ack_fault", "identify"})
 

@@ -33,13 +33,14 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static, TabbedContent
 
-from chamber.console.actions import CHAIR_ACTIONS, FOOTER_LABELS, TECH_ACTIONS, ConsoleActions
+from chamber.console.actions import CHAIR_ACTIONS, FOOTER_LABELS, TECH_ACTIONS
 from chamber.console.chair import ChairPane, Clock, clock_text
 from chamber.console.client import ApiClient, Link
 from chamber.console.dialogs import ConfirmScreen, SeatScreen
 from chamber.console.i18n import Lang, label, lang_of
 from chamber.console.mirror import ALL_PARTS
 from chamber.console.seatmap import SeatMap, map_data
+from chamber.console.sitting import SittingActions
 from chamber.console.status import CommandLine, Freshness, LinkBar
 from chamber.console.technician import Access, TechnicianPane
 
@@ -89,7 +90,7 @@ def _parts_shown(tab: str) -> frozenset[str]:
     )
 
 
-class ChamberConsole(ConsoleActions):
+class ChamberConsole(SittingActions):
     """The chair's and the technician's console of one hall."""
 
     CSS = """
@@ -100,7 +101,7 @@ class ChamberConsole(ConsoleActions):
     .panel { border: round $primary; padding: 0 1; height: 1fr; }
     #chair-top, #tech-top { height: 1fr; }
     #chair-left, #floor, #tech-left, #faults { width: 1fr; }
-    #attendance { height: 5; }
+    #attendance { height: auto; min-height: 5; max-height: 10; }
     #tabs { height: 1fr; }
     #tabs ContentSwitcher { height: 1fr; }
     TabPane { padding: 0; height: 1fr; }

@@ -355,6 +355,47 @@ class ApiClient:
         """The technician has seen fault `fault_id` (kept, marked, until it clears)."""
         return await self._post("/api/faults/ack", {"id": fault_id})
 
+    # --- the sitting, attendance and the floor (console/sitting.py) -----------------------------
+
+    async def open_sitting(self, body: dict[str, object]) -> int:
+        return await self._post("/api/sitting/open", body)
+
+    async def close_sitting(self) -> int:
+        return await self._post("/api/sitting/close")
+
+    async def set_item(self, item_id: str) -> int:
+        return await self._post(f"/api/agenda/{quote(item_id, safe='')}/current")
+
+    async def roll_call(self, start: bool) -> int:
+        """Start a roll call (each delegate confirms on the seat's unit), or end it."""
+        if start:
+            return await self._post("/api/attendance/open", {"confirm": True})
+        return await self._post("/api/attendance/close")
+
+    async def set_presence(self, seat: int, present: bool, reason: str) -> int:
+        return await self._post(
+            f"/api/seats/{seat}/presence", {"present": present, "reason": reason}
+        )
+
+    async def move_delegate(self, seat: int, to_seat: int, reason: str) -> int:
+        return await self._post(f"/api/seats/{seat}/move", {"to_seat": to_seat, "reason": reason})
+
+    async def register_speaker(self, seat: int, speaker_list: str) -> int:
+        return await self._post("/api/floor/register", {"seat": seat, "list": speaker_list})
+
+    async def extend_turn(self, seat: int, seconds: float) -> int:
+        return await self._post("/api/floor/extend", {"seat": seat, "seconds": seconds})
+
+    async def mic_mode(self, mode: str, max_open: int | None) -> int:
+        body: dict[str, object] = {"mode": mode}
+        if max_open is not None:
+            body["max_open"] = max_open
+        return await self._post("/api/floor/mode", body)
+
+    async def add_mic(self) -> int:
+        """Open the next one's microphone beside those live (refused at the cap)."""
+        return await self._post("/api/floor/add")
+
 
 def _body(response: httpx.Response, refusals: Catalogue | None = None) -> dict[str, Any]:
     try:
