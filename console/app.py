@@ -417,7 +417,9 @@ class ChamberConsole(SittingActions):
     def _draw_map(self, selector: str) -> None:
         seatmap = self.query_one(selector, SeatMap)
         seatmap.lang = self.lang
-        seatmap.data = map_data(self.client.mirror, self.client.hall)
+        data = map_data(self.client.mirror, self.client.hall)
+        if data != seatmap.data:  # the same data draws the same cells
+            seatmap.data = data
 
     def action_colour(self) -> None:
         seatmap = self.query_one("#chair-map" if self._tab == "chair" else "#tech-map", SeatMap)
