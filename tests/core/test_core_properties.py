@@ -30,6 +30,7 @@ from chamber.controller.core.inputs import (
     HoldVote,
     Input,
     MicRequest,
+    MoveDelegate,
     OpenAttendance,
     OpenVote,
     PresenceChanged,
@@ -89,6 +90,16 @@ steps = st.one_of(
     ),
     st.builds(lambda s, p: lambda at: SetPresence(at=at, seat=s, present=p), SEATS, st.booleans()),
     st.builds(
+        lambda s, p: lambda at: SetPresence(at=at, seat=s, present=p, reason="Thẻ hỏng"),
+        SEATS,
+        st.booleans(),
+    ),
+    st.builds(
+        lambda a, b: lambda at: MoveDelegate(at=at, from_seat=a, to_seat=b, reason="Hỏng"),
+        SEATS,
+        SEATS,
+    ),
+    st.builds(
         _create,
         VOTE_IDS,
         st.sampled_from(list(VoteMode)),
@@ -101,10 +112,13 @@ steps = st.one_of(
     ],
     st.just(lambda at: Tick(at=at)),
     st.just(lambda at: OpenAttendance(at=at)),
+    st.just(lambda at: OpenAttendance(at=at, confirm=True)),
     st.just(lambda at: CloseAttendance(at=at)),
     st.builds(lambda i: lambda at: SetCurrentItem(at=at, item_id=i), st.sampled_from(["1", "2"])),
     st.builds(lambda s: lambda at: MicRequest(at=at, seat=s), SEATS),
     st.just(lambda at: GrantNext(at=at)),
+    st.just(lambda at: GrantNext(at=at, handover=True)),
+    st.just(lambda at: GrantNext(at=at, add=True)),
 )
 timed_steps = st.lists(
     st.builds(Step, st.sampled_from([0.0, 0.5, 3.0, 15.0, 45.0]), steps), max_size=60
