@@ -19,7 +19,6 @@ from chamber.console.client import ApiClient
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import ACTIVE, DONE, VoteState, VoteView
 from chamber.console.seatmap import SeatMap, given_name
-from chamber.console.vote_dialogs import vote_marks
 from chamber.console.sitting import seating
 from chamber.console.vote_dialogs import vote_marks
 
@@ -132,10 +131,6 @@ class ChairPane(TabPane):
             text.append(f"   {label('vote.countdown', lang)} ")
             text.append(clock_text(left), style="bold" + (" red" if left <= 10 else ""))
         text.append("\n")
-        # Practice, rerun, annulled, by hand, what it needs, the daemon's warnings.
-        for line, style in vote_marks(self.client.mirror.state, vote.vote_id, lang):
-            text.append(line, style=style)
-            text.append("\n")
         # Practice, rerun, annulled, by hand, what it needs, the daemon's warnings.
         for line, style in vote_marks(self.client.mirror.state, vote.vote_id, lang):
             text.append(line, style=style)
