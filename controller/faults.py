@@ -14,7 +14,9 @@ reports into faults, one per line or unit and kind, never one per report:
 | `contract` | a unit of an older or another major contract version | it reports ours |
 
 Each fault counts its occurrences and keeps the time of the first and the last (the
-runtime's clock). A technician acknowledges a fault (journaled as `fault-ack`): it stays in
+runtime's clock). `detail` is a word a console translates ("lost", "never answered",
+"older", "incompatible") or, for a line down or events refused, the driver's own
+description. A technician acknowledges a fault (journaled as `fault-ack`): it stays in
 the list, marked, until it clears; a fault that cleared without being acknowledged stays
 until it is, so that a unit that came and went is still seen. A fault that opens again
 after it was gone is a new one. Pure: the times are passed in, nothing here reads a clock.
@@ -144,8 +146,7 @@ class FaultBook:
         errors = h.timeouts + h.crc_errors
         before = 0 if prev is None else prev.timeouts + prev.crc_errors
         if errors > before and h.online:
-            detail = f"{h.timeouts} timeouts, {h.crc_errors} damaged replies"
-            self._raise(*where, FaultKind.ERRORS, now, detail, count=errors - before)
+            self._raise(*where, FaultKind.ERRORS, now, "", count=errors - before)
         reboots = h.reboots - (0 if prev is None else prev.reboots)
         if reboots > 0:
             self._raise(*where, FaultKind.RESTART, now, "", count=reboots)
@@ -162,7 +163,7 @@ class FaultBook:
                 h.contract,
                 h.contract_state,
             ):
-                self._raise(*where, FaultKind.CONTRACT, now, f"{h.contract} {h.contract_state}")
+                self._raise(*where, FaultKind.CONTRACT, now, h.contract_state)
         else:
             self._clear(h.line, h.address, FaultKind.CONTRACT, now)
 

@@ -75,6 +75,9 @@ class IdentifyResult:
     outcome: IdentifyOutcome
     seconds: int
     detail: str = ""
+    # The contract version the unit reports, where its wire carries one ("1.1"); for a unit
+    # that answered IDENTIFY as unknown, the versions that lack it ("1.0/1.1").
+    contract: str = ""
 
 
 @dataclass(frozen=True)

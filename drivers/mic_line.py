@@ -251,7 +251,12 @@ class MicLine:
         self, address: int, outcome: IdentifyOutcome, seconds: int, detail: str = ""
     ) -> IdentifyResult:
         seat = self._seat_of[address]
-        return IdentifyResult(self.line.id, address, seat, UnitKind.MIC, outcome, seconds, detail)
+        # The wire carries no contract version; a unit that NAKed IDENTIFY is older than 1.2.
+        older = f"1.0/{mic.IDENTIFY_SINCE[0]}.{mic.IDENTIFY_SINCE[1] - 1}"
+        contract = older if outcome is IdentifyOutcome.NOT_SUPPORTED else ""
+        return IdentifyResult(
+            self.line.id, address, seat, UnitKind.MIC, outcome, seconds, detail, contract
+        )
 
     def _answer_identify(self, address: int, outcome: IdentifyOutcome, detail: str = "") -> None:
         if address not in self._identify:

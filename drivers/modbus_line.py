@@ -281,8 +281,16 @@ class KeypadLine:
     def _identified(
         self, unit: _Unit, outcome: IdentifyOutcome, seconds: int, detail: str = ""
     ) -> IdentifyResult:
+        contract = "" if unit.identity is None else unit.identity.contract
         return IdentifyResult(
-            self.line.id, unit.address, unit.seat, UnitKind.KEYPAD, outcome, seconds, detail
+            self.line.id,
+            unit.address,
+            unit.seat,
+            UnitKind.KEYPAD,
+            outcome,
+            seconds,
+            detail,
+            contract,
         )
 
     def _answer_identify(

@@ -4,9 +4,10 @@ list, the forced microphones), acknowledging a fault, and identifying a unit.
 A fault is acknowledged by its id in the list (`controller/faults.py`); the acknowledgement
 is journaled (`fault-ack`) before the answer. Identify asks the unit's driver to blink the
 unit's LEDs or ring (keypad and microphone contracts 1.2); the answer says what came of it:
-200 once the unit took it, otherwise a problem with a stable `code`:
-`identify-not-supported` (its contract has no identify, or its line's units have none),
-`identify-offline`, `identify-no-reply`, `identify-refused`.
+200 once the unit took it, otherwise a refusal with its stable code
+(`controller/core/refusals.py`): `identify.not_supported` (its contract version has no
+identify), `identify.line_not_supported` (its line's units have none: the MQTT units),
+`identify.offline`, `identify.no_reply`, `identify.refused`, `unit.not_found`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from chamber.controller.api.deps import STAFF, TECH, Body, Context, Problem, problem_response
+from chamber.controller.api.deps import STAFF, TECH, Body, Context, Problem
 from chamber.controller.core.view import Audience
 from chamber.controller.faults import UnknownFault
 from chamber.drivers.base import IdentifyOutcome
@@ -27,13 +27,6 @@ IDENTIFY_MAX_S = 255
 IDENTIFY_DEFAULT_S = 10
 # How long the API waits for a unit's answer: a few of its line's cycles.
 IDENTIFY_WAIT_S = 5.0
-
-_STATUS = {
-    IdentifyOutcome.NOT_SUPPORTED: 409,
-    IdentifyOutcome.OFFLINE: 409,
-    IdentifyOutcome.NO_REPLY: 504,
-    IdentifyOutcome.REFUSED: 409,
-}
 
 
 class AckIn(Body):
@@ -64,52 +57,37 @@ def register(ctx: Context) -> None:
         try:
             fault = await runtime.acknowledge_fault(body.id)
         except UnknownFault:
-            raise Problem(404, "Not found", f"no fault {body.id!r} in the list") from None
+            raise Problem("fault.not_found", fault=body.id) from None
         return {"ok": True, "seq": runtime.hub.seq, "fault": fault.to_json()}
 
     @route(api, "POST", "/units/{line}/{address}/identify", TECH, "Blink a unit's LEDs or ring")
-    async def identify(line: str, address: int, body: IdentifyIn) -> Any:
+    async def identify(line: str, address: int, body: IdentifyIn) -> dict[str, Any]:
         try:
             async with asyncio.timeout(IDENTIFY_WAIT_S):
                 result = await runtime.identify(line, address, body.seconds)
         except KeyError:
-            raise Problem(404, "Not found", f"no unit {address} on line {line}") from None
-        except NotImplementedError as exc:
-            return _refused("not-supported", str(exc), line, address, body.seconds, 409)
+            raise Problem("unit.not_found", line=line, address=address) from None
+        except NotImplementedError:
+            raise Problem("identify.line_not_supported", line=line) from None
         except TimeoutError:
-            return _refused(
-                "no-reply",
-                f"unit {address} on line {line} did not answer within {IDENTIFY_WAIT_S:g} s",
-                line,
-                address,
-                body.seconds,
-                504,
-            )
-        if result.outcome is IdentifyOutcome.STARTED:
-            return {
-                "ok": True,
-                "outcome": result.outcome.value,
-                "line": result.line,
-                "address": result.address,
-                "seat": result.seat,
-                "kind": result.kind.value,
-                "seconds": result.seconds,
-            }
-        detail = f"unit {address} on line {line} (seat {result.seat}): {result.outcome.value}"
-        if result.detail:
-            detail += f": {result.detail}"
-        return _refused(
-            result.outcome.value, detail, line, address, body.seconds, _STATUS[result.outcome]
-        )
-
-
-def _refused(
-    outcome: str, detail: str, line: str, address: int, seconds: int, status: int
-) -> JSONResponse:
-    return problem_response(
-        status,
-        "Identify " + outcome.replace("-", " "),
-        detail,
-        code=f"identify-{outcome}",
-        params={"line": line, "address": address, "seconds": seconds},
-    )
+            raise Problem("identify.no_reply", line=line, address=address) from None
+        where: dict[str, str | int] = {"line": line, "address": address, "seat": result.seat}
+        match result.outcome:
+            case IdentifyOutcome.STARTED:
+                return {
+                    "ok": True,
+                    "outcome": result.outcome.value,
+                    "line": result.line,
+                    "address": result.address,
+                    "seat": result.seat,
+                    "kind": result.kind.value,
+                    "seconds": result.seconds,
+                }
+            case IdentifyOutcome.NOT_SUPPORTED:
+                raise Problem("identify.not_supported", **where, contract=result.contract or "?")
+            case IdentifyOutcome.OFFLINE:
+                raise Problem("identify.offline", **where)
+            case IdentifyOutcome.NO_REPLY:
+                raise Problem("identify.no_reply", line=line, address=address)
+            case _:
+                raise Problem("identify.refused", **where, reason=result.detail)

@@ -351,6 +351,26 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "http.not_found": "Không có địa chỉ {path}.",
                 "http.method_not_allowed": "Địa chỉ này không nhận phương thức {method}.",
                 "http.error": "Yêu cầu không thực hiện được (HTTP {status}): {message}.",
+                "fault.not_found": "Danh sách sự cố không có sự cố {fault}.",
+                "unit.not_found": "Đường {line} không có thiết bị địa chỉ {address}.",
+                "identify.not_supported": (
+                    "Thiết bị {address} trên đường {line} (ghế {seat}) theo phiên bản giao thức"
+                    " {contract}, không có lệnh nhận diện: cần phiên bản 1.2."
+                ),
+                "identify.line_not_supported": (
+                    "Các thiết bị trên đường {line} không có lệnh nhận diện."
+                ),
+                "identify.offline": (
+                    "Thiết bị {address} trên đường {line} (ghế {seat}) không trả lời:"
+                    " không thể nhận diện."
+                ),
+                "identify.no_reply": (
+                    "Thiết bị {address} trên đường {line} không trả lời lệnh nhận diện."
+                ),
+                "identify.refused": (
+                    "Thiết bị {address} trên đường {line} (ghế {seat}) từ chối lệnh nhận diện:"
+                    " {reason}."
+                ),
                 "journal.unreadable": "Không đọc được nhật ký: {reason}.",
                 "export.no_sitting": "Nhật ký chưa ghi kỳ họp nào.",
                 "export.sitting_not_found": "Nhật ký không có kỳ họp {sitting}.",
@@ -459,6 +479,24 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "http.not_found": "no resource at {path}",
                 "http.method_not_allowed": "{method} is not allowed here",
                 "http.error": "the request failed (HTTP {status}): {message}",
+                "fault.not_found": "no fault {fault} in the list",
+                "unit.not_found": "no unit {address} on line {line}",
+                "identify.not_supported": (
+                    "unit {address} on line {line} (seat {seat}) speaks contract {contract},"
+                    " which has no identify: it needs 1.2"
+                ),
+                "identify.line_not_supported": (
+                    "the units on line {line} cannot identify themselves"
+                ),
+                "identify.offline": (
+                    "unit {address} on line {line} (seat {seat}) does not answer: it cannot"
+                    " identify itself"
+                ),
+                "identify.no_reply": "unit {address} on line {line} did not answer the identify",
+                "identify.refused": (
+                    "unit {address} on line {line} (seat {seat}) refused to identify itself:"
+                    " {reason}"
+                ),
                 "journal.unreadable": "the journal cannot be read: {reason}",
                 "export.no_sitting": "the journal holds no sitting",
                 "export.sitting_not_found": "no sitting {sitting} in the journal",

@@ -165,6 +165,16 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "http.not_found": _r(404, path=P.TEXT),
         "http.method_not_allowed": _r(405, method=P.TEXT),
         "http.error": _r(400, status=P.INT, message=P.TEXT),
+        # --- the technician: faults and identify -----------------------------------------------
+        "fault.not_found": _r(NOT_FOUND, fault=P.TEXT),
+        "unit.not_found": _r(NOT_FOUND, line=P.TEXT, address=P.INT),
+        "identify.not_supported": _r(
+            CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT, contract=P.TEXT
+        ),
+        "identify.line_not_supported": _r(CONFLICT, line=P.TEXT),
+        "identify.offline": _r(CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT),
+        "identify.no_reply": _r(504, line=P.TEXT, address=P.INT),
+        "identify.refused": _r(CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT, reason=P.TEXT),
         # --- the API: exports and the journal ---------------------------------------------------
         "journal.unreadable": _r(500, reason=P.TEXT),
         "export.no_sitting": _r(NOT_FOUND),

@@ -21,7 +21,7 @@ def _fault(st: dict[str, Any], fid: str) -> dict[str, Any] | None:
 async def test_a_cold_start_has_no_restart_and_every_unit_is_in_the_triage(
     hall: Council,
 ) -> None:
-    st = await state(hall.chair)
+    st = await hall.wait(lambda st: all(u["online"] for u in st["health"]["units"]))
     triage = st["triage"]
     units = {f"{u['line']}/{u['address']}" for u in st["health"]["units"]}
     assert sorted(triage["units"]) == sorted(units)
@@ -94,9 +94,11 @@ async def test_identify_blinks_a_keypad_and_a_mic_unit_and_an_ip_unit_cannot(
         ip_seat = min(sim.ip_units)
         r = await tech.post(f"/api/units/mqtt/{ip_seat}/identify", json={"seconds": 5})
         assert r.status_code == 409, r.text
-        assert r.json()["code"] == "identify-not-supported"
+        assert r.json()["code"] == "identify.line_not_supported"
+        assert r.json()["detail"] == "Các thiết bị trên đường mqtt không có lệnh nhận diện."
         r = await tech.post(f"/api/units/{ref.line}/240/identify", json={"seconds": 5})
         assert r.status_code == 404
+        assert r.json()["code"] == "unit.not_found"
         r = await tech.post(f"/api/units/{ref.line}/{ref.address}/identify", json={"seconds": 256})
         assert r.status_code == 422
     async with hall.rig.client(Role.SECRETARY) as secretary:
