@@ -8,7 +8,8 @@ who is there; attendance periods are recorded only while a sitting is open.
 A registration (`OpenAttendance` .. `CloseAttendance`) is a roll the chair takes. A roll call
 (điểm danh, `confirm=True`) registers a delegate who confirms while it is open: the seat's
 presence key pressed (whichever way it toggles the unit: a delegate seated before the roll
-presses once, not twice), a card inserted, or the secretary marking the seat present. While a
+presses once, not twice, and that seat's key is read the other way round from then on), a
+card inserted, or the secretary marking the seat present. While a
 roll call is open the seat's presence LED says "confirmed", not "present": a dark LED asks the
 delegate to press. A card taken out is never a confirmation. Without `confirm` (journals of
 earlier releases) a delegate is registered if present at any moment while it is open.
@@ -173,6 +174,9 @@ class Attendance:
         self.registrations: list[Registration] = []
         # Seats whose unit reported a card: their "absent" is a card taken out.
         self._card_seats: set[int] = set()
+        # Seats whose presence key state is the opposite of the delegate's presence, after a
+        # roll-call confirmation that toggled the unit to "absent" (`unit_presence`).
+        self._inverted: set[int] = set()
         # The sitting's marks by hand and moves, for its record.
         self.marks: list[PresenceMark] = []
         self.moves: list[SeatMove] = []
@@ -232,17 +236,27 @@ class Attendance:
     def unit_presence(self, seat: int, present: bool, card: str | None) -> tuple[bool, bool]:
         """A presence event from the seat's unit, as the core should take it: (present,
         confirms). During a roll call the first press of a delegate not yet confirmed
-        confirms, whichever way the presence key toggled; a card taken out never does."""
+        confirms, whichever way the presence key toggled; a card taken out never does.
+
+        A confirmation that toggled the unit to "absent" leaves the unit's state the opposite
+        of the delegate's: from then on that seat's key states are read the other way round
+        (the next press, "present" on the unit, is the delegate leaving), until a card or
+        another such confirmation puts the two in step again."""
         card_out = not present and seat in self._card_seats
-        if present:
-            if card is not None:
-                self._card_seats.add(seat)
-            else:
-                self._card_seats.discard(seat)
+        if present and card is not None:
+            self._card_seats.add(seat)
+            self._inverted.discard(seat)  # a card's state is the delegate's
+        elif present:
+            self._card_seats.discard(seat)
+        if seat in self._inverted and not card_out:
+            present = not present
         if not (self.registration_open and self.roll_call) or card_out:
             return present, False
         if self.confirmed(seat):
             return present, False
+        if not present:
+            # The press toggled the unit the other way: it confirms, and the delegate stays.
+            self._inverted ^= {seat}
         return True, True
 
     def confirm(self, seat: int) -> bool:
@@ -275,6 +289,7 @@ class Attendance:
         if move.from_seat in self._voting_seats:
             self._voting_seats = (self._voting_seats - {move.from_seat}) | {move.to_seat}
         self._card_seats.discard(move.from_seat)
+        self._inverted.discard(move.from_seat)
         if was_present:
             self.set_present(move.to_seat, True, move.at)
         if self.recording:

@@ -59,8 +59,9 @@ def test_a_roll_call_registers_only_those_who_confirm() -> None:
     assert core.attendance.is_present(2)
     assert KeypadLeds(2, lit=(), present=True) in pressed
     assert notes(pressed, "attendance.changed")[0].data["registration"] == "confirmed"
-    # A second press, now confirmed, is an ordinary departure.
-    core.handle(PresenceChanged(at=13, seat=2, present=False))
+    # The unit now says "absent" for a delegate who is present: its next press ("present" on
+    # the unit) is the delegate leaving, and the one after that coming back.
+    core.handle(PresenceChanged(at=13, seat=2, present=True))
     assert not core.attendance.is_present(2)
     closed = core.handle(CloseAttendance(at=20))
     (note,) = notes(closed, "attendance.changed")
@@ -71,6 +72,26 @@ def test_a_roll_call_registers_only_those_who_confirm() -> None:
     # 4 (confirmed and present) stays lit.
     lit = {e.seat: e.present for e in closed if isinstance(e, KeypadLeds)}
     assert lit == {1: True, 2: False, 3: True}
+
+
+def test_after_a_confirmation_by_toggle_the_key_is_read_the_other_way_round() -> None:
+    core = opened(make_hall(3), present=[2])
+    core.handle(OpenAttendance(at=1, confirm=True))
+    core.handle(PresenceChanged(at=2, seat=2, present=False))  # confirms
+    core.handle(CloseAttendance(at=3))
+    core.handle(PresenceChanged(at=4, seat=2, present=True))  # leaves
+    assert not core.attendance.is_present(2)
+    core.handle(PresenceChanged(at=5, seat=2, present=False))  # back
+    assert core.attendance.is_present(2)
+    # The next roll call: the unit says "absent" again when the delegate presses; that press
+    # confirms and puts the unit and the delegate back in step.
+    core.handle(OpenAttendance(at=6, confirm=True))
+    core.handle(PresenceChanged(at=7, seat=2, present=True))
+    assert core.attendance.confirmed(2)
+    assert core.attendance.is_present(2)
+    core.handle(CloseAttendance(at=8))
+    core.handle(PresenceChanged(at=9, seat=2, present=False))  # leaves, read as it is
+    assert not core.attendance.is_present(2)
 
 
 def test_a_card_taken_out_during_a_roll_call_never_confirms() -> None:
