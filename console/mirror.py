@@ -410,6 +410,8 @@ class Mirror:
         self.state: dict[str, Any] = {}
         self._offset: float | None = None
         self._changed: set[str] = set(ALL_PARTS)
+        # The votes read from the view, and the number of the view they were read at.
+        self._votes_memo: tuple[int, tuple[VoteView, ...]] | None = None
 
     @property
     def ready(self) -> bool:
@@ -473,6 +475,7 @@ class Mirror:
             self.stream = stream
         self.state = copy.deepcopy(state)
         self.seq = seq
+        self._votes_memo = None
         self._observe(state.get("now"), local_now)
         self._changed |= ALL_PARTS | set(self.state)
 
@@ -523,7 +526,12 @@ class Mirror:
         )
 
     def votes(self) -> tuple[VoteView, ...]:
-        return tuple(_vote_view(v) for v in map(_dict, _list(self.state.get("votes"))) if v)
+        # Read once per view the mirror holds (each patch numbers a new one; `adopt` forgets
+        # them): a drawing pass asks several times.
+        if self._votes_memo is None or self._votes_memo[0] != self.seq:
+            votes = tuple(_vote_view(v) for v in map(_dict, _list(self.state.get("votes"))) if v)
+            self._votes_memo = (self.seq, votes)
+        return self._votes_memo[1]
 
     def current_vote(self) -> VoteView | None:
         """The vote the chair works on: the active one, else the newest prepared, else the

@@ -264,3 +264,36 @@ def test_a_restarted_daemon_s_snapshot_replaces_the_old_run_s_view() -> None:
     nine["attendance"] = {"present_seats": [9], "present": 1}
     mirror.feed(patch(3, base_state(), nine), 0.0)
     assert mirror.attendance().present_seats == {9}
+
+
+vote_states = st.sampled_from(["prepared", "open", "hold", "closed", "published", "cancelled"])
+
+
+@given(st.lists(st.lists(vote_states, max_size=4), min_size=1, max_size=12), st.data())
+def test_votes_read_once_per_view_follow_every_patch_and_snapshot(
+    steps: list[list[str]], data: Any
+) -> None:
+    """The votes the mirror reads (kept for the view's number) are always those of the view it
+    holds: after each patch, after a resend, and after a snapshot of the same number."""
+    m = Mirror()
+    state = base_state()
+    m.adopt(0, state, 0.0, stream="a")
+    for seq, states in enumerate(steps, start=1):
+        new = copy.deepcopy(state)
+        new["votes"] = [
+            {"vote_id": f"v{i}", "title": f"T{i}", "state": s} for i, s in enumerate(states)
+        ]
+        assert [v.state.value for v in m.votes()] == [v["state"] for v in state["votes"]]
+        m.feed(patch(seq, state, new), 0.0)
+        assert [v.state.value for v in m.votes()] == states
+        if data.draw(st.booleans()):
+            m.feed(patch(seq, state, new), 0.0)  # a resend changes nothing
+            assert [v.state.value for v in m.votes()] == states
+        if data.draw(st.booleans()):
+            # A snapshot of the same number with other votes (a restarted daemon): read anew.
+            other = copy.deepcopy(new)
+            other["votes"] = [{"vote_id": "x", "title": "X", "state": "open"}]
+            m.adopt(seq, other, 0.0, stream="b")
+            assert [v.vote_id for v in m.votes()] == ["x"]
+            m.adopt(seq, new, 0.0, stream="a")
+        state = new
