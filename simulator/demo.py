@@ -596,13 +596,26 @@ async def interactive(
     return 1 if code else 0
 
 
+def console_env(daemon: DaemonProcess) -> dict[str, str]:
+    """The console's token (the chair's), and what its technician's access panel shows: the
+    display wall's address and the other tokens, which the daemon keeps only as hashes."""
+    tokens = daemon.tokens
+    return {
+        "CHAMBER_TOKEN": tokens.chair,
+        "CHAMBER_WALL_URL": f"{daemon.url}/wall/?token={tokens.observer}",
+        "CHAMBER_TECHNICIAN_TOKEN": tokens.technician,
+        "CHAMBER_SECRETARY_TOKEN": tokens.secretary,
+        "CHAMBER_OBSERVER_TOKEN": tokens.observer,
+    }
+
+
 async def _run_console(daemon: DaemonProcess, stop: asyncio.Event) -> int:
     """The operator console (`chamber console`) in the foreground, in its own process, on
     this terminal; the demo ends when it does (or on a signal, which ends it too). Returns the
     console's exit status when it ended by itself, else 0."""
     proc = await asyncio.create_subprocess_exec(
         *CHAMBER, "console", "--url", daemon.url,
-        env={**os.environ, "CHAMBER_TOKEN": daemon.tokens.chair},
+        env={**os.environ, **console_env(daemon)},
         preexec_fn=die_with_parent(),
     )  # fmt: skip
     ended = asyncio.ensure_future(proc.wait())
@@ -1226,17 +1239,32 @@ class CheckedSitting:
             priority=floor()["priority"],
         )
 
+        # "Next" hands the floor over: the speaker's microphone closes, the next one's opens.
         await _call(self.chair, "/api/floor/next", {})
         second = speakers[1]
         checks.add(
-            "second-speaker",
-            await self.until(lambda: sorted(live()) == sorted([first, second]), 5.0),
-            live=live(),
-        )
-        await _call(self.chair, "/api/floor/revoke", {"seat": first})
-        checks.add(
-            "revoke-ends-turn",
+            "next-hands-over",
             await self.until(lambda: live() == [second] and self._mic_on(first) is False, 5.0),
             live=live(),
         )
-        checks.add("waiting-left", waiting() == speakers[2:], waiting=waiting())
+        speaking = [second]
+        if len(speakers) > 2:
+            # "Add" opens the next one's microphone beside the one live.
+            await _call(self.chair, "/api/floor/add", {})
+            third = speakers[2]
+            speaking = sorted([second, third])
+            checks.add(
+                "add-opens-another",
+                await self.until(
+                    lambda: sorted(live()) == speaking and self._mic_on(third) is True, 5.0
+                ),
+                live=live(),
+            )
+        await _call(self.chair, "/api/floor/revoke", {"seat": second})
+        rest = [s for s in speaking if s != second]
+        checks.add(
+            "revoke-ends-turn",
+            await self.until(lambda: live() == rest and self._mic_on(second) is False, 5.0),
+            live=live(),
+        )
+        checks.add("waiting-left", waiting() == speakers[3:], waiting=waiting())
