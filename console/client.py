@@ -62,10 +62,13 @@ class ApiError(Exception):
 
     def text(self, lang: Lang) -> str:
         """The refusal in `lang`: from its code and parameters; a code the catalogue does not
-        hold gives a generic sentence with the code; an answer without a code, its detail."""
+        hold gives a generic sentence with the code; an answer without a code, its status and
+        detail."""
         if self.code is not None:
             return self.refusals.render(self.code, self.params, lang)
-        return self.detail
+        return self.refusals.render(
+            "console.http_error", {"status": self.status, "detail": self.detail}, lang
+        )
 
 
 class Link(StrEnum):
@@ -281,7 +284,12 @@ class ApiClient:
         reply = self._answer(await self._http.post("/api/votes", json=body))
         made = reply.get("vote_id")
         if not isinstance(made, str):
-            raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
+            raise ApiError(
+                200,
+                "Unexpected answer",
+                "the daemon did not name the new vote",
+                code="console.no_vote_id",
+            )
         return made
 
     async def hall_info(self) -> dict[str, Any]:
@@ -294,7 +302,12 @@ class ApiClient:
         warnings and what it needs."""
         reply = self._answer(await self._http.post("/api/votes", json=body))
         if not isinstance(reply.get("vote_id"), str):
-            raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
+            raise ApiError(
+                200,
+                "Unexpected answer",
+                "the daemon did not name the new vote",
+                code="console.no_vote_id",
+            )
         return reply
 
     async def annul_vote(self, vote_id: str, reason: str) -> int:
@@ -305,7 +318,12 @@ class ApiClient:
         reply = self._answer(await self._http.post(f"/api/votes/{vote_id}/rerun", json={}))
         made = reply.get("vote_id")
         if not isinstance(made, str):
-            raise ApiError(200, "Unexpected answer", "the daemon did not name the new vote")
+            raise ApiError(
+                200,
+                "Unexpected answer",
+                "the daemon did not name the new vote",
+                code="console.no_vote_id",
+            )
         return made
 
     async def manual_result(
@@ -415,7 +433,12 @@ def _body(response: httpx.Response, refusals: Catalogue | None = None) -> dict[s
             refusals=refusals,
         )
     if not isinstance(data, dict):
-        raise ApiError(response.status_code, "Bad reply", "the daemon did not answer JSON")
+        raise ApiError(
+            response.status_code,
+            "Bad reply",
+            "the daemon did not answer JSON",
+            code="console.not_json",
+        )
     return data
 
 

@@ -5,7 +5,8 @@ sentence in Vietnamese and English, and the words a word-typed parameter stands 
 state, a speaker list ...). The client fetches it once and `Catalogue.render` fills a refusal's
 sentence in whichever language the console shows. Rendering never fails: a parameter that is
 missing shows as "?", and a code the catalogue does not hold (a daemon newer than the
-catalogue, or one that serves none) gives a generic sentence with the code.
+catalogue, or one that serves none) gives a generic sentence with the code. The console's own
+refusals (`LOCAL`: an answer that does not fit) are worded here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 GENERIC: Mapping[Lang, str] = {
     Lang.VI: "Bộ điều khiển từ chối lệnh (mã {code}).",
     Lang.EN: "The controller refused the command (code {code}).",
+}
+
+
+# Refusals of the console itself: a daemon's answer that does not fit what was asked.
+LOCAL: Mapping[str, Mapping[Lang, str]] = {
+    "console.no_vote_id": {
+        Lang.VI: "Bộ điều khiển không cho biết mã của biểu quyết mới.",
+        Lang.EN: "the daemon did not name the new vote",
+    },
+    "console.not_json": {
+        Lang.VI: "Bộ điều khiển không trả lời bằng JSON.",
+        Lang.EN: "the daemon did not answer JSON",
+    },
+    # An error answer that names no refusal (a proxy, a daemon older than the codes).
+    "console.http_error": {
+        Lang.VI: "Bộ điều khiển trả lời lỗi HTTP {status}: {detail}",
+        Lang.EN: "the daemon answered HTTP {status}: {detail}",
+    },
 }
 
 
@@ -87,6 +106,14 @@ class Catalogue:
         text = texts.get(lang.value) if isinstance(texts, Mapping) else None
         return text if isinstance(text, str) and text else None
 
+    def _local(self, code: str, params: Mapping[str, Any], lang: Lang) -> str | None:
+        template = LOCAL.get(code, {}).get(lang)
+        if template is None:
+            return None
+        return _PLACEHOLDER.sub(
+            lambda m: _value_text(lang, None, params.get(m.group(1), "?"), {}), template
+        )
+
     def render(self, code: str, params: Mapping[str, Any] | None, lang: Lang) -> str:
         """The refusal's sentence in `lang`; never raises."""
         try:
@@ -97,7 +124,8 @@ class Catalogue:
     def _render(self, code: str, params: Mapping[str, Any], lang: Lang) -> str:
         template = self._template(code, lang)
         if template is None:
-            return GENERIC[lang].replace("{code}", str(code))
+            local = self._local(code, params, lang)
+            return local if local is not None else GENERIC[lang].replace("{code}", str(code))
         entry = self.codes[code]
         declared = entry.get("params")
         types: Mapping[str, Any] = declared if isinstance(declared, Mapping) else {}

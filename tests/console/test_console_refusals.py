@@ -78,7 +78,13 @@ def test_a_code_from_a_newer_daemon_is_a_generic_sentence_with_the_code() -> Non
     with pytest.raises(ApiError) as refused:
         _body(plain)
     assert refused.value.code is None
-    assert refused.value.text(Lang.VI) == "Bad gateway"
+    assert refused.value.text(Lang.VI) == "Bộ điều khiển trả lời lỗi HTTP 502: Bad gateway"
+    assert refused.value.text(Lang.EN) == "the daemon answered HTTP 502: Bad gateway"
+    # The console's own: an answer that does not fit.
+    odd = httpx.Response(200, text="<html>", request=httpx.Request("GET", "http://hall/api/hall"))
+    with pytest.raises(ApiError) as refused:
+        _body(odd)
+    assert refused.value.text(Lang.VI) == "Bộ điều khiển không trả lời bằng JSON."
 
 
 async def test_the_command_line_shows_the_refusal_in_the_halls_language(hall: Hall) -> None:
