@@ -90,6 +90,8 @@ def validation_refusal(error: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if kind in bounds and bounds[kind][1] in ctx:
         code, key = bounds[kind]
         return code, {"field": field, "limit": str(ctx[key])}
+    if kind == "string_pattern_mismatch" and "pattern" in ctx:
+        return "request.field_pattern", {"field": field, "pattern": str(ctx["pattern"])}
     if kind in ("enum", "literal_error") and "expected" in ctx:
         return "request.field_choice", {"field": field, "expected": str(ctx["expected"])}
     return "request.field_invalid", {"field": field, "message": str(error.get("msg", ""))}

@@ -347,6 +347,9 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "request.field_choice": (
                     "Trường “{field}” phải là một trong các giá trị: {expected}."
                 ),
+                "request.field_pattern": (
+                    "Giá trị của trường “{field}” không đúng dạng cho phép ({pattern})."
+                ),
                 "request.field_invalid": "Giá trị của trường “{field}” không hợp lệ ({message}).",
                 "http.not_found": "Không có địa chỉ {path}.",
                 "http.method_not_allowed": "Địa chỉ này không nhận phương thức {method}.",
@@ -475,6 +478,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "request.field_above": "{field}: must be greater than {limit}",
                 "request.field_below": "{field}: must be less than {limit}",
                 "request.field_choice": "{field}: expected one of {expected}",
+                "request.field_pattern": "{field}: does not match the pattern {pattern}",
                 "request.field_invalid": "{field}: {message}",
                 "http.not_found": "no resource at {path}",
                 "http.method_not_allowed": "{method} is not allowed here",

@@ -161,6 +161,7 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "request.field_above": _r(422, field=P.TEXT, limit=P.TEXT),
         "request.field_below": _r(422, field=P.TEXT, limit=P.TEXT),
         "request.field_choice": _r(422, field=P.TEXT, expected=P.TEXT),
+        "request.field_pattern": _r(422, field=P.TEXT, pattern=P.TEXT),
         "request.field_invalid": _r(422, field=P.TEXT, message=P.TEXT),
         "http.not_found": _r(404, path=P.TEXT),
         "http.method_not_allowed": _r(405, method=P.TEXT),

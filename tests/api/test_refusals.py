@@ -363,7 +363,15 @@ def test_accept_language_never_fails(header: str) -> None:
         ),
         ({"type": "json_invalid", "loc": ("body", 0)}, "request.body_not_json"),
         (
-            {"type": "string_pattern_mismatch", "loc": ("body", "vote_id"), "msg": "bad"},
+            {
+                "type": "string_pattern_mismatch",
+                "loc": ("body", "vote_id"),
+                "ctx": {"pattern": "x"},
+            },
+            "request.field_pattern",
+        ),
+        (
+            {"type": "value_error", "loc": ("body", "vote_id"), "msg": "bad"},
             "request.field_invalid",
         ),
     ],
