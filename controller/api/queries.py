@@ -115,13 +115,15 @@ def register(ctx: Context) -> None:
         view = runtime.hub.view(Audience.OBSERVER)
         live = {speaker["seat"] for speaker in view["floor"].get("live", [])}
         present = set(view["attendance"].get("present_seats", []))
+        # Who sits there now: the hall file's chart, with the delegates moved since.
+        seating = runtime.core.attendance.seating
         return [
             {
                 "number": s.number,
                 "row": s.row,
                 "col": s.col,
-                "delegate": s.delegate,
-                "name": names.get(s.delegate or "", ""),
+                "delegate": seating.delegate_at(s.number),
+                "name": names.get(seating.delegate_at(s.number) or "", ""),
                 "mic_class": s.mic_class.value,
                 "present": s.number in present,
                 "mic_live": s.number in live,

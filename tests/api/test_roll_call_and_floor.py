@@ -95,6 +95,9 @@ async def test_a_move_keeps_the_votes_with_the_delegate(spare_hall: Hall) -> Non
             "/api/seats/12/move", json={"to_seat": 51, "reason": "Bàn phím hỏng"}
         )
         assert r.is_success, r.text
+        seats = {s["number"]: s for s in (await secretary.get("/api/seats")).json()}
+        assert (seats[12]["delegate"], seats[12]["present"]) == (None, False)
+        assert (seats[51]["delegate"], seats[51]["present"]) == ("d0012", True)
         assert (await chair.post("/api/votes", json={"vote_id": "v2", "title": "Hai"})).is_success
         assert (await chair.post("/api/votes/v2/open")).is_success
         await hall.feed(VoteKeyPressed(at=hall.clock.now(), seat=51, key=1))
