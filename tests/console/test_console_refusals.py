@@ -9,6 +9,8 @@ generic sentence with the code.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +20,11 @@ from chamber.console.client import ApiClient, ApiError, Link, _body
 from chamber.console.i18n import Lang
 from chamber.console.refusals import Catalogue
 from chamber.console.status import CommandLine, CommandState
+from chamber.controller.auth import Role, TokenStore
+from chamber.controller.config import HallConfig
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.model import Language
+from chamber.controller.daemon import Daemon
 from tests.console.conftest import Hall, panel_text, until_drawn
 
 
@@ -107,3 +114,48 @@ async def test_the_command_line_shows_the_refusal_in_the_halls_language(hall: Ha
         shown = " ".join(panel_text(app, "#command").split())
         assert "Đại biểu ở ghế số 7 đang phát biểu." in shown
     await client.close()
+
+
+async def test_an_english_hall_reads_its_refusals_in_english(
+    tmp_path: Path, vn_config: HallConfig
+) -> None:
+    config = dataclasses.replace(
+        vn_config, hall=dataclasses.replace(vn_config.hall, language=Language.EN)
+    )
+    tokens = TokenStore()
+    chair = tokens.add("chair", Role.CHAIR)
+    async with Daemon(config, tmp_path / "j", tokens, port=0, clock=FakeClock()) as daemon:
+        async with httpx.AsyncClient(
+            base_url=daemon.url, headers={"Authorization": f"Bearer {chair}"}
+        ) as http:
+            opened = await http.post(
+                "/api/sitting/open",
+                json={
+                    "sitting_id": "s1",
+                    "title": "Sitting",
+                    "agenda": [{"id": "1", "title": "A"}],
+                },
+            )
+            assert opened.is_success, opened.text
+            assert (await http.post("/api/floor/grant", json={"seat": 7})).is_success
+            # No Accept-Language: the hall's language.
+            again = await http.post("/api/floor/grant", json={"seat": 7})
+            assert again.json()["detail"] == "seat 7 already has the floor"
+            assert again.headers["content-language"] == "en"
+        client = ApiClient(daemon.url, chair)
+        app = ChamberConsole(client)
+        async with app.run_test(size=(120, 40)) as pilot:
+            async with asyncio.timeout(20):
+                await client.wait_for(
+                    lambda c: c.mirror.ready and c.mirror.floor().live_seats == {7}
+                )
+            await until_drawn(app, lambda: app.lang is Lang.EN, "the hall's language")
+            line = app.query_one(CommandLine)
+            await pilot.press("g")
+            await pilot.pause()
+            await pilot.press("backspace", "backspace", "7", "enter")
+            await until_drawn(
+                app, lambda: line.history[-1].state is CommandState.REFUSED, "refusal"
+            )
+            assert line.history[-1].detail == "seat 7 already has the floor"
+        await client.close()
