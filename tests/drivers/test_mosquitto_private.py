@@ -23,6 +23,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from chamber.controller.config import load_config
+from chamber.controller.daemon import broker_for
 from chamber.drivers.errors import BrokerError
 from chamber.drivers.mosquitto import (
     BROKER_ACCOUNT,
@@ -199,3 +201,26 @@ async def test_with_nowhere_to_put_the_files_the_start_says_why(
         await broker.start()
     assert "o+x is enough" in str(err.value)
     await broker.stop()
+
+
+async def test_chamber_run_with_its_data_under_a_closed_folder(closed_home: Path) -> None:
+    """The daemon's own broker (`chamber run --data /root/...`): it starts, its controller
+    account logs in, and its files are not in the data directory the account cannot reach."""
+    example = (ROOT / "examples" / "vn-council.toml").read_text(encoding="utf-8")
+    hall = closed_home / "hall.toml"
+    hall.write_text(example + f'\n[mqtt]\nport = {free_port()}\nbind = "127.0.0.1"\n', "utf-8")
+    data = closed_home / "data"
+    data.mkdir(mode=0o700)
+    async with broker_for(load_config(hall), data) as endpoint:
+        async with aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=endpoint.username,
+            password=endpoint.password,
+            identifier=endpoint.username,
+        ) as client:
+            await client.subscribe("#", 1)
+        if broker_account() is not None:
+            assert not (data / "mosquitto").exists()
+        else:
+            assert (data / "mosquitto" / "mosquitto.conf").exists()
