@@ -18,8 +18,8 @@ from textual.widgets import Static, TabPane
 from chamber.console.client import ApiClient
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import ACTIVE, DONE, VoteState, VoteView
+from chamber.console.seating import moved_seats
 from chamber.console.seatmap import SeatMap, given_name
-from chamber.console.sitting import seating
 from chamber.console.vote_dialogs import vote_marks
 
 Clock = Callable[[], float]
@@ -166,7 +166,7 @@ class ChairPane(TabPane):
         hall = self.client.hall
         now = m.daemon_now(self.clock())
 
-        moved = seating(m.state)
+        moved = moved_seats(m.state)
 
         def who(seat: int) -> str:
             if seat in moved:  # a delegate moved to this seat, or away from it

@@ -22,6 +22,7 @@ from textual.widget import Widget
 
 from chamber.console.i18n import Lang, label
 from chamber.console.mirror import ACTIVE, HallInfo, Mirror, SeatInfo, VoteView
+from chamber.console.seating import seated_hall
 
 
 class Colouring(StrEnum):
@@ -78,7 +79,7 @@ def map_data(mirror: Mirror, hall: HallInfo | None) -> SeatMapData:
     for u in mirror.units():
         online[u.seat] = online.get(u.seat, True) and u.online
     return SeatMapData(
-        hall=hall,
+        hall=seated_hall(hall, mirror.state),  # a delegate moved shows at their new seat
         present=mirror.attendance().present_seats,
         vote=mirror.current_vote(),
         live=floor.live_seats,

@@ -18,6 +18,7 @@ from textual.binding import Binding
 
 from chamber.console.actions import ConsoleActions
 from chamber.console.i18n import LABELS, label
+from chamber.console.seating import moved_seats
 from chamber.console.sitting_dialogs import (
     AgendaScreen,
     Field,
@@ -199,16 +200,6 @@ def agenda(state: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def seating(state: dict[str, Any]) -> dict[int, str | None]:
-    """Seats whose delegate is not the hall file's after a move (None: left empty)."""
-    moved = _dict(_dict(state.get("attendance")).get("seating"))
-    out: dict[int, str | None] = {}
-    for seat, delegate in moved.items():
-        if str(seat).isdigit():
-            out[int(seat)] = delegate if isinstance(delegate, str) else None
-    return out
-
-
 class SittingActions(ConsoleActions):
     """The sitting's and the floor's keys (see the module docstring; keys: docs/operator.md)."""
 
@@ -271,7 +262,7 @@ class SittingActions(ConsoleActions):
         hall = self.client.hall
         if hall is None:
             return ""
-        moved = seating(self.client.mirror.state)
+        moved = moved_seats(self.client.mirror.state)
         if seat in moved:
             delegate = moved[seat]
             return hall.names.get(delegate, delegate) if delegate is not None else ""

@@ -16,13 +16,14 @@ from textual.widgets import Input, Select, TextArea
 
 from chamber.console.app import ChamberConsole, ConfirmScreen
 from chamber.console.client import ApiClient
+from chamber.console.seatmap import SeatMap
 from chamber.console.sitting_dialogs import AgendaScreen, FormScreen, OpenSittingScreen
 from chamber.controller.auth import Role, TokenStore
 from chamber.controller.config import load_config
 from chamber.controller.core.clock import FakeClock
 from chamber.controller.core.inputs import MicRequest, PresenceChanged
 from chamber.controller.daemon import Daemon
-from tests.console.conftest import VN_COUNCIL, Hall, until_shown
+from tests.console.conftest import VN_COUNCIL, Hall, until_drawn, until_shown
 
 FROZEN = 1000.0
 
@@ -208,6 +209,16 @@ async def test_the_chair_moves_a_delegate_to_a_spare_seat(spare_hall: Hall) -> N
         name = next(d.name for d in hall.config.hall.delegates if d.id == "d0012")
         hall.daemon.runtime.feed(MicRequest(at=hall.clock.now(), seat=51))
         await until_shown(app, "#floor", f" 51 {name}")
+        # The seat map shows the delegate's given name at the new seat, none at the old one.
+        given = name.split()[-1]
+        seat_map = app.query_one("#chair-map", SeatMap)
+
+        def names_shown() -> dict[int, str]:
+            shown = seat_map.data.hall
+            return {s.number: s.name for s in shown.seats} if shown is not None else {}
+
+        await until_drawn(app, lambda: names_shown().get(51, "").endswith(given), "seat 51")
+        assert names_shown()[12] == ""
     await client.close()
 
 
