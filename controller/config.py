@@ -278,6 +278,9 @@ class HallInfo(_Model):
     language: Language = Language.VI
     # An IANA time zone, for the dates and times in minutes and exports.
     timezone: str = "UTC"
+    # Where the hall is, for the minutes' place and date line ("Ninh Bình, ngày 02 tháng 12
+    # năm 2026", Decree 30/2020/NĐ-CP); empty: the date alone.
+    place: Annotated[str, Field(max_length=100)] = ""
 
     @field_validator("id")
     @classmethod
@@ -381,6 +384,7 @@ class HallConfig(Topology):
 
     hall: Hall = field(kw_only=True)
     timezone: str = field(default="UTC", kw_only=True)
+    place: str = field(default="", kw_only=True)
 
     @property
     def topology(self) -> Topology:
@@ -435,6 +439,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         broker=model.mqtt.build(),
         source=source,
         timezone=model.hall.timezone,
+        place=model.hall.place,
     )
 
 

@@ -53,7 +53,7 @@ from chamber.controller.core.inputs import (
     from_record,
 )
 from chamber.controller.core.kinds import KIND_LABELS
-from chamber.controller.core.model import AnswerSet, Language, SpeakerList
+from chamber.controller.core.model import AnswerSet, Language, Role, SpeakerList
 from chamber.controller.core.participation import Participation
 from chamber.controller.core.rules import Counts, decide
 from chamber.controller.core.sitting import MeetingCore
@@ -439,6 +439,17 @@ def participation_json(view: JournalView, sitting_id: str | None = None) -> str:
 WORDS: dict[Language, dict[str, str]] = {
     Language.VI: {
         "minutes": "Biên bản kỳ họp",
+        "nation": "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "motto": "Độc lập - Tự do - Hạnh phúc",
+        "number": "Số: ……/BB-HĐND",
+        "title": "BIÊN BẢN",
+        "date": "ngày {day} tháng {month} năm {year}",
+        "start": "Thời gian bắt đầu",
+        "end": "Thời gian kết thúc",
+        "clock": "{hour} giờ {minute}, ngày {day} tháng {month} năm {year}",
+        "chair": "Chủ tọa",
+        "secretary": "Thư ký",
+        "sign": "(Ký, ghi rõ họ tên)",
         "opened": "Khai mạc",
         "sitting": "Kỳ họp",
         "agenda": "Chương trình",
@@ -463,6 +474,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "verify": "Kiểm tra bằng lệnh: chamber audit verify",
         "none": "Không có",
         "minute": "phút",
+        "decimal": ",",
         "share": "{pct}% tổng số đại biểu",
         "annulled": "Kết quả đã bị hủy",
         "reason": "Lý do",
@@ -484,6 +496,17 @@ WORDS: dict[Language, dict[str, str]] = {
     },
     Language.EN: {
         "minutes": "Minutes of the sitting",
+        "nation": "SOCIALIST REPUBLIC OF VIET NAM",
+        "motto": "Independence - Freedom - Happiness",
+        "number": "No.: ……/BB-HĐND",
+        "title": "MINUTES",
+        "date": "{day} {month_name} {year}",
+        "start": "Opened at",
+        "end": "Closed at",
+        "clock": "{hour}:{minute}, {day} {month_name} {year}",
+        "chair": "Chair",
+        "secretary": "Secretary",
+        "sign": "(Signature and full name)",
         "opened": "Opened",
         "sitting": "Sitting",
         "agenda": "Agenda",
@@ -508,6 +531,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "verify": "Check with: chamber audit verify",
         "none": "None",
         "minute": "min",
+        "decimal": ".",
         "share": "{pct}% of all members",
         "annulled": "Result annulled",
         "reason": "Reason",
@@ -533,6 +557,17 @@ _PRINT_CSS = """
 body { font-family: "Times New Roman", "Noto Serif", serif; margin: 2em auto; max-width: 52em;
   color: #000; line-height: 1.35; }
 h1 { font-size: 1.5em; text-align: center; margin-bottom: 0.2em; }
+table.form, table.form td, table.signatures, table.signatures td { border: none; }
+table.form td { width: 50%; text-align: center; vertical-align: top; padding: 0; }
+.org { font-weight: bold; text-transform: none; }
+.nation { font-weight: bold; }
+.motto { font-weight: bold; display: inline-block; border-bottom: 1px solid #000;
+  padding-bottom: 0.1em; }
+.place-date { font-style: italic; margin-top: 0.6em; }
+.rule-short { display: inline-block; width: 30%; border-bottom: 1px solid #000; }
+table.signatures td { width: 50%; text-align: center; vertical-align: top; padding-top: 1em; }
+.signer { font-weight: bold; }
+.signer-name { margin-top: 5em; font-weight: bold; }
 h2 { font-size: 1.2em; border-bottom: 1px solid #000; margin-top: 1.6em; }
 h3 { font-size: 1.05em; margin-bottom: 0.3em; }
 p.sub { text-align: center; margin-top: 0; }
@@ -569,7 +604,8 @@ def _e(value: object) -> str:
 
 
 def _minutes(seconds: float, words: dict[str, str]) -> str:
-    return f"{seconds / 60:.1f} {words['minute']}"
+    """Minutes with one decimal, in the language's decimal separator ("1,5 phút")."""
+    return f"{seconds / 60:.1f}".replace(".", words["decimal"]) + f" {words['minute']}"
 
 
 def minutes_html(
@@ -588,12 +624,12 @@ def minutes_html(
         f'<html lang="{lang.value}"><head><meta charset="utf-8">',
         f"<title>{_e(w['minutes'])}: {_e(title)}</title>",
         f"<style>{_PRINT_CSS}</style></head><body>",
-        f"<h1>{_e(hall.body.name)}</h1>",
+        *_form_header(view, sid, w),
+        f"<h1>{_e(w['title'])}</h1>",
         f'<p class="sub">{_e(w["minutes"])}: {_e(title)} ({_e(sid)})</p>',
     ]
-    opened = _sitting_opened(view, sid)
-    if opened:
-        out.append(f'<p class="sub">{_e(w["opened"])}: {_e(opened.replace("T", " "))}</p>')
+    # When it began and ended, who chaired it and kept the minutes (Decree 30's minutes).
+    out.extend(_sitting_lines(view, sid, w))
     agenda = next((r.agenda for r in view.core.history if r.sitting_id == sid), None)
     if agenda is None and view.core.sitting_id == sid:
         agenda = view.core.agenda
@@ -679,6 +715,7 @@ def minutes_html(
         f'<p class="hash">{_e(w["journal"].format(seq=view.head_seq, hash=view.head_hash))}<br>'
         f"{_e(w['verify'])}</p>"
     )
+    out.extend(_signatures(view, w))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -747,14 +784,111 @@ def _attendance_html(
     return out
 
 
-def _sitting_opened(view: JournalView, sitting_id: str) -> str:
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _moment(view: JournalView, at: float | None) -> datetime | None:
+    """The core time `at` in the hall's time zone, or None without a clock anchor."""
+    unix = view.core.unix_time(at) if at is not None else None
+    if unix is None:
+        return None
+    return datetime.fromtimestamp(unix, ZoneInfo(view.config.timezone))
+
+
+def date_fields(moment: datetime) -> dict[str, str]:
+    """Decree 30/2020/NĐ-CP: a day below 10, and the months 1 and 2, are written with a 0."""
+    return {
+        "day": f"{moment.day:02d}",
+        "month": f"{moment.month:02d}" if moment.month <= 2 else str(moment.month),
+        "month_name": _MONTHS_EN[moment.month - 1],
+        "year": str(moment.year),
+        "hour": f"{moment.hour:02d}",
+        "minute": f"{moment.minute:02d}",
+    }
+
+
+def _sitting_times(view: JournalView, sitting_id: str) -> tuple[float | None, float | None]:
     core = view.core
     for record in core.history:
         if record.sitting_id == sitting_id:
-            return local_time(core, view.config.timezone, record.opened_at)
+            return record.opened_at, record.closed_at
     if core.sitting_id == sitting_id:
-        return local_time(core, view.config.timezone, core.sitting_opened_at)
-    return ""
+        return core.sitting_opened_at, None
+    return None, None
+
+
+def _form_header(view: JournalView, sitting_id: str, w: dict[str, str]) -> list[str]:
+    """The heading of an administrative document (Decree 30/2020/NĐ-CP, Appendix I): the
+    issuing body top left, in bold capitals, a short rule and the number; the national name
+    in bold capitals and the motto in bold, underlined, top right, then the place and date in
+    italics."""
+    body = view.config.hall.body.name.upper()
+    opened, _ = _sitting_times(view, sitting_id)
+    moment = _moment(view, opened)
+    place_date = ""
+    if moment is not None:
+        date = w["date"].format(**date_fields(moment))
+        place = view.config.place
+        place_date = f"{place}, {date}" if place else date[0].upper() + date[1:]
+    return [
+        '<table class="form"><tr>',
+        f'<td><div class="org">{_e(body)}</div><div class="rule-short"></div>'
+        f"<div>{_e(w['number'])}</div></td>",
+        f'<td><div class="nation">{_e(w["nation"])}</div>'
+        f'<div class="motto">{_e(w["motto"])}</div>'
+        + (f'<div class="place-date">{_e(place_date)}</div>' if place_date else "")
+        + "</td>",
+        "</tr></table>",
+    ]
+
+
+def _officers(view: JournalView) -> tuple[str, str]:
+    """The chair's and the secretary's names, from the hall's delegates ("" if none)."""
+    hall = view.config.hall
+    chair = next((d.name for d in hall.delegates if d.role is Role.CHAIR), "")
+    secretary = next((d.name for d in hall.delegates if d.role is Role.SECRETARY), "")
+    return chair, secretary
+
+
+def _sitting_lines(view: JournalView, sitting_id: str, w: dict[str, str]) -> list[str]:
+    """When the sitting began and ended, who chaired it and who kept the minutes."""
+    opened, closed = _sitting_times(view, sitting_id)
+    chair, secretary = _officers(view)
+    lines: list[str] = []
+    for key, at in (("start", opened), ("end", closed)):
+        moment = _moment(view, at)
+        if moment is not None:
+            lines.append(f"{_e(w[key])}: {_e(w['clock'].format(**date_fields(moment)))}")
+    if chair:
+        lines.append(f"{_e(w['chair'])}: {_e(chair)}")
+    if secretary:
+        lines.append(f"{_e(w['secretary'])}: {_e(secretary)}")
+    return [f'<p class="times">{"<br>".join(lines)}</p>'] if lines else []
+
+
+def _signatures(view: JournalView, w: dict[str, str]) -> list[str]:
+    """The signers' titles and names at the end: the secretary left, the chair right."""
+    chair, secretary = _officers(view)
+    cells = []
+    for title, name in ((w["secretary"], secretary), (w["chair"], chair)):
+        cells.append(
+            f'<td><div class="signer">{_e(title.upper())}</div><div>{_e(w["sign"])}</div>'
+            f'<div class="signer-name">{_e(name)}</div></td>'
+        )
+    return ['<table class="signatures"><tr>', *cells, "</tr></table>"]
 
 
 # --- one entry point for the API and the command line ---------------------------------------

@@ -4,12 +4,23 @@ by show of hands, a dismissal, and a practice vote, replayed from the journal.""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import re
+from datetime import datetime
 
 from chamber.controller.core.inputs import VoteKeyPressed
 from chamber.controller.core.model import Language
-from chamber.controller.exports import CSV_BOM, Format, What, percent, render, replay_journal
+from chamber.controller.exports import (
+    CSV_BOM,
+    Format,
+    What,
+    date_fields,
+    percent,
+    render,
+    replay_journal,
+)
 
 from .conftest import Hall
 
@@ -82,7 +93,9 @@ async def test_results_mark_annulled_rerun_and_manual_and_leave_practice_out(hal
 
 async def test_the_minutes_say_what_happened_in_words(hall: Hall) -> None:
     await play(hall)
-    view = replay_journal(hall.daemon.journal.path, hall.daemon.runtime.config)
+    # The hall file's `[hall] place`, for the place and date line.
+    config = dataclasses.replace(hall.daemon.runtime.config, place="Ninh Bình")
+    view = replay_journal(hall.daemon.journal.path, config)
     vi = render(view, What.MINUTES, Format.HTML)
     assert "Biểu quyết thử" not in vi
     assert "Kết quả đã bị hủy. Lý do: Mất điện giữa chừng" in vi
@@ -93,7 +106,25 @@ async def test_the_minutes_say_what_happened_in_words(hall: Hall) -> None:
     assert "34/50" in vi
     assert "68,0% tổng số đại biểu" in vi
     assert "66,0% tổng số đại biểu" in vi
+    # The form of Decree 30/2020/NĐ-CP: the issuing body top left, the national name and the
+    # motto top right, the place and date in italics, the signers at the end.
+    assert "HỘI ĐỒNG NHÂN DÂN TỈNH NINH BÌNH KHÓA XV" in vi
+    assert '<div class="nation">CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM</div>' in vi
+    assert '<div class="motto">Độc lập - Tự do - Hạnh phúc</div>' in vi
+    assert re.search(
+        r'<div class="place-date">Ninh Bình, ngày \d\d tháng \d{1,2} năm \d{4}</div>', vi
+    )
+    assert "<h1>BIÊN BẢN</h1>" in vi
+    chair = next(
+        d.name for d in hall.daemon.runtime.config.hall.delegates if d.role.value == "chair"
+    )
+    assert f"Chủ tọa: {chair}" in vi
+    assert '<div class="signer">CHỦ TỌA</div>' in vi
+    assert '<div class="signer">THƯ KÝ</div>' in vi
+    assert re.search(r"Thời gian bắt đầu: \d\d giờ \d\d, ngày \d\d tháng", vi)
     en = render(view, What.MINUTES, Format.HTML, language=Language.EN)
+    assert "SOCIALIST REPUBLIC OF VIET NAM" in en
+    assert "Independence - Freedom - Happiness" in en
     assert "Result annulled. Reason: Mất điện giữa chừng" in en
     assert "Result taken by show of hands, entered by the chair" in en
     assert "68.0% of all members" in en
@@ -106,3 +137,15 @@ def test_percentages_round_half_up_exactly() -> None:
     assert percent(1, 8, Language.EN) == "12.5"
     assert percent(1, 16, Language.EN) == "6.3"
     assert percent(0, 0, Language.VI) == "0,0"
+
+
+def test_dates_are_written_as_decree_30_says() -> None:
+    """A day below 10 and the months 1 and 2 take a leading 0; other months do not."""
+    assert {k: date_fields(datetime(2026, 12, 2, 8, 5))[k] for k in ("day", "month")} == {
+        "day": "02",
+        "month": "12",
+    }
+    assert date_fields(datetime(2026, 1, 15))["month"] == "01"
+    assert date_fields(datetime(2026, 2, 9))["month"] == "02"
+    assert date_fields(datetime(2026, 3, 9))["month"] == "3"
+    assert date_fields(datetime(2026, 3, 9, 8, 5))["hour"] == "08"
