@@ -112,7 +112,9 @@ class SeatMap(Widget):
     """
 
     colouring: reactive[Colouring] = reactive(Colouring.PRESENCE)
-    data: reactive[SeatMapData] = reactive(SeatMapData, always_update=True, layout=True)
+    # A new hall changes the map's height (a layout, in `watch_data`); new data on the same
+    # hall changes only its cells.
+    data: reactive[SeatMapData] = reactive(SeatMapData, always_update=True)
     lang: reactive[Lang] = reactive(Lang.VI)
 
     def __init__(
@@ -124,6 +126,10 @@ class SeatMap(Widget):
         super().__init__(id=id)
         self.colourings = colourings
         self.colouring = colourings[0]
+
+    def watch_data(self, old: SeatMapData, new: SeatMapData) -> None:
+        if old.hall != new.hall:
+            self.refresh(layout=True)
 
     def cycle(self) -> Colouring:
         self.colouring = self.colouring.next(self.colourings)
