@@ -73,6 +73,9 @@ _VOTE_STATE = {
     "closed": VoteState.CLOSED,
     "published": VoteState.PUBLISHED,
     "cancelled": VoteState.CANCELLED,
+    # The wall contract has no word for a result the chair annulled (hủy kết quả): like a
+    # cancelled vote, it ended with no result that stands, and the wall shows none.
+    "annulled": VoteState.CANCELLED,
 }
 
 # The order in which the floor serves its lists (the core's GRANT_ORDER): the wall's waiting

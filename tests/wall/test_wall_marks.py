@@ -7,7 +7,12 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
+from chamber.controller.core.inputs import AnnulVote
+from chamber.controller.core.model import VoteMode
+from chamber.protocols.mqtt import MessageKind, WallVote
+from chamber.protocols.mqtt import VoteState as WallVoteState
 from tests.wall.hall import PageErrors, running_hall
+from tests.wall.test_wall_mqtt import PRESSES, _check_wire, _messages, _sitting, _vote
 from tests.wall.test_wall_page import _open_sitting, _open_vote, _press_all
 
 
@@ -34,3 +39,17 @@ async def test_a_practice_vote_and_an_annulled_vote_say_so(
         assert await page.locator("#totals").is_hidden()
         assert await page.locator("#result").is_hidden()
     assert seen.while_daemon_ran() == []
+
+
+def test_the_led_wall_shows_an_annulled_vote_as_ended_without_a_result() -> None:
+    """The MQTT twin's contract has no annulled state: the vote goes out as cancelled, with
+    no result and no totals, each message valid against its schema."""
+    core = _sitting()
+    _vote(core, 101.0, VoteMode.OPEN, PRESSES)
+    core.handle(AnnulVote(105.0, "bq-07", "Mất điện giữa chừng"))
+    messages = _messages(core, 106.0)
+    _check_wire(messages)
+    vote = messages[MessageKind.WALL_VOTE]
+    assert isinstance(vote, WallVote)
+    assert vote.state is WallVoteState.CANCELLED
+    assert messages[MessageKind.WALL_RESULT] is None
