@@ -246,7 +246,10 @@ class SittingActions(ConsoleActions):
             case "extend_turn":
                 return any(s.limit_s is not None for s in floor.live)
             case "all_mics_off":
-                return bool(floor.live)
+                # Not the chair's microphone: "all off" leaves it on.
+                hall = self.client.hall
+                chair = {s.number for s in hall.seats if s.mic_class == "chair"} if hall else set()
+                return any(s.seat not in chair for s in floor.live)
             case "add_mic":
                 return any(floor.waiting.values())
         return True

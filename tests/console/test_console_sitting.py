@@ -136,7 +136,9 @@ async def test_the_chair_takes_a_roll_call_and_marks_a_seat_by_hand(hall: Hall) 
         for seat in (4, 5, 6):
             hall.daemon.runtime.feed(PresenceChanged(at=hall.clock.now(), seat=seat, present=False))
         await until(client, lambda c: len(roll(c)["registered"]) == 3)
-        await until_shown(app, "#attendance", "3/50 đã xác nhận")
+        names = {d.id: d.name for d in hall.config.hall.delegates}
+        given = [names[f"d{seat:04d}"].split()[-1] for seat in (4, 5, 6)]
+        await until_shown(app, "#attendance", "3/50 đã xác nhận", *given)
 
         # e: seat 40 is marked present by hand, with its reason; that confirms it too.
         await pilot.press("e")
@@ -283,4 +285,11 @@ async def test_the_chair_runs_the_floor_from_the_keys(hall: Hall) -> None:
         await on_screen(pilot, ConfirmScreen)
         await pilot.press("y")
         await until(client, lambda c: live(c) == [])
+        # The chair's own microphone is not a delegate's: with only it live, 0 is not offered.
+        hall.daemon.runtime.feed(MicRequest(at=hall.clock.now(), seat=1))
+        await until(client, lambda c: live(c) == [1])
+        assert app.check_action("all_mics_off", ()) is False
+        await pilot.press("0")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
     await client.close()
