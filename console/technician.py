@@ -6,8 +6,8 @@
 - the lines, worst first: state, units online of all, the last poll cycle, errors, restarts,
   open faults;
 - every unit, the most troubled first, in a table that scrolls (offline units on top);
-- the fault list, one row per line or unit and kind, with the time it began and the time it
-  last happened, how often, and whether it is over; an acknowledged fault is dimmed until it
+- the fault list, one row per line or unit and kind, with the time it began (and last
+  happened), how often, and whether it is over; an acknowledged fault is dimmed until it
   clears (key `a` acknowledges the fault under the cursor);
 - the microphones the technician forced on;
 - the access panel: the daemon's address, the display wall's address and the tokens the
@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -69,15 +70,24 @@ class TechnicianPane(TabPane):
     """The technician's tab (F2)."""
 
     DEFAULT_CSS = """
-    #tech-top { height: 1fr; }
-    #tech-left { width: 3fr; }
-    #faults { width: 2fr; }
-    #units { height: 1fr; max-height: 100%; }
-    #fault-list { height: 1fr; max-height: 100%; }
+    #tech-head { height: auto; max-height: 14; }
+    #tech-lines { width: 1fr; height: auto; border: round $primary; padding: 0 1; }
+    #tech-side { width: 1fr; height: auto; }
+    #tech-body { height: 1fr; }
     #lines { height: auto; max-height: 10; }
-    #forced { height: auto; max-height: 4; }
+    #forced { height: auto; border: round $secondary; padding: 0 1; }
     #access { height: auto; border: round $secondary; padding: 0 1; }
     """
+
+    # The app's stylesheet caps every table's height and splits its panels evenly; here the
+    # units and the faults take the room there is, the units the wider share (inline styles
+    # are the strongest).
+    _STRETCH: ClassVar[dict[str, dict[str, str]]] = {
+        "#tech-left": {"width": "11fr"},
+        "#faults": {"width": "9fr"},
+        "#units": {"height": "1fr", "max_height": "100%"},
+        "#fault-list": {"height": "1fr", "max_height": "100%"},
+    }
 
     def __init__(
         self,
@@ -97,16 +107,20 @@ class TechnicianPane(TabPane):
         self.tables: dict[str, TableSync] = {}
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="tech-top"):
-            with Vertical(id="tech-left", classes="panel"):
+        with Horizontal(id="tech-head"):
+            with Vertical(id="tech-lines"):
                 yield Label("", id="lines-title")
                 yield DataTable(id="lines", cursor_type="none", zebra_stripes=True)
+            with Vertical(id="tech-side"):
+                yield Static("", id="forced")
+        with Horizontal(id="tech-body"):
+            with Vertical(id="tech-left", classes="panel"):
                 yield Label("", id="units-title")
                 yield DataTable(id="units", cursor_type="row", zebra_stripes=True)
             with Vertical(id="faults"):
                 yield Label("", id="faults-title")
                 yield DataTable(id="fault-list", cursor_type="row")
-                yield Static("", id="forced")
+        # Full width, so that no address or token is ever wrapped.
         yield Static("", id="access")
         yield SeatMap(
             id="tech-map",
@@ -117,6 +131,12 @@ class TechnicianPane(TabPane):
                 Colouring.VOTE,
             ),
         )
+
+    def on_mount(self) -> None:
+        for selector, rules in self._STRETCH.items():
+            widget = self.query_one(selector)
+            for rule, value in rules.items():
+                setattr(widget.styles, rule, value)
 
     # --- drawing ------------------------------------------------------------------------------
 
@@ -237,29 +257,23 @@ class TechnicianPane(TabPane):
             else:
                 state = label("fault.state.over", lang)
             what = label(f"fault.{f.kind}", lang)
+            if f.count > 1:
+                what += f" ×{f.count}"
             detail = label(f"fault.detail.{f.detail}", lang) if f.detail else ""
             if detail.startswith("fault.detail."):
                 detail = f.detail  # the daemon's own words (a unit's fault, a line's error)
-            cells = (
-                self._time(f.first_at),
-                self._time(f.last_at) if f.count > 1 else "",
-                where,
-                seat,
-                what,
-                f"×{f.count}" if f.count > 1 else "",
-                state,
-                detail,
-            )
+            when = self._time(f.first_at)
+            if f.count > 1 and f.last_at != f.first_at:
+                when += f"–{self._time(f.last_at)}"
+            cells = (when, where, seat, what, state, detail)
             rows[f.id] = tuple(_styled(str(c), style) for c in cells)
         self._sync_table(
             "fault-list",
             (
-                label("col.since", lang),
-                label("col.last", lang),
+                label("col.when", lang),
                 label("col.where", lang),
                 label("col.seat", lang),
                 label("col.fault", lang),
-                label("col.count", lang),
                 label("col.state", lang),
                 label("col.detail", lang),
             ),
@@ -282,7 +296,7 @@ class TechnicianPane(TabPane):
     def _draw_access(self) -> None:
         lang = self.lang
         a = self.access
-        text = Text(no_wrap=True, overflow="fold")
+        text = Text(no_wrap=True, overflow="ignore")
         text.append(f"{label('access.daemon', lang)}: ", "bold")
         text.append(a.url)
         text.append(f"\n{label('access.wall', lang)}: ", "bold")
