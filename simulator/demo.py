@@ -425,7 +425,10 @@ async def daemon_process(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        # Ended with this process however it ends (a SIGKILL included): no daemon is orphaned.
+        # A session of its own: a Ctrl-C at the terminal reaches this process, which stops the
+        # daemon in order, not the daemon behind its back. And it ends with this process
+        # however that ends (a SIGKILL included): no daemon is orphaned.
+        start_new_session=True,
         preexec_fn=die_with_parent(),
     )  # fmt: skip
     assert proc.stderr is not None
