@@ -72,7 +72,8 @@ async def test_a_roll_call_through_the_api_and_in_the_minutes(hall: Hall) -> Non
     assert "Thẻ bị hỏng" in vi
     en = render(view, What.MINUTES, Format.HTML, language=Language.EN)
     assert "Roll call 1" in en
-    assert "Presence marked by the secretary" in en
+    assert "Presence marked by hand" in en
+    assert "Có mặt, vắng mặt do chủ tọa hoặc thư ký ghi nhận" in vi
 
 
 async def test_a_move_keeps_the_votes_with_the_delegate(spare_hall: Hall) -> None:
