@@ -191,3 +191,26 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
 
 def refusal(code: str) -> Refusal | None:
     return REFUSALS.get(code)
+
+
+def misfits(code: str, params: Mapping[str, object]) -> list[str]:
+    """What in `params` does not fit refusal `code`'s parameters: a name missing or extra, a
+    value of the wrong type (an int for `int`, a number for `number`, a string otherwise)."""
+    spec = REFUSALS.get(code)
+    if spec is None:
+        return [f"no refusal {code!r}"]
+    found = [f"{name}: missing" for name in spec.params if name not in params]
+    found += [f"{name}: not a parameter" for name in params if name not in spec.params]
+    for name, kind in spec.params.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if kind is ParamType.INT:
+            fits = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is ParamType.NUMBER:
+            fits = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            fits = isinstance(value, str)
+        if not fits:
+            found.append(f"{name}: {type(value).__name__} for {kind.value}")
+    return found

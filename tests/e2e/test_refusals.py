@@ -14,7 +14,7 @@ from chamber.console.client import ApiClient, ApiError
 from chamber.console.i18n import Lang
 from chamber.controller.core.i18n import refusal_text
 from chamber.controller.core.model import Language
-from chamber.controller.core.refusals import REFUSALS
+from chamber.controller.core.refusals import REFUSALS, misfits
 from tests.e2e.conftest import Council
 from tests.e2e.hall import create_and_open, post
 
@@ -27,6 +27,7 @@ async def refused(
     problem: dict[str, Any] = response.json()
     assert response.status_code == REFUSALS[code].status, problem
     assert problem["code"] == code, problem
+    assert not misfits(code, problem["params"]), problem
     assert problem["detail"] == refusal_text(language, code, problem["params"]), problem
     assert response.headers["content-language"] == language.value
     return problem
