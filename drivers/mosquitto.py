@@ -38,8 +38,9 @@ for it: the files go instead to a private runtime directory, `/run/chamber-<uid>
 (`<key>` is derived from the named directory's path, so a broker left running by a SIGKILLed
 daemon is found again by the next start over the same directory), mode 0700 and owned by the
 broker's account inside a parent that others may traverse but not list (0711), and removed
-when the broker stops. Only when no such place exists does the start fail, with one line
-naming the folder the account cannot enter.
+when the broker stops; one left by a daemon killed outright is removed by the next broker to
+start there. Only when no such place exists does the start fail, with one line naming the
+folder the account cannot enter.
 
 This module never speaks MQTT itself (readiness is a TCP connect to the listener) and never
 reads the meeting core's clock: process supervision runs on the event loop's own time.
@@ -66,6 +67,7 @@ import socket
 import stat
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -291,6 +293,7 @@ class Mosquitto:
         d = self.files
         if self.in_runtime_dir:
             _remove_tree(d)
+            _sweep(d.parent, keep=d)
             d.mkdir(mode=0o700)
         else:
             d.mkdir(parents=True, exist_ok=True)
@@ -724,6 +727,52 @@ def _shared_base(base: Path) -> None:
         base.chmod(0o711)
 
 
+# A runtime directory with no pid file yet is being set up, or was left by a start that failed
+# before its broker ran: only the second is swept, once this old.
+_SWEEP_AFTER_S = 600.0
+
+
+def _sweep(base: Path, *, keep: Path) -> None:
+    """Remove the runtime directories under `base` whose broker is gone: left by a daemon
+    killed outright (SIGKILL), which stopped nothing. A directory whose pid file names a
+    running broker of that directory is kept, and so is one too young to have a pid file."""
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry == keep or not entry.name.startswith("mosquitto-"):
+            continue
+        try:
+            st = entry.lstat()
+            if not stat.S_ISDIR(st.st_mode):
+                continue
+            try:
+                pid = int((entry / PID_FILE).read_text(encoding="ascii").strip())
+            except (OSError, ValueError):
+                pid = None
+            if pid is None:
+                if time.time() - st.st_mtime < _SWEEP_AFTER_S:
+                    continue
+            else:
+                argv = [b"mosquitto", b"-c", os.fsencode(entry / "mosquitto.conf")]
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    cmdline = []
+                if _same_broker(cmdline, argv):
+                    continue
+            _remove_tree(entry)
+        except OSError as exc:
+            log.debug("cannot sweep %s: %s", entry, exc)
+            continue
+        log.info(
+            "removed %s, the runtime directory of a broker that is gone",
+            entry,
+            extra={"event": "broker-runtime-swept", "path": str(entry)},
+        )
+
+
 def _remove_tree(path: Path) -> None:
     """Remove a broker's runtime directory (a real directory, never through a link)."""
     try:
@@ -812,6 +861,7 @@ def hall_broker(
     port: int = 0,
     host: str = LOOPBACK,
     log_denied: bool = False,
+    runtime_parents: tuple[Path, ...] | None = None,
 ) -> Mosquitto:
     """The embedded broker of a hall: its accounts, and the ACL rendered from the contract.
 
@@ -824,7 +874,13 @@ def hall_broker(
     except MqttError as exc:
         raise BrokerError(f"cannot write the broker's ACL: {exc}") from exc
     return Mosquitto(
-        directory, hall_users(secret, seats), acl, port=port, host=host, log_denied=log_denied
+        directory,
+        hall_users(secret, seats),
+        acl,
+        port=port,
+        host=host,
+        log_denied=log_denied,
+        runtime_parents=runtime_parents,
     )
 
 

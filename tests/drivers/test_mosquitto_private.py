@@ -224,3 +224,48 @@ async def test_chamber_run_with_its_data_under_a_closed_folder(closed_home: Path
             assert not (data / "mosquitto").exists()
         else:
             assert (data / "mosquitto" / "mosquitto.conf").exists()
+
+
+@pytest.fixture
+def run_parent() -> Iterator[Path]:
+    """A place for runtime directories of its own (as /run), that others may traverse."""
+    run = Path(tempfile.mkdtemp(prefix="chamber-run-"))
+    run.chmod(0o711)
+    try:
+        yield run
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.mark.skipif(broker_account() is None, reason="only root hands the files to another account")
+async def test_runtime_directories_of_brokers_gone_are_swept(
+    closed_home: Path, run_parent: Path
+) -> None:
+    """A daemon killed outright leaves its broker's runtime directory behind; the next broker
+    to start in the same place removes it, and leaves a running broker's alone."""
+    run = run_parent
+    live = hall_broker(HALL, SEATS, closed_home / "one" / "broker", SECRET, runtime_parents=(run,))
+    async with live:
+        base = live.files.parent
+        finished = await asyncio.create_subprocess_exec("true")
+        await finished.wait()
+        dead = base / "mosquitto-dead"
+        dead.mkdir()
+        (dead / "mosquitto.pid").write_text(f"{finished.pid}\n")
+        (dead / "passwords").write_text("left behind\n")
+        old, young = base / "mosquitto-old", base / "mosquitto-young"
+        old.mkdir()
+        young.mkdir()
+        os.utime(old, (0, 0))
+        other = Mosquitto(
+            closed_home / "two" / "broker",
+            {"u": "p"},
+            "user u\ntopic read #\n",
+            runtime_parents=(run,),
+        )
+        async with other:
+            assert sorted(p.name for p in base.iterdir()) == sorted(
+                [live.files.name, other.files.name, young.name]
+            )
+            assert live.running
+            await roundtrip(live)
