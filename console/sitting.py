@@ -234,11 +234,16 @@ class SittingActions(ConsoleActions):
             return False
         roll = registration(m.state)
         floor = m.floor()
+        # While a vote holds the keypads the daemon refuses to close the sitting, to change
+        # the item and to move a delegate: those keys wait for the vote's end.
+        voting = m.state.get("active_vote") is not None
         match action:
-            case "close_sitting" | "mark_presence" | "move_seat" | "add_to_list" | "mic_mode":
+            case "close_sitting" | "move_seat":
+                return not voting
+            case "mark_presence" | "add_to_list" | "mic_mode":
                 return True
             case "choose_item":
-                return bool(agenda(m.state))
+                return bool(agenda(m.state)) and not voting
             case "start_roll_call":
                 return not roll.get("open")
             case "end_roll_call":

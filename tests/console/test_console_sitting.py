@@ -109,6 +109,20 @@ async def test_the_chair_opens_a_sitting_chooses_an_item_and_closes_it(hall: Hal
         await until(client, lambda c: c.mirror.sitting().item_id == "2")
         await until_shown(app, "#sitting", "Miễn nhiệm đại biểu")
 
+        # While a vote holds the keypads, s (close), j (item) and w (move) are not offered.
+        async with hall.http() as http:
+            made = await http.post(
+                "/api/votes", json={"vote_id": "v1", "title": "Thử", "quorum_required": False}
+            )
+            assert made.is_success, made.text
+            assert (await http.post("/api/votes/v1/open", json={})).is_success
+        await until(client, lambda c: c.mirror.state.get("active_vote") == "v1")
+        for action in ("close_sitting", "choose_item", "move_seat"):
+            assert app.check_action(action, ()) is False, action
+        async with hall.http() as http:
+            assert (await http.post("/api/votes/v1/cancel", json={})).is_success
+        await until(client, lambda c: c.mirror.state.get("active_vote") is None)
+
         # s now closes, and asks first: n goes back, y closes.
         await pilot.press("s")
         await on_screen(pilot, ConfirmScreen)
