@@ -7,6 +7,7 @@ Figures (docs/benchmarks.md says what limits each):
 4 daemon RSS at 4,096 seats (rss; read from figure 1's 4,096-seat run when both run)
 5 restart + replay of a day's journal (replay)
 7 stream -> screen on the operator console, demo hall's health traffic (console_latency)
+8 daemon CPU per accepted press at 4,096 seats (press_cpu; read from figure 1's run when both run)
 
 `--quick` runs each figure's smallest configuration (to show the suite works, not to
 measure); `--only N` (repeatable) runs those figures and refreshes them in bench.json, which
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import console_latency, core_rate, latency, poll_cycle, replay, rss
+from bench import console_latency, core_rate, latency, poll_cycle, press_cpu, replay, rss
 from bench.common import RESULTS, Figure, machine, write_json
 
 NAMES = {
@@ -36,6 +37,7 @@ NAMES = {
     4: "rss",
     5: "replay",
     7: "console_latency",
+    8: "press_cpu",
 }
 
 
@@ -58,8 +60,12 @@ def run(only: list[int], quick: bool, results: Path) -> list[Figure]:
                 figure = rss.measure(quick=quick)
         elif number == 5:
             figure = replay.measure(quick=quick)
-        else:
+        elif number == 7:
             figure = console_latency.measure(quick=quick)
+        elif lat_runs is not None and press_cpu.SEATS in lat_runs:
+            figure = press_cpu.figure_from(lat_runs[press_cpu.SEATS], quick)
+        else:
+            figure = press_cpu.measure(quick=quick)
         write_json(NAMES[number], figure.to_json(), results)
         figures.append(figure)
         print(f"  done: figure {number}", file=sys.stderr, flush=True)

@@ -18,6 +18,10 @@ p50 and p99 per repetition; the figure is the median over repetitions. The targe
 p99 <= 2 x the floor's p99 + 5 ms.
 
 After the last vote the daemon's resident memory is read from /proc (figure 4 reuses it).
+The daemon's CPU time (user + system, /proc/PID/stat) is read at the first press of each vote
+and once every press is counted: figure 8 is that over the presses counted, at 4,096 seats.
+Before the votes the daemon is left at rest for a few seconds, to report its CPU per second
+with nothing pressed.
 
 Run alone with `python -m bench.latency [--quick] [--seats 50,500]`. It measures; it asserts
 nothing. Every child process (daemon, listeners, socat, mosquitto) is stopped on the way out.
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import socket
@@ -73,6 +78,8 @@ from chamber.simulator.ipunits import BrokerAddress
 NUMBER = 1
 SIZES = (50, 500, 4096)
 SPREAD_S = 1.0
+# The daemon at rest, measured once per size before the votes (figure 8's idle figure).
+IDLE_S = 5.0
 # One dump is one JSON line: every delta or message of a vote at 4,096 seats.
 DUMP_LIMIT = 256 * 1024 * 1024
 
@@ -221,6 +228,12 @@ class LiveHall:
     # controller's own: the broker makes a client id of the account's name, so a second
     # connection of it would take the daemon's session over.
     auditor: BrokerAddress
+
+    def cpu_s(self) -> float:
+        """The daemon's CPU time so far, user + system, all its threads (/proc/PID/stat)."""
+        fields = Path(f"/proc/{self.daemon.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         """The daemon's resident set (VmRSS), in MB."""
@@ -394,9 +407,17 @@ async def run_size(seats: int, repetitions: int, directory: Path, seed: int) -> 
                     return bool((await state())["attendance"]["present"] == seats)
 
                 await wait_until(all_present, 60 + seats / 50)
+                # The daemon at rest, a sitting open and every delegate present: health
+                # traffic, heartbeats, the wall. Its CPU per second is reported beside the
+                # CPU per press (which includes it, for the seconds a vote takes).
+                idle_from = hall.cpu_s()
+                await asyncio.sleep(IDLE_S)
+                idle_cpu_per_s = (hall.cpu_s() - idle_from) / IDLE_S
                 runs: list[dict[str, Any]] = []
                 for r in range(repetitions):
-                    runs.append(await _one_vote(sim, post, state, figure, floor, topics, r, rng))
+                    runs.append(
+                        await _one_vote(sim, post, state, figure, floor, topics, r, rng, hall.cpu_s)
+                    )
                 rss = hall.rss_mb()
         finally:
             await figure.stop()
@@ -414,6 +435,8 @@ async def run_size(seats: int, repetitions: int, directory: Path, seed: int) -> 
         "floor_p99_ms": round(median(floor_p99s), 2),
         "target_ms": round(target_ms(median(floor_p99s)), 2),
         "daemon_rss_mb": round(rss, 1),
+        "cpu_per_press_us": round(median([x["cpu_per_press_us"] for x in runs]), 1),
+        "idle_cpu_ms_per_s": round(idle_cpu_per_s * 1000, 1),
         "runs": runs,
     }
 
@@ -427,6 +450,7 @@ async def _one_vote(
     topics: mqtt.Topics,
     r: int,
     rng: random.Random,
+    cpu_s: Any,
 ) -> dict[str, Any]:
     vote_id = f"v{r + 1}"
     seats = sim.seats
@@ -451,6 +475,7 @@ async def _one_vote(
             done.set_result(None)
 
     start = loop.time() + 0.05
+    cpu_from = cpu_s()
     handles = [loop.call_at(start + offsets[s], press, s) for s in seats]
     try:
         await done
@@ -475,6 +500,10 @@ async def _one_vote(
     # Seldom: at 4,096 seats a snapshot is large, and asking for it while presses are still
     # being counted would load the daemon and inflate the very latency being measured.
     await wait_until(all_counted, 300, every=1.0)
+    # The daemon's CPU from the first press to the last counted: every press in over MQTT,
+    # journaled, its LED and confirmation out, the stream's patches, and what else the
+    # daemon does meanwhile (health, the wall, the `state` reads above, once a second).
+    cpu = cpu_s() - cpu_from
     await asyncio.sleep(0.2)  # let the last deltas reach the listener process
     await post(f"/api/votes/{vote_id}/close")
     counted: dict[int, float] = {}
@@ -506,6 +535,8 @@ async def _one_vote(
         "max_ms": round(max(latency), 2),
         "floor_p50_ms": round(percentile(floor_ms, 0.50), 2),
         "floor_p99_ms": round(percentile(floor_ms, 0.99), 2),
+        "daemon_cpu_s": round(cpu, 3),
+        "cpu_per_press_us": round(cpu / max(1, voted_seen[-1][0]) * 1e6, 1),
     }
 
 
@@ -564,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     for seats, s in figure.details["by_size"].items():
         print(
             f"  {seats:>5} seats: p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms; floor p50 "
-            f"{s['floor_p50_ms']} ms, p99 {s['floor_p99_ms']} ms; target {s['target_ms']} ms"
+            f"{s['floor_p50_ms']} ms, p99 {s['floor_p99_ms']} ms; target {s['target_ms']} ms; "
+            f"daemon CPU {s['cpu_per_press_us']} us/press, {s['idle_cpu_ms_per_s']} ms/s at rest"
         )
     return 0
 

@@ -129,8 +129,13 @@ class Hub:
         *,
         clock: Callable[[], float] = lambda: 0.0,
         history: int = 10_000,
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self._project = views
+        # Called before a read (a view, a snapshot, a new subscription): the owner's chance to
+        # carry out a refresh it has put off (the runtime paces its refreshes), so that a read
+        # never answers with a state older than what the core has made durable.
+        self._flush = flush
         self._clock = clock
         # Sequence numbers start again when the daemon restarts: a client that resumes must
         # name the stream its `since` belongs to, or it gets a snapshot.
@@ -152,6 +157,7 @@ class Hub:
 
     def view(self, audience: Audience = Audience.CHAIR) -> View:
         """`audience`'s view as of the last refresh (the state at `seq`)."""
+        self._flush()
         return self._current()[audience]
 
     def snapshot(self, audience: Audience = Audience.CHAIR) -> Snapshot:
@@ -203,6 +209,7 @@ class Hub:
         A client resuming after a reconnect names the `stream` of its snapshot; a `since` from
         another stream (the daemon restarted meanwhile) gets a fresh snapshot.
         """
+        self._flush()
         sub = Subscription(self, audience, limit)
         same_stream = stream is None or stream == self.stream
         if since is not None and same_stream and self._can_catch_up(since):

@@ -45,7 +45,7 @@ from chamber.controller.core.inputs import (
 )
 from chamber.controller.core.model import MicClass
 from chamber.controller.core.sitting import MeetingCore
-from chamber.controller.core.view import Audience, HallInfo, Health, View, project
+from chamber.controller.core.view import Audience, HallInfo, Health, Projector, View
 from chamber.controller.core.votes import VoteState
 from chamber.controller.faults import Fault, FaultBook
 from chamber.controller.hub import Hub
@@ -66,6 +66,14 @@ from chamber.drivers.base import (
 )
 
 log = logging.getLogger("chamber.runtime")
+
+# The read model is refreshed no more than this share of the time: after a refresh that took
+# t seconds, the next waits t * (1 / REFRESH_SHARE - 1) (bench figure 1 and figure 8).
+REFRESH_SHARE = 0.2
+# The health and the fault list are taken again at most this often after a health report
+# changed something, and at least every 4 x this (the drivers' live figures: last seen,
+# response times).
+HEALTH_EVERY_S = 0.25
 
 DriverFactory = Callable[[HallConfig, Clock, InputSink, HealthSink], Sequence[Driver]]
 
@@ -141,8 +149,15 @@ class Runtime:
             "language": config.hall.language.value,
         }
         self._core_state: dict[str, Any] | None = None
-        self.hub = Hub(self.views, clock=self.clock.now)
-        self._refresh_due = False
+        self.hub = Hub(self.views, clock=self.clock.now, flush=self._flush_refresh)
+        self._project = Projector()
+        # The health and fault list of the views, as last taken (`views`).
+        self._health_part: tuple[Health, list[dict[str, Any]]] | None = None
+        self._health_at = 0.0
+        self._health_changed = False
+        self._refresh_handle: asyncio.Handle | None = None
+        self._refresh_not_before = 0.0
+        self._refresh_all = False
         self.stats = RuntimeStats()
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._driver_factory = driver_factory
@@ -169,29 +184,76 @@ class Runtime:
     def views(self) -> dict[Audience, View]:
         """Every audience's view of the hall now (the read model, `controller.core.view`).
 
-        The core's snapshot is taken again only after the core took inputs: a refresh for a
-        health report reuses it (at 4,096 seats the snapshot costs milliseconds)."""
+        The core's snapshot is taken again only after the core took inputs, and the health
+        (with the fault list) only after a health report changed something, at most every
+        `HEALTH_EVERY_S` (and at least that often, for the live figures the drivers keep):
+        a refresh for presses reuses the health as it was, and the triage made of it."""
         if self._core_state is None:
             self._core_state = self.core.snapshot()
-        self.faults.expire(self.clock.now())
-        return project(
-            self._core_state, self._hall_info, self.health_snapshot(), self.faults.snapshot()
-        )
+        now = time.perf_counter()
+        if self.faults.expire(self.clock.now()):
+            self._health_changed = True
+        age = now - self._health_at
+        every = HEALTH_EVERY_S * (1 if self._health_changed else 4)
+        if (
+            self._health_part is None
+            or age >= every
+            or (self._health_changed and self._refresh_all)
+        ):
+            self._health_part = (self.health_snapshot(), self.faults.snapshot())
+            self._health_at = now
+            self._health_changed = False
+        health, faults = self._health_part
+        return self._project(self._core_state, self._hall_info, health, faults)
 
     def _core_changed(self) -> None:
         self._core_state = None
 
-    def _refresh_soon(self) -> None:
-        """Refresh the read model once the current burst of health reports is handled."""
-        if self._refresh_due:
+    def _refresh_soon(self, *, health: bool = True) -> None:
+        """Refresh the read model soon: once the current burst of inputs or health reports
+        is handled, and no sooner than the pace allows (`_paced_refresh`). A health change
+        waits for the health's own pace too."""
+        if health:
+            self._health_changed = True
+        if self._refresh_handle is not None:
             return
-        self._refresh_due = True
+        loop = asyncio.get_running_loop()
+        due = self._refresh_not_before
+        if health and self._health_part is not None:
+            due = max(due, self._health_at + HEALTH_EVERY_S)
+        wait = due - time.perf_counter()
+        if wait > 0:
+            self._refresh_handle = loop.call_later(wait, self._paced_refresh)
+        else:
+            self._refresh_handle = loop.call_soon(self._paced_refresh)
 
-        def refresh() -> None:
-            self._refresh_due = False
+    def _paced_refresh(self, *, everything: bool = False) -> None:
+        """Project the views and send the patches now, then set the pace: the next refresh
+        comes no sooner than `REFRESH_SHARE` of the time allows. At 50 seats a refresh takes
+        well under a millisecond and the pace never holds a press back; at 4,096 seats,
+        pressing within a second, presses that arrive during the pause are sent together,
+        so the stream costs a bounded share of the core loop however fast presses come.
+
+        `everything`: for a command or a read, the health too if it changed, due or not."""
+        if self._refresh_handle is not None:
+            self._refresh_handle.cancel()
+            self._refresh_handle = None
+        start = time.perf_counter()
+        self._refresh_all = everything
+        try:
             self.hub.refresh()
+        finally:
+            self._refresh_all = False
+        end = time.perf_counter()
+        self._refresh_not_before = end + (end - start) * (1 / REFRESH_SHARE - 1)
+        if self._health_changed:
+            # The health was not due yet: it goes out with a later refresh.
+            self._refresh_soon()
 
-        asyncio.get_running_loop().call_soon(refresh)
+    def _flush_refresh(self) -> None:
+        """A read of the views: a refresh put off for the pace happens now."""
+        if self._refresh_handle is not None:
+            self._paced_refresh(everything=True)
 
     def health_snapshot(self) -> Health:
         """Every line and unit, read live from the drivers (last seen, response times)."""
@@ -364,10 +426,14 @@ class Runtime:
             self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
             for _, effects in accepted:
                 self._dispatch(effects)
-            # The views as this batch left them: the stream's patch is numbered before any
-            # command's caller is answered, so its answer's `seq` is already on the stream.
+            # The views as this batch left them. A command's patch goes out at once and is
+            # numbered before its caller is answered, so its answer's `seq` is already on the
+            # stream; unit inputs alone go out at the refresh's pace (`_paced_refresh`).
             self._core_changed()
-            self.hub.refresh()
+            if any(pending.reply is not None for pending, _ in accepted):
+                self._paced_refresh(everything=True)
+            else:
+                self._refresh_soon(health=False)
             for pending, effects in accepted:
                 if pending.reply is not None and not pending.reply.done():
                     pending.reply.set_result(effects)
@@ -571,13 +637,18 @@ class Runtime:
         self.resync_units()
         self._core_changed()
         self.hub.refresh()
-        async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
-            tg.create_task(self._core_loop(writer), name="core")
-            for driver in self.drivers:
-                tg.create_task(self._supervise(driver), name=f"driver:{driver.name}")
-            for job in extra:
-                tg.create_task(job())
-            self.started.set()
+        try:
+            async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
+                tg.create_task(self._core_loop(writer), name="core")
+                for driver in self.drivers:
+                    tg.create_task(self._supervise(driver), name=f"driver:{driver.name}")
+                for job in extra:
+                    tg.create_task(job())
+                self.started.set()
+        finally:
+            if self._refresh_handle is not None:
+                self._refresh_handle.cancel()
+                self._refresh_handle = None
 
 
 async def serve_until_signalled(main: Awaitable[None]) -> None:

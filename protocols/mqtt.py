@@ -912,6 +912,10 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
     return len(parts) == len(pattern)
 
 
+# How many topic names one `Topics` keeps (every kind for 8,192 seats fits).
+TOPIC_CACHE = 200_000
+
+
 class Topics:
     """The topic tree of one hall, and the codec that goes with it.
 
@@ -935,6 +939,9 @@ class Topics:
         self._prefix = "/".join(
             self._contract.channels[MessageKind.CONTROLLER_STATUS].segments[: self._hall_index]
         )
+        # Topic names built so far, by (kind, seat): a press's LED and confirmation go to
+        # topics named before (bounded: a seat number is checked, but a caller may try many).
+        self._topics: dict[tuple[MessageKind, int | None], str] = {}
 
     # building
 
@@ -942,6 +949,15 @@ class Topics:
         return self._contract.channels[kind]
 
     def topic(self, kind: MessageKind, seat: int | None = None) -> str:
+        known = self._topics.get((kind, seat))
+        if known is not None:
+            return known
+        made = self._topic(kind, seat)
+        if len(self._topics) < TOPIC_CACHE:
+            self._topics[(kind, seat)] = made
+        return made
+
+    def _topic(self, kind: MessageKind, seat: int | None) -> str:
         channel = self._contract.channels[kind]
         address = channel.address.replace("{hall}", self.hall_id)
         if channel.per_seat:

@@ -166,6 +166,12 @@ class Attendance:
         self.voting_present: set[int] = set()
         self.recording = False
         self.periods: dict[str, list[Period]] = {}
+        # The periods as JSON (`to_json`), kept between snapshots: only the delegates whose
+        # periods changed since are written again, and an unchanged record is the same object
+        # (a refresh of the views skips it by identity; at 4,096 seats it was most of a snapshot).
+        self._periods_json: dict[str, list[dict[str, Any]]] = {}
+        self._periods_dirty: set[str] = set()
+        self._periods_doc: dict[str, list[dict[str, Any]]] | None = None
         self.registration_open = False
         # The open registration is a roll call: only a confirmation registers.
         self.roll_call = False
@@ -206,6 +212,7 @@ class Attendance:
             if delegate is not None:
                 if self.recording:
                     self.periods.setdefault(delegate, []).append(Period(seat, now, None))
+                    self._periods_dirty.add(delegate)
                 if self.registration_open and not self.roll_call:
                     self._registered.add(delegate)
         else:
@@ -220,6 +227,7 @@ class Attendance:
         if periods and periods[-1].end is None:
             last = periods[-1]
             periods[-1] = Period(last.seat, last.start, now)
+            self._periods_dirty.add(delegate)
 
     def presence_led(self, seat: int) -> bool:
         """What the seat's presence LED shows: during a roll call, that its delegate has
@@ -301,6 +309,9 @@ class Attendance:
         """A sitting opened: a fresh record, with a period for everyone already seated."""
         self.recording = True
         self.periods = {}
+        self._periods_json = {}
+        self._periods_dirty = set()
+        self._periods_doc = None
         self.registrations = []
         self.marks = []
         self.moves = []
@@ -308,6 +319,7 @@ class Attendance:
             delegate = self._delegate_at.get(seat)
             if delegate is not None:
                 self.periods.setdefault(delegate, []).append(Period(seat, now, None))
+                self._periods_dirty.add(delegate)
 
     def stop_recording(self, now: float) -> dict[str, tuple[Period, ...]]:
         """A sitting closed: end every open period and hand the record over."""
@@ -371,11 +383,21 @@ class Attendance:
             # Seats whose delegate is not the hall file's (after a move): seat -> delegate,
             # or null for a seat left empty.
             "seating": self._seating_changes(),
-            "periods": {
-                d: [{"seat": p.seat, "start": p.start, "end": p.end} for p in periods]
-                for d, periods in sorted(self.periods.items())
-            },
+            "periods": self._periods_record(),
         }
+
+    def _periods_record(self) -> dict[str, list[dict[str, Any]]]:
+        """Each delegate's attendance periods as JSON, by delegate id (read, never changed)."""
+        if self._periods_doc is not None and not self._periods_dirty:
+            return self._periods_doc
+        for delegate in self._periods_dirty:
+            self._periods_json[delegate] = [
+                {"seat": p.seat, "start": p.start, "end": p.end}
+                for p in self.periods.get(delegate, ())
+            ]
+        self._periods_dirty = set()
+        self._periods_doc = {d: self._periods_json[d] for d in sorted(self.periods)}
+        return self._periods_doc
 
     def _seating_changes(self) -> dict[str, str | None]:
         changes: dict[int, str | None] = {}

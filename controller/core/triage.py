@@ -143,14 +143,19 @@ def triage(
             u, open_by_unit.get((str(u.get("line", "")), int(u.get("address") or 0)), 0)
         ),
     )
+    return {
+        "lines": lines,
+        "units": [unit_key(u) for u in ordered],
+        "faults": [dict(f) for f in faults],
+        "forced_mics": forced_mics(floor),
+    }
+
+
+def forced_mics(floor: Mapping[str, Any]) -> list[ForcedMic]:
+    """The microphones the technician forced on, by seat, from the floor's live turns."""
     forced: list[ForcedMic] = [
         {"seat": int(turn["seat"]), "since": turn.get("started")}
         for turn in floor.get("live") or ()
         if turn.get("forced")
     ]
-    return {
-        "lines": lines,
-        "units": [unit_key(u) for u in ordered],
-        "faults": [dict(f) for f in faults],
-        "forced_mics": sorted(forced, key=lambda m: m["seat"]),
-    }
+    return sorted(forced, key=lambda m: m["seat"])

@@ -21,12 +21,12 @@ with TypedDicts for the top level; their parts are the core's own JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, TypedDict, cast
 
 from chamber.controller.core.sitting import MeetingCore
-from chamber.controller.core.triage import Triage, triage
+from chamber.controller.core.triage import Triage, forced_mics, triage
 
 
 class Audience(StrEnum):
@@ -221,9 +221,12 @@ def project(
     hall: HallInfo,
     health: Health,
     faults: Sequence[Mapping[str, Any]] = (),
+    *,
+    triaged: Callable[[Health, Mapping[str, Any], Sequence[Mapping[str, Any]]], Triage] = triage,
 ) -> dict[Audience, View]:
     """Every audience's view of the core's `snapshot()`, with the hall, the health and the
-    runtime's fault list (`controller/faults.py`).
+    runtime's fault list (`controller/faults.py`). `triaged` works out the technician's
+    triage (`Projector` passes one that reuses the last).
 
     The views share their parts (they are read, never changed in place)."""
     shown = shown_vote(snapshot)
@@ -243,7 +246,7 @@ def project(
     }
     staff = cast(
         StaffView,
-        {**public, "health": health, "triage": triage(health, snapshot["floor"], faults)},
+        {**public, "health": health, "triage": triaged(health, snapshot["floor"], faults)},
     )
     attendance = snapshot["attendance"]
     past = snapshot["sittings"]
@@ -269,6 +272,44 @@ def project(
         Audience.OBSERVER: public,
         Audience.WALL: wall,
     }
+
+
+class Projector:
+    """`project`, for a caller that projects again and again (the runtime, on every refresh):
+    the technician's triage is worked out again only when the health or the fault list it
+    comes from is another object than last time. At 4,096 units the triage sorts every unit;
+    the runtime keeps the same health and fault list between health changes, so a refresh
+    for presses reuses it, and `patch.diff` skips the unchanged part by identity.
+
+    Pure: what it keeps is the last inputs and the triage made of them."""
+
+    def __init__(self) -> None:
+        # The health and fault list the kept triage was made of (the objects themselves:
+        # an id alone is unique only while its object lives).
+        self._source: tuple[Health, Sequence[Mapping[str, Any]]] | None = None
+        self._triage: Triage | None = None
+
+    def __call__(
+        self,
+        snapshot: Mapping[str, Any],
+        hall: HallInfo,
+        health: Health,
+        faults: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[Audience, View]:
+        return project(snapshot, hall, health, faults, triaged=self._triaged)
+
+    def _triaged(
+        self, health: Health, floor: Mapping[str, Any], faults: Sequence[Mapping[str, Any]]
+    ) -> Triage:
+        kept, source = self._triage, self._source
+        if kept is None or source is None or source[0] is not health or source[1] is not faults:
+            self._source = (health, faults)
+            kept = self._triage = triage(health, floor, faults)
+            return kept
+        forced = forced_mics(floor)
+        if forced != kept["forced_mics"]:
+            kept = self._triage = {**kept, "forced_mics": forced}
+        return kept
 
 
 def core_views(core: MeetingCore, hall: HallInfo, health: Health) -> dict[Audience, View]:
