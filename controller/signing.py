@@ -269,6 +269,12 @@ def result_payload(view: JournalView, vote_id: str) -> dict[str, Any]:
             "weighted": d.weighted,
             "closed_at": data["closed_at"],
             "auto_closed": data["auto_closed"],
+            "kind": data["kind"],
+            # The vote it runs again, how a result taken by hand was taken, and whether the
+            # chair annulled it (then it decides nothing, whatever `adopted` says).
+            "rerun_of": data["rerun_of"],
+            "manual": data["manual"],
+            "annulled": data["annulled_reason"] if data["annulled"] else None,
         },
         "totals": data["totals"],
         "weighted_totals": data["weighted_totals"],

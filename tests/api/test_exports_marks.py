@@ -149,3 +149,15 @@ def test_dates_are_written_as_decree_30_says() -> None:
     assert date_fields(datetime(2026, 2, 9))["month"] == "02"
     assert date_fields(datetime(2026, 3, 9))["month"] == "3"
     assert date_fields(datetime(2026, 3, 9, 8, 5))["hour"] == "08"
+
+
+async def test_a_signed_result_says_it_was_annulled(hall: Hall) -> None:
+    await play(hall)
+    async with hall.client() as chair:
+        annulled = await chair.get("/api/votes/v1/signed-result")
+        rerun = await chair.get("/api/votes/v1b/signed-result")
+    assert annulled.status_code == 200, annulled.text
+    vote = annulled.json()["result"]["vote"]
+    assert (vote["kind"], vote["annulled"]) == ("resolution", "Mất điện giữa chừng")
+    again = rerun.json()["result"]["vote"]
+    assert (again["rerun_of"], again["manual"], again["annulled"]) == ("v1", "show-of-hands", None)
