@@ -670,6 +670,9 @@ class TruthBook:
     (`adopted_by_law`). Never a running vote's totals (a secret one's are nobody's to see
     before the close) and never a seat's choice. Also: the seats present, and the seats whose
     microphone is on. It reads the daemon's state over the API only; it changes nothing.
+
+    A vote closed before it settled may differ, as it would in a hall: a press that a unit took
+    after the daemon's close and before its keys locked is in the book, not in the result.
     """
 
     def __init__(
