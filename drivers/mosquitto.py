@@ -735,7 +735,7 @@ _SWEEP_AFTER_S = 600.0
 def _sweep(base: Path, *, keep: Path) -> None:
     """Remove the runtime directories under `base` whose broker is gone: left by a daemon
     killed outright (SIGKILL), which stopped nothing. A directory whose pid file names a
-    running broker of that directory is kept, and so is one too young to have a pid file."""
+    running process is kept, and so is one too young to have a pid file."""
     try:
         entries = list(base.iterdir())
     except OSError:
@@ -754,14 +754,9 @@ def _sweep(base: Path, *, keep: Path) -> None:
             if pid is None:
                 if time.time() - st.st_mtime < _SWEEP_AFTER_S:
                     continue
-            else:
-                argv = [b"mosquitto", b"-c", os.fsencode(entry / "mosquitto.conf")]
-                try:
-                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    cmdline = []
-                if _same_broker(cmdline, argv):
-                    continue
+            elif _alive(pid):
+                # Its broker, or a process that took its pid since: kept either way.
+                continue
             _remove_tree(entry)
         except OSError as exc:
             log.debug("cannot sweep %s: %s", entry, exc)
@@ -771,6 +766,14 @@ def _sweep(base: Path, *, keep: Path) -> None:
             entry,
             extra={"event": "broker-runtime-swept", "path": str(entry)},
         )
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie, which has ended, has no command line)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
 
 
 def _remove_tree(path: Path) -> None:
