@@ -122,9 +122,11 @@ def apply(model: dict[int, Shown], effects: list[Effect]) -> None:
 
 def expected(core: MeetingCore, seat: int) -> Shown:
     present = core.attendance.is_present(seat)
+    # The presence LED: present, or during a roll call, confirmed.
+    led = core.attendance.confirmed(seat) if core.attendance.roll_call else present
     vote = core.active_vote
     if vote is None:
-        return Shown(locked=True, keys=0, lit=(), present=present)
+        return Shown(locked=True, keys=0, lit=(), present=led)
     choice = vote.choice_of(seat) if vote.state in ACTIVE_STATES else None
     may_press = vote.definition.change_until_close or choice is None
     unlocked = vote.state is VoteState.OPEN and seat in VOTING and present and may_press
@@ -132,7 +134,7 @@ def expected(core: MeetingCore, seat: int) -> Shown:
         locked=not unlocked,
         keys=vote.definition.keys,
         lit=(choice,) if choice is not None else (),
-        present=present,
+        present=led,
     )
 
 
