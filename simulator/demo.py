@@ -645,6 +645,8 @@ TRUTH_FILE = "truth.json"
 TRUTH_POLL_S = 0.25
 _RUNNING = frozenset({"open", "hold"})
 _DECIDED = frozenset({"closed", "published"})
+# Over with no result that stands: a cancelled vote, and one the chair annulled (hủy kết quả).
+_VOID = frozenset({"cancelled", "annulled"})
 
 
 def mic_on(sim: SimulatedHall, seat: int) -> bool | None:
@@ -761,10 +763,10 @@ class TruthBook:
             if status in _RUNNING:
                 entry["voted"] = self._expected(vote).voted
                 entry["settled"] = self._settled(vote)
-            elif status in _DECIDED or status == "cancelled":
+            elif status in _DECIDED or status in _VOID:
                 if not self._locked():
                     continue  # some unit still takes presses for it: not over yet
-                if status != "cancelled":
+                if status not in _VOID:
                     self._decided(entry, vote, now)
                 entry["final"] = True
                 self._since = now
