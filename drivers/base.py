@@ -78,6 +78,8 @@ class IdentifyResult:
     # The contract version the unit reports, where its wire carries one ("1.1"); for a unit
     # that answered IDENTIFY as unknown, the versions that lack it ("1.0/1.1").
     contract: str = ""
+    # The contract version that has identify, for a unit that lacks it ("1.2").
+    needed: str = ""
 
 
 @dataclass(frozen=True)

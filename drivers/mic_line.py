@@ -254,8 +254,9 @@ class MicLine:
         # The wire carries no contract version; a unit that NAKed IDENTIFY is older than 1.2.
         older = f"1.0/{mic.IDENTIFY_SINCE[0]}.{mic.IDENTIFY_SINCE[1] - 1}"
         contract = older if outcome is IdentifyOutcome.NOT_SUPPORTED else ""
+        needed = f"{mic.IDENTIFY_SINCE[0]}.{mic.IDENTIFY_SINCE[1]}"
         return IdentifyResult(
-            self.line.id, address, seat, UnitKind.MIC, outcome, seconds, detail, contract
+            self.line.id, address, seat, UnitKind.MIC, outcome, seconds, detail, contract, needed
         )
 
     def _answer_identify(self, address: int, outcome: IdentifyOutcome, detail: str = "") -> None:

@@ -291,6 +291,7 @@ class KeypadLine:
             seconds,
             detail,
             contract,
+            f"{kp.IDENTIFY_SINCE[0]}.{kp.IDENTIFY_SINCE[1]}",
         )
 
     def _answer_identify(

@@ -69,6 +69,8 @@ from chamber.controller.core.inputs import (
 from chamber.controller.core.model import SpeakerList
 from chamber.drivers.base import (
     HealthSink,
+    IdentifyOutcome,
+    IdentifyResult,
     InputSink,
     LineHealth,
     Origins,
@@ -215,6 +217,9 @@ class MqttUnits:
         self._refusal_logged: dict[tuple[int, str], float] = {}
         self._stale_boot: dict[int, int] = {}
         self._recent: dict[int, dict[tuple[int, int], wire.UnitEvent]] = {}
+        # The optional commands each unit says it takes, and for which start (`unit/features`,
+        # contract 1.3): they count only while its status names the same boot.
+        self._features: dict[int, tuple[int, frozenset[str]]] = {}
 
     @classmethod
     def from_config(
@@ -264,6 +269,59 @@ class MqttUnits:
         """Sound the priority chime on one IP unit (the chair's, usually)."""
         if seat in self._seats:
             self._queue(wire.ChimeCommand(seat))
+
+    def units(self) -> frozenset[int]:
+        """The IP units' addresses: their seats (drivers.base.Identifying)."""
+        return self._seats
+
+    async def identify(self, address: int, seconds: int) -> IdentifyResult:
+        """Blink the IP unit of seat `address` for `seconds` (`cmd/identify`, contract 1.3),
+        if its `unit/features` names identify; a unit that names none is of 1.2 or earlier and
+        is sent nothing. Answered once the command is queued: MQTT carries no reply to it."""
+        if address not in self._seats:
+            raise KeyError(address)
+        if type(seconds) is not int or not 0 <= seconds <= 255:
+            raise ValueError("an IP unit identifies itself for 0..255 s")
+        monitor = self._units[address]
+
+        def result(
+            outcome: IdentifyOutcome, detail: str = "", contract: str = ""
+        ) -> IdentifyResult:
+            major, minor = wire.IDENTIFY_SINCE
+            return IdentifyResult(
+                MQTT_LINE,
+                address,
+                address,
+                UnitKind.IP,
+                outcome,
+                seconds,
+                detail,
+                contract,
+                f"{major}.{minor}",
+            )
+
+        if not monitor.online:
+            return result(IdentifyOutcome.OFFLINE, "not online")
+        boot, features = self._features.get(address, (None, frozenset()))
+        if boot != self._boots.get(address) or wire.IDENTIFY_FEATURE not in features:
+            return result(
+                IdentifyOutcome.NOT_SUPPORTED,
+                "no identify in its unit/features",
+                f"{wire.IDENTIFY_SINCE[0]}.0–{wire.IDENTIFY_SINCE[0]}.{wire.IDENTIFY_SINCE[1] - 1}",
+            )
+        self._queue(wire.IdentifyCommand(address, seconds))
+        log.info(
+            "IP unit of seat %d identifies itself for %d s",
+            address,
+            seconds,
+            extra={
+                "event": "unit-identify",
+                "line": MQTT_LINE,
+                "seat": address,
+                "seconds": seconds,
+            },
+        )
+        return result(IdentifyOutcome.STARTED)
 
     def restore_origins(self, origins: Origins) -> None:
         """Seed the duplicate filter from the journal (see drivers.base.Resumable)."""
@@ -501,6 +559,10 @@ class MqttUnits:
         now = self._clock.now()
         if isinstance(decoded, wire.UnitStatus):
             self._status(monitor, decoded, now)
+            return None
+        if isinstance(decoded, wire.UnitFeatures):
+            # Names of a later contract are kept, and mean nothing here.
+            self._features[seat] = (decoded.boot, frozenset(decoded.features))
             return None
         monitor.seen(now, None)
         if isinstance(decoded, wire.VoiceLevel):

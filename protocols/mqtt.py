@@ -60,6 +60,8 @@ class MessageKind(StrEnum):
     CMD_MIC = "cmdMic"
     CMD_RING = "cmdRing"
     CMD_CHIME = "cmdChime"
+    UNIT_FEATURES = "unitFeatures"
+    CMD_IDENTIFY = "cmdIdentify"
     CMD_CONFIRM = "cmdConfirm"
     WALL_SITTING = "wallSitting"
     WALL_ITEM = "wallItem"
@@ -607,6 +609,30 @@ class PriorityKey(UnitEvent):
 
 
 @dataclass(frozen=True)
+class UnitFeatures(SeatMessage):
+    """The optional commands a unit takes (since contract 1.3), by name; a name this codec
+    does not know is kept as it came, for the driver to ignore."""
+
+    kind: ClassVar[MessageKind] = MessageKind.UNIT_FEATURES
+    # The start they belong to (the unit's status `boot`): retained, they outlive it.
+    boot: int
+    features: tuple[str, ...]
+
+
+# The feature a unit names to take `IdentifyCommand`, and the contract version that added
+# both `unit/features` and `cmd/identify`.
+IDENTIFY_FEATURE = "identify"
+IDENTIFY_SINCE = (1, 3)
+
+
+def contract_version() -> tuple[int, int]:
+    """MAJOR.MINOR of the contract (`info.version` of the AsyncAPI document, whose third
+    number counts only corrections of the text)."""
+    major, minor, *_ = str(contract().document["info"]["version"]).split(".")
+    return int(major), int(minor)
+
+
+@dataclass(frozen=True)
 class VoiceLevel(SeatMessage):
     kind: ClassVar[MessageKind] = MessageKind.VOICE_LEVEL
     level_db: float
@@ -651,6 +677,15 @@ class RingCommand(SeatMessage):
 @dataclass(frozen=True)
 class ChimeCommand(SeatMessage):
     kind: ClassVar[MessageKind] = MessageKind.CMD_CHIME
+
+
+@dataclass(frozen=True)
+class IdentifyCommand(SeatMessage):
+    """Blink the unit's LEDs for `seconds` (0 stops), since contract 1.3; only to a unit whose
+    `UnitFeatures` names it."""
+
+    kind: ClassVar[MessageKind] = MessageKind.CMD_IDENTIFY
+    seconds: int
 
 
 @dataclass(frozen=True)
@@ -830,6 +865,8 @@ MESSAGE_TYPES: Mapping[MessageKind, type[Message]] = {
         MicCommand,
         RingCommand,
         ChimeCommand,
+        UnitFeatures,
+        IdentifyCommand,
         ConfirmCommand,
         WallSitting,
         WallItem,

@@ -51,6 +51,10 @@ RECONNECT_STEADY_WAIT_S = 0.5
 RECONNECT_STEADY_FOR_S = 10.0
 RECONNECT_MAX_S = 10.0
 HISTORY = 16  # old publications a unit keeps for the replay fault
+# The contract version a simulated unit implements unless told otherwise, and the one that
+# added its optional commands (unit/features, cmd/identify).
+CONTRACT = mqtt.contract_version()
+IDENTIFY_SINCE = mqtt.IDENTIFY_SINCE
 
 
 def reconnect_waits(rng: random.Random) -> Iterator[float]:
@@ -137,6 +141,8 @@ class IpUnitState:
     position: int = 0
     beeps: int = 0
     chimes: int = 0
+    # Every LED blinks for a technician until then (loop time; cmd/identify, contract 1.3).
+    blink_until: float | None = None
 
 
 class IpUnit:
@@ -155,8 +161,12 @@ class IpUnit:
         firmware: str = "1.0.0",
         on_connected: Callable[[IpUnit], None] | None = None,
         rng: random.Random | None = None,
+        contract: tuple[int, int] = CONTRACT,
     ) -> None:
         self.seat = seat
+        # The MQTT contract version its firmware implements: from 1.3 it names its optional
+        # commands on unit/features and takes cmd/identify.
+        self.contract = contract
         # The jitter of its reconnection waits: seeded, so a run replays.
         self._rng = rng if rng is not None else random.Random(seat)
         self._seat_topics = seat_topics
@@ -244,6 +254,16 @@ class IpUnit:
         self._publish(self._history[-1 - back])
         return True
 
+    def blinking(self, now: float) -> bool:
+        """Whether its LEDs blink at loop time `now` (a technician asked it to identify)."""
+        until = self.state.blink_until
+        return until is not None and now < until
+
+    def install_firmware(self, contract: tuple[int, int]) -> None:
+        """Firmware of another contract version is installed: the unit restarts with it."""
+        self.contract = contract
+        self.reboot()
+
     def reboot(self) -> None:
         """A restart: the boot counter moves on, the sequence and the outputs start afresh."""
         self._faults.count(FaultKind.REBOOT)
@@ -304,10 +324,15 @@ class IpUnit:
                 self.seat, mqtt.LinkState.ONLINE, boot=self.boot, firmware=self.firmware
             )
             pub = self._topics.publication(status)
+            announce = [client.publish(pub.topic, pub.payload, pub.qos, pub.retain)]
+            if self.contract >= IDENTIFY_SINCE:
+                features = mqtt.UnitFeatures(self.seat, self.boot, (mqtt.IDENTIFY_FEATURE,))
+                fp = self._topics.publication(features)
+                announce.append(client.publish(fp.topic, fp.payload, fp.qos, fp.retain))
             # One SUBSCRIBE for all filters, in flight with the status: two round trips
             # per unit instead of four make a 4,096-seat hall start in half the time.
             await asyncio.gather(
-                client.publish(pub.topic, pub.payload, pub.qos, pub.retain),
+                *announce,
                 client.subscribe(self._seat_topics.subscriptions(self.seat)),
             )
             self._client = client
@@ -413,6 +438,9 @@ class IpUnit:
                 s.ring, s.position = str(state), position
             case mqtt.ChimeCommand():
                 s.chimes += 1
+            case mqtt.IdentifyCommand(seconds=seconds) if self.contract >= IDENTIFY_SINCE:
+                now = asyncio.get_running_loop().time()
+                s.blink_until = now + seconds if seconds else None
             case _:
                 return
         self.commands.append(message)

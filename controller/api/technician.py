@@ -84,7 +84,12 @@ def register(ctx: Context) -> None:
                     "seconds": result.seconds,
                 }
             case IdentifyOutcome.NOT_SUPPORTED:
-                raise Problem("identify.not_supported", **where, contract=result.contract or "?")
+                raise Problem(
+                    "identify.not_supported",
+                    **where,
+                    contract=result.contract or "?",
+                    needed=result.needed or "?",
+                )
             case IdentifyOutcome.OFFLINE:
                 raise Problem("identify.offline", **where)
             case IdentifyOutcome.NO_REPLY:

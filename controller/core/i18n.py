@@ -358,7 +358,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "unit.not_found": "Đường {line} không có thiết bị địa chỉ {address}.",
                 "identify.not_supported": (
                     "Thiết bị {address} trên đường {line} (ghế {seat}) theo phiên bản giao thức"
-                    " {contract}, không có lệnh nhận diện: cần phiên bản 1.2."
+                    " {contract}, không có lệnh nhận diện: cần phiên bản {needed}."
                 ),
                 "identify.line_not_supported": (
                     "Các thiết bị trên đường {line} không có lệnh nhận diện."
@@ -487,7 +487,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "unit.not_found": "no unit {address} on line {line}",
                 "identify.not_supported": (
                     "unit {address} on line {line} (seat {seat}) speaks contract {contract},"
-                    " which has no identify: it needs 1.2"
+                    " which has no identify: it needs {needed}"
                 ),
                 "identify.line_not_supported": (
                     "the units on line {line} cannot identify themselves"

@@ -170,7 +170,7 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "fault.not_found": _r(NOT_FOUND, fault=P.TEXT),
         "unit.not_found": _r(NOT_FOUND, line=P.TEXT, address=P.INT),
         "identify.not_supported": _r(
-            CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT, contract=P.TEXT
+            CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT, contract=P.TEXT, needed=P.TEXT
         ),
         "identify.line_not_supported": _r(CONFLICT, line=P.TEXT),
         "identify.offline": _r(CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT),

@@ -9,7 +9,7 @@ from typing import Any
 from chamber.controller.auth import Role
 from chamber.controller.journal import Journal
 from tests.e2e.conftest import Council
-from tests.e2e.hall import post, state
+from tests.e2e.hall import WAIT_S, post, state
 
 LINE = "keypads-1"
 
@@ -73,7 +73,7 @@ async def test_a_silent_unit_comes_first_its_fault_is_acknowledged_and_clears(
     await hall.wait(lambda st: _fault(st, fid) is None)  # seen, and over: gone
 
 
-async def test_identify_blinks_a_keypad_and_a_mic_unit_and_an_ip_unit_cannot(
+async def test_identify_blinks_a_keypad_a_mic_unit_and_an_ip_unit_not_an_older_one(
     hall: Council,
 ) -> None:
     sim = hall.rig.sim
@@ -91,11 +91,36 @@ async def test_identify_blinks_a_keypad_and_a_mic_unit_and_an_ip_unit_cannot(
         assert r.status_code == 200, r.text
         assert r.json()["seconds"] == 10
         assert mic.blinking(now())
+        # An IP unit of contract 1.3 names identify on unit/features and blinks.
         ip_seat = min(sim.ip_units)
+        ip = sim.ip_units[ip_seat]
+        took = len(ip.commands)
         r = await tech.post(f"/api/units/mqtt/{ip_seat}/identify", json={"seconds": 5})
+        assert r.status_code == 200, r.text
+        assert (r.json()["kind"], r.json()["seat"]) == ("ip", ip_seat)
+        async with asyncio.timeout(WAIT_S):
+            await ip.wait_commands(took + 1)
+        assert ip.blinking(now())
+        # One of 1.2 names none: it is sent nothing, and the technician is told why.
+        old_seat = max(sim.ip_units)
+        old = sim.ip_units[old_seat]
+        old.install_firmware((1, 2))
+        await hall.wait(
+            lambda st: any(
+                u["line"] == "mqtt" and u["address"] == old_seat and u["reboots"] == 1
+                for u in st["health"]["units"]
+            )
+        )
+        await hall.wait(
+            lambda st: any(
+                u["line"] == "mqtt" and u["address"] == old_seat and u["online"]
+                for u in st["health"]["units"]
+            )
+        )
+        r = await tech.post(f"/api/units/mqtt/{old_seat}/identify", json={"seconds": 5})
         assert r.status_code == 409, r.text
-        assert r.json()["code"] == "identify.line_not_supported"
-        assert r.json()["detail"] == "Các thiết bị trên đường mqtt không có lệnh nhận diện."
+        assert r.json()["code"] == "identify.not_supported"
+        assert not old.blinking(now())
         r = await tech.post(f"/api/units/{ref.line}/240/identify", json={"seconds": 5})
         assert r.status_code == 404
         assert r.json()["code"] == "unit.not_found"

@@ -36,6 +36,7 @@ from chamber.protocols.mqtt import (
     Decoded,
     DuplicateFilter,
     ErrorReason,
+    IdentifyCommand,
     LedsCommand,
     LinkState,
     LockCommand,
@@ -61,6 +62,7 @@ from chamber.protocols.mqtt import (
     TalkKey,
     Topics,
     UnitEvent,
+    UnitFeatures,
     UnitStatus,
     VoiceLevel,
     VoteKey,
@@ -225,6 +227,15 @@ STRATEGIES: dict[MessageKind, st.SearchStrategy[Message]] = {
     MessageKind.CMD_MIC: st.builds(MicCommand, seat=seats, on=st.booleans()),
     MessageKind.CMD_RING: rings(),
     MessageKind.CMD_CHIME: st.builds(ChimeCommand, seat=seats),
+    MessageKind.UNIT_FEATURES: st.builds(
+        UnitFeatures,
+        seat=seats,
+        boot=boots,
+        features=st.lists(st.from_regex(r"\A[a-z][a-z0-9-]{0,31}\Z"), max_size=32, unique=True).map(
+            tuple
+        ),
+    ),
+    MessageKind.CMD_IDENTIFY: st.builds(IdentifyCommand, seat=seats, seconds=st.integers(0, 255)),
     MessageKind.CMD_CONFIRM: st.builds(ConfirmCommand, seat=seats, boot=boots, seq=seqs),
     MessageKind.WALL_SITTING: st.builds(
         WallSitting, state=st.sampled_from(SittingState), id=texts(64), title=names
