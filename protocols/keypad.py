@@ -5,7 +5,7 @@ reads the map, limits and timing from firmware_specs/keypad_modbus.yaml (the con
 document is keypad_modbus.md; section numbers below are that document's) and gives:
 
 - the controller side: request PDUs and frames (read identity, poll, write outputs,
-  broadcasts, forget events), typed decoding of replies, and `KeypadTracker`, which turns
+  broadcasts, forget events, identify), typed decoding of replies, and `KeypadTracker`, which turns
   successive polls of one unit into new key events exactly once, counts lost ones and says
   when to resync;
 - the unit side: `KeypadRegisters`, the register image of one keypad, which applies writes

@@ -1,10 +1,12 @@
 """Seat keypads on a simulated Modbus RTU line or behind a simulated Modbus TCP gateway.
 
 Each keypad is the codec's own unit-side register image (`protocols.keypad.KeypadRegisters`),
-so the register map, the event ring, the boot flag, the forget block (contract 1.1) and the
-exception rules are never written twice. This module adds the transport, the wire-time model
-and faults. A keypad speaks the current contract version unless it is given another
-(`contract`, or `install_firmware`): a 1.0 keypad has no forget block.
+so the register map, the event ring, the boot flag, the forget block (contract 1.1), the
+identify block (1.2) and the exception rules are never written twice. A keypad told to
+identify itself blinks for the seconds asked, by the loop's clock (`blinking`). This module
+adds the transport, the wire-time model and faults. A keypad speaks the current contract
+version unless it is given another (`contract`, or `install_firmware`): a 1.0 keypad has no
+forget block, a 1.1 keypad no identify block.
 
 Why not pymodbus's `ModbusSerialServer`: a real RS-485 line stays silent for an address
 nobody has, where pymodbus answers with an exception (and logs a traceback); its reply path
