@@ -111,18 +111,20 @@ class FaultBook:
         self._units: dict[tuple[str, int], UnitHealth] = {}
         self._seen: set[tuple[str, int]] = set()  # units that answered at least once
         self._lines: dict[str, LineHealth] = {}
+        # Whether the list changed since `observe` began: a report costs no copy of the list.
+        self._changed = False
 
     # --- what the drivers report ----------------------------------------------------------
 
     def observe(self, item: UnitHealth | LineHealth, now: float) -> bool:
         """Take one health report; returns whether the fault list changed."""
-        before = dict(self._faults)
+        self._changed = False
         if isinstance(item, LineHealth):
             self._line(item, now)
         else:
             self._unit(item, now)
         self.expire(now)
-        return self._faults != before
+        return self._changed
 
     def _line(self, item: LineHealth, now: float) -> None:
         self._lines[item.line] = item
@@ -186,9 +188,11 @@ class FaultBook:
             self._faults[fid] = Fault(
                 line, address, seat, unit_kind, kind, now, now, count, active, detail
             )
+            self._changed = True
             return
         if old.active and active and kind is not FaultKind.ERRORS and old.detail == detail:
             return  # the same condition reported again: no new occurrence
+        self._changed = True
         self._faults[fid] = replace(
             old,
             last_at=now,
@@ -204,6 +208,7 @@ class FaultBook:
         old = self._faults.get(fid)
         if old is None or not old.active:
             return
+        self._changed = True
         if old.acknowledged_at is not None:
             del self._faults[fid]  # seen, and over
         else:

@@ -147,7 +147,9 @@ def test_the_list_holds_one_entry_per_unit_and_kind_whatever_comes(
             refused_events=h.refused_events + int(bool(fault)),
         )
         state[address] = h
-        book.observe(h, float(now))
+        before = book.faults()
+        # What observe says changed is what changed.
+        assert book.observe(h, float(now)) == (book.faults() != before)
         for i in acks:
             listed = book.faults()
             if i < len(listed):
