@@ -5,10 +5,10 @@ the floor, `triage` gives:
 
 - `lines`: one summary per line (units online / total, the last poll cycle, the errors
   counted, the open faults), worst first: a line that is down, then the most units missing,
-  the most errors, the slowest cycle;
+  the most open faults, the most errors (not the cycle time, which moves at every cycle);
 - `units`: every unit's key ("LINE/ADDRESS", as in `health.units`), the most troubled first:
-  offline (never answered or lost), then open faults, restarts, errors and slow answers; the
-  healthy ones after, by line and address (keys only: the units themselves are `health`'s);
+  offline (never answered or lost), then open faults, restarts and errors; the healthy ones
+  after, by line and address (keys only: the units themselves are `health`'s);
 - `faults`: the fault list as the runtime keeps it (`controller/faults.py`);
 - `forced_mics`: the seats whose microphone the technician forced on, with since when.
 
@@ -55,9 +55,10 @@ def _errors(unit: Mapping[str, Any]) -> int:
 
 
 def unit_trouble(unit: Mapping[str, Any], open_faults: int = 0) -> tuple[Any, ...]:
-    """The sort key of a unit: the most troubled first (ascending order)."""
+    """The sort key of a unit: the most troubled first (ascending order). Only what changes
+    with trouble orders it (not the response time, which moves at every poll): a healthy hall's
+    order stays put, and the console's rows with it."""
     incompatible = unit.get("contract_state") == "incompatible"
-    response = unit.get("response_ms")
     return (
         bool(unit.get("online")),
         not incompatible,
@@ -65,7 +66,6 @@ def unit_trouble(unit: Mapping[str, Any], open_faults: int = 0) -> tuple[Any, ..
         not unit.get("fault"),
         -int(unit.get("reboots") or 0) - int(unit.get("lost_events") or 0),
         -_errors(unit),
-        -(float(response) if isinstance(response, int | float) else 0.0),
         str(unit.get("line", "")),
         int(unit.get("address") or 0),
     )
@@ -133,7 +133,6 @@ def triage(
             -(s["total"] - s["online"]),
             -s["faults"],
             -s["errors"],
-            -(s["cycle_ms"] or 0.0),
             s["line"],
         ),
     )

@@ -112,3 +112,17 @@ def test_every_unit_once_offline_before_online_and_totals_add_up(
     assert flags == sorted(flags)  # every offline unit before every online one
     assert sum(s["total"] for s in t["lines"]) == len(units)
     assert sum(s["online"] for s in t["lines"]) == sum(u["online"] for u in units)
+
+
+@given(UNITS, st.randoms(use_true_random=False))
+def test_the_order_does_not_move_with_response_or_cycle_times(
+    units: list[dict[str, Any]], rng: Any
+) -> None:
+    """Times change at every poll: a healthy hall's rows must not be reshuffled by them."""
+    lines = [{"line": n, "connected": True, "cycle_ms": 10.0} for n in ("a", "b", "c")]
+    first = triage({"lines": lines, "units": units}, {})
+    jittered = [u | {"response_ms": rng.uniform(0, 50)} for u in units]
+    relines = [ln | {"cycle_ms": rng.uniform(0, 500)} for ln in lines]
+    again = triage({"lines": relines, "units": jittered}, {})
+    assert again["units"] == first["units"]
+    assert [s["line"] for s in again["lines"]] == [s["line"] for s in first["lines"]]
