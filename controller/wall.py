@@ -92,6 +92,15 @@ _SPEAKERS_MAX = 64
 _WAITING_MAX = 250
 
 _SEAT_WORD = {Language.VI: "Ghế", Language.EN: "Seat"}
+# The wall contract has no field for a practice vote (biểu quyết thử): its title says so.
+_PRACTICE_WORD = {Language.VI: "Biểu quyết thử", Language.EN: "Practice vote"}
+
+
+def _title(vote: Mapping[str, Any], show: Mapping[str, Any], language: Language) -> str:
+    title = _str(vote.get("title", ""), "vote.title")
+    if show.get("practice"):
+        title = f"{_PRACTICE_WORD.get(language, 'Practice vote')}: {title}"
+    return _clip(title, _TITLE_MAX)
 
 
 class WallStateError(ValueError):
@@ -118,8 +127,8 @@ def wall_messages(
         MessageKind.WALL_SITTING: _sitting(state),
         MessageKind.WALL_ITEM: _item(state),
         MessageKind.WALL_ATTENDANCE: _attendance(state, hall),
-        MessageKind.WALL_VOTE: _vote(vote, show, now, unix_offset),
-        MessageKind.WALL_RESULT: _result(vote, show),
+        MessageKind.WALL_VOTE: _vote(vote, show, now, unix_offset, hall.language),
+        MessageKind.WALL_RESULT: _result(vote, show, hall.language),
         MessageKind.WALL_SEATS: _seats(vote, show, state, hall),
         MessageKind.WALL_FLOOR: _floor(state, names, seat_word, now, unix_offset),
     }
@@ -205,6 +214,7 @@ def _vote(
     show: Mapping[str, Any] | None,
     now: float,
     unix_offset: float,
+    language: Language,
 ) -> WallVote | None:
     """The vote topic, as the view's `show` says to show the vote in its state."""
     if vote is None or show is None:
@@ -228,7 +238,7 @@ def _vote(
     return WallVote(
         state=wall_state,
         id=_clip(_str(vote.get("vote_id"), "vote.vote_id"), _ID_MAX),
-        title=_clip(_str(vote.get("title", ""), "vote.title"), _TITLE_MAX),
+        title=_title(vote, show, language),
         mode=_mode(vote),
         answers=_answers(vote),
         voted=_count(tally.get("voted", 0), "vote.tally.voted"),
@@ -240,7 +250,9 @@ def _vote(
     )
 
 
-def _result(vote: Mapping[str, Any] | None, show: Mapping[str, Any] | None) -> WallResult | None:
+def _result(
+    vote: Mapping[str, Any] | None, show: Mapping[str, Any] | None, language: Language
+) -> WallResult | None:
     if vote is None or show is None or not show.get("decided") or vote.get("result") is None:
         return None
     result = _map(vote.get("result"), "vote.result")
@@ -251,7 +263,7 @@ def _result(vote: Mapping[str, Any] | None, show: Mapping[str, Any] | None) -> W
     )
     return WallResult(
         vote_id=_clip(_str(vote.get("vote_id"), "vote.vote_id"), _ID_MAX),
-        title=_clip(_str(vote.get("title", ""), "vote.title"), _TITLE_MAX),
+        title=_title(vote, show, language),
         passed=bool(outcome.get("adopted", False)),
         answers=_answers(vote),
         totals=counts,

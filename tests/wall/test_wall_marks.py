@@ -7,9 +7,9 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
-from chamber.controller.core.inputs import AnnulVote
+from chamber.controller.core.inputs import AnnulVote, CloseVote, CreateVote, OpenVote
 from chamber.controller.core.model import VoteMode
-from chamber.protocols.mqtt import MessageKind, WallVote
+from chamber.protocols.mqtt import MessageKind, WallResult, WallVote
 from chamber.protocols.mqtt import VoteState as WallVoteState
 from tests.wall.hall import PageErrors, running_hall
 from tests.wall.test_wall_mqtt import PRESSES, _check_wire, _messages, _sitting, _vote
@@ -53,3 +53,18 @@ def test_the_led_wall_shows_an_annulled_vote_as_ended_without_a_result() -> None
     assert isinstance(vote, WallVote)
     assert vote.state is WallVoteState.CANCELLED
     assert messages[MessageKind.WALL_RESULT] is None
+
+
+def test_the_led_wall_titles_a_practice_vote_as_such() -> None:
+    core = _sitting()
+    core.handle(CreateVote(101.0, "thu", "Kiểm tra bàn phím", practice=True))
+    core.handle(OpenVote(101.0, "thu"))
+    messages = _messages(core, 102.0)
+    _check_wire(messages)
+    vote = messages[MessageKind.WALL_VOTE]
+    assert isinstance(vote, WallVote)
+    assert vote.title == "Biểu quyết thử: Kiểm tra bàn phím"
+    core.handle(CloseVote(103.0, "thu"))
+    result = _messages(core, 104.0)[MessageKind.WALL_RESULT]
+    assert isinstance(result, WallResult)
+    assert result.title == "Biểu quyết thử: Kiểm tra bàn phím"
