@@ -454,7 +454,12 @@ async def _one_vote(
 ) -> dict[str, Any]:
     vote_id = f"v{r + 1}"
     seats = sim.seats
-    await post("/api/votes", {"vote_id": vote_id, "title": f"Biểu quyết số {r + 1}"})
+    # Untimed (0): the harness closes it once every press is counted; a hall default of a
+    # minute would close a 4,096-seat vote on a loaded machine before that.
+    await post(
+        "/api/votes",
+        {"vote_id": vote_id, "title": f"Biểu quyết số {r + 1}", "duration_s": 0},
+    )
     await post(f"/api/votes/{vote_id}/open")
 
     async def unlocked() -> bool:

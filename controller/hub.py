@@ -247,6 +247,6 @@ def _diff_view(old: Any, new: Any, memo: dict[tuple[int, int], list[Operation]])
         pair = (id(old[key]), id(value))
         part = memo.get(pair)
         if part is None:
-            part = memo[pair] = diff(old[key], value)
+            part = memo[pair] = diff(old[key], value, memo)
         ops.extend({**op, "path": where + op["path"]} for op in part)
     return ops

@@ -46,16 +46,26 @@ def unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
-def diff(before: Any, after: Any) -> list[Operation]:
+def diff(before: Any, after: Any, memo: Memo | None = None) -> list[Operation]:
     """The operations that turn `before` into `after` (both JSON values).
 
-    The operations' values are parts of `after`, not copies: `apply` copies what it inserts."""
+    The operations' values are parts of `after`, not copies: `apply` copies what it inserts.
+    `memo`, shared between calls on documents that share parts (the hub's views), keeps each
+    long list's diff by the pair of lists, so a list held by several views is compared once."""
     ops: list[Operation] = []
-    _diff(before, after, "", ops)
+    _diff(before, after, "", ops, memo)
     return ops
 
 
-def _diff(before: Any, after: Any, path: str, ops: list[Operation]) -> None:
+# A long list's operations by (id(before), id(after)), with paths relative to the list.
+# Valid while both documents live (the caller holds them for the memo's life).
+Memo = dict[tuple[int, int], list[Operation]]
+
+# Lists at least this long have their diff kept in the memo.
+_MEMO_LEN = 32
+
+
+def _diff(before: Any, after: Any, path: str, ops: list[Operation], memo: Memo | None) -> None:
     if before is after or before == after:
         return
     if isinstance(before, dict) and isinstance(after, dict):
@@ -65,15 +75,20 @@ def _diff(before: Any, after: Any, path: str, ops: list[Operation]) -> None:
         for key, value in after.items():
             where = f"{path}/{escape(key)}"
             if key in before:
-                _diff(before[key], value, where, ops)
+                _diff(before[key], value, where, ops, memo)
             else:
                 ops.append({"op": "add", "path": where, "value": value})
         return
     if isinstance(before, list) and isinstance(after, list):
-        _diff_list(before, after, path, ops)
-        return
-    if isinstance(before, dict | list) or isinstance(after, dict | list):
-        ops.append({"op": "replace", "path": path, "value": after})
+        if memo is None or len(after) < _MEMO_LEN:
+            _diff_list(before, after, path, ops, memo)
+            return
+        pair = (id(before), id(after))
+        part = memo.get(pair)
+        if part is None:
+            part = memo[pair] = []
+            _diff_list(before, after, "", part, memo)
+        ops.extend({**op, "path": path + op["path"]} for op in part)
         return
     ops.append({"op": "replace", "path": path, "value": after})
 
@@ -83,32 +98,44 @@ def _diff(before: Any, after: Any, path: str, ops: list[Operation]) -> None:
 _ID_KEYS = ("vote_id", "sitting_id", "id", "seat", "line", "address")
 
 
-def _identity(item: Any) -> Any:
-    if isinstance(item, bool) or item is None:
-        return None
-    if isinstance(item, int | str):
-        return item
-    if isinstance(item, dict):
-        ident = tuple(item.get(k) for k in _ID_KEYS if k in item)
-        if ident and all(isinstance(v, int | str) for v in ident):
-            return ident
-    return None
-
-
 def _identities(items: Sequence[Any]) -> list[Any] | None:
-    """Each item's identity, or None when one has none or two share one."""
-    idents = [_identity(item) for item in items]
-    if None in idents or len(set(idents)) != len(idents):
+    """Each item's name, or None when one has none or two share one.
+
+    Plain numbers and texts name themselves; an object is named by the first of `_ID_KEYS`
+    the list's first item has (the views' lists hold items of one shape). Only the names'
+    uniqueness matters for a correct diff: items matched by name are diffed member by member."""
+    first = items[0]
+    idents: list[Any]
+    if isinstance(first, dict):
+        key = next((k for k in _ID_KEYS if k in first), None)
+        if key is None:
+            return None
+        try:
+            idents = [item.get(key) for item in items]
+        except AttributeError:  # not every item is an object
+            return None
+    elif isinstance(first, int | str) and not isinstance(first, bool):
+        idents = list(items)
+    else:
+        return None
+    try:
+        unique = len(set(idents)) == len(idents)
+    except TypeError:  # a name that is itself a list or an object
+        return None
+    if not unique or None in idents:
         return None
     return idents
 
 
-def _diff_list(before: list[Any], after: list[Any], path: str, ops: list[Operation]) -> None:
+def _diff_list(
+    before: list[Any], after: list[Any], path: str, ops: list[Operation], memo: Memo | None
+) -> None:
     """What both lists share at their start and at their end stays. In the middle, items that
     name themselves (a seat, a vote: `_ID_KEYS`, or plain numbers and texts) are matched by
-    name: a seat joining a sorted list of 4,096 is one `add`, a seat leaving one `remove`.
-    Anything else is compared index by index, and what the middle gained or lost is added or
-    removed at its end."""
+    name, when the items both lists keep are in the same order: the ones gone are removed,
+    the new ones added where they land (a seat joining a sorted list of 4,096 is one `add`),
+    and a kept item that changed is diffed member by member. Anything else is compared index
+    by index, and what the middle gained or lost is added or removed at its end."""
     n_before, n_after = len(before), len(after)
     start = 0
     while start < n_before and start < n_after and before[start] == after[start]:
@@ -122,36 +149,50 @@ def _diff_list(before: list[Any], after: list[Any], path: str, ops: list[Operati
         end += 1
     old = before[start : n_before - end]
     new = after[start : n_after - end]
-    i = j = 0
-    at = start  # where the next item goes in the list as the operations so far left it
-    old_ids = _identities(old) if old and new else None
-    new_ids = _identities(new) if old_ids is not None else None
-    if old_ids is not None and new_ids is not None:
-        kept, came = set(new_ids), set(old_ids)
-        while i < len(old) and j < len(new):
-            if old_ids[i] not in kept:
-                ops.append({"op": "remove", "path": f"{path}/{at}"})
-                i += 1
-            elif new_ids[j] not in came:
-                ops.append({"op": "add", "path": f"{path}/{at}", "value": new[j]})
-                at += 1
-                j += 1
-            elif old_ids[i] == new_ids[j]:
-                _diff(old[i], new[j], f"{path}/{at}", ops)
-                at += 1
-                i += 1
-                j += 1
-            else:
-                break  # the same items in another order: index by index from here
-    common = min(len(old) - i, len(new) - j)
+    if old and new and _diff_by_name(old, new, path, start, ops, memo):
+        return
+    common = min(len(old), len(new))
     for t in range(common):
-        _diff(old[i + t], new[j + t], f"{path}/{at + t}", ops)
-    at += common
-    for t in range(j + common, len(new)):
+        _diff(old[t], new[t], f"{path}/{start + t}", ops, memo)
+    at = start + common
+    for t in range(common, len(new)):
         ops.append({"op": "add", "path": f"{path}/{at}", "value": new[t]})
         at += 1
-    for _ in range(i + common, len(old)):
+    for _ in range(common, len(old)):
         ops.append({"op": "remove", "path": f"{path}/{at}"})
+
+
+def _diff_by_name(
+    old: list[Any], new: list[Any], path: str, offset: int, ops: list[Operation], memo: Memo | None
+) -> bool:
+    """The middle of `_diff_list` matched by name; False (and no operation) when the items
+    have no names, or the items both keep are not in the same order."""
+    old_ids = _identities(old)
+    if old_ids is None:
+        return False
+    new_ids = _identities(new)
+    if new_ids is None:
+        return False
+    kept_new, kept_old = set(new_ids), set(old_ids)
+    old_kept = [i for i, x in enumerate(old_ids) if x in kept_new]
+    new_kept = [j for j, x in enumerate(new_ids) if x in kept_old]
+    if [old_ids[i] for i in old_kept] != [new_ids[j] for j in new_kept]:
+        return False  # the same items in another order
+    # Removed from the last, so that each path names the list as the operations left it;
+    # then what is left is the kept items in order, and each new item is added at its final
+    # index, lowest first; then the kept items that changed, at their final indexes.
+    for i in reversed(range(len(old_ids))):
+        if old_ids[i] not in kept_new:
+            ops.append({"op": "remove", "path": f"{path}/{offset + i}"})
+    for j, name in enumerate(new_ids):
+        if name not in kept_old:
+            ops.append({"op": "add", "path": f"{path}/{offset + j}", "value": new[j]})
+    olds = [old[i] for i in old_kept]
+    news = [new[j] for j in new_kept]
+    if olds != news:
+        for i, j in zip(old_kept, new_kept, strict=True):
+            _diff(old[i], new[j], f"{path}/{offset + j}", ops, memo)
+    return True
 
 
 def apply(doc: Any, ops: Sequence[Operation]) -> Any:

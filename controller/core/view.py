@@ -174,7 +174,11 @@ def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
         counts = [int(c) for c in tally["totals"]]
     electorate = int(vote.get("electorate", 0))
     raw_choices = result.get("choices", []) if isinstance(result, Mapping) else vote.get("choices")
-    choices = [] if secret else [dict(c) for c in raw_choices or []]
+    # The vote's own list when it is one (views are read, never changed in place): the
+    # stream's differ then compares it once for the vote and the wall (`patch.Memo`).
+    choices: list[Any] = []
+    if not secret:
+        choices = raw_choices if isinstance(raw_choices, list) else list(raw_choices or [])
     live = state in _LIVE
     return {
         "live": live,

@@ -206,3 +206,39 @@ def test_how_the_wall_shows_its_vote_follows_the_vote_s_state() -> None:
     assert closed["counts"][0] == 1
     assert closed["choices"] == []
     assert closed["totals_hidden"] is False
+
+
+# Lists of named items, as the views hold them (a vote's choices, the seats, the units): names
+# drawn from a small pool so that lists share, gain, lose and reorder items, values that change.
+named_items = st.lists(
+    st.fixed_dictionaries(
+        {"seat": st.integers(0, 12), "key": st.integers(1, 3)},
+        optional={"note": st.text(max_size=2)},
+    ),
+    max_size=14,
+)
+
+
+@given(named_items, named_items, st.booleans())
+def test_a_diff_of_named_lists_applied_gives_the_new_list(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], shared: bool
+) -> None:
+    ops = diff({"choices": before}, {"choices": after}, {} if shared else None)
+    result = apply(copy.deepcopy({"choices": before}), json.loads(json.dumps(ops)))
+    assert result == {"choices": after}
+
+
+def test_a_seat_joining_a_long_sorted_list_is_one_add_and_shared_lists_are_diffed_once() -> None:
+    before = [{"seat": s, "key": 1} for s in range(0, 200, 2)]
+    after = sorted(
+        [*before, {"seat": 51, "key": 2}, {"seat": 151, "key": 3}], key=lambda c: c["seat"]
+    )
+    memo: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    ops = diff({"a": before, "b": before}, {"a": after, "b": after}, memo)
+    assert ops == [
+        {"op": "add", "path": "/a/26", "value": {"seat": 51, "key": 2}},
+        {"op": "add", "path": "/a/77", "value": {"seat": 151, "key": 3}},
+        {"op": "add", "path": "/b/26", "value": {"seat": 51, "key": 2}},
+        {"op": "add", "path": "/b/77", "value": {"seat": 151, "key": 3}},
+    ]
+    assert list(memo) == [(id(before), id(after))]
