@@ -152,6 +152,7 @@ class ChamberConsole(SittingActions):
         # What the top line shows, and the view parts the shown tab (and the top) draw.
         self._link_shown: Link | None = None
         self._stale_shown = False
+        self._link_text = ""
         self._shown_parts = _parts_shown("chair")
         self._drawn = asyncio.Event()
         self._after_draw: list[Callable[[], None]] = []
@@ -387,20 +388,21 @@ class ChamberConsole(SittingActions):
         self._stale_shown = fresh.stale
         if fresh.stale:
             # Connected, but nothing heard lately: the data on screen may be old.
-            link.update(f"◌ {label('status.stale', lang)}  {client.url}")
-            link.add_class("down")
+            text, down = f"◌ {label('status.stale', lang)}  {client.url}", True
         elif client.link is Link.CONNECTED:
             hall = client.hall
             where = f"{hall.name}" if hall is not None else ""
-            link.update(f"● {label('status.connected', lang)}  {where}")
-            link.remove_class("down")
+            text, down = f"● {label('status.connected', lang)}  {where}", False
         elif client.link is Link.CONNECTING:
-            link.update(f"○ {label('status.connecting', lang)}  {client.url}")
-            link.remove_class("down")
+            text, down = f"○ {label('status.connecting', lang)}  {client.url}", False
         else:
             detail = f" ({client.link_detail})" if client.link_detail else ""
-            link.update(f"✖ {label('status.disconnected', lang)}  {client.url}{detail}")
-            link.add_class("down")
+            text, down = f"✖ {label('status.disconnected', lang)}  {client.url}{detail}", True
+        if text != self._link_text:
+            # The line's size is the layout's, whatever it says: repaint it, no layout.
+            self._link_text = text
+            link.update(text, layout=False)
+        link.set_class(down, "down")
 
     def _chair(self) -> ChairPane:
         return self.query_one(ChairPane)

@@ -53,14 +53,17 @@ class Freshness:
 class LinkBar(Static):
     """The right end of the top line: the clock and the last-update mark."""
 
+    # A fixed width: the mark's text changes at every drawing, and a width of its own would
+    # lay the whole screen out again each time.
     DEFAULT_CSS = """
-    LinkBar { width: auto; height: 1; padding: 0 1; }
+    LinkBar { width: 42; height: 1; padding: 0 1; content-align: right middle; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.lang = Lang.VI
         self.alarm = False  # the mark is red: nothing heard for too long
+        self._shown = Text()
 
     def show(self, now: datetime.datetime, fresh: Freshness) -> None:
         lang = self.lang
@@ -74,7 +77,9 @@ class LinkBar(Static):
             text.append(ago, style="bold white on red3" if fresh.age_s > STALE_S else "bold")
         text.append("   ")
         text.append(now.strftime("%H:%M:%S"), style="bold")
-        self.update(text)
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
 
 class CommandState(StrEnum):
