@@ -113,8 +113,9 @@ class SeatMap(Widget):
 
     colouring: reactive[Colouring] = reactive(Colouring.PRESENCE)
     # A new hall changes the map's height (a layout, in `watch_data`); new data on the same
-    # hall changes only its cells.
-    data: reactive[SeatMapData] = reactive(SeatMapData, always_update=True)
+    # hall repaints the map only if it changes what the map shows (a vote prepared changes no
+    # cell of a map coloured by presence).
+    data: reactive[SeatMapData] = reactive(SeatMapData, always_update=True, repaint=False)
     lang: reactive[Lang] = reactive(Lang.VI)
 
     def __init__(
@@ -126,10 +127,20 @@ class SeatMap(Widget):
         super().__init__(id=id)
         self.colourings = colourings
         self.colouring = colourings[0]
+        self._looked: tuple[object, ...] = ()  # what the last render showed (`_looks`)
+        self.renders = 0  # how many times the map was drawn (for tests and the bench)
 
     def watch_data(self, old: SeatMapData, new: SeatMapData) -> None:
         if old.hall != new.hall:
             self.refresh(layout=True)
+        elif self._looks() != self._looked:
+            self.refresh()
+
+    def _looks(self) -> tuple[object, ...]:
+        """What the map shows now: its caption and each seat's style."""
+        hall = self.data.hall
+        seats = hall.seats if hall is not None else ()
+        return (self.caption(), tuple(self.style_of(s) for s in seats))
 
     def cycle(self) -> Colouring:
         self.colouring = self.colouring.next(self.colourings)
@@ -220,6 +231,8 @@ class SeatMap(Widget):
         return text
 
     def render(self) -> Text:
+        self.renders += 1
+        self._looked = self._looks()
         hall = self.data.hall
         out = self.caption()
         if hall is None or not hall.seats:

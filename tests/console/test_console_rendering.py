@@ -28,6 +28,8 @@ from textual.widgets import Button, DataTable, Label
 from chamber.console.app import ChamberConsole
 from chamber.console.client import ApiClient, Link
 from chamber.console.dialogs import ConfirmScreen
+from chamber.console.mirror import SeatInfo
+from chamber.console.seatmap import PRESENT, Colouring, SeatMap
 from chamber.console.status import STALE_S, CommandLine, CommandState, LinkBar
 from chamber.console.tables import TableSync
 from chamber.controller.auth import Role, TokenStore
@@ -465,3 +467,34 @@ async def test_q_asks_before_quitting(hall: Hall) -> None:
         await pilot.press("y")
         await pilot.pause()
         assert app.return_code == 0
+
+
+async def test_the_seat_map_is_drawn_again_only_when_what_it_shows_changes(hall: Hall) -> None:
+    await hall.open_sitting()
+    hall.arrive(range(1, 11))
+    client = ApiClient(hall.url, hall.chair)
+    app = ChamberConsole(client, wall=wall)
+    async with app.run_test(size=(120, 40)) as pilot:
+        seatmap = app.query_one("#chair-map", SeatMap)
+        await until_drawn(app, lambda: len(seatmap.data.present) == 10, "ten seats present")
+        await pilot.pause()
+        drawn = seatmap.renders
+        assert seatmap.colouring is Colouring.PRESENCE
+        # A vote prepared changes the map's data, not one cell of a map coloured by presence.
+        async with hall.http() as http:
+            (await http.post("/api/votes", json={"vote_id": "v1", "title": "A"})).raise_for_status()
+        await until_shown(app, "#vote", "v1")
+        await until_drawn(app, lambda: seatmap.data.vote is not None, "the vote in the map's data")
+        await pilot.pause()
+        assert seatmap.renders == drawn
+        # A seat arriving does: the map is drawn again, with the seat present.
+        hall.arrive(range(11, 12))
+        await until_drawn(app, lambda: seatmap.renders > drawn, "the map drawn again")
+        assert seatmap.style_of(hall_seat(seatmap, 11)) == PRESENT
+
+
+def hall_seat(seatmap: SeatMap, number: int) -> SeatInfo:
+    assert seatmap.data.hall is not None
+    seat = seatmap.data.hall.seat(number)
+    assert seat is not None
+    return seat
