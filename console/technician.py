@@ -70,12 +70,10 @@ class TechnicianPane(TabPane):
     """The technician's tab (F2)."""
 
     DEFAULT_CSS = """
-    #tech-head { height: auto; max-height: 14; }
-    #tech-lines { width: 1fr; height: auto; border: round $primary; padding: 0 1; }
-    #tech-side { width: 1fr; height: auto; }
+    #tech-lines { height: auto; max-height: 12; border: round $primary; padding: 0 1; }
     #tech-body { height: 1fr; }
     #lines { height: auto; max-height: 10; }
-    #forced { height: auto; border: round $secondary; padding: 0 1; }
+    #forced { height: auto; border-top: solid $secondary; }
     #access { height: auto; border: round $secondary; padding: 0 1; }
     """
 
@@ -107,12 +105,9 @@ class TechnicianPane(TabPane):
         self.tables: dict[str, TableSync] = {}
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="tech-head"):
-            with Vertical(id="tech-lines"):
-                yield Label("", id="lines-title")
-                yield DataTable(id="lines", cursor_type="none", zebra_stripes=True)
-            with Vertical(id="tech-side"):
-                yield Static("", id="forced")
+        with Vertical(id="tech-lines"):
+            yield Label("", id="lines-title")
+            yield DataTable(id="lines", cursor_type="none", zebra_stripes=True)
         with Horizontal(id="tech-body"):
             with Vertical(id="tech-left", classes="panel"):
                 yield Label("", id="units-title")
@@ -120,6 +115,7 @@ class TechnicianPane(TabPane):
             with Vertical(id="faults"):
                 yield Label("", id="faults-title")
                 yield DataTable(id="fault-list", cursor_type="row")
+                yield Static("", id="forced")
         # Full width, so that no address or token is ever wrapped.
         yield Static("", id="access")
         yield SeatMap(
