@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -70,10 +71,11 @@ log = logging.getLogger("chamber.runtime")
 # The read model is refreshed no more than this share of the time: after a refresh that took
 # t seconds, the next waits t * (1 / REFRESH_SHARE - 1) (bench figure 1 and figure 8).
 REFRESH_SHARE = 0.2
-# The health and the fault list are taken again at most this often after a health report
-# changed something, and at least every 4 x this (the drivers' live figures: last seen,
-# response times).
-HEALTH_EVERY_S = 0.25
+# The health and the fault list are taken again with the next refresh after a health report
+# changed something, and at most this often after a change of the live figures alone (a
+# unit's last message, its response time: every press is a message from its unit), or when
+# nothing was reported.
+HEALTH_LIVE_EVERY_S = 2.0
 
 DriverFactory = Callable[[HallConfig, Clock, InputSink, HealthSink], Sequence[Driver]]
 
@@ -157,7 +159,7 @@ class Runtime:
         self._health_changed = False
         self._refresh_handle: asyncio.Handle | None = None
         self._refresh_not_before = 0.0
-        self._refresh_all = False
+        self._health_live = False
         self.stats = RuntimeStats()
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._driver_factory = driver_factory
@@ -185,75 +187,72 @@ class Runtime:
         """Every audience's view of the hall now (the read model, `controller.core.view`).
 
         The core's snapshot is taken again only after the core took inputs, and the health
-        (with the fault list) only after a health report changed something, at most every
-        `HEALTH_EVERY_S` (and at least that often, for the live figures the drivers keep):
-        a refresh for presses reuses the health as it was, and the triage made of it."""
+        (with the fault list) only after a health report changed something; after a change
+        of the live figures alone (a unit's last message, its response time) at most every
+        `HEALTH_LIVE_EVERY_S`: a refresh for presses reuses
+        the health as it was, and the triage made of it (at 4,096 units the triage sorts them
+        all, and every press is a message from its unit)."""
         if self._core_state is None:
             self._core_state = self.core.snapshot()
         now = time.perf_counter()
         if self.faults.expire(self.clock.now()):
             self._health_changed = True
         age = now - self._health_at
-        every = HEALTH_EVERY_S * (1 if self._health_changed else 4)
-        if (
-            self._health_part is None
-            or age >= every
-            or (self._health_changed and self._refresh_all)
-        ):
+        if self._health_part is None or self._health_changed or age >= HEALTH_LIVE_EVERY_S:
             self._health_part = (self.health_snapshot(), self.faults.snapshot())
             self._health_at = now
             self._health_changed = False
+            self._health_live = False
         health, faults = self._health_part
         return self._project(self._core_state, self._hall_info, health, faults)
 
     def _core_changed(self) -> None:
         self._core_state = None
 
-    def _refresh_soon(self, *, health: bool = True) -> None:
+    def _refresh_soon(self, *, health: bool = True, live: bool = False) -> None:
         """Refresh the read model soon: once the current burst of inputs or health reports
-        is handled, and no sooner than the pace allows (`_paced_refresh`). A health change
-        waits for the health's own pace too."""
+        is handled, and no sooner than the pace allows (`_paced_refresh`). A change of the
+        live figures alone (`live`) waits for their own pace too."""
         if health:
             self._health_changed = True
+        elif live:
+            self._health_live = True
         if self._refresh_handle is not None:
             return
         loop = asyncio.get_running_loop()
         due = self._refresh_not_before
-        if health and self._health_part is not None:
-            due = max(due, self._health_at + HEALTH_EVERY_S)
+        if not health and live and self._health_part is not None:
+            due = max(due, self._health_at + HEALTH_LIVE_EVERY_S)
         wait = due - time.perf_counter()
         if wait > 0:
             self._refresh_handle = loop.call_later(wait, self._paced_refresh)
         else:
             self._refresh_handle = loop.call_soon(self._paced_refresh)
 
-    def _paced_refresh(self, *, everything: bool = False) -> None:
+    def _paced_refresh(self) -> None:
         """Project the views and send the patches now, then set the pace: the next refresh
         comes no sooner than `REFRESH_SHARE` of the time allows. At 50 seats a refresh takes
         well under a millisecond and the pace never holds a press back; at 4,096 seats,
         pressing within a second, presses that arrive during the pause are sent together,
-        so the stream costs a bounded share of the core loop however fast presses come.
-
-        `everything`: for a command or a read, the health too if it changed, due or not."""
+        so the stream costs a bounded share of the core loop however fast presses come."""
         if self._refresh_handle is not None:
             self._refresh_handle.cancel()
             self._refresh_handle = None
         start = time.perf_counter()
-        self._refresh_all = everything
-        try:
-            self.hub.refresh()
-        finally:
-            self._refresh_all = False
+        self.hub.refresh()
         end = time.perf_counter()
         self._refresh_not_before = end + (end - start) * (1 / REFRESH_SHARE - 1)
         if self._health_changed:
             # The health was not due yet: it goes out with a later refresh.
             self._refresh_soon()
+        elif self._health_live:
+            self._refresh_soon(health=False, live=True)
 
     def _flush_refresh(self) -> None:
-        """A read of the views: a refresh put off for the pace happens now."""
+        """A read of the views: a refresh put off for the pace happens now (the health as
+        its own pace has it: a read does not make the daemon sort 4,096 units again)."""
         if self._refresh_handle is not None:
-            self._paced_refresh(everything=True)
+            self._paced_refresh()
 
     def health_snapshot(self) -> Health:
         """Every line and unit, read live from the drivers (last seen, response times)."""
@@ -298,8 +297,16 @@ class Runtime:
         key = (item.line, item.address)
         before_unit = self._health.get(key)
         self._health[key] = item
-        if before_unit != item:
+        if before_unit is None:
             self._refresh_soon()
+        elif before_unit != item:
+            live_only = (
+                dataclasses.replace(
+                    before_unit, last_seen=item.last_seen, response_ms=item.response_ms
+                )
+                == item
+            )
+            self._refresh_soon(health=not live_only, live=live_only)
 
     # --- the technician ------------------------------------------------------------------
 
@@ -431,7 +438,7 @@ class Runtime:
             # stream; unit inputs alone go out at the refresh's pace (`_paced_refresh`).
             self._core_changed()
             if any(pending.reply is not None for pending, _ in accepted):
-                self._paced_refresh(everything=True)
+                self._paced_refresh()
             else:
                 self._refresh_soon(health=False)
             for pending, effects in accepted:

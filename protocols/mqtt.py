@@ -519,8 +519,27 @@ class Message:
         """A rule the schema cannot state that this message breaks, or None."""
         return None
 
+    # A command of a handful of states (LEDs, lock, ring, microphone, beep): its payload is
+    # kept by state, since thousands of seats are sent the same few (the seat is in the topic,
+    # not in the payload). Not for messages whose values vary from one to the next.
+    cache_payload: ClassVar[bool] = False
+
     def encode(self) -> bytes:
         """The UTF-8 JSON payload; raises `MqttUsageError` if it would break the contract."""
+        if not self.cache_payload:
+            return self._encode()
+        key = (type(self), *(getattr(self, name) for name in _payload_names(type(self))))
+        try:
+            known = _PAYLOADS.get(key)
+        except TypeError:  # a value that is not hashable: not kept
+            return self._encode()
+        if known is None:
+            known = self._encode()
+            if len(_PAYLOADS) < PAYLOAD_CACHE:
+                _PAYLOADS[key] = known
+        return known
+
+    def _encode(self) -> bytes:
         payload = self.to_payload()
         schema_problem = _schema_problem(contract().channels[self.kind], payload)
         if schema_problem is not None:
@@ -539,6 +558,21 @@ class Message:
         except (ValueError, UnicodeEncodeError) as exc:
             # Infinity, or a lone surrogate in a str: neither can be sent as UTF-8 JSON.
             raise MqttUsageError(f"{self.kind}: {exc}") from exc
+
+
+# Payloads of `cache_payload` messages by (type, field values but the seat); bounded.
+PAYLOAD_CACHE = 4096
+_PAYLOADS: dict[tuple[Any, ...], bytes] = {}
+
+
+_NAMES: dict[type[Message], tuple[str, ...]] = {}
+
+
+def _payload_names(cls: type[Message]) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "seat")
+    return names
 
 
 @cache
@@ -643,6 +677,7 @@ class VoiceLevel(SeatMessage):
 
 @dataclass(frozen=True)
 class LedsCommand(SeatMessage):
+    cache_payload: ClassVar[bool] = True
     kind: ClassVar[MessageKind] = MessageKind.CMD_LEDS
     lit: tuple[int, ...] = ()
     present: bool | None = None
@@ -650,6 +685,7 @@ class LedsCommand(SeatMessage):
 
 @dataclass(frozen=True)
 class LockCommand(SeatMessage):
+    cache_payload: ClassVar[bool] = True
     kind: ClassVar[MessageKind] = MessageKind.CMD_LOCK
     locked: bool = True
     keys: int = 0
@@ -657,18 +693,21 @@ class LockCommand(SeatMessage):
 
 @dataclass(frozen=True)
 class BeepCommand(SeatMessage):
+    cache_payload: ClassVar[bool] = True
     kind: ClassVar[MessageKind] = MessageKind.CMD_BEEP
     pattern: BeepPattern = BeepPattern.CONFIRM
 
 
 @dataclass(frozen=True)
 class MicCommand(SeatMessage):
+    cache_payload: ClassVar[bool] = True
     kind: ClassVar[MessageKind] = MessageKind.CMD_MIC
     on: bool = False
 
 
 @dataclass(frozen=True)
 class RingCommand(SeatMessage):
+    cache_payload: ClassVar[bool] = True
     kind: ClassVar[MessageKind] = MessageKind.CMD_RING
     state: RingState = RingState.OFF
     position: int = 0
