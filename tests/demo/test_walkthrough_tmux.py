@@ -110,13 +110,33 @@ class Terminal:
 
     def dead(self) -> int | None:
         """The command's exit status once it has ended (the pane stays), else None."""
-        out = self.tmux("display-message", "-p", "-t", "demo", "#{pane_dead} #{pane_dead_status}")
-        dead, _, status = out.strip().partition(" ")
-        return int(status) if dead == "1" and status else None
+        out = self.tmux(
+            "display-message", "-p", "-t", "demo", "#{pane_pid} #{pane_dead} #{pane_dead_status}"
+        )
+        pid, dead, status = [*out.strip().split(" "), "", ""][:3]
+        if dead == "1" and status:
+            return int(status)
+        # tmux sometimes leaves its pane's process a zombie without collecting its status
+        # (seen with tmux 3.3a): the kernel still holds it, in /proc/PID/stat.
+        return _zombie_status(int(pid)) if pid.isdigit() else None
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self.tmux("kill-server")
+
+
+def _zombie_status(pid: int) -> int | None:
+    """The exit status of `pid` if it has ended and is not yet collected, else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    # Field 3 is the state, field 52 the status as waitpid(2) reports it (proc(5)).
+    if fields[0] != "Z" or len(fields) < 50:
+        return None
+    code = int(fields[49])
+    return code >> 8 if code & 0x7F == 0 else 128 + (code & 0x7F)
 
 
 def _quote(arg: str) -> str:
