@@ -412,6 +412,14 @@ async def run_size(seats: int, repetitions: int, directory: Path, seed: int) -> 
                     return bool((await state())["attendance"]["present"] == seats)
 
                 await wait_until(all_present, 60 + seats / 50)
+
+                async def lit() -> bool:
+                    # Every unit shows its presence LED: what the registration sent has gone
+                    # out (at 4,096 seats that is 4,096 LED states), so neither the rest
+                    # below nor the first vote carries it.
+                    return all(u.state.present_led for u in sim.ip_units.values())
+
+                await wait_until(lit, 60 + seats / 50)
                 # The daemon at rest, a sitting open and every delegate present: health
                 # traffic, heartbeats, the wall. Its CPU per second is reported beside the
                 # CPU per press (which includes it, for the seconds a vote takes).
