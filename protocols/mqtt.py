@@ -528,11 +528,10 @@ class Message:
         """The UTF-8 JSON payload; raises `MqttUsageError` if it would break the contract."""
         if not self.cache_payload:
             return self._encode()
-        key = (type(self), *(getattr(self, name) for name in _payload_names(type(self))))
-        try:
-            known = _PAYLOADS.get(key)
-        except TypeError:  # a value that is not hashable: not kept
-            return self._encode()
+        # By the values' repr, not the values: 2.0 == 2 and True == 1, but a float or a bool
+        # where an integer goes must be refused, not sent the payload of the integer.
+        key = (type(self), repr(tuple(getattr(self, n) for n in _payload_names(type(self)))))
+        known = _PAYLOADS.get(key)
         if known is None:
             known = self._encode()
             if len(_PAYLOADS) < PAYLOAD_CACHE:
@@ -562,7 +561,7 @@ class Message:
 
 # Payloads of `cache_payload` messages by (type, field values but the seat); bounded.
 PAYLOAD_CACHE = 4096
-_PAYLOADS: dict[tuple[Any, ...], bytes] = {}
+_PAYLOADS: dict[tuple[type[Message], str], bytes] = {}
 
 
 _NAMES: dict[type[Message], tuple[str, ...]] = {}

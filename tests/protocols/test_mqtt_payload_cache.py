@@ -45,3 +45,13 @@ def test_a_message_whose_values_vary_is_not_kept() -> None:
     before = len(wire._PAYLOADS)
     wire.ConfirmCommand(3, 1, 2).encode()
     assert len(wire._PAYLOADS) == before
+
+
+def test_a_float_or_a_bool_is_refused_after_the_integer_was_sent() -> None:
+    """2.0 == 2 and True == 1 in Python: what is kept must not stand in for them."""
+    assert wire.RingCommand(5, wire.RingState.QUEUED, 2).encode()
+    with pytest.raises(wire.MqttUsageError, match="position"):
+        wire.RingCommand(5, wire.RingState.QUEUED, 2.0).encode()  # type: ignore[arg-type]
+    assert wire.LockCommand(5, True, 1).encode()
+    with pytest.raises(wire.MqttUsageError):
+        wire.LockCommand(5, True, True).encode()  # type: ignore[arg-type]
