@@ -61,7 +61,8 @@ _NAMED_FRACTIONS: dict[Language, dict[Fraction, str]] = {
 }
 
 
-def _fraction_words(language: Language, fraction: Fraction) -> str:
+def fraction_words(language: Language, fraction: Fraction) -> str:
+    """A rule's fraction in words ("hai phần ba", "two thirds"), else as a number."""
     named = _NAMED_FRACTIONS[language].get(fraction)
     if named is not None:
         return named
@@ -145,7 +146,7 @@ def _count_phrase(language: Language, facts: OutcomeFacts) -> str:
 def _need_phrase(language: Language, facts: OutcomeFacts) -> str:
     """The second half: what the rule asked for, with the exact head count."""
     base = _base_phrase(language, facts.base, facts.base_count)
-    frac = _fraction_words(language, facts.fraction)
+    frac = fraction_words(language, facts.fraction)
     if language is Language.VI:
         plus = f" cộng {facts.constant}" if facts.constant else ""
         if facts.comparison is Comparison.UNANIMITY:

@@ -32,6 +32,7 @@ from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
+from chamber.controller.core.i18n import fraction_words
 from chamber.controller.core.model import (
     AnswerSet,
     Base,
@@ -153,38 +154,12 @@ _BASE_WORDS: Mapping[Language, Mapping[Base, str]] = MappingProxyType(
     }
 )
 
-_FRACTION_WORDS: Mapping[Language, Mapping[Fraction, str]] = MappingProxyType(
-    {
-        Language.VI: {
-            Fraction(1, 2): "một nửa",
-            Fraction(2, 3): "hai phần ba",
-            Fraction(3, 4): "ba phần tư",
-            Fraction(1, 3): "một phần ba",
-        },
-        Language.EN: {
-            Fraction(1, 2): "half",
-            Fraction(2, 3): "two thirds",
-            Fraction(3, 4): "three quarters",
-            Fraction(1, 3): "one third",
-        },
-    }
-)
-
-
-def _fraction(language: Language, fraction: Fraction) -> str:
-    named = _FRACTION_WORDS[language].get(fraction)
-    if named is not None:
-        return named
-    if fraction.denominator == 1:
-        return str(fraction.numerator)
-    return f"{fraction.numerator}/{fraction.denominator}"
-
 
 def rule_phrase(rule: MajorityRule, language: Language) -> str:
     """The rule in words: "quá nửa tổng số đại biểu", "at least two thirds of all members"."""
     t = rule.threshold
     base = _BASE_WORDS[language][rule.base]
-    frac = _fraction(language, t.fraction)
+    frac = fraction_words(language, t.fraction)
     if language is Language.VI:
         plus = f" cộng {t.constant}" if t.constant else ""
         if t.comparison is Comparison.UNANIMITY:
