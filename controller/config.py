@@ -308,10 +308,36 @@ class DelegateConfig(_Model):
     title: Annotated[str, Field(max_length=200)] = ""
     weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     voting: bool | None = None  # default: everyone but a secretary votes
+    # The UIDs of the delegate's cards, in hex (4, 7 or 10 bytes), for seats with card readers.
+    cards: Annotated[list[str], Field(max_length=8)] = []
+
+    @field_validator("cards")
+    @classmethod
+    def _card_uids(cls, v: list[str]) -> list[str]:
+        uids = []
+        for uid in v:
+            if not re.fullmatch(
+                r"(?:[0-9A-Fa-f]{2}){4}|(?:[0-9A-Fa-f]{2}){7}|(?:[0-9A-Fa-f]{2}){10}", uid
+            ):
+                raise ValueError(
+                    f"card {uid!r} is not a card UID: write 8, 14 or 20 hex digits"
+                    ' (4, 7 or 10 bytes), e.g. "04A1B2C3D4E5F6"'
+                )
+            uids.append(uid.upper())
+        return uids
 
     def build(self) -> Delegate:
         voting = self.voting if self.voting is not None else self.role is not Role.SECRETARY
-        return Delegate(self.id, self.name, self.group, self.role, self.title, self.weight, voting)
+        return Delegate(
+            self.id,
+            self.name,
+            self.group,
+            self.role,
+            self.title,
+            self.weight,
+            voting,
+            tuple(self.cards),
+        )
 
 
 class SeatConfig(SeatWiring):
@@ -354,6 +380,15 @@ class HallConfigModel(_Model):
                 "body.members",
                 f"{self.body.members} members, but {voting} delegates are voting members",
             )
+        holders: dict[str, str] = {}
+        for i, delegate in enumerate(self.delegates):
+            for uid in delegate.cards:
+                if uid in holders:
+                    raise _KeyedError(
+                        f"delegates[{i}].cards",
+                        f"card {uid} is already delegate {holders[uid]!r}'s",
+                    )
+                holders[uid] = delegate.id
         delegates = {d.id for d in self.delegates}
         seated: dict[str, int] = {}
         for i, seat in enumerate(self.seats):

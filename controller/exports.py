@@ -493,6 +493,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "seat": "Ghế số {seat}",
         "moves": "Đại biểu chuyển chỗ ngồi",
         "move": "{name}: từ ghế số {from_seat} sang ghế số {to_seat}",
+        "move_card": "{name}: ngồi ghế số {to_seat} bằng thẻ của mình",
     },
     Language.EN: {
         "minutes": "Minutes of the sitting",
@@ -550,6 +551,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "seat": "Seat {seat}",
         "moves": "Delegates moved to another seat",
         "move": "{name}: from seat {from_seat} to seat {to_seat}",
+        "move_card": "{name}: took seat {to_seat} with their own card",
     },
 }
 
@@ -770,16 +772,14 @@ def _attendance_html(
     if moves:
         out.append(f"<p>{_e(w['moves'])}:</p><ul>")
         for move in moves:
-            line = w["move"].format(
+            line = w["move" if move.card is None else "move_card"].format(
                 name=names.get(move.delegate, move.delegate),
                 from_seat=move.from_seat,
                 to_seat=move.to_seat,
             )
             at = when(move.at)
-            out.append(
-                f"<li>{_e(line)}{_e(f', {at}' if at else '')}. "
-                f"{_e(w['reason'])}: {_e(move.reason)}.</li>"
-            )
+            because = f" {_e(w['reason'])}: {_e(move.reason)}." if move.reason else ""
+            out.append(f"<li>{_e(line)}{_e(f', {at}' if at else '')}.{because}</li>")
         out.append("</ul>")
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from fractions import Fraction
 from pathlib import Path
@@ -466,3 +467,30 @@ def test_the_preset_rules_are_the_cores() -> None:
         rule = {"key": key, "comparison": "at-least", "base": "present"}
         with pytest.raises(ConfigError, match="shadowing a preset"):
             parse_config(_minimal(policies={"rules": [rule]}), "t.toml")
+
+
+def test_delegates_name_their_cards_in_hex() -> None:
+    delegates = [
+        {"id": "a", "name": "Nguyễn Văn An", "cards": ["04a1b2c3d4e5f6", "DEADBEEF"]},
+        {"id": "b", "name": "Lê Thị Hà"},
+    ]
+    cfg = parse_config(_minimal(delegates=delegates))
+    assert cfg.hall.delegate("a").cards == ("04A1B2C3D4E5F6", "DEADBEEF")
+    assert cfg.hall.delegate("b").cards == ()
+
+
+@pytest.mark.parametrize(
+    ("cards_a", "cards_b", "message"),
+    [
+        (["04A1B2C3D4E5"], [], "card '04A1B2C3D4E5' is not a card UID"),
+        (["04A1B2C3D4E5FZ"], [], "card '04A1B2C3D4E5FZ' is not a card UID"),
+        (["DEADBEEF"], ["deadbeef"], "t.toml: delegates[1].cards: card DEADBEEF is already"),
+    ],
+)
+def test_bad_cards_are_refused(cards_a: list[str], cards_b: list[str], message: str) -> None:
+    delegates = [
+        {"id": "a", "name": "Nguyễn Văn An", "cards": cards_a},
+        {"id": "b", "name": "Lê Thị Hà", "cards": cards_b},
+    ]
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(_minimal(delegates=delegates), "t.toml")

@@ -102,23 +102,32 @@ class PresenceMark:
 @dataclass(frozen=True)
 class SeatMove:
     """A delegate moved from one seat to a spare one. `held` names the votes already held
-    (opened at least once) at the move: they keep the chart from before it."""
+    (opened at least once) at the move: they keep the chart from before it.
+
+    A move by a card (`card` set) may seat a delegate who had no seat (`from_seat` None) and
+    may take a seat from the delegate who sat there (`unseated`), who then has no seat."""
 
     at: float
     delegate: str
-    from_seat: int
+    from_seat: int | None
     to_seat: int
     reason: str
     held: frozenset[str] = frozenset()
+    card: str | None = None
+    unseated: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "at": self.at,
             "delegate": self.delegate,
             "from_seat": self.from_seat,
             "to_seat": self.to_seat,
             "reason": self.reason,
         }
+        if self.card is not None:
+            doc["card"] = self.card
+            doc["unseated"] = self.unseated
+        return doc
 
 
 class Seating:
@@ -131,12 +140,20 @@ class Seating:
         self.current: dict[int, str] = dict(self._initial)
         self.moves: list[SeatMove] = []
 
+        self._seat_of: dict[str, int] = {d: s for s, d in self.current.items()}
+
     def delegate_at(self, seat: int) -> str | None:
         return self.current.get(seat)
 
+    def seat_of(self, delegate: str) -> int | None:
+        """The seat `delegate` sits at now; None: no seat (never seated, or unseated by a card)."""
+        return self._seat_of.get(delegate)
+
     def move(self, move: SeatMove) -> None:
-        del self.current[move.from_seat]
-        self.current[move.to_seat] = move.delegate
+        _apply(self.current, move)
+        if move.unseated is not None:
+            self._seat_of.pop(move.unseated, None)
+        self._seat_of[move.delegate] = move.to_seat
         self.moves.append(move)
 
     def chart_for(self, vote_id: str) -> dict[int, str]:
@@ -147,9 +164,14 @@ class Seating:
         for move in self.moves:
             if vote_id in move.held:
                 break
-            del chart[move.from_seat]
-            chart[move.to_seat] = move.delegate
+            _apply(chart, move)
         return chart
+
+
+def _apply(chart: dict[int, str], move: SeatMove) -> None:
+    if move.from_seat is not None:
+        del chart[move.from_seat]
+    chart[move.to_seat] = move.delegate
 
 
 class Attendance:
@@ -241,6 +263,16 @@ class Attendance:
         delegate = self._delegate_at.get(seat)
         return self.registration_open and delegate is not None and delegate in self._registered
 
+    def is_card_seat(self, seat: int) -> bool:
+        """The seat's unit has reported a card: its presence is the card's."""
+        return seat in self._card_seats
+
+    def card_seen(self, seat: int) -> None:
+        """The seat's unit reported a card (even one refused): its presence key alone no
+        longer makes it present."""
+        self._card_seats.add(seat)
+        self._inverted.discard(seat)
+
     def unit_presence(self, seat: int, present: bool, card: str | None) -> tuple[bool, bool]:
         """A presence event from the seat's unit, as the core should take it: (present,
         confirms). During a roll call the first press of a delegate not yet confirmed
@@ -290,14 +322,20 @@ class Attendance:
     def move(self, move: SeatMove) -> None:
         """The delegate of `move.from_seat` sits at `move.to_seat` (the core checked both):
         a present delegate is present at the new seat, their period there starting now."""
-        was_present = move.from_seat in self.present_seats
-        if was_present:
+        was_present = move.from_seat is not None and move.from_seat in self.present_seats
+        if move.from_seat is not None and was_present:
             self.set_present(move.from_seat, False, move.at)
+        if move.to_seat in self.present_seats:
+            self.set_present(move.to_seat, False, move.at)  # its former delegate leaves
         self.seating.move(move)
-        if move.from_seat in self._voting_seats:
-            self._voting_seats = (self._voting_seats - {move.from_seat}) | {move.to_seat}
-        self._card_seats.discard(move.from_seat)
-        self._inverted.discard(move.from_seat)
+        voting_seats = self._voting_seats - {move.from_seat, move.to_seat}
+        if move.delegate in self._voting:
+            voting_seats |= {move.to_seat}
+        self._voting_seats = frozenset(voting_seats)
+        if move.from_seat is not None:
+            self._card_seats.discard(move.from_seat)
+            self._inverted.discard(move.from_seat)
+        self._inverted.discard(move.to_seat)
         if was_present:
             self.set_present(move.to_seat, True, move.at)
         if self.recording:
@@ -402,6 +440,7 @@ class Attendance:
     def _seating_changes(self) -> dict[str, str | None]:
         changes: dict[int, str | None] = {}
         for move in self.seating.moves:
-            changes[move.from_seat] = self._delegate_at.get(move.from_seat)
+            if move.from_seat is not None:
+                changes[move.from_seat] = self._delegate_at.get(move.from_seat)
             changes[move.to_seat] = self._delegate_at.get(move.to_seat)
         return {str(seat): changes[seat] for seat in sorted(changes)}

@@ -231,6 +231,22 @@ class Ballots:
             self.weight_of[to_seat] = weight
         return self.presence_leds((from_seat, to_seat))
 
+    def seat_card(self, delegate_id: str, from_seat: int | None, to_seat: int) -> list[Effect]:
+        """A card seats `delegate_id` at `to_seat` (no vote holds the keypads; the core checked
+        it): from `from_seat` (None: the delegate had no seat), taking `to_seat` from whoever
+        sat there. Their right to vote and weight go with them."""
+        delegate = self.hall.delegate(delegate_id)
+        seats: list[int] = [to_seat]
+        if from_seat is not None:
+            self._delegate_at.pop(from_seat, None)
+            self.weight_of.pop(from_seat, None)
+            seats.append(from_seat)
+        self._delegate_at[to_seat] = delegate
+        self.weight_of.pop(to_seat, None)
+        if delegate.voting:
+            self.weight_of[to_seat] = delegate.weight
+        return self.presence_leds(seats)
+
     def _totals_for(self, vote: Vote) -> tuple[int, int]:
         """Members entitled and all members of the body: heads, or weights when weighted."""
         if vote.definition.weighted:

@@ -466,6 +466,28 @@ class Floor:
         self._changed = True
         return self._flush("move-delegate", now)
 
+    def seat_card(
+        self, seat: int, delegate_id: str, from_seat: int | None, now: float
+    ) -> list[Effect]:
+        """A card seats `delegate_id` at `seat` (from `from_seat`, or from no seat): whoever
+        sat there loses the seat, their microphone and their places on the lists."""
+        now = self._clock(now)
+        if seat in self._live:
+            self._end(seat, now, "moved")
+        for items in self._by_item.values():
+            entry = items.entry.pop(seat, None)
+            if entry is not None:
+                items.order[entry[0]].remove(seat)
+                self._dirty_lists.add(entry[0])
+        self._pos.pop(seat, None)
+        self._delegate_of[seat] = None
+        self._mark(seat)
+        self._changed = True
+        if from_seat is not None:
+            return self.move_delegate(from_seat, seat, now)
+        self._delegate_of[seat] = delegate_id
+        return self._flush("move-delegate", now)
+
     def restate(self, seat: int) -> list[Effect]:
         """The commands that bring a restarted unit back to what the floor last told it."""
         if seat not in self._seats:

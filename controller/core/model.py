@@ -41,6 +41,8 @@ class Delegate:
     weight: int = 1
     # A member who may vote. A secretary at a seat is usually not one.
     voting: bool = True
+    # The UIDs of the delegate's cards (upper-case hex), for seats with card readers.
+    cards: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

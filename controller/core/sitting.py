@@ -153,6 +153,9 @@ def _check_hall(hall: Hall) -> None:
     delegate_ids = [d.id for d in hall.delegates]
     if len(set(delegate_ids)) != len(delegate_ids):
         raise HallError("two delegates share an id")
+    cards = [uid.upper() for d in hall.delegates for uid in d.cards]
+    if len(set(cards)) != len(cards):
+        raise HallError("two delegates share a card")
     numbers = [s.number for s in hall.seats]
     if len(set(numbers)) != len(numbers):
         raise HallError("two seats share a number")
@@ -202,6 +205,11 @@ class MeetingCore:
         self._seats: dict[int, Seat] = {s.number: s for s in hall.seats}
         # Seats with a delegate now (the hall's chart, changed by moves).
         self._seated = {s.number for s in hall.seats if s.delegate is not None}
+        # Card UID (upper-case hex) -> its delegate. A hall without cards keeps the seat's
+        # presence key as it always was (journals of earlier releases replay unchanged).
+        self._card_owner: dict[str, str] = {
+            uid.upper(): d.id for d in hall.delegates for uid in d.cards
+        }
 
         self.attendance = Attendance(hall)
         self.floor = Floor(hall)
@@ -500,6 +508,15 @@ class MeetingCore:
                     "presence.rejected", {"at": inp.at, "seat": seat, "reason": "unknown-seat"}
                 )
             ]
+        effects: list[Effect] = []
+        if self._card_owner:
+            if inp.present and inp.card is not None:
+                refused, effects = self._card_in(seat, inp.card.upper(), inp.at)
+                if refused is not None:
+                    return refused
+            elif inp.present and self.attendance.is_card_seat(seat):
+                # A card-reader seat is present by its card, never by its key alone.
+                return self._presence_refused(seat, inp.at, "card-required")
         if seat not in self._seated:
             return [
                 Notification(
@@ -508,7 +525,69 @@ class MeetingCore:
                 Beep(seat, BeepPattern.REJECT),
             ]
         present, confirms = self.attendance.unit_presence(seat, inp.present, inp.card)
-        return self._apply_presence(seat, present, inp.at, "unit", confirm=confirms)
+        effects += self._apply_presence(seat, present, inp.at, "unit", confirm=confirms)
+        return effects
+
+    def _presence_refused(self, seat: int, at: float, reason: str, **data: Any) -> list[Effect]:
+        """A card (or a key at a card-reader seat) refused: the seat is absent, and says so."""
+        effects: list[Effect] = []
+        if self.attendance.is_present(seat):
+            effects += self._apply_presence(seat, False, at, "unit")
+        effects.append(
+            Notification("presence.rejected", {"at": at, "seat": seat, "reason": reason, **data})
+        )
+        effects.append(Beep(seat, BeepPattern.REJECT))
+        return effects
+
+    def _card_in(self, seat: int, card: str, at: float) -> tuple[list[Effect] | None, list[Effect]]:
+        """A card in the seat's reader, in a hall that names cards: (the refusal, or None and
+        the effects of seating the card's delegate there when it was another's seat)."""
+        self.attendance.card_seen(seat)
+        owner = self._card_owner.get(card)
+        if owner is None:
+            return self._presence_refused(seat, at, "unknown-card", card=card), []
+        seating = self.attendance.seating
+        if owner == seating.delegate_at(seat):
+            return None, []
+        elsewhere = seating.seat_of(owner)
+        if elsewhere is not None and self.attendance.is_present(elsewhere):
+            refused = self._presence_refused(
+                seat, at, "present-elsewhere", card=card, delegate=owner, elsewhere=elsewhere
+            )
+            return refused, []
+        active = self.ballots.active
+        if active is not None:
+            refused = self._presence_refused(
+                seat, at, "vote-active", card=card, delegate=owner, vote=active.vote_id
+            )
+            return refused, []
+        # The card's delegate sits here now: a move, journaled by this very input.
+        effects: list[Effect] = []
+        if self.attendance.is_present(seat):
+            effects += self._apply_presence(seat, False, at, "unit")
+        held = {d.vote_id for record in self.history for d, _ in record.votes}
+        held |= {v for v, vote in self.ballots.votes.items() if vote.opened_at is not None}
+        move = SeatMove(
+            at,
+            owner,
+            elsewhere,
+            seat,
+            "",
+            held=frozenset(held),
+            card=card,
+            unseated=seating.delegate_at(seat),
+        )
+        was_quorate = self.attendance.quorate
+        self.attendance.move(move)
+        self.attendance.card_seen(seat)
+        if elsewhere is not None:
+            self._seated.discard(elsewhere)
+        self._seated.add(seat)
+        effects += self.ballots.seat_card(owner, elsewhere, seat)
+        effects += self.floor.seat_card(seat, owner, elsewhere, at)
+        effects.append(Notification("seat.moved", {**move.to_json(), "at": at}))
+        effects.extend(self._quorum_effects(was_quorate, at))
+        return None, effects
 
     def _on_set_presence(self, inp: SetPresence) -> list[Effect]:
         self._seat(inp.seat)
