@@ -316,12 +316,10 @@ class DelegateConfig(_Model):
     def _card_uids(cls, v: list[str]) -> list[str]:
         uids = []
         for uid in v:
-            if not re.fullmatch(
-                r"(?:[0-9A-Fa-f]{2}){4}|(?:[0-9A-Fa-f]{2}){7}|(?:[0-9A-Fa-f]{2}){10}", uid
-            ):
+            if not re.fullmatch(r"[0-9A-Fa-f]{8}|[0-9A-Fa-f]{14}", uid) or int(uid, 16) == 0:
                 raise ValueError(
-                    f"card {uid!r} is not a card UID: write 8, 14 or 20 hex digits"
-                    ' (4, 7 or 10 bytes), e.g. "04A1B2C3D4E5F6"'
+                    f"card {uid!r} is not a card UID: write 8 or 14 hex digits"
+                    ' (a 4- or 7-byte UID, as the reader gives it), e.g. "04A1B2C3D4E5F6"'
                 )
             uids.append(uid.upper())
         return uids
@@ -380,15 +378,15 @@ class HallConfigModel(_Model):
                 "body.members",
                 f"{self.body.members} members, but {voting} delegates are voting members",
             )
-        holders: dict[str, str] = {}
+        holders: dict[int, str] = {}
         for i, delegate in enumerate(self.delegates):
             for uid in delegate.cards:
-                if uid in holders:
+                if int(uid, 16) in holders:
                     raise _KeyedError(
                         f"delegates[{i}].cards",
-                        f"card {uid} is already delegate {holders[uid]!r}'s",
+                        f"card {uid} is already delegate {holders[int(uid, 16)]!r}'s",
                     )
-                holders[uid] = delegate.id
+                holders[int(uid, 16)] = delegate.id
         delegates = {d.id for d in self.delegates}
         seated: dict[str, int] = {}
         for i, seat in enumerate(self.seats):

@@ -149,11 +149,23 @@ class SittingRecord:
     moves: tuple[SeatMove, ...] = ()
 
 
+def card_number(uid: str) -> int | None:
+    """A card UID as the reader's CARD_ID holds it (hex, any case, leading zeros or not);
+    None: not a card UID."""
+    try:
+        number = int(uid, 16)
+    except ValueError:
+        return None
+    return number if 0 < number < 1 << 64 and uid.isalnum() else None
+
+
 def _check_hall(hall: Hall) -> None:
     delegate_ids = [d.id for d in hall.delegates]
     if len(set(delegate_ids)) != len(delegate_ids):
         raise HallError("two delegates share an id")
-    cards = [uid.upper() for d in hall.delegates for uid in d.cards]
+    cards = [card_number(uid) for d in hall.delegates for uid in d.cards]
+    if None in cards:
+        raise HallError("a delegate's card is not a hex UID")
     if len(set(cards)) != len(cards):
         raise HallError("two delegates share a card")
     numbers = [s.number for s in hall.seats]
@@ -205,10 +217,13 @@ class MeetingCore:
         self._seats: dict[int, Seat] = {s.number: s for s in hall.seats}
         # Seats with a delegate now (the hall's chart, changed by moves).
         self._seated = {s.number for s in hall.seats if s.delegate is not None}
-        # Card UID (upper-case hex) -> its delegate. A hall without cards keeps the seat's
-        # presence key as it always was (journals of earlier releases replay unchanged).
-        self._card_owner: dict[str, str] = {
-            uid.upper(): d.id for d in hall.delegates for uid in d.cards
+        # Card UID (as a number: the reader's CARD_ID) -> its delegate. A hall without cards
+        # keeps the seat's presence key as it always was (earlier journals replay unchanged).
+        self._card_owner: dict[int, str] = {
+            number: d.id
+            for d in hall.delegates
+            for uid in d.cards
+            if (number := card_number(uid)) is not None
         }
 
         self.attendance = Attendance(hall)
@@ -511,7 +526,7 @@ class MeetingCore:
         effects: list[Effect] = []
         if self._card_owner:
             if inp.present and inp.card is not None:
-                refused, effects = self._card_in(seat, inp.card.upper(), inp.at)
+                refused, effects = self._card_in(seat, inp.card, inp.at)
                 if refused is not None:
                     return refused
             elif inp.present and self.attendance.is_card_seat(seat):
@@ -543,7 +558,9 @@ class MeetingCore:
         """A card in the seat's reader, in a hall that names cards: (the refusal, or None and
         the effects of seating the card's delegate there when it was another's seat)."""
         self.attendance.card_seen(seat)
-        owner = self._card_owner.get(card)
+        number = card_number(card)
+        owner = None if number is None else self._card_owner.get(number)
+        card = card[:32].upper()  # as notes and the record show it
         if owner is None:
             return self._presence_refused(seat, at, "unknown-card", card=card), []
         seating = self.attendance.seating

@@ -62,9 +62,14 @@ def test_the_own_card_makes_the_seat_present_and_taking_it_out_absent() -> None:
     assert core.attendance.is_present(2)
     remove(core, 2)
     assert not core.attendance.is_present(2)
-    # UIDs are hex: case does not matter.
-    insert(core, 2, card(2).lower())
+    # UIDs are numbers in hex: case and leading zeros (the driver drops them) do not matter.
+    remove(core, 2)
+    insert(core, 2, card(2).lower().lstrip("0"))
     assert core.attendance.is_present(2)
+    # Garbage from a unit is an unknown card, and the seat stays absent.
+    remove(core, 2)
+    assert reason(insert(core, 2, "not-a-card")) == "unknown-card"
+    assert not core.attendance.is_present(2)
 
 
 def test_another_delegates_card_seats_that_delegate_there() -> None:
