@@ -26,7 +26,7 @@ import random
 import secrets
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -35,7 +35,7 @@ from typing import Protocol, Self, TypeVar
 
 from chamber.drivers.mosquitto import CONTROLLER_USER, WALL_USER, Mosquitto, hall_broker
 from chamber.drivers.topology import Broker, LineKind, Topology, UnitRef
-from chamber.protocols import micunit, mqtt
+from chamber.protocols import keypad, micunit, mqtt
 from chamber.simulator.delegates import Action, ActionKind, GroundTruth, Press
 from chamber.simulator.faults import IP_LINE, FaultKind, FaultRates, Faults
 from chamber.simulator.ipunits import (
@@ -111,8 +111,11 @@ class SimulatedHall:
         broker_control: BrokerControl | None = None,
         runtime_dir: Path | None = None,
         wall: bool = True,
+        card_readers: Collection[int] = (),
     ) -> None:
         self.config = config
+        # Seats whose keypads have a card reader (keypad_modbus.md §3.4).
+        self.card_readers = frozenset(card_readers)
         self.wire_time = wire_time
         self.seed = seed
         self.rng = random.Random(seed)
@@ -147,7 +150,9 @@ class SimulatedHall:
             if su.keypad is not None:
                 serial = f"KP-SIM-{su.seat:05d}"
                 keypads.setdefault(su.keypad.line, []).append(
-                    KeypadUnitSim(su.seat, su.keypad, serial)
+                    KeypadUnitSim(
+                        su.seat, su.keypad, serial, card_reader=su.seat in self.card_readers
+                    )
                 )
                 self._seat_keypad[su.seat] = su.keypad
             if su.mic is not None:
@@ -407,6 +412,22 @@ class SimulatedHall:
         if seat in self.ip_units:
             return self.ip_units[seat].set_presence(present)
         raise SimulatorError(f"seat {seat} has no presence key")
+
+    def insert_card(self, seat: int, uid: int | str) -> Press | None:
+        """A delegate puts a card (its UID, a number or hex) in the seat's reader."""
+        if (kp := self._keypad_host(seat)) is None:
+            raise SimulatorError(f"seat {seat} has no keypad")
+        number = int(uid, 16) if isinstance(uid, str) else uid
+        try:
+            return kp[0].insert_card(kp[1], number)
+        except keypad.KeypadUsageError as e:
+            raise SimulatorError(f"seat {seat}: {e}") from None
+
+    def remove_card(self, seat: int) -> Press | None:
+        """The card is taken out of the seat's reader."""
+        if (kp := self._keypad_host(seat)) is None:
+            raise SimulatorError(f"seat {seat} has no keypad")
+        return kp[0].remove_card(kp[1])
 
     def mic_request(self, seat: int) -> Press:
         if (ref := self._seat_mic.get(seat)) is not None:

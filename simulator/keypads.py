@@ -68,12 +68,15 @@ class KeypadUnitSim:
         *,
         boot_count: int = 1,
         contract: tuple[int, int] = keypad.PROTOCOL_VERSION,
+        card_reader: bool = False,
     ) -> None:
         self.seat = seat
         self.ref = ref
         identity = keypad.Identity(
             key_count=KEYS, maker=MAKER, serial_number=serial, protocol_version=contract
         )
+        if card_reader:
+            identity = replace(identity, features=identity.features | keypad.Feature.CARD_READER)
         self.registers = keypad.KeypadRegisters(identity, boot_count=boot_count)
         # Every LED blinks for a technician until then (loop time), in this start of the
         # unit (keypad_modbus.md §3.7: a restart ends it).
@@ -161,6 +164,28 @@ class _KeypadHost:
         kind = PressKind.PRESENCE_ON if present else PressKind.PRESENCE_OFF
         now = asyncio.get_running_loop().time()
         press = Press(unit.seat, kind, 0, now, event.seq, unit.name)
+        self._truth.record(press)
+        return press
+
+    def insert_card(self, address: int, uid: int) -> Press | None:
+        """A delegate puts a card in the unit's reader (keypad_modbus.md §3.4): the unit is
+        present with CARD_ID set; None when a card was in already (CARD_ID changes, no event)."""
+        event = self.units[address].registers.insert_card(uid)
+        return self._presence_press(address, event, present=True)
+
+    def remove_card(self, address: int) -> Press | None:
+        """The card is taken out: the unit is absent; None when there was no card."""
+        event = self.units[address].registers.remove_card()
+        return self._presence_press(address, event, present=False)
+
+    def _presence_press(
+        self, address: int, event: keypad.KeyEvent | None, *, present: bool
+    ) -> Press | None:
+        if event is None:
+            return None
+        unit = self.units[address]
+        kind = PressKind.PRESENCE_ON if present else PressKind.PRESENCE_OFF
+        press = Press(unit.seat, kind, 0, asyncio.get_running_loop().time(), event.seq, unit.name)
         self._truth.record(press)
         return press
 
