@@ -494,6 +494,8 @@ WORDS: dict[Language, dict[str, str]] = {
         "moves": "Đại biểu chuyển chỗ ngồi",
         "move": "{name}: từ ghế số {from_seat} sang ghế số {to_seat}",
         "move_card": "{name}: ngồi ghế số {to_seat} bằng thẻ của mình",
+        "move_card_from": "{name}: ngồi ghế số {to_seat} (trước đó là ghế của {other}) bằng thẻ"
+        " của mình",
     },
     Language.EN: {
         "minutes": "Minutes of the sitting",
@@ -552,6 +554,7 @@ WORDS: dict[Language, dict[str, str]] = {
         "moves": "Delegates moved to another seat",
         "move": "{name}: from seat {from_seat} to seat {to_seat}",
         "move_card": "{name}: took seat {to_seat} with their own card",
+        "move_card_from": "{name}: took seat {to_seat} (until then {other}'s) with their own card",
     },
 }
 
@@ -772,7 +775,11 @@ def _attendance_html(
     if moves:
         out.append(f"<p>{_e(w['moves'])}:</p><ul>")
         for move in moves:
-            line = w["move" if move.card is None else "move_card"].format(
+            template = "move" if move.card is None else "move_card"
+            if move.unseated is not None:
+                template = "move_card_from"
+            line = w[template].format(
+                other=names.get(move.unseated or "", move.unseated),
                 name=names.get(move.delegate, move.delegate),
                 from_seat=move.from_seat,
                 to_seat=move.to_seat,
