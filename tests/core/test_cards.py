@@ -210,6 +210,8 @@ def test_a_press_counts_only_for_the_holder_of_the_card_in_that_seat(
     in_reader: dict[int, str | None] = {}
     # Seats whose unit has shown a card (a seat that never has keeps its presence key).
     carded: set[int] = set()
+    # Per vote, who each counted press was made by (seat -> delegate), when it was made.
+    pressed_by: dict[str, dict[int, str]] = {}
     votes = 0
     at = 1.0
     for kind, seat, arg in steps:
@@ -228,6 +230,11 @@ def test_a_press_counts_only_for_the_holder_of_the_card_in_that_seat(
             before = dict(vote._choice_of_seat) if vote is not None else {}
             core.handle(VoteKeyPressed(at=at, seat=seat, key=arg))
             counted = vote is not None and vote._choice_of_seat.get(seat) != before.get(seat)
+            if counted:
+                assert vote is not None
+                holder = core.attendance.seating.delegate_at(seat)
+                assert holder is not None
+                pressed_by.setdefault(vote.vote_id, {})[seat] = holder
             if counted and seat in carded:
                 uid = in_reader.get(seat)
                 # Counted: the card in this reader is the seat's delegate's own.
@@ -253,8 +260,9 @@ def test_a_press_counts_only_for_the_holder_of_the_card_in_that_seat(
                 uid = in_reader.get(s)
                 assert uid is not None
                 assert owner.get(uid) == chart.get(s)
-        # Every counted choice of the open vote is a present holder's.
+        # Every choice of the open vote is the one of the delegate who pressed it with their
+        # own card (or at a seat without a reader), and that delegate still sits there.
         vote = core.ballots.active
         if vote is not None:
             for s in vote._choice_of_seat:
-                assert s in chart
+                assert pressed_by[vote.vote_id][s] == chart.get(s)
