@@ -167,3 +167,46 @@ async def test_annul_rerun_and_a_show_of_hands_from_the_keys(hall: Hall) -> None
         assert result["manual"] == "show-of-hands"
         assert [t["count"] for t in result["totals"]] == [30, 6, 4]
         assert result["outcome"]["adopted"] is True
+
+
+async def test_a_dismissal_is_made_and_decided_under_two_thirds_from_the_console(
+    hall: Hall,
+) -> None:
+    """Issue 12's test of done: a bãi nhiệm vote made from the console under its own rule,
+    opened, voted and closed: 33 of 50 yes does not dismiss, as ⌈2 x 50 / 3⌉ = 34."""
+    await hall.open_sitting()
+    hall.arrive(range(1, 41))
+    client = ApiClient(hall.url, hall.chair, clock=frozen)
+    app = ChamberConsole(client, clock=frozen)
+    async with app.run_test(size=(120, 50)) as pilot:
+        async with asyncio.timeout(20):
+            await client.wait_for(lambda c: c.mirror.attendance().present == 40)
+        await pilot.press("n")
+        dialog = await until_screen(app, NewVoteScreen)
+        await pilot.pause()
+        dialog.query_one("#kind", Select).value = "dismissal"
+        await pilot.pause()
+        assert text(dialog, "#warning") == ""
+        title = dialog.query_one("#title", Input)
+        title.value = "Bãi nhiệm đại biểu Nguyễn Văn A"
+        title.focus()
+        await pilot.press("enter")
+        async with asyncio.timeout(20):
+            await client.wait_for(lambda c: len(c.mirror.votes()) == 1)
+        vote_id = client.mirror.votes()[0].vote_id
+        vote = await daemon_vote(hall, vote_id)
+        assert (vote["kind"], vote["rule"], vote["mode"], vote["warnings"]) == (
+            "dismissal",
+            "vn-two-thirds",
+            "secret",
+            [],
+        )
+    async with hall.http() as http:
+        assert (await http.post(f"/api/votes/{vote_id}/open")).is_success
+        for seat in range(1, 41):
+            key = 1 if seat <= 33 else 2
+            hall.daemon.runtime.feed(VoteKeyPressed(at=hall.clock.now(), seat=seat, key=key))
+        assert (await http.post(f"/api/votes/{vote_id}/close")).is_success
+    vote = await daemon_vote(hall, vote_id)
+    assert vote["result"]["outcome"]["required"] == 34
+    assert vote["result"]["outcome"]["adopted"] is False
