@@ -5,10 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
-from tests.torture.harness import Options, run
+from tests.torture.harness import Figures, Options, run
+
+
+async def _run_until_signalled(options: Options) -> Figures:
+    """`run`, cancelled by SIGTERM or SIGHUP as by Ctrl-C: the harness then stops the
+    daemon, the broker and the simulator it started (a plain SIGTERM would end this process
+    at once and leave them running)."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, task.cancel)
+    return await run(options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         report=args.report,
         keep=args.keep,
     )
-    figures = asyncio.run(run(options))
+    try:
+        figures = asyncio.run(_run_until_signalled(options))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print(f"stopped before the end (seed {options.seed}); nothing was judged")
+        return 130
     print(figures.summary())
     if args.report is not None:
         args.report.write_text(
