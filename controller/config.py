@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Self
@@ -338,6 +339,21 @@ class DelegateConfig(_Model):
         )
 
 
+class TermConfig(_Model):
+    """`[term]`: the council's term (nhiệm kỳ), for the term report (`chamber report`): a
+    sitting belongs to it when it opened on a day from `start` to `end`, in the hall's zone."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.end < self.start:
+            raise ValueError(f"term.end {self.end} is before term.start {self.start}")
+        return self
+
+
 class SeatConfig(SeatWiring):
     """A seat: its place and delegate here, its units (`SeatWiring`) from drivers.topology."""
 
@@ -355,6 +371,7 @@ class HallConfigModel(_Model):
     lines: Annotated[list[LineConfig], Field(max_length=1000)] = []
     mqtt: MqttConfig = MqttConfig()
     seats: Annotated[list[SeatConfig], Field(max_length=MAX_SEATS)]
+    term: TermConfig | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -411,6 +428,15 @@ _unique = unique
 
 
 @dataclass(frozen=True)
+class Term:
+    """A council's term (nhiệm kỳ): its name and the days its sittings open on (inclusive)."""
+
+    name: str
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
 class HallConfig(Topology):
     """A validated hall: its wiring (a `Topology`, what drivers and the simulator read) and
     the core's `Hall`."""
@@ -418,6 +444,7 @@ class HallConfig(Topology):
     hall: Hall = field(kw_only=True)
     timezone: str = field(default="UTC", kw_only=True)
     place: str = field(default="", kw_only=True)
+    term: Term | None = field(default=None, kw_only=True)
 
     @property
     def topology(self) -> Topology:
@@ -473,6 +500,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         source=source,
         timezone=model.hall.timezone,
         place=model.hall.place,
+        term=Term(model.term.name, model.term.start, model.term.end) if model.term else None,
     )
 
 
