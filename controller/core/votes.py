@@ -215,6 +215,18 @@ class VoteResult:
         return self.annulled is None
 
     def to_json(self, options: tuple[str, ...]) -> dict[str, Any]:
+        """The result as JSON, made once per result: a decided result never changes (an
+        annulment makes a new one), and every refresh of the read model puts each result in
+        several views. The copy returned is shallow; its lists are the same objects each time,
+        which the stream's differ passes over by identity (`patch.diff`). Callers add keys to
+        it; none changes what it holds."""
+        made = self.__dict__.get("_rendered")
+        if made is None or made[0] != options:
+            made = (options, self._json(options))
+            self.__dict__["_rendered"] = made  # a frozen dataclass: kept beside its fields
+        return dict(made[1])
+
+    def _json(self, options: tuple[str, ...]) -> dict[str, Any]:
         return {
             "vote_id": self.vote_id,
             "totals": [

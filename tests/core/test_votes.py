@@ -646,3 +646,43 @@ def test_whether_a_press_counts_is_decided_in_one_order() -> None:
     assert vote.heads == [1, 0, 0]
     assert refusal(1, 2) is PressRejected.ALREADY_VOTED
     assert refusal(2, 2) is None
+
+
+# --- a decided result's JSON --------------------------------------------------------------------
+
+
+def test_a_decided_result_is_rendered_once_and_an_annulment_renders_anew() -> None:
+    """Every refresh puts each decided result in several views: it is made once, its lists
+    the same objects each time (the differ passes over them by identity), and a result that
+    changes (an annulment makes a new one) is made again."""
+    core = opened(make_hall(10))
+    created(core)
+    core.handle(OpenVote(at=2.0, vote_id="v1"))
+    for seat in (1, 2, 3):
+        press(core, 3.0, seat, 1)
+    press(core, 3.0, 4, 2)
+    core.handle(CloseVote(at=4.0, vote_id="v1"))
+    result = core.votes["v1"].result
+    assert result is not None
+    options = core.votes["v1"].definition.options
+    first, second = result.to_json(options), result.to_json(options)
+    assert first == second
+    assert first is not second
+    assert first["choices"] is second["choices"]
+    assert first["choices"] == [
+        {"seat": 1, "key": 1},
+        {"seat": 2, "key": 1},
+        {"seat": 3, "key": 1},
+        {"seat": 4, "key": 2},
+    ]
+    first["did_not_vote_seats"] = [5]
+    assert "did_not_vote_seats" not in result.to_json(options)
+    # Other labels (another language) are not served from the first rendering.
+    other = tuple(label.upper() for label in options)
+    assert [t["label"] for t in result.to_json(other)["totals"]] == list(other)
+    core.handle(AnnulVote(at=5.0, vote_id="v1", reason="Hệ thống hỏng"))
+    annulled = core.votes["v1"].result
+    assert annulled is not None
+    assert annulled is not result
+    assert annulled.to_json(options)["annulled"] == {"reason": "Hệ thống hỏng", "at": 5.0}
+    assert result.to_json(options)["annulled"] is None
