@@ -528,16 +528,24 @@ class Ballots:
             )
         ]
 
-    def open(self, inp: OpenVote) -> list[Effect]:
-        vote = self.vote(inp.vote_id)
-        vote.check(VoteCommand.OPEN)
+    def open_refusal(self, vote: Vote) -> CommandRejected | None:
+        """Why prepared `vote` cannot be opened now (another vote holds the keypads, or it
+        needs a quorum the hall lacks), or None."""
         if self.active is not None:
-            raise CommandRejected(
+            return CommandRejected(
                 "vote.another_active", vote=self.active.vote_id, state=self.active.state.value
             )
         if vote.definition.quorum_required and not self.attendance.quorate:
             q = self.attendance.quorum_json()
-            raise CommandRejected("vote.no_quorum", present=q["present"], required=q["required"])
+            return CommandRejected("vote.no_quorum", present=q["present"], required=q["required"])
+        return None
+
+    def open(self, inp: OpenVote) -> list[Effect]:
+        vote = self.vote(inp.vote_id)
+        vote.check(VoteCommand.OPEN)
+        refusal = self.open_refusal(vote)
+        if refusal is not None:
+            raise refusal
         electorate = frozenset(self.attendance.voting_present)
         vote.open(inp.at, electorate)
         self.active = vote

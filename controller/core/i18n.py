@@ -220,6 +220,11 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "sitting.id_missing": "Kỳ họp cần có mã.",
                 "sitting.none_held": "Chưa có kỳ họp nào được tổ chức.",
                 "sitting.not_found": "Không có kỳ họp {sitting}.",
+                "sitting.file_invalid": "Tệp kỳ họp không dùng được: {problem}.",
+                "sitting.file_mismatch": (
+                    "Kỳ họp {sitting} đang diễn ra với chương trình khác với chương trình trong "
+                    "tệp; cần bế mạc trước, hoặc sửa tệp cho khớp."
+                ),
                 "agenda.item_not_found": "Không có nội dung {item} trong chương trình kỳ họp.",
                 "agenda.ids_invalid": (
                     "Mã các nội dung trong chương trình phải khác nhau và không được để trống."
@@ -267,6 +272,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "vote.no_quorum": (
                     "Chưa đủ số lượng đại biểu: có mặt {present} đại biểu, cần {required}."
                 ),
+                "vote.none_prepared": "Không còn biểu quyết nào đã chuẩn bị để mở.",
                 "vote.rerun_not_annulled": (
                     "Biểu quyết {vote} đang ở trạng thái “{state}”: chỉ biểu quyết đã bị hủy "
                     "kết quả mới được biểu quyết lại."
@@ -393,6 +399,11 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "sitting.id_missing": "a sitting needs an id",
                 "sitting.none_held": "no sitting has been held",
                 "sitting.not_found": "no sitting {sitting}",
+                "sitting.file_invalid": "the sitting file cannot be used: {problem}",
+                "sitting.file_mismatch": (
+                    "sitting {sitting} is open with another agenda than the file's; close it "
+                    "first, or make the file agree"
+                ),
                 "agenda.item_not_found": "no agenda item {item}",
                 "agenda.ids_invalid": "agenda item ids must be unique and not empty",
                 "seat.not_found": "no seat {seat}",
@@ -423,6 +434,7 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "vote.not_amendable": "vote {vote} is {state}: cannot change it",
                 "vote.not_changeable": "vote {vote} cannot be changed now",
                 "vote.no_quorum": "no quorum: {present} members present, {required} needed",
+                "vote.none_prepared": "no prepared vote is left to open",
                 "vote.rerun_not_annulled": (
                     "vote {vote} is {state}: only an annulled vote is run again"
                 ),

@@ -134,14 +134,28 @@ class UnitRestarted(Input):
 class AgendaItemSpec:
     id: str
     title: str
+    # The item's title in English, when the sitting file gives one ("": the Vietnamese only).
+    title_en: str = ""
 
 
 @dataclass(frozen=True)
 class OpenSitting(Input):
+    """Open a sitting with its agenda. The fields after `agenda` come from a prepared sitting
+    file (journals of earlier releases have none of them): the title in English, the date
+    ("YYYY-MM-DD") and place the file names, and who presides and who keeps the minutes,
+    each as a name and, when they are delegates of the hall, their delegate id."""
+
     kind: ClassVar[str] = "open-sitting"
     sitting_id: str
     title: str
     agenda: tuple[AgendaItemSpec, ...] = ()
+    title_en: str = ""
+    date: str = ""
+    place: str = ""
+    chair: str = ""
+    chair_id: str = ""
+    secretary: str = ""
+    secretary_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,22 @@ MAX_ANNUL_REASON: Final = 500
 # The reason for marking a seat present or absent by hand, or for moving a delegate to another
 # seat: a sentence for the minutes.
 MAX_SEAT_REASON: Final = 500
+
+# --- a sitting prepared in advance ------------------------------------------------------------
+
+# A title (of a sitting, an agenda item or a vote): a long Vietnamese resolution title runs to
+# two or three hundred characters ("Nghị quyết về việc phê duyệt ..."); the API takes 500.
+MAX_TITLE: Final = 500
+# A person's name in a sitting file (the chair, the secretary), as the hall file allows.
+MAX_NAME: Final = 200
+# A place ("Hội trường Hội đồng nhân dân tỉnh"), as the hall file allows.
+MAX_PLACE: Final = 100
+# Ids of a sitting and of its agenda items; a prepared vote's id is made of both and its
+# number ("ky-hop-thu-9.2.1") and a vote id holds at most 64 characters.
+MAX_SITTING_ID: Final = 40
+MAX_ITEM_ID: Final = 16
+MAX_VOTE_ID: Final = 64
+# Agenda items of one sitting, and prepared votes of one item: a People's Council's regular
+# sitting has a few dozen items, a budget item a few dozen votes.
+MAX_AGENDA_ITEMS: Final = 100
+MAX_ITEM_VOTES: Final = 100

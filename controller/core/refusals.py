@@ -78,6 +78,10 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "sitting.id_missing": _r(INVALID),
         "sitting.none_held": _r(NOT_FOUND),
         "sitting.not_found": _r(NOT_FOUND, sitting=P.TEXT),
+        # A prepared sitting file: wrong in itself (`problem` names the key or line), or
+        # not the sitting that is open under its id.
+        "sitting.file_invalid": _r(INVALID, problem=P.TEXT),
+        "sitting.file_mismatch": _r(CONFLICT, sitting=P.TEXT),
         "agenda.item_not_found": _r(NOT_FOUND, item=P.TEXT),
         "agenda.ids_invalid": _r(INVALID),
         # --- seats and attendance ---------------------------------------------------------------
@@ -108,6 +112,7 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "vote.not_amendable": _r(CONFLICT, vote=P.TEXT, state=P.VOTE_STATE),
         "vote.not_changeable": _r(CONFLICT, vote=P.TEXT),
         "vote.no_quorum": _r(CONFLICT, present=P.INT, required=P.INT),
+        "vote.none_prepared": _r(CONFLICT),
         "vote.rerun_not_annulled": _r(CONFLICT, vote=P.TEXT, state=P.VOTE_STATE),
         "vote.rerun_done": _r(CONFLICT, vote=P.TEXT, rerun=P.TEXT),
         "vote.annul_not_closed": _r(CONFLICT, vote=P.TEXT),

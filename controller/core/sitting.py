@@ -106,7 +106,7 @@ from chamber.controller.core.model import Hall, Seat
 from chamber.controller.core.participation import Participation, SpeechLike
 from chamber.controller.core.rules import validate_threshold
 from chamber.controller.core.snapshots import participation, sitting_json, snapshot
-from chamber.controller.core.votes import Vote, VoteDefinition, VoteResult
+from chamber.controller.core.votes import Vote, VoteDefinition, VoteResult, VoteState
 
 # Unit inputs for the floor: rejected with a notification when no sitting is open.
 FLOOR_UNIT_INPUTS: tuple[type[Input], ...] = (
@@ -147,6 +147,9 @@ class SittingRecord:
     registrations: tuple[Registration, ...] = ()
     marks: tuple[PresenceMark, ...] = ()
     moves: tuple[SeatMove, ...] = ()
+    # The command that opened it: the title in English, date, place, chair and secretary a
+    # prepared sitting file gave (all empty for a sitting opened by hand).
+    opening: OpenSitting | None = None
 
 
 def card_number(uid: str) -> int | None:
@@ -238,6 +241,8 @@ class MeetingCore:
         self.sitting_opened_at: float | None = None
         self.agenda: tuple[AgendaItemSpec, ...] = ()
         self.current_item: str | None = None
+        # The command that opened the open sitting (its details: `OpenSitting`).
+        self.opening: OpenSitting | None = None
         self.history: list[SittingRecord] = []
         self._speech_mark = 0
 
@@ -403,6 +408,44 @@ class MeetingCore:
                 effects.extend(self.floor.restate(seat))
         return effects
 
+    def next_prepared_vote(self) -> Vote | None:
+        """The prepared vote the chair opens next: in agenda order from the current item on,
+        going round to the items before it (the chair may take the agenda out of order), each
+        item's votes in the order they were prepared; votes of no agenda item come last."""
+        order = [item.id for item in self.agenda]
+        if self.current_item in order:
+            at = order.index(self.current_item)
+            order = order[at:] + order[:at]
+        rank = {item_id: n for n, item_id in enumerate(order)}
+        best: tuple[int, int, Vote] | None = None
+        for made, vote in enumerate(self.ballots.votes.values()):
+            if vote.state is not VoteState.PREPARED:
+                continue
+            key = (rank.get(vote.definition.item_id or "", len(rank)), made, vote)
+            if best is None or key[:2] < best[:2]:
+                best = key
+        return best[2] if best is not None else None
+
+    def next_vote_inputs(self, at: float) -> list[Input]:
+        """The commands that open the next prepared vote (`next_prepared_vote`) at `at`: the
+        current agenda item moved to the vote's when it is another, then the vote opened.
+        Raises `CommandRejected` (and nothing is to be sent) when it cannot be opened now: no
+        sitting, a vote holding the keypads, no prepared vote left, or no quorum."""
+        self._require_sitting()
+        self._require_no_active_vote()
+        vote = self.next_prepared_vote()
+        if vote is None:
+            raise CommandRejected("vote.none_prepared")
+        refusal = self.ballots.open_refusal(vote)
+        if refusal is not None:
+            raise refusal
+        item = vote.definition.item_id
+        inputs: list[Input] = []
+        if item is not None and item != self.current_item:
+            inputs.append(SetCurrentItem(at, item))
+        inputs.append(OpenVote(at, vote.vote_id))
+        return inputs
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _require_sitting(self) -> None:
@@ -441,6 +484,7 @@ class MeetingCore:
         self.sitting_title = inp.title
         self.sitting_opened_at = inp.at
         self.agenda = inp.agenda
+        self.opening = inp
         self.current_item = item_ids[0] if item_ids else None
         self.ballots.new_sitting()
         self.attendance.start_recording(inp.at)
@@ -476,8 +520,10 @@ class MeetingCore:
                 registrations=tuple(attendance.registrations),
                 marks=tuple(attendance.marks),
                 moves=tuple(attendance.moves),
+                opening=self.opening,
             )
         )
+        self.opening = None
         self.sitting_id = None
         self.sitting_title = ""
         self.sitting_opened_at = None

@@ -15,6 +15,7 @@ from chamber.controller.core.participation import Participation, build_participa
 from chamber.controller.core.votes import ACTIVE_STATES, Vote, VoteResult, VoteState
 
 if TYPE_CHECKING:
+    from chamber.controller.core.inputs import OpenSitting
     from chamber.controller.core.sitting import MeetingCore, SittingRecord
 
 
@@ -54,18 +55,48 @@ def did_not_vote_seats(result: VoteResult) -> list[int]:
     return [s for s in result.electorate_at_close if s not in took_part]
 
 
+def person_json(name: str, delegate_id: str) -> dict[str, Any] | None:
+    """The chair or the secretary a sitting file names: their name and, for a delegate of the
+    hall, the delegate's id; None when the sitting names nobody."""
+    if not name and not delegate_id:
+        return None
+    return {"name": name, "delegate": delegate_id or None}
+
+
+def opening_json(opening: OpenSitting | None) -> dict[str, Any]:
+    """What a prepared sitting file adds to a sitting: its title in English, date, place,
+    chair and secretary (empty and None for a sitting opened by hand)."""
+    if opening is None:
+        return {"title_en": "", "date": "", "place": "", "chair": None, "secretary": None}
+    return {
+        "title_en": opening.title_en,
+        "date": opening.date,
+        "place": opening.place,
+        "chair": person_json(opening.chair, opening.chair_id),
+        "secretary": person_json(opening.secretary, opening.secretary_id),
+    }
+
+
 def sitting_json(core: MeetingCore) -> dict[str, Any]:
-    """The open sitting (or none) and its agenda."""
+    """The open sitting (or none), its agenda and the prepared vote the chair opens next."""
+    following = core.next_prepared_vote() if core.sitting_id is not None else None
     return {
         "open": core.sitting_id is not None,
         "sitting_id": core.sitting_id,
         "title": core.sitting_title,
         "opened_at": core.sitting_opened_at,
         "agenda": [
-            {"id": item.id, "title": item.title, "current": item.id == core.current_item}
+            {
+                "id": item.id,
+                "title": item.title,
+                "title_en": item.title_en,
+                "current": item.id == core.current_item,
+            }
             for item in core.agenda
         ],
         "current_item": core.current_item,
+        **opening_json(core.opening),
+        "next_vote": following.vote_id if following is not None else None,
     }
 
 
@@ -102,6 +133,7 @@ def snapshot(core: MeetingCore) -> dict[str, Any]:
                 "opened_at": r.opened_at,
                 "closed_at": r.closed_at,
                 "votes": len(r.votes),
+                **opening_json(r.opening),
             }
             for r in core.history
         ],
