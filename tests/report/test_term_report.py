@@ -1,0 +1,170 @@
+"""The term report on a generated term of 15 sittings in three journals on two PCs, with a
+rotated journal and backup copies: every delegate's attendance, sessions, time present, votes,
+speeches, questions and absences equal the generator's own count, and no sitting is counted
+twice."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chamber.controller.config import HallConfig, Term, load_config
+from chamber.controller.core.model import Language
+from chamber.controller.report import (
+    Format,
+    ReportError,
+    Sort,
+    TermReport,
+    collect,
+    delegate_csv,
+    duration,
+    render,
+    report_csv,
+    select,
+)
+from tests.report.term import TERM_END, TERM_START, GeneratedTerm, generate_term
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
+
+
+def hall() -> HallConfig:
+    return replace(load_config(EXAMPLE), term=Term("Nhiệm kỳ 2021-2026", TERM_START, TERM_END))
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory: pytest.TempPathFactory) -> GeneratedTerm:
+    import asyncio
+
+    root = tmp_path_factory.mktemp("term")
+    return asyncio.run(generate_term(hall(), root))
+
+
+@pytest.fixture(scope="module")
+def report(term: GeneratedTerm) -> TermReport:
+    return collect(term.paths, hall())
+
+
+def test_every_sitting_of_the_term_once_in_order(term: GeneratedTerm, report: TermReport) -> None:
+    assert [s.sitting_id for s in report.sittings] == list(term.sittings)
+    # The earlier term's sitting is in the first journal, and left out.
+    assert [sid for sid, _ in report.left_out] == [term.before]
+    # Three journals read; the prefix backup of the first and the copy of the third are not.
+    assert len(report.journals) == 3
+    assert sorted(c.path.name for c in report.copies) == ["2022-hdnd.journal", "pc2-hdnd.journal"]
+    for s in report.sittings:
+        assert (s.sessions, s.votes) == term.truth.sittings[s.sitting_id]
+        assert s.opened is not None
+        assert s.opened.date() == term.truth.days[s.sitting_id]
+        assert s.closed is not None
+
+
+def test_each_delegate_matches_the_generator(term: GeneratedTerm, report: TermReport) -> None:
+    assert len(report.delegates) == 50
+    for d in report.delegates:
+        t = term.truth.delegates[d.delegate_id]
+        assert d.sittings_held == 15
+        assert d.sittings_attended == t.sittings_attended, d.delegate_id
+        assert d.sessions_held == sum(s for s, _ in term.truth.sittings.values())
+        assert d.sessions_attended == t.sessions_attended, d.delegate_id
+        assert d.present_s == pytest.approx(t.present_s, abs=1e-6), d.delegate_id
+        assert d.votes_held == t.votes_held, d.delegate_id
+        assert d.votes_taken == t.votes_taken, d.delegate_id
+        assert d.speeches == t.speeches, d.delegate_id
+        assert d.speech_s == pytest.approx(t.speech_s, abs=1e-6), d.delegate_id
+        assert d.questions == t.questions, d.delegate_id
+        assert d.question_s == pytest.approx(t.question_s, abs=1e-6), d.delegate_id
+        got = [(a.sitting.sitting_id, a.whole, a.reason) for a in d.absences]
+        assert sorted(got) == sorted(t.absences), d.delegate_id
+    # The generated term is not trivial: absences, both kinds, secret and open votes.
+    truth = term.truth.delegates.values()
+    assert any(any(w for _, w, _ in t.absences) for t in truth)
+    assert any(any(not w for _, w, _ in t.absences) for t in truth)
+    assert sum(t.questions for t in truth) > 0
+    assert sum(t.speeches for t in truth) > 0
+    assert any(t.votes_taken < t.votes_held for t in truth)
+
+
+def test_the_same_journals_given_twice_count_nothing_twice(
+    term: GeneratedTerm, report: TermReport
+) -> None:
+    files = [
+        p
+        for d in term.paths
+        for p in sorted(d.iterdir())
+        if p.is_file() and not p.name.endswith(("-wal", "-shm", ".head"))
+    ]
+    assert len(files) == 5
+    again = collect([*term.paths, *files, term.paths[0]], hall())
+    assert [s.sitting_id for s in again.sittings] == [s.sitting_id for s in report.sittings]
+    assert [d.votes_taken for d in again.delegates] == [d.votes_taken for d in report.delegates]
+
+
+def test_a_damaged_journal_stops_the_report_naming_it(term: GeneratedTerm, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    copy = bad / "changed.journal"
+    copy.write_bytes((term.paths[1] / "hdnd-ninh-binh.journal").read_bytes())
+    con = sqlite3.connect(copy)
+    con.execute("UPDATE records SET body = replace(body, 'Kỳ họp', 'Kỳ hop') WHERE seq < 200")
+    con.commit()
+    con.close()
+    with pytest.raises(ReportError, match=r"changed\.journal: record \d+ is bad: hash-mismatch"):
+        collect([*term.paths, bad], hall())
+
+
+def test_delegation_filter_and_ranking(report: TermReport) -> None:
+    group = report.delegates[5].group
+    rows = select(report, delegation=group.upper(), sort=Sort.ATTENDANCE)
+    assert rows
+    assert all(d.group == group for d in rows)
+    assert {d.delegate_id for d in rows} == {
+        d.delegate_id for d in report.delegates if d.group == group
+    }
+    keys = [(d.sittings_attended, d.present_s) for d in rows]
+    assert keys == sorted(keys, reverse=True)
+    by_votes = select(report, sort=Sort.VOTES)
+    shares = [d.votes_taken / d.votes_held for d in by_votes]
+    assert shares == sorted(shares, reverse=True)
+    with pytest.raises(ReportError, match="no delegation"):
+        select(report, delegation="Tổ không có")
+
+
+def test_csv_in_vietnamese_and_english(term: GeneratedTerm, report: TermReport) -> None:
+    text = report_csv(report.delegates, Language.VI)
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0][:4] == ["Mã đại biểu", "Họ và tên", "Tổ đại biểu", "Số kỳ họp"]
+    assert len(rows) == 51
+    for row in rows[1:]:
+        t = term.truth.delegates[row[0]]
+        assert int(row[4]) == t.sittings_attended
+        assert int(row[9]) == t.votes_taken
+        assert int(row[10]) == t.speeches
+        assert int(row[12]) == t.questions
+        assert int(row[7]) == int(t.present_s + 0.5)
+    english = list(csv.reader(io.StringIO(report_csv(report.delegates, Language.EN)[1:])))
+    assert english[0][:4] == ["Delegate id", "Name", "Delegation", "Sittings"]
+    one = list(csv.reader(io.StringIO(delegate_csv(report.delegates[0], Language.VI)[1:])))
+    assert [r[0] for r in one[1:]] == list(term.sittings)
+
+
+def test_html_in_vietnamese_words(report: TermReport) -> None:
+    page = render(report, Format.HTML, Language.VI, sort=Sort.SPEECHES)
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page
+    assert "Nhiệm kỳ: Nhiệm kỳ 2021-2026" in page
+    assert "ngày 30 tháng 8 năm 2021" in page  # the first sitting's day
+    assert "Phạm Mạnh Dũng" in page
+    english = render(report, Format.HTML, Language.EN)
+    assert "30 August 2021" in english
+    assert "Sittings attended" in english
+
+
+def test_durations_in_words() -> None:
+    assert duration(528.4, Language.VI) == "8 phút 48 giây"
+    assert duration(7500, Language.VI) == "2 giờ 05 phút"
+    assert duration(40, Language.EN) == "40 s"
