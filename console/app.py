@@ -25,6 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -98,6 +99,7 @@ class ChamberConsole(SittingActions):
     #link { width: 1fr; height: 1; padding: 0 1; }
     #link.down { background: $error; color: $text; text-style: bold; }
     #sitting { height: 1; padding: 0 1; text-style: bold; }
+    #sitting.training { height: auto; max-height: 2; background: $warning-darken-3; }
     .panel { border: round $primary; padding: 0 1; height: 1fr; }
     #chair-top, #tech-top { height: 1fr; }
     #chair-left, #floor, #tech-left, #faults { width: 1fr; }
@@ -376,7 +378,16 @@ class ChamberConsole(SittingActions):
             line = f"{sitting.title}  ·  {label('sitting.item', lang)}: {item}"
         else:
             line = label("sitting.none", lang)
-        self.query_one("#sitting", Static).update(line)
+        widget = self.query_one("#sitting", Static)
+        training = self.client.mirror.training()
+        widget.set_class(training, "training")
+        if training:
+            text = Text()
+            text.append(f" {label('sitting.training', lang)} ", style="bold black on yellow")
+            text.append(f"  {line}")
+            widget.update(text)
+        else:
+            widget.update(line)
 
     def _draw_link(self) -> None:
         link = self.query_one("#link", Static)

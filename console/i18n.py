@@ -27,6 +27,11 @@ LABELS: dict[str, tuple[str, str]] = {
         "DISCONNECTED from the controller — reconnecting…",
     ),
     "sitting.none": ("Chưa khai mạc kỳ họp", "No sitting open"),
+    # Both languages in each: nobody may take a practice hall for a real sitting.
+    "sitting.training": (
+        "ĐÀO TẠO / TRAINING — hội trường mô phỏng, không phải kỳ họp thật",
+        "TRAINING / ĐÀO TẠO — a simulated hall, not a real sitting",
+    ),
     "sitting.item": ("Nội dung", "Agenda item"),
     "sitting.item.none": ("(chưa chọn nội dung)", "(no item chosen)"),
     "attendance": ("Điểm danh", "Attendance"),

@@ -498,6 +498,10 @@ class Mirror:
 
     # --- views -----------------------------------------------------------------------------
 
+    def training(self) -> bool:
+        """The daemon runs a training hall (`[hall] training`): the screen must say so."""
+        return bool(_dict(self.state.get("hall")).get("training"))
+
     def sitting(self) -> SittingView:
         s = _dict(self.state.get("sitting"))
         current = s.get("current_item")

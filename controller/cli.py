@@ -34,8 +34,9 @@ HELP = {
     "demo": "run the demo sitting",
     "sim": "run a simulated hall for tests, the demo and training",
     "console": "the operator console of a running daemon",
+    "training": "a simulated hall, marked as training, for operators to practise on",
 }
-ORDER = ("demo", "config", "run", "sim", "console", "audit", "export")
+ORDER = ("demo", "training", "config", "run", "sim", "console", "audit", "export")
 
 
 def subcommands() -> dict[str, tuple[str, str]]:

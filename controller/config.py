@@ -282,6 +282,9 @@ class HallInfo(_Model):
     # Where the hall is, for the minutes' place and date line ("Ninh Bình, ngày 02 tháng 12
     # năm 2026", Decree 30/2020/NĐ-CP); empty: the date alone.
     place: Annotated[str, Field(max_length=100)] = ""
+    # A hall for practice (`chamber training`): every view, and so the console, says so, that
+    # nobody takes it for a real sitting.
+    training: bool = False
 
     @field_validator("id")
     @classmethod
@@ -444,6 +447,7 @@ class HallConfig(Topology):
     hall: Hall = field(kw_only=True)
     timezone: str = field(default="UTC", kw_only=True)
     place: str = field(default="", kw_only=True)
+    training: bool = field(default=False, kw_only=True)
     term: Term | None = field(default=None, kw_only=True)
 
     @property
@@ -500,6 +504,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         source=source,
         timezone=model.hall.timezone,
         place=model.hall.place,
+        training=model.hall.training,
         term=Term(model.term.name, model.term.start, model.term.end) if model.term else None,
     )
 

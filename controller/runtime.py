@@ -149,6 +149,7 @@ class Runtime:
             "short_name": config.hall.body.short_name,
             "members": config.hall.body.members,
             "language": config.hall.language.value,
+            "training": config.training,
         }
         self._core_state: dict[str, Any] | None = None
         self.hub = Hub(self.views, clock=self.clock.now, flush=self._flush_refresh)

@@ -56,6 +56,9 @@ class Temperament:
     `change_after_s` later. `absent`: the share of seats whose delegate never comes.
     `floor_every_s`: the mean time between two requests for the floor in the whole hall
     (None: nobody asks); nobody asks while `max_waiting` units already show a request.
+    `leave_every_s`: the mean time between two delegates stepping out of the hall (None:
+    nobody leaves); one steps out only while their keys are locked (never in the middle of a
+    vote), and comes back `away_s` later, to vote in whatever runs by then.
     """
 
     leaning: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_LEANING))
@@ -67,6 +70,8 @@ class Temperament:
     arrive_within_s: float = 5.0
     floor_every_s: float | None = 25.0
     max_waiting: int = 4
+    leave_every_s: float | None = None
+    away_s: tuple[float, float] = (20.0, 90.0)
     check_every_s: float = 0.1
 
     def __post_init__(self) -> None:
@@ -74,7 +79,7 @@ class Temperament:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise AutopilotError(f"{name} is a share between 0 and 1, got {value}")
-        for name in ("reaction_s", "change_after_s"):
+        for name in ("reaction_s", "change_after_s", "away_s"):
             low, high = getattr(self, name)
             if not 0.0 <= low <= high:
                 raise AutopilotError(f"{name} wants 0 <= low <= high, got {(low, high)}")
@@ -84,6 +89,8 @@ class Temperament:
             raise AutopilotError("arrive_within_s cannot be negative")
         if self.floor_every_s is not None and self.floor_every_s <= 0:
             raise AutopilotError("floor_every_s must be positive (or None: nobody asks)")
+        if self.leave_every_s is not None and self.leave_every_s <= 0:
+            raise AutopilotError("leave_every_s must be positive (or None: nobody leaves)")
         if self.max_waiting < 0:
             raise AutopilotError("max_waiting cannot be negative")
         if not 0.0 < self.check_every_s <= 1.0:
@@ -161,6 +168,10 @@ class Autopilot:
         self._arrivals: list[asyncio.TimerHandle] = []
         self._task: asyncio.Task[None] | None = None
         self._next_floor: float | None = None
+        self._next_leave: float | None = None
+        # Seats whose delegate stepped out and has not come back yet.
+        self.away: set[int] = set()
+        self._returns: dict[int, asyncio.TimerHandle] = {}
 
     # --- life ---------------------------------------------------------------------------------
 
@@ -188,12 +199,17 @@ class Autopilot:
         self._arrivals = [loop.call_later(a.after_s, self._act, a) for a in plan]
         if t.floor_every_s is not None:
             self._next_floor = loop.time() + t.arrive_within_s + self._floor_gap()
+        if t.leave_every_s is not None:
+            self._next_leave = loop.time() + t.arrive_within_s + self._leave_gap()
         self._task = asyncio.create_task(self._watch(), name="sim-autopilot")
 
     async def stop(self) -> None:
         for handle in self._arrivals:
             handle.cancel()
         self._arrivals.clear()
+        for handle in self._returns.values():
+            handle.cancel()
+        self._returns.clear()
         for d in self._delegates.values():
             self._drop(d)
         if self._task is not None:
@@ -253,6 +269,9 @@ class Autopilot:
         if self._next_floor is not None and now >= self._next_floor:
             self._next_floor = now + self._floor_gap()
             self._ask_floor()
+        if self._next_leave is not None and now >= self._next_leave:
+            self._next_leave = now + self._leave_gap()
+            self._step_out()
 
     def _decide(self, d: _Delegate, keys: int, now: float) -> None:
         d.decided = True
@@ -306,8 +325,33 @@ class Autopilot:
         mean = self.temperament.floor_every_s or 1.0
         return self.rng.expovariate(1.0 / mean)
 
+    def _leave_gap(self) -> float:
+        mean = self.temperament.leave_every_s or 1.0
+        return self.rng.expovariate(1.0 / mean)
+
+    def _step_out(self) -> None:
+        """A delegate present, with locked keys and no microphone business, steps out for a
+        while (the presence key), and comes back later (the presence key again)."""
+        candidates = [
+            s
+            for s in sorted(self.expected_present - self.away)
+            if (shown := self.shown(s)) is not None and not shown.ballot and not self.floor_busy(s)
+        ]
+        if not candidates:
+            return
+        seat = self.rng.choice(candidates)
+        self._act(Action(0.0, seat, ActionKind.DEPART))
+        self.away.add(seat)
+        back = self.rng.uniform(*self.temperament.away_s)
+        self._returns[seat] = asyncio.get_running_loop().call_later(back, self._come_back, seat)
+
+    def _come_back(self, seat: int) -> None:
+        self._returns.pop(seat, None)
+        self.away.discard(seat)
+        self._act(Action(0.0, seat, ActionKind.ARRIVE))
+
     def _ask_floor(self) -> None:
-        here = sorted(self.expected_present)
+        here = sorted(self.expected_present - self.away)
         waiting = sum(1 for s in here if self.floor_busy(s))
         if waiting >= self.temperament.max_waiting:
             return

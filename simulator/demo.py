@@ -50,7 +50,7 @@ from chamber.drivers.errors import BrokerError
 from chamber.drivers.mosquitto import die_with_parent
 from chamber.drivers.topology import LineKind, Topology, TopologyError, load_topology
 from chamber.simulator.autopilot import Autopilot, Temperament, press_chair_priority
-from chamber.simulator.cli import config_toml
+from chamber.simulator.cli import config_toml, dumps_toml
 from chamber.simulator.hall import SimulatedHall, SimulatorError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vn-council.toml"
@@ -406,14 +406,20 @@ async def _copy_log(
 
 @contextlib.asynccontextmanager
 async def daemon_process(
-    sim: SimulatedHall, directory: Path, port: int
+    sim: SimulatedHall, directory: Path, port: int, *, training: bool = False
 ) -> AsyncIterator[DaemonProcess]:
-    """`chamber run` on `sim`'s lines and broker, until the block is left (then SIGTERM)."""
+    """`chamber run` on `sim`'s lines and broker, until the block is left (then SIGTERM).
+    `training`: the hall file says `[hall] training = true`, and every view says so."""
     config_path = directory / "daemon.toml"
+    text = config_toml(sim.daemon_config())
+    if training:
+        data = tomllib.loads(text)
+        data["hall"]["training"] = True
+        text = dumps_toml(data)
     # Owner-only: the daemon-side file carries the controller's broker password.
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(config_toml(sim.daemon_config()))
+        fh.write(text)
     tokens_path = directory / "tokens.json"
     # Fresh tokens each run, as a new daemon makes them: shown once, in tokens.json.new.
     _forget_tokens(tokens_path)
@@ -487,12 +493,12 @@ def _prepare(directory: Path) -> None:
 
 @contextlib.asynccontextmanager
 async def demo_hall(
-    hall: DemoHall, directory: Path, *, seed: int, port: int
+    hall: DemoHall, directory: Path, *, seed: int, port: int, training: bool = False
 ) -> AsyncIterator[tuple[SimulatedHall, DaemonProcess]]:
     """The simulated hall in this process, and the daemon driving it in its own."""
     _prepare(directory)
     sim = SimulatedHall(hall.topology, wire_time=True, seed=seed, runtime_dir=directory / "sim")
-    async with sim, daemon_process(sim, directory, port) as daemon:
+    async with sim, daemon_process(sim, directory, port, training=training) as daemon:
         yield sim, daemon
 
 

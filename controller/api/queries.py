@@ -60,6 +60,7 @@ def register(ctx: Context) -> None:
             "short_name": hall.body.short_name,
             "members": hall.body.members,
             "language": hall.language.value,
+            "training": runtime.config.training,
             "delegates": [
                 {
                     "id": d.id,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.core.triage import Triage, forced_mics, triage
@@ -67,6 +67,8 @@ class HallInfo(TypedDict):
     short_name: str
     members: int
     language: str
+    # A training hall (`[hall] training`): every face shows "ĐÀO TẠO / TRAINING". Absent: false.
+    training: NotRequired[bool]
 
 
 class Health(TypedDict):

@@ -1,0 +1,327 @@
+"""`chamber training`: the simulated hall for operators to practise on.
+
+The whole training hall (the 50-seat council on the real transports, the daemon in a process of
+its own, the simulated delegates) is started as `chamber training` starts it: a vote the
+trainee opens through the API is answered by the delegates, every view says the hall is a
+training hall, the exercises are ticked off as the daemon's state shows them done, and a real
+hall's data directory is never used. The exercise list and the come-and-go delegates are tested
+on their own below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import tempfile
+import tomllib
+import unicodedata
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chamber.controller.auth import Role
+from chamber.controller.config import load_config, parse_config
+from chamber.controller.core.sitting import MeetingCore
+from chamber.controller.core.view import Audience, HallInfo, project
+from chamber.simulator.autopilot import Autopilot, Temperament
+from chamber.simulator.demo import EXAMPLE, DaemonProcess, open_sitting
+from chamber.simulator.training import (
+    CHECKS,
+    DEFAULT_EXERCISES,
+    EXERCISES_FILE,
+    MARKER,
+    Coach,
+    Exercise,
+    TrainingError,
+    parse_exercises,
+    training,
+    training_dir,
+)
+from tests.rig import HallRig
+
+WAIT_S = 90.0
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    # Not under pytest's 0700 tree: the simulator's broker drops to its own account.
+    base = Path(tempfile.mkdtemp(prefix="chamber-training-test-"))
+    base.chmod(0o711)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# --- the training hall, whole ----------------------------------------------------------------
+
+
+async def _until(client: httpx.AsyncClient, predicate: Any, what: str) -> dict[str, Any]:
+    """The chair's view once `predicate(view)` holds, read every 0.2 s (the delegates' units
+    tell nobody when they change; the daemon's view is the one place to watch)."""
+    state: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                response = await client.get("/api/state")
+                response.raise_for_status()
+                state = response.json()["state"]
+                if predicate(state):
+                    return state
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"never: {what}; last view: {json.dumps(state)[:2000]}") from None
+
+
+@pytest.mark.timeout(240)
+async def test_the_training_hall_answers_the_trainee_and_says_it_is_training(
+    workdir: Path,
+) -> None:
+    data = workdir / "data"
+    stop = asyncio.Event()
+    started: asyncio.Future[tuple[DaemonProcess, Coach]] = (
+        asyncio.get_running_loop().create_future()
+    )
+    out = io.StringIO()
+    run = asyncio.create_task(
+        training(
+            seed=5,
+            port=0,
+            data_dir=data,
+            out=out,
+            stop=stop,
+            ready=lambda daemon, coach: started.set_result((daemon, coach)),
+        )
+    )
+    try:
+        async with asyncio.timeout(WAIT_S):
+            daemon, coach = await asyncio.shield(started)
+        assert (data / MARKER).read_text(encoding="utf-8").startswith("ĐÀO TẠO / TRAINING")
+        async with (
+            daemon.client(daemon.tokens.chair) as chair,
+            daemon.client(daemon.tokens.observer) as observer,
+        ):
+            # The mark is in the hall's description and in every role's view.
+            assert (await chair.get("/api/hall")).json()["training"] is True
+            for client in (chair, observer):
+                view = (await client.get("/api/state")).json()["state"]
+                assert view["hall"]["training"] is True
+            # Nothing is opened for the trainee: the sitting is theirs to open.
+            first = (await chair.get("/api/state")).json()["state"]
+            assert not first["sitting"]["open"]
+
+            await open_sitting(chair)
+            await _until(chair, lambda s: s["quorum"]["quorate"], "the delegates take their seats")
+            created = await chair.post("/api/votes", json={"title": "Nghị quyết thử nghiệm"})
+            assert created.status_code == 200, created.text
+            vote_id = created.json()["vote_id"]
+            assert (await chair.post(f"/api/votes/{vote_id}/open")).status_code == 200
+
+            def vote(state: dict[str, Any]) -> dict[str, Any]:
+                found: dict[str, Any] = next(v for v in state["votes"] if v["vote_id"] == vote_id)
+                return found
+
+            # The simulated delegates see their keys unlock and press, nobody told them.
+            at_open = await _until(
+                chair, lambda s: vote(s)["tally"]["voted"] >= 20, "the delegates vote"
+            )
+            assert vote(at_open)["state"] == "open"
+            assert (await chair.post(f"/api/votes/{vote_id}/close")).status_code == 200
+            closed = await _until(
+                chair, lambda s: vote(s)["state"] == "closed", "the vote is closed"
+            )
+            result = vote(closed)["result"]
+            assert result["voted"] >= 20
+            assert sum(t["count"] for t in result["totals"]) == result["voted"]
+
+            async with asyncio.timeout(WAIT_S):
+                await coach.wait_for("vote-closed")
+            done = {coach.exercises[n].check for n in coach.done}
+            assert {"sitting-opened", "vote-closed"} <= done
+            assert "secret-ballot" not in done  # no secret ballot was held
+            # The trainer's copy of the list, ticked as the hall runs.
+            listed = (data / EXERCISES_FILE).read_text(encoding="utf-8")
+            assert "✔  3. Biểu quyết công khai" in listed
+            assert "·  6. Tổ chức một lần bỏ phiếu kín" in listed
+    finally:
+        stop.set()
+        async with asyncio.timeout(60):
+            code = await run
+    assert code == 0
+    printed = out.getvalue()
+    assert "ĐÀO TẠO / TRAINING" in printed
+    assert "Bài tập đào tạo: 2/12" in printed
+    assert "Training exercises: 2/12" in printed
+    records = json.loads((data / "exercises.json").read_text(encoding="utf-8"))
+    assert [r["check"] for r in records if r["done_after_s"] is not None] == [
+        "sitting-opened",
+        "vote-closed",
+    ]
+    # The daemon's journal is in the training directory, nowhere else.
+    assert list(data.glob("*.journal"))
+
+
+# --- the scratch directory -------------------------------------------------------------------
+
+
+def test_a_real_halls_data_is_never_used_for_training(workdir: Path) -> None:
+    real = workdir / "srv"
+    real.mkdir()
+    (real / "hdnd-ninh-binh.journal").write_bytes(b"")
+    with pytest.raises(TrainingError, match="is not a training directory"):
+        training_dir(real)
+    assert not (real / MARKER).exists()
+
+    fresh = training_dir(workdir / "new")
+    assert (fresh / MARKER).exists()
+    # A training directory with its journal may be used again.
+    (fresh / "hdnd-ninh-binh.journal").write_bytes(b"")
+    assert training_dir(fresh) == fresh
+
+
+# --- the exercise list -----------------------------------------------------------------------
+
+
+def test_every_built_in_exercise_has_a_check_and_both_languages() -> None:
+    assert len(DEFAULT_EXERCISES) == 12
+    for exercise in DEFAULT_EXERCISES:
+        assert exercise.check in CHECKS
+        assert exercise.vi
+        assert exercise.en
+        assert exercise.vi != exercise.en
+        assert unicodedata.is_normalized("NFC", exercise.vi)
+
+
+def test_a_trainers_list_is_read_and_bad_entries_are_named() -> None:
+    parsed = parse_exercises(
+        {
+            "exercise": [
+                # Decomposed (NFD) Vietnamese, as some editors write it: kept as NFC.
+                {"check": "secret-ballot", "vi": unicodedata.normalize("NFD", "Bỏ phiếu kín"),
+                 "en": "A secret ballot"},
+            ]
+        }
+    )  # fmt: skip
+    assert parsed == (Exercise("secret-ballot", "Bỏ phiếu kín", "A secret ballot"),)
+    with pytest.raises(TrainingError, match="exercise 2: check 'fly' is not one of"):
+        parse_exercises(
+            {"exercise": [{"check": "vote-closed", "vi": "a", "en": "b"}, {"check": "fly"}]}
+        )
+    with pytest.raises(TrainingError, match="exercise 1: en must be a text"):
+        parse_exercises({"exercise": [{"check": "vote-closed", "vi": "a"}]})
+    with pytest.raises(TrainingError, match="exercise 1: unknown key 'points'"):
+        parse_exercises({"exercise": [{"check": "vote-closed", "vi": "a", "en": "b", "points": 3}]})
+    with pytest.raises(TrainingError, match="no \\[\\[exercise\\]\\] table"):
+        parse_exercises({})
+
+
+def _view(**parts: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "sitting": {"open": False, "agenda": [], "current_item": None},
+        "attendance": {"registrations": [], "marks": []},
+        "votes": [],
+        "floor": {"live": [], "speeches": [], "priority": {"active": False}},
+        "sittings": [],
+    }
+    return {**base, **parts}
+
+
+@given(st.permutations(range(4)))
+def test_a_step_seen_once_stays_done_whatever_follows(order: list[int]) -> None:
+    """The coach keeps what it saw: a vote put on hold and resumed is done, in any order of
+    looks; nothing is done by a view that does not show it."""
+    views = [
+        _view(votes=[{"state": "hold", "practice": False}]),
+        _view(votes=[{"state": "open", "practice": False}]),
+        _view(votes=[{"state": "closed", "practice": True}]),
+        _view(),
+    ]
+    coach = Coach(
+        [Exercise("vote-held", "a", "a"), Exercise("practice-vote", "b", "b"),
+         Exercise("vote-closed", "c", "c")],
+        Path("/nonexistent"),
+    )  # fmt: skip
+    for n in order:
+        coach.update(views[n])
+    assert sorted(coach.done) == [0, 1]  # no real vote was closed: only a practice one
+
+
+def test_the_checks_read_the_views_of_the_steps() -> None:
+    agenda = [{"id": "1"}, {"id": "2"}]
+    seen = {
+        "sitting-opened": _view(sitting={"open": True, "agenda": agenda, "current_item": "1"}),
+        "item-changed": _view(sitting={"open": True, "agenda": agenda, "current_item": "2"}),
+        "secret-ballot": _view(votes=[{"state": "published", "mode": "secret"}]),
+        "vote-rerun": _view(votes=[{"state": "closed", "rerun_of": "v1"}]),
+        "floor-handed-over": _view(floor={"live": [], "speeches": [{}, {}]}),
+        "chair-priority": _view(floor={"priority": {"active": True}}),
+        "sitting-closed": _view(sittings=[{"sitting_id": "k1"}]),
+    }
+    for check, view in seen.items():
+        assert CHECKS[check](view), check
+        assert not CHECKS[check](_view()), check
+    assert not CHECKS["item-changed"](seen["sitting-opened"])
+
+
+# --- the mark in the views and the hall file -------------------------------------------------
+
+
+def test_the_hall_file_marks_a_training_hall_and_every_view_carries_it() -> None:
+    config = load_config(EXAMPLE)
+    assert config.training is False
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    data["hall"]["training"] = True
+    marked = parse_config(data)
+    assert marked.training is True
+    info: HallInfo = {
+        "id": marked.hall_id,
+        "name": marked.hall.body.name,
+        "short_name": marked.hall.body.short_name,
+        "members": marked.hall.body.members,
+        "language": marked.hall.language.value,
+        "training": marked.training,
+    }
+    views = project(MeetingCore(marked.hall).snapshot(), info, {"lines": [], "units": []})
+    for audience in Audience:
+        assert views[audience]["hall"].get("training") is True, audience
+
+
+# --- delegates who come and go ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def rig(workdir: Path) -> AsyncIterator[HallRig]:
+    async with HallRig(load_config(EXAMPLE), workdir, wire_time=False, seed=4) as rig:
+        yield rig
+
+
+@pytest.mark.timeout(180)
+async def test_delegates_step_out_and_come_back(rig: HallRig) -> None:
+    restless = Temperament(
+        arrive_within_s=0.5, floor_every_s=None, leave_every_s=0.3, away_s=(0.5, 1.5)
+    )
+    async with rig.client(Role.CHAIR) as chair:
+        await open_sitting(chair)
+        async with Autopilot(rig.sim, seed=4, temperament=restless) as pilot:
+            left: set[int] = set()
+            back: set[int] = set()
+            async with asyncio.timeout(WAIT_S):
+                while not back:
+                    left |= pilot.away
+                    back = {s for s in left - pilot.away if s in rig.sim.truth.present()}
+                    await asyncio.sleep(0.1)
+            # The daemon saw them go: a seat that left shows in its attendance periods.
+            state = (await chair.get("/api/state")).json()["state"]
+            periods = state["attendance"]["periods"]
+            seat = min(back)
+            spans = [p for ps in periods.values() for p in ps if p["seat"] == seat]
+            assert len(spans) >= 2, spans
+            assert spans[0]["end"] is not None, spans
+            assert pilot.errors == 0
