@@ -1,5 +1,5 @@
-"""The sitting, its agenda, the attendance registration (a roll call), presence by hand and a
-delegate moved to another seat."""
+"""The sitting, its agenda, the attendance registration (a roll call), presence by hand, the
+reason for an absence and a delegate moved to another seat."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ class OpenSittingIn(Body):
 
 class PresenceIn(Body):
     present: bool
+    reason: Reason
+
+
+class AbsenceIn(Body):
+    # With leave (vắng có lý do) or without.
+    excused: bool
     reason: Reason
 
 
@@ -80,6 +86,16 @@ def register(ctx: Context) -> None:
     )
     async def set_presence(seat: int, body: PresenceIn) -> Accepted:
         return await run(lambda at: I.SetPresence(at, seat, body.present, body.reason))
+
+    @route(
+        api,
+        "POST",
+        "/seats/{seat}/absence",
+        CHAIR_SECRETARY,
+        "Record why the seat's delegate is absent (with leave or not), for the minutes",
+    )
+    async def record_absence(seat: int, body: AbsenceIn) -> Accepted:
+        return await run(lambda at: I.RecordAbsence(at, seat, body.excused, body.reason))
 
     @route(
         api, "POST", "/seats/{seat}/move", CHAIR_SECRETARY, "Move the seat's delegate to a spare"

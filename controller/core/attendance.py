@@ -17,7 +17,8 @@ earlier releases) a delegate is registered if present at any moment while it is 
 Who sits where is `Seating`: the hall's chart, changed by moves (`MoveDelegate`, a delegate
 taken to a spare seat when a unit breaks). A vote already held when a delegate moves keeps
 the chart it was held with (`Seating.chart_for`), so a vote cast stays the delegate's.
-Marks by hand (`SetPresence`, with the secretary's reason) and moves are kept for the
+Marks by hand (`SetPresence`, with the secretary's reason), the secretary's notes of why a
+delegate is absent (`RecordAbsence`: with leave or without) and moves are kept for the
 sitting's record and its minutes.
 
 The quorum counts voting members present (heads, never weights) against `Body.members`, with
@@ -95,6 +96,26 @@ class PresenceMark:
             "seat": self.seat,
             "delegate": self.delegate,
             "present": self.present,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class AbsenceNote:
+    """Why a delegate is absent, as the secretary recorded it: with leave or without."""
+
+    at: float
+    seat: int
+    delegate: str
+    excused: bool
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "seat": self.seat,
+            "delegate": self.delegate,
+            "excused": self.excused,
             "reason": self.reason,
         }
 
@@ -208,6 +229,7 @@ class Attendance:
         # The sitting's marks by hand and moves, for its record.
         self.marks: list[PresenceMark] = []
         self.moves: list[SeatMove] = []
+        self.absences: list[AbsenceNote] = []
 
     # --- presence ---------------------------------------------------------------------------
 
@@ -319,6 +341,11 @@ class Attendance:
         if self.recording:
             self.marks.append(mark)
 
+    def note_absence(self, note: AbsenceNote) -> None:
+        """Keep the secretary's note of an absence for the sitting's record."""
+        if self.recording:
+            self.absences.append(note)
+
     def move(self, move: SeatMove) -> None:
         """The delegate of `move.from_seat` sits at `move.to_seat` (the core checked both):
         a present delegate is present at the new seat, their period there starting now."""
@@ -353,6 +380,7 @@ class Attendance:
         self.registrations = []
         self.marks = []
         self.moves = []
+        self.absences = []
         for seat in sorted(self.present_seats):
             delegate = self._delegate_at.get(seat)
             if delegate is not None:
@@ -418,6 +446,7 @@ class Attendance:
             "registrations": [r.to_json() for r in self.registrations],
             "marks": [m.to_json() for m in self.marks],
             "moves": [m.to_json() for m in self.moves],
+            "absences": [a.to_json() for a in self.absences],
             # Seats whose delegate is not the hall file's (after a move): seat -> delegate,
             # or null for a seat left empty.
             "seating": self._seating_changes(),

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chamber.controller.core.attendance import (
+    AbsenceNote,
     Attendance,
     Period,
     PresenceMark,
@@ -86,6 +87,7 @@ from chamber.controller.core.inputs import (
     OpenVote,
     PresenceChanged,
     PublishVote,
+    RecordAbsence,
     RegisterSpeaker,
     RerunVote,
     ResumeVote,
@@ -144,6 +146,8 @@ class SittingRecord:
     votes: tuple[tuple[VoteDefinition, VoteResult], ...]
     speeches: tuple[SpeechLike, ...]
     # Its attendance registrations (roll calls), seats marked by hand, delegates moved.
+    # The secretary's notes of why delegates were absent (with leave or without).
+    absences: tuple[AbsenceNote, ...] = ()
     registrations: tuple[Registration, ...] = ()
     marks: tuple[PresenceMark, ...] = ()
     moves: tuple[SeatMove, ...] = ()
@@ -253,6 +257,7 @@ class MeetingCore:
         self._handlers: dict[type[Input], Callable[[Any], list[Effect]]] = {
             PresenceChanged: self._on_presence,
             SetPresence: self._on_set_presence,
+            RecordAbsence: self._on_record_absence,
             MoveDelegate: self._on_move_delegate,
             OpenSitting: self._on_open_sitting,
             CloseSitting: self._on_close_sitting,
@@ -517,6 +522,7 @@ class MeetingCore:
                 periods=periods,
                 votes=self.ballots.closed_votes(),
                 speeches=tuple(self.floor.speeches[self._speech_mark :]),
+                absences=tuple(attendance.absences),
                 registrations=tuple(attendance.registrations),
                 marks=tuple(attendance.marks),
                 moves=tuple(attendance.moves),
@@ -669,6 +675,21 @@ class MeetingCore:
         return self._apply_presence(
             inp.seat, inp.present, inp.at, "secretary", confirm=inp.present, reason=reason
         )
+
+    def _on_record_absence(self, inp: RecordAbsence) -> list[Effect]:
+        self._require_sitting()
+        self._seat(inp.seat)
+        delegate = self.attendance.seating.delegate_at(inp.seat)
+        if delegate is None:
+            raise CommandRejected("seat.no_delegate", seat=inp.seat)
+        reason = inp.reason.strip()
+        if not reason:
+            raise CommandRejected("seat.reason_missing")
+        if len(reason) > MAX_SEAT_REASON:
+            raise CommandRejected("seat.reason_too_long", max=MAX_SEAT_REASON)
+        note = AbsenceNote(inp.at, inp.seat, delegate, inp.excused, reason)
+        self.attendance.note_absence(note)
+        return [Notification("attendance.absence", note.to_json())]
 
     def _apply_presence(
         self,
