@@ -199,6 +199,18 @@ class SetPresence(Input):
 
 
 @dataclass(frozen=True)
+class RecordAbsence(Input):
+    """The secretary records why the delegate of `seat` is absent, for the minutes: with
+    leave (`excused`, "vắng có lý do") or without. It changes no presence; the latest note
+    for a delegate in a sitting is the one the minutes give."""
+
+    kind: ClassVar[str] = "record-absence"
+    seat: int
+    excused: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class MoveDelegate(Input):
     """Seat the delegate of `from_seat` at `to_seat`, a spare seat with no delegate (a unit
     broke): presence, the floor and later votes follow the delegate; votes cast before stay
@@ -476,6 +488,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         OpenAttendance,
         CloseAttendance,
         SetPresence,
+        RecordAbsence,
         MoveDelegate,
         CreateVote,
         OpenVote,
