@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from chamber.controller.exports import ExportError, JournalView, result_json
+from chamber.controller.exports import ExportError, JournalView, Seal, result_json
 from chamber.controller.journal import canonical_json
 
 FORMAT = "chamber-signed-result/1"
@@ -298,3 +298,37 @@ def result_payload(view: JournalView, vote_id: str) -> dict[str, Any]:
 
 def signed_result(view: JournalView, vote_id: str, key: HallKey) -> str:
     return sign_result(result_payload(view, vote_id), key)
+
+
+# --- the minutes' seal ------------------------------------------------------------------------
+
+SEAL_FORMAT = "chamber-minutes-seal/1"
+
+
+def seal_payload(view: JournalView) -> dict[str, Any]:
+    """What the minutes' seal states: this hall's journal, its last record and that record's
+    chain hash (the chain ties every earlier record to it)."""
+    return {
+        "format": SEAL_FORMAT,
+        "hall": view.config.hall_id,
+        "journal": {"id": view.journal_id, "seq": view.head_seq, "head_hash": view.head_hash},
+    }
+
+
+def minutes_seal(view: JournalView, key: HallKey) -> Seal:
+    """The hall key's Ed25519 signature over `seal_payload` (its canonical JSON), for the
+    minutes' appendix."""
+    signature = key.private.sign(canonical_json(seal_payload(view)).encode("utf-8"))
+    return Seal(key.fingerprint, base64.b64encode(signature).decode())
+
+
+def verify_seal(view: JournalView, seal: Seal, public_raw: bytes) -> bool:
+    """Whether `seal` is the signature of the key `public_raw` over this journal's head."""
+    try:
+        signature = base64.b64decode(seal.signature, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(
+            signature, canonical_json(seal_payload(view)).encode("utf-8")
+        )
+    except (ValueError, InvalidSignature):
+        return False
+    return fingerprint(public_raw) == seal.fingerprint

@@ -20,15 +20,18 @@ from chamber.controller.exports import (
     ExportError,
     Format,
     JournalView,
+    Seal,
     What,
-    render,
+    render_bytes,
     replay_journal,
 )
-from chamber.controller.signing import HallKey, SigningError, signed_result
+from chamber.controller.signing import HallKey, SigningError, minutes_seal, signed_result
 
 # Query parameters of the exports (module level: FastAPI resolves the annotations by name).
 Sitting = Annotated[str | None, Query(max_length=64, description="a sitting's id")]
-Lang = Annotated[Language | None, Query(description="language of the minutes")]
+Lang = Annotated[
+    Language | None, Query(description="language of the minutes or of the CSV headers")
+]
 
 
 def register(ctx: Context) -> None:
@@ -44,23 +47,38 @@ def register(ctx: Context) -> None:
         except ExportError as exc:
             raise Problem("journal.unreadable", reason=str(exc)) from exc
 
+    def hall_key() -> HallKey:
+        try:
+            return HallKey.load_or_create(runtime.journal.path.parent)
+        except SigningError as exc:
+            log.error("signing key unusable", extra={"event": "signing-key", "reason": str(exc)})
+            raise Problem("signing.key_unusable") from None
+
     async def export(
         what: What, fmt: Format, sitting: str | None, lang: Language | None, filename: str
     ) -> Response:
         view = await journal_view()
+        seal: Seal | None = None
+        if what is What.MINUTES:
+            # The minutes' appendix carries the hall key's signature over the journal's head.
+            key = await asyncio.to_thread(hall_key)
+            seal = minutes_seal(view, key)
         try:
-            text = render(view, what, fmt, sitting_id=sitting, language=lang)
+            # A PDF is printed by Chromium in a process of its own: off the event loop.
+            data = await asyncio.to_thread(
+                render_bytes, view, what, fmt, sitting_id=sitting, language=lang, seal=seal
+            )
         except ExportError as exc:
             raise Problem(exc.code, **exc.params) from exc
         return Response(
-            text.encode("utf-8"),
+            data,
             media_type=MEDIA_TYPES[fmt],
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
     @route(api, "GET", "/exports/results.csv", CHAIR_SECRETARY, "Results as CSV (Excel-ready)")
-    async def export_results_csv(sitting: Sitting = None) -> Response:
-        return await export(What.RESULTS, Format.CSV, sitting, None, "results.csv")
+    async def export_results_csv(sitting: Sitting = None, lang: Lang = None) -> Response:
+        return await export(What.RESULTS, Format.CSV, sitting, lang, "results.csv")
 
     @route(api, "GET", "/exports/results.json", CHAIR_SECRETARY, "Results as JSON")
     async def export_results_json(sitting: Sitting = None) -> Response:
@@ -73,8 +91,8 @@ def register(ctx: Context) -> None:
         CHAIR_SECRETARY,
         "Participation record of a sitting as CSV",
     )
-    async def export_participation_csv(sitting: Sitting = None) -> Response:
-        return await export(What.PARTICIPATION, Format.CSV, sitting, None, "participation.csv")
+    async def export_participation_csv(sitting: Sitting = None, lang: Lang = None) -> Response:
+        return await export(What.PARTICIPATION, Format.CSV, sitting, lang, "participation.csv")
 
     @route(
         api,
@@ -90,6 +108,10 @@ def register(ctx: Context) -> None:
     async def export_minutes(sitting: Sitting = None, lang: Lang = None) -> Response:
         return await export(What.MINUTES, Format.HTML, sitting, lang, "minutes.html")
 
+    @route(api, "GET", "/exports/minutes.pdf", CHAIR_SECRETARY, "Printable minutes (PDF, A4)")
+    async def export_minutes_pdf(sitting: Sitting = None, lang: Lang = None) -> Response:
+        return await export(What.MINUTES, Format.PDF, sitting, lang, "minutes.pdf")
+
     @route(
         api,
         "GET",
@@ -99,15 +121,11 @@ def register(ctx: Context) -> None:
     )
     async def signed_vote_result(vote_id: str) -> Response:
         view = await journal_view()
-        data_dir = runtime.journal.path.parent
+        key = await asyncio.to_thread(hall_key)
         try:
-            key = await asyncio.to_thread(HallKey.load_or_create, data_dir)
             text = signed_result(view, vote_id, key)
         except ExportError as exc:
             raise Problem(exc.code, **exc.params) from exc
-        except SigningError as exc:
-            log.error("signing key unusable", extra={"event": "signing-key", "reason": str(exc)})
-            raise Problem("signing.key_unusable") from None
         return Response(
             text.encode("utf-8"),
             media_type="application/json",

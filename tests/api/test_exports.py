@@ -14,7 +14,14 @@ import pytest
 from chamber.controller import exports
 from chamber.controller.auth import Role
 from chamber.controller.core.model import Language
-from chamber.controller.exports import CSV_BOM, Format, What, render, replay_journal
+from chamber.controller.exports import (
+    COLUMN_HEADERS,
+    CSV_BOM,
+    Format,
+    What,
+    render,
+    replay_journal,
+)
 
 from .conftest import EXAMPLES, Hall
 from .helpers import play_sitting
@@ -27,9 +34,14 @@ def chamber_export(argv: list[str]) -> int:
     return exports.run(parser.parse_args(argv))
 
 
-def rows(text: str) -> list[dict[str, str]]:
+def rows(text: str, language: Language = Language.VI) -> list[dict[str, str]]:
+    """The CSV's rows, keyed by column (its headers are in `language`)."""
     assert text.startswith(CSV_BOM)
-    return list(csv.DictReader(io.StringIO(text[1:], newline="")))
+    column = {header: key for key, header in COLUMN_HEADERS[language].items()}
+    return [
+        {column[h]: v for h, v in row.items()}
+        for row in csv.DictReader(io.StringIO(text[1:], newline=""))
+    ]
 
 
 async def test_results_and_participation_from_the_journal(hall: Hall) -> None:
@@ -48,7 +60,11 @@ async def test_results_and_participation_from_the_journal(hall: Hall) -> None:
     assert v2 == {"Tán thành": 14, "Không tán thành": 10, "Không biểu quyết": 4}
     first = next(r for r in results if r["vote_id"] == "v1")
     assert first["title"] == "Nghị quyết về ngân sách tỉnh năm 2026"
-    assert first["adopted"] == "True"
+    # Flags as the secretariat reads them, never Python's True/False.
+    assert first["adopted"] == "Có"
+    assert first["annulled"] == "Không"
+    assert first["share"] == "52,0"
+    assert first["mode"] == "biểu quyết công khai"
     assert first["required"] == "26"
     assert len(first["journal_hash"]) == 64
 
@@ -67,8 +83,21 @@ async def test_results_and_participation_from_the_journal(hall: Hall) -> None:
     assert d1["votes"] == "v1=Tán thành; v2"
     absent = next(p for p in people if p["delegate_id"] == "d0040")
     assert absent["votes_taken"] == "0"
-    assert float(absent["present_s"]) == 0
-    assert float(d1["present_s"]) == 70.0
+    assert float(absent["present_s"].replace(",", ".")) == 0
+    assert d1["present_s"] == "70,0"
+    head = render(view, What.PARTICIPATION, Format.CSV)[1:].split("\r\n", 1)[0]
+    assert head.startswith("Mã kỳ họp,Mã đại biểu,Họ và tên,Đơn vị,Thời gian có mặt (giây)")
+
+    # In English: English headers, Yes/No, a decimal point.
+    english = render(view, What.RESULTS, Format.CSV, language=Language.EN)
+    assert english[1:].startswith("Sitting id,Vote id,Vote,")
+    first_en = rows(english, Language.EN)[0]
+    assert (first_en["option"], first_en["adopted"], first_en["share"]) == ("Yes", "Yes", "52.0")
+    assert "True" not in english
+    assert "False" not in english
+    english = render(view, What.PARTICIPATION, Format.CSV, language=Language.EN)
+    people_en = rows(english, Language.EN)
+    assert next(p for p in people_en if p["delegate_id"] == "d0001")["present_s"] == "70.0"
 
     record = json.loads(render(view, What.PARTICIPATION, Format.JSON))
     by_id = {d["delegate_id"]: d for d in record["delegates"]}
