@@ -32,6 +32,7 @@ from chamber.controller.config import HallConfig
 from chamber.controller.core.clock import Clock
 from chamber.controller.journal import Journal, JournalError
 from chamber.controller.runtime import DriverFactory, Runtime
+from chamber.controller.service import Notifier, feed_watchdog, watchdog_interval
 from chamber.controller.wallpub import publish_wall_state
 from chamber.drivers.errors import DriverError
 from chamber.drivers.mosquitto import (
@@ -374,15 +375,36 @@ async def serve(
     clock: Clock | None = None,
     tls: TlsFiles | None = None,
 ) -> None:
-    """The whole daemon for `chamber run` (`assemble`), serving until cancelled."""
+    """The whole daemon for `chamber run` (`assemble`), serving until cancelled. Under
+    systemd (`controller.service`) it notifies readiness once the journal is replayed and the
+    API listens, feeds the watchdog while its core loop keeps up, and says when it stops."""
+    notifier = Notifier()
     async with assemble(config, data, tokens, host=host, port=port, clock=clock, tls=tls) as d:
         log.info(
             "daemon ready",
             extra={"event": "ready", "url": d.url, "hall": config.hall_id},
         )
+        notifier.send("READY=1", f"STATUS=serving hall {config.hall_id} at {d.url}")
         if ready is not None:
             ready.set()
-        await asyncio.Future()  # until cancelled
+        interval = watchdog_interval()
+        runtime = d.runtime
+        feeder = (
+            asyncio.create_task(
+                feed_watchdog(notifier, interval, lambda: (runtime.stats.batches, runtime.backlog))
+            )
+            if interval is not None and notifier.enabled
+            else None
+        )
+        try:
+            await asyncio.Future()  # until cancelled
+        finally:
+            notifier.send("STOPPING=1", "STATUS=stopping")
+            if feeder is not None:
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feeder
+            notifier.close()
 
 
 @contextlib.asynccontextmanager

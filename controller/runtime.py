@@ -286,6 +286,26 @@ class Runtime:
         self._inbox.put_nowait(_Pending(make(self.clock.now()), reply))
         return await reply
 
+    async def commands(self, inputs: Sequence[Input]) -> list[list[Effect]]:
+        """Run several commands as one batch, in order: the core takes them one after the
+        other and the journal writes them in one commit, so a restart finds all or none of
+        them. Each input's `at` is replaced by the clock's reading now. Raises the first
+        refusal once every one is answered (those before it stay done; check first what can
+        be checked)."""
+        loop = asyncio.get_running_loop()
+        now = self.clock.now()
+        replies: list[asyncio.Future[list[Effect]]] = []
+        for inp in inputs:
+            reply: asyncio.Future[list[Effect]] = loop.create_future()
+            # All put before the loop runs again: it takes everything waiting as one batch.
+            self._inbox.put_nowait(_Pending(dataclasses.replace(inp, at=now), reply))
+            replies.append(reply)
+        answers = await asyncio.gather(*replies, return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return [a for a in answers if not isinstance(a, BaseException)]
+
     def _on_health(self, item: UnitHealth | LineHealth) -> None:
         if self.faults.observe(item, self.clock.now()):
             self._refresh_soon()
@@ -618,6 +638,12 @@ class Runtime:
     def resync_units(self) -> None:
         """Send every unit what it should show now (after a replay or a reconnect)."""
         self._dispatch(self.core.unit_state())
+
+    @property
+    def backlog(self) -> int:
+        """Inputs waiting for the core loop (with `stats.batches`, the service watchdog's
+        reading of whether the loop keeps up)."""
+        return self._inbox.qsize()
 
     async def run(self, extra: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> None:
         """Replay, start the drivers and the core loop, and serve until cancelled."""
