@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core tmux
+DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core tmux poppler-utils
 # The command each Debian package provides, to tell whether it is already there.
-DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium tmux
+DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium tmux pdftotext
 
 .PHONY: demo test lint links typecheck pytest torture-short torture fuzz bench setup debs clean
 

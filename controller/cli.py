@@ -27,6 +27,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "run": ("chamber.controller.daemon", "run the daemon for a hall"),
     "audit": ("chamber.controller.audit_cli", "check a journal or a signed result"),
     "export": ("chamber.controller.exports", "export results, participation or minutes"),
+    "report": ("chamber.controller.report", "each delegate's record across the term"),
 }
 # What `chamber --help` says of the commands found through entry points (their modules are
 # not imported to list them).
@@ -36,7 +37,7 @@ HELP = {
     "console": "the operator console of a running daemon",
     "training": "a simulated hall, marked as training, for operators to practise on",
 }
-ORDER = ("demo", "training", "config", "run", "sim", "console", "audit", "export")
+ORDER = ("demo", "training", "config", "run", "sim", "console", "audit", "export", "report")
 
 
 def subcommands() -> dict[str, tuple[str, str]]:

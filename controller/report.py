@@ -850,6 +850,7 @@ h2 { font-size: 1.1em; margin-top: 1.4em; border-bottom: 1px solid #000; }
 table.data { border-collapse: collapse; width: 100%; margin: 0.4em 0 0.8em; font-size: 0.9em; }
 table.data th, table.data td { border: 1px solid #444; padding: 0.15em 0.3em; text-align: left;
   vertical-align: top; overflow-wrap: anywhere; }
+table.data td:first-child, table.data th:first-child { white-space: nowrap; }
 table.data td.n, table.data th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: bold; }
 .note { font-size: 0.9em; }
@@ -868,13 +869,12 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _head(report: TermReport, language: Language, title: str) -> list[str]:
+def _head(report: TermReport, language: Language, title: str, issued: date | None) -> list[str]:
     w = WORDS[language]
     body = report.config.hall.body.name.upper()
-    last = next((s.opened for s in reversed(report.sittings) if s.opened is not None), None)
     place_date = ""
-    if last is not None:
-        when = w["date"].format(**date_fields(last))
+    if issued is not None:
+        when = w["date"].format(**date_fields(datetime.combine(issued, datetime.min.time())))
         place = report.config.place
         place_date = f"{place}, {when}" if place else when[0].upper() + when[1:]
     return [
@@ -895,7 +895,9 @@ def _scope(report: TermReport, language: Language) -> str:
     t = TEXT[language]
     parts = []
     if report.term is not None:
-        parts.append(f"{t['term']}: {report.term.name}")
+        name = report.term.name
+        # "Nhiệm kỳ 2021-2026" says it already; "2021-2026" alone is said to be the term.
+        parts.append(name if _fold(name).startswith(_fold(t["term"])) else f"{t['term']} {name}")
     else:
         parts.append(t["all"])
     dated = [s.opened for s in report.sittings if s.opened is not None]
@@ -953,11 +955,12 @@ def report_html(
     *,
     delegation: str | None = None,
     sort: Sort = Sort.ORDER,
+    issued: date | None = None,
 ) -> str:
     """The council's report: one row per delegate of `rows`, the total, the absences with
     their reasons, the sittings and the journals read. Self-contained and printable (A4)."""
     t = TEXT[language]
-    out = _head(report, language, t["subtitle"])
+    out = _head(report, language, t["subtitle"], issued)
     out.append(f"<h1>{_e(t['title'])}</h1>")
     out.append(f'<p class="sub">{_e(t["subtitle"])}<br>{_e(_scope(report, language))}</p>')
     lines = []
@@ -1045,12 +1048,16 @@ def _row(
 
 
 def delegate_html(
-    report: TermReport, record: DelegateRecord, language: Language = Language.VI
+    report: TermReport,
+    record: DelegateRecord,
+    language: Language = Language.VI,
+    *,
+    issued: date | None = None,
 ) -> str:
     """One delegate's record, sitting by sitting, with the term's totals."""
     t = TEXT[language]
     title = t["one"].format(name=record.name)
-    out = _head(report, language, title)
+    out = _head(report, language, title, issued)
     out.append(f"<h1>{_e(t['title'])}</h1>")
     out.append(f'<p class="sub">{_e(title)}<br>{_e(_scope(report, language))}</p>')
     out.append(
@@ -1196,19 +1203,21 @@ def render(
     delegation: str | None = None,
     delegate: str | None = None,
     sort: Sort = Sort.ORDER,
+    issued: date | None = None,
 ) -> str:
-    """The report as CSV or HTML text (a PDF is printed from the HTML)."""
+    """The report as CSV or HTML text (a PDF is printed from the HTML). `issued`: the day
+    the report is made, for the place and date line (None: no date line)."""
     if delegate is not None:
         record = next((d for d in report.delegates if d.delegate_id == delegate), None)
         if record is None:
             raise ReportError(f"no delegate {delegate!r} in the hall file")
         if fmt is Format.CSV:
             return delegate_csv(record, language)
-        return delegate_html(report, record, language)
+        return delegate_html(report, record, language, issued=issued)
     rows = select(report, delegation=delegation, sort=sort)
     if fmt is Format.CSV:
         return report_csv(rows, language)
-    return report_html(report, rows, language, delegation=delegation, sort=sort)
+    return report_html(report, rows, language, delegation=delegation, sort=sort, issued=issued)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -1238,6 +1247,7 @@ def run(args: argparse.Namespace) -> int:
             delegation=args.delegation,
             delegate=args.delegate,
             sort=Sort(args.sort),
+            issued=today(config),
         )
         if fmt is Format.PDF:
             html_to_pdf(text, args.output)
@@ -1250,6 +1260,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def today(config: HallConfig) -> date:
+    """The day it is in the hall's time zone: the report's date line."""
+    return datetime.now(ZoneInfo(config.timezone)).date()
 
 
 def _without_term(config: HallConfig) -> HallConfig:

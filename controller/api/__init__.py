@@ -24,7 +24,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from chamber.controller.api import exports, floor, queries, sitting, stream, technician, votes
+from chamber.controller.api import (
+    exports,
+    floor,
+    queries,
+    report,
+    sitting,
+    stream,
+    technician,
+    votes,
+)
 from chamber.controller.api.deps import MAX_BODY, ApiGuard, Context, GuardStats
 from chamber.controller.api.problems import install_problems, register_refusals
 from chamber.controller.api.votes import vote_ids
@@ -52,7 +61,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
     install_problems(app)
 
     ctx = Context(runtime, tokens)
-    for resource in (queries, sitting, votes, floor, exports, technician):
+    for resource in (queries, sitting, votes, floor, exports, report, technician):
         resource.register(ctx)
     register_refusals(ctx)
     app.include_router(ctx.api)

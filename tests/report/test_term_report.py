@@ -8,11 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import subprocess
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from chamber.controller.cli import main
 from chamber.controller.config import HallConfig, Term, load_config
 from chamber.controller.core.model import Language
 from chamber.controller.report import (
@@ -154,9 +157,10 @@ def test_csv_in_vietnamese_and_english(term: GeneratedTerm, report: TermReport) 
 
 
 def test_html_in_vietnamese_words(report: TermReport) -> None:
-    page = render(report, Format.HTML, Language.VI, sort=Sort.SPEECHES)
+    page = render(report, Format.HTML, Language.VI, sort=Sort.SPEECHES, issued=date(2026, 7, 2))
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page
-    assert "Nhiệm kỳ: Nhiệm kỳ 2021-2026" in page
+    assert "Ngày 02 tháng 7 năm 2026" in page  # the date line: the day it is made
+    assert "Nhiệm kỳ 2021-2026. Từ ngày 30 tháng 8 năm 2021 đến ngày" in page
     assert "ngày 30 tháng 8 năm 2021" in page  # the first sitting's day
     assert "Phạm Mạnh Dũng" in page
     english = render(report, Format.HTML, Language.EN)
@@ -168,3 +172,97 @@ def test_durations_in_words() -> None:
     assert duration(528.4, Language.VI) == "8 phút 48 giây"
     assert duration(7500, Language.VI) == "2 giờ 05 phút"
     assert duration(40, Language.EN) == "40 s"
+
+
+def _hall_file(tmp_path: Path) -> Path:
+    """The example hall's file with the term in it, as a secretary would write it."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text += '\n[term]\nname = "Nhiệm kỳ 2021-2026"\nstart = 2021-07-01\nend = 2026-06-30\n'
+    path = tmp_path / "hall.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_chamber_report_on_the_command_line(
+    term: GeneratedTerm, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hall_file = _hall_file(tmp_path)
+    paths = [str(p) for p in term.paths]
+    out = tmp_path / "term.csv"
+    code = main(["report", *paths, "--config", str(hall_file), "--format", "csv", "-o", str(out)])
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8")[1:])))
+    assert len(rows) == 51
+    assert {r[0]: int(r[4]) for r in rows[1:]} == {
+        d: t.sittings_attended for d, t in term.truth.delegates.items()
+    }
+    # One delegation, ranked by speeches, in English, to standard output.
+    group = rows[1][2]
+    code = main(
+        [
+            "report",
+            *paths,
+            "--config",
+            str(hall_file),
+            "--format",
+            "html",
+            "--lang",
+            "en",
+            "--delegation",
+            group,
+            "--sort",
+            "speeches",
+        ]
+    )
+    assert code == 0
+    page = capsys.readouterr().out
+    assert "Ranked by: speeches and questions" in page
+    members = [d for d in term.truth.delegates if rows[[r[0] for r in rows].index(d)][2] == group]
+    assert page.count('<tr><td class="n">') == len(members) + 15  # delegates, then sittings
+    # Every sitting found without the term: the earlier term's sitting is in.
+    code = main(
+        [
+            "report",
+            *paths,
+            "--config",
+            str(hall_file),
+            "--format",
+            "csv",
+            "--all-sittings",
+            "--delegate",
+            "d0001",
+        ]
+    )
+    assert code == 0
+    sittings = [r[0] for r in csv.reader(io.StringIO(capsys.readouterr().out[1:]))][1:]
+    assert sittings == [term.before, *term.sittings]
+    # A file that is not a journal: one line, exit 2.
+    code = main(["report", str(hall_file), "--config", str(hall_file)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"error: {hall_file}: not a chamber journal"
+
+
+def test_the_report_prints_to_pdf_with_chromium(term: GeneratedTerm, tmp_path: Path) -> None:
+    out = tmp_path / "term.pdf"
+    code = main(
+        [
+            "report",
+            *map(str, term.paths),
+            "--config",
+            str(_hall_file(tmp_path)),
+            "--format",
+            "pdf",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in text
+    assert "Phạm Mạnh Dũng" in text
+    size = subprocess.run(["pdfinfo", str(out)], capture_output=True, check=True, text=True)
+    assert "841.92 x 594.96 pts (A4)" in size.stdout  # landscape
