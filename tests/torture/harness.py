@@ -871,6 +871,13 @@ class Torture:
                 found += ledger.export_links(f"export {export}", response.content, secret)
             else:
                 found.append(f"export {export}: {response.status_code}, not searched")
+        # The term report the secretary reads: who took part, never in what.
+        for page in ("term.html", "term.csv"):
+            response = await self._api("GET", f"/api/report/{page}")
+            if response.status_code == 200:
+                found += ledger.term_report_links(f"report {page}", response.content, secret)
+            else:
+                found.append(f"report {page}: {response.status_code}, not searched")
         for rec in self.streams:
             messages = rec.since(window.opened)
             for m in messages:

@@ -313,6 +313,24 @@ def export_links(name: str, data: bytes, secret: Secret) -> list[str]:
     return found
 
 
+# The answers of a yes/no/abstain vote, as the Vietnamese report would word them.
+ANSWER_WORDS = ("tán thành", "không tán thành", "không biểu quyết")
+
+
+def term_report_links(name: str, data: bytes, secret: Secret) -> list[str]:
+    """The term report (Vietnamese, CSV or HTML) counts a delegate's votes and names none: it
+    must hold neither the secret vote's id nor any answer's words, so no choice can stand
+    beside a delegate's name in it."""
+    found = blob_links(name, data, secret)
+    text = data.decode("utf-8", errors="replace").casefold()
+    if secret.vote_id.casefold() in text:
+        found.append(f"{name}: names {secret.vote_id}")
+    for words in ANSWER_WORDS:
+        if words in text:
+            found.append(f"{name}: an answer ({words}) in the report")
+    return found
+
+
 def value_links(name: str, value: Any, secret: Secret) -> list[str]:
     """The same search over a decoded JSON value (a stream message, an API answer)."""
     found: list[str] = []
