@@ -598,3 +598,31 @@ def test_cli_export_delegates(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     header = [c.value for c in ws[1]]
     assert header[:4] == ["Mã đại biểu", "Họ và tên", "Tổ đại biểu", "Chức vụ"]
     assert ws["B2"].value == "Phạm Mạnh Dũng"
+
+
+def test_bad_cells_of_every_other_kind(tmp_path: Path) -> None:
+    hall = _hall(tmp_path).read_text(encoding="utf-8")
+    cards = " ".join(f"04A1B2C{i}" for i in range(9))
+    rows: list[Sequence[object]] = [
+        ["Họ và tên", "Thẻ", "Biểu quyết", "Chức danh"],
+        ["Nguyễn\u200bVăn An", "", "", ""],  # a zero-width space
+        ["Trần Văn Bình", cards, "", ""],  # nine cards
+        ["Lê Văn Cường", "", "có lẽ", ""],  # neither yes nor no
+        ["Phạm Văn Dũng", "", "", "x" * 201],  # too long
+        ["Hồ Thị Hà", "", "Không", ""],
+    ]
+    with pytest.raises(RosterError) as exc:
+        plan_import(hall, read_sheet(_csv(tmp_path / "odd.csv", rows)))
+    assert [(p.kind, p.row, p.column) for p in exc.value.problems] == [
+        (ProblemKind.BAD_VALUE, 2, "Họ và tên"),
+        (ProblemKind.BAD_VALUE, 3, "Thẻ"),
+        (ProblemKind.BAD_VALUE, 4, "Biểu quyết"),
+        (ProblemKind.BAD_VALUE, 5, "Chức danh"),
+    ]
+    assert "U+200B" in str(exc.value)
+    # A column given twice ("Họ tên" is the name too).
+    with pytest.raises(RosterError) as exc:
+        read_sheet(_csv(tmp_path / "twice.csv", [["Họ và tên", "Họ tên"], ["A", "B"]]))
+    assert [(p.kind, p.row, p.column) for p in exc.value.problems] == [
+        (ProblemKind.DUPLICATE_COLUMN, 1, "Họ tên")
+    ]
