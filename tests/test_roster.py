@@ -415,6 +415,28 @@ def test_the_brief_s_examples() -> None:
     assert tcvn3("Nguyễn Văn A") == "NguyÔn V¨n A"
     assert vni("Nguyễn Văn A") == "Nguyeãn Vaên A"
     assert vni("Xin chào các bạn") == "Xin chaøo caùc baïn"  # the converter's README
+    # Capitals: the ABC capital fonts draw small letters' codes as capitals; VNI has its own.
+    assert legacy_encoding("NGUYÔN V¡N A") is LegacyEncoding.TCVN3
+    assert legacy_encoding(vni("NGUYỄN VĂN ĐỨC")) is LegacyEncoding.VNI
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "H'Hen Niê",
+        "Y Moan Ênuôl",
+        "Ksor H'Bơ Khăp",
+        "Điểu K'ré",
+        "Y Thanh Hà Niê Kđăm",
+        "Chamaléa Thị Thủy",
+        "Giàng A Chu",
+        "Thào Xuân Sùng",
+        "Zoë O'Brien",
+    ],
+)
+def test_names_that_are_not_all_vietnamese_syllables_are_taken(name: str) -> None:
+    """Names of the Ê Đê, Gia Rai, Raglai ... peoples, and foreign ones: not legacy text."""
+    assert legacy_encoding(name) is None
 
 
 @pytest.mark.parametrize("text", _example_texts())
