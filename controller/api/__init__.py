@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from chamber.controller.api import (
     exports,
     floor,
+    prepared,
     queries,
     report,
     sitting,
@@ -61,7 +62,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
     install_problems(app)
 
     ctx = Context(runtime, tokens)
-    for resource in (queries, sitting, votes, floor, exports, report, technician):
+    for resource in (queries, sitting, prepared, votes, floor, exports, report, technician):
         resource.register(ctx)
     register_refusals(ctx)
     app.include_router(ctx.api)

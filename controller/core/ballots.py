@@ -297,6 +297,11 @@ class Ballots:
         )
         return self._add(Vote(definition, inp.at), now)
 
+    def vote_id_taken(self, vote_id: str) -> bool:
+        """Whether a vote of this or an earlier sitting has the id `vote_id` (ids are unique
+        across sittings)."""
+        return vote_id in self._vote_ids
+
     def _check_new_id(self, vote_id: str) -> None:
         if not vote_id:
             raise CommandRejected("vote.id_missing")
