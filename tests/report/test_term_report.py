@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from chamber.controller.cli import main
-from chamber.controller.config import HallConfig, Term, load_config
+from chamber.controller.config import ConfigError, HallConfig, Term, load_config
+from chamber.controller.core.inputs import ClockAnchor, CloseSitting, OpenSitting, to_record
 from chamber.controller.core.model import Language
+from chamber.controller.journal import Journal
 from chamber.controller.report import (
     Format,
     ReportError,
@@ -30,7 +32,7 @@ from chamber.controller.report import (
     report_csv,
     select,
 )
-from tests.report.term import TERM_END, TERM_START, GeneratedTerm, generate_term
+from tests.report.term import TERM_END, TERM_START, GeneratedTerm, backup, generate_term
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vn-council.toml"
 
@@ -266,3 +268,48 @@ def test_the_report_prints_to_pdf_with_chromium(term: GeneratedTerm, tmp_path: P
     assert "Phạm Mạnh Dũng" in text
     size = subprocess.run(["pdfinfo", str(out)], capture_output=True, check=True, text=True)
     assert "841.92 x 594.96 pts (A4)" in size.stdout  # landscape
+
+
+def test_two_copies_of_one_journal_that_differ_stop_the_report(
+    term: GeneratedTerm, tmp_path: Path
+) -> None:
+    """A copy that went on on its own (a restored backup written to) is not the beginning of
+    the other copy: the report names both and counts neither."""
+    first = tmp_path / "a" / "hdnd.journal"
+    backup(term.paths[1] / "hdnd-ninh-binh.journal", first)
+    second = tmp_path / "b" / "hdnd.journal"
+    backup(first, second)
+    for path, unix in ((first, 1.0e9), (second, 2.0e9)):
+        with Journal.open(path) as journal:
+            journal.append(to_record(ClockAnchor(1.0e6, unix)))
+    with pytest.raises(ReportError, match=r"copies of one journal .* that differ") as caught:
+        collect([tmp_path / "a", tmp_path / "b"], hall())
+    assert str(first) in str(caught.value)
+    assert str(second) in str(caught.value)
+
+
+def test_one_sitting_in_two_journals_is_refused(tmp_path: Path) -> None:
+    for name in ("old-pc", "new-pc"):
+        (tmp_path / name).mkdir()
+        with Journal.open(tmp_path / name / "hdnd.journal") as journal:
+            journal.append_batch(
+                [
+                    to_record(ClockAnchor(1.0, 1.7e9)),
+                    to_record(OpenSitting(2.0, "ky-hop-07", "Kỳ họp thứ 7")),
+                    to_record(CloseSitting(50.0)),
+                ]
+            )
+    with pytest.raises(ReportError, match="sitting 'ky-hop-07' is in two different journals"):
+        collect([tmp_path], replace(hall(), term=None))
+
+
+def test_the_term_in_the_hall_file(tmp_path: Path) -> None:
+    config = load_config(_hall_file(tmp_path))
+    assert config.term == Term("Nhiệm kỳ 2021-2026", TERM_START, TERM_END)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        _hall_file(tmp_path).read_text(encoding="utf-8").replace("end = 2026", "end = 2020"),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"term\.end 2020-06-30 is before term\.start 2021-07-01"):
+        load_config(bad)
