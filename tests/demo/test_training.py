@@ -14,6 +14,8 @@ import asyncio
 import io
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import tomllib
 import unicodedata
@@ -325,3 +327,39 @@ async def test_delegates_step_out_and_come_back(rig: HallRig) -> None:
             assert len(spans) >= 2, spans
             assert spans[0]["end"] is not None, spans
             assert pilot.errors == 0
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _chamber(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chamber.controller.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_command_refuses_a_bad_exercise_list_and_a_real_halls_data(workdir: Path) -> None:
+    bad = workdir / "bai-tap.toml"
+    bad.write_text(
+        '[[exercise]]\ncheck = "vote-closed"\nvi = "Biểu quyết"\nen = "A vote"\n\n'
+        '[[exercise]]\ncheck = "fly"\nvi = "Bay"\nen = "Fly"\n',
+        encoding="utf-8",
+    )
+    done = _chamber("training", "--exercises", str(bad), cwd=workdir)
+    assert done.returncode == 2, done
+    assert "bai-tap.toml: exercise 2: check 'fly' is not one of:" in done.stderr
+    assert done.stderr.count("\n") == 1  # one line, no traceback
+
+    real = workdir / "srv"
+    real.mkdir()
+    (real / "hdnd-ninh-binh.journal").write_bytes(b"")
+    done = _chamber("training", "--data", str(real), cwd=workdir)
+    assert done.returncode == 2, done
+    assert "is not a training directory (no TRAINING.txt)" in done.stderr
+    assert not (real / MARKER).exists()
+    assert not (workdir / "var").exists()  # nothing was started
