@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core tmux poppler-utils
+# fonts-liberation2: Liberation Serif, metric-compatible with Times New Roman (the minutes' font
+# under Decree 30/2020/NĐ-CP), with Vietnamese; without it the minutes print in DejaVu Serif.
+DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core fonts-liberation2 tmux poppler-utils
 # The command each Debian package provides, to tell whether it is already there.
 DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium tmux pdftotext
 
