@@ -9,9 +9,13 @@ command for every seat (seat=None) goes out as one Modbus broadcast where the co
 one for it. The register map, timing and retries are the codec's (keypad_modbus.yaml).
 
 Timing: the RTU inter-frame silence (t3.5) is kept before every frame, and a broadcast is
-followed by the contract's broadcast turnaround, since no reply marks its end. pymodbus's own
-retries are off (retries=0) and its reconnection too: this driver retries per the spec, so a
-silent unit costs its line one timeout per try, and reconnects with its own backoff.
+followed by the contract's broadcast turnaround, since no reply marks its end. Each request
+waits for its reply as long as `protocols.keypad.request_timeout` says for that request at
+the line's baud rate and character format (an identity read longer than a poll); the port
+is opened in the contract's format the hall file names (8E1, or 8N2 for parity "none").
+pymodbus's own retries are off (retries=0) and its reconnection too: this driver retries
+per the spec, so a silent unit costs its line one timeout per try, and reconnects with its
+own backoff.
 A unit missing `offline_after_misses` polls is offline and then tried only every
 `offline_poll_interval_s`, so that it never stalls the others.
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,6 +68,7 @@ from chamber.drivers.errors import DriverConfigError, TransportError, UnitReplyE
 from chamber.drivers.health import LineMonitor, UnitMonitor
 from chamber.drivers.topology import Line, LineKind, Topology
 from chamber.protocols import keypad as kp
+from chamber.protocols.modbus_timing import CharFormat
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +79,8 @@ _TIMING = kp.SPEC["timing"]
 OFFLINE_AFTER_MISSES = int(_TIMING["offline_after_misses"])
 OFFLINE_POLL_INTERVAL_S = float(_TIMING["offline_poll_interval_s"])
 TCP_RESPONSE_TIMEOUT_S = float(_TIMING["tcp_response_timeout_s"])
-_PARITY = {"even": "E", "odd": "O", "none": "N"}
-LINE_PARITY = _PARITY[str(kp.SPEC["line"]["parity"])]
+# What pyserial (through pymodbus) is given for a character format's parity.
+PYSERIAL_PARITY = {"even": "E", "odd": "O", "none": "N"}
 # Connection losses in a row that pymodbus tolerates before it closes a TCP link itself: never,
 # here. A silent unit behind a gateway is that unit's problem, not the gateway's.
 _NO_SELF_DISCONNECT = 1 << 30
@@ -155,7 +160,11 @@ class _Failed(Exception):
 
 
 class KeypadLine:
-    """One keypad line; `units` maps each unit address on it to its seat."""
+    """One keypad line; `units` maps each unit address on it to its seat.
+
+    `response_timeout` says how long to wait for the reply to a request; by default the
+    contract's for that request (§6.2) on an RTU line, and the gateway timeout over TCP.
+    """
 
     def __init__(
         self,
@@ -168,11 +177,18 @@ class KeypadLine:
         reconnect: Reconnect = Reconnect(),
         min_cycle_s: float = 0.0,
         retries: int = kp.RETRIES,
-        parity: str = LINE_PARITY,
+        response_timeout: Callable[[ModbusPDU], float] | None = None,
     ) -> None:
+        # The character format of an RTU line; a gateway's serial side is its own business.
+        self.char_format: CharFormat | None = None
         if line.kind is LineKind.MODBUS_RTU:
             if not line.device:
                 raise DriverConfigError(f"line {line.id}: a modbus-rtu line needs a device")
+            try:
+                kp.check_baud(line.baud)
+                self.char_format = kp.line_format(line.parity, line.stop_bits)
+            except kp.KeypadUsageError as exc:
+                raise DriverConfigError(f"line {line.id}: {exc}") from None
         elif line.kind is LineKind.MODBUS_TCP:
             if not line.host or not line.port:
                 raise DriverConfigError(f"line {line.id}: a modbus-tcp line needs host and port")
@@ -190,7 +206,6 @@ class KeypadLine:
         self._reconnect = reconnect
         self._min_cycle_s = min_cycle_s
         self._retries = retries
-        self._parity = parity
         self._cycled = asyncio.Event()
         self._units = {
             a: _Unit(a, seat, UnitMonitor(line.id, a, seat, UnitKind.KEYPAD, on_health))
@@ -212,15 +227,17 @@ class KeypadLine:
         self._last_rx = 0.0
         self._next_tx = 0.0
         self.cycles = 0
-        if self._rtu:
-            self._t35 = kp.t35(line.baud)
-            self._poll_timeout = kp.response_timeout(
-                line.baud, kp.read_response_bytes(kp.poll_count(card=True))
-            )
+        self._timeout: Callable[[ModbusPDU], float]
+        if self.char_format is not None:
+            self._t35 = kp.t35(line.baud, self.char_format.bits_per_char)
+            self._timeout = response_timeout or self._rtu_timeout
         else:
-            # The gateway keeps the RTU silences on its side of the line.
+            # The gateway keeps the RTU silences, and the RTU timeouts, on its side of the line.
             self._t35 = 0.0
-            self._poll_timeout = TCP_RESPONSE_TIMEOUT_S
+            self._timeout = response_timeout or (lambda _request: TCP_RESPONSE_TIMEOUT_S)
+        # What the client is made with (pymodbus's connect waits as long); each request
+        # then sets its own.
+        self._first_timeout = self._timeout(kp.read_identity_request(kp.FIRST_UNIT))
 
     @classmethod
     def from_config(
@@ -233,8 +250,11 @@ class KeypadLine:
         units = {
             u.keypad.address: u.seat for u in config.units if u.keypad and u.keypad.line == line_id
         }
-        parity = _PARITY[line.parity] if line.parity else LINE_PARITY
-        return cls(line, units, clock, sink, on_health, parity=parity)
+        return cls(line, units, clock, sink, on_health)
+
+    def _rtu_timeout(self, request: ModbusPDU) -> float:
+        assert self.char_format is not None
+        return kp.request_timeout(request, self.line.baud, self.char_format)
 
     # --- Driver -----------------------------------------------------------------------------
 
@@ -410,17 +430,18 @@ class KeypadLine:
     # --- the line ---------------------------------------------------------------------------
 
     def _make_client(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
-        if self._rtu:
+        if self.char_format is not None:
             assert self.line.device is not None
             return AsyncModbusSerialClient(
                 self.line.device,
                 framer=FramerType.RTU,
                 baudrate=self.line.baud,
-                parity=self._parity,
-                stopbits=1,
+                bytesize=self.char_format.data_bits,
+                parity=PYSERIAL_PARITY[self.char_format.parity],
+                stopbits=self.char_format.stop_bits,
                 name=self.line.id,
                 reconnect_delay=0,
-                timeout=self._poll_timeout,
+                timeout=self._first_timeout,
                 retries=0,
                 trace_packet=self._trace,
             )
@@ -431,7 +452,7 @@ class KeypadLine:
             port=self.line.port,
             name=self.line.id,
             reconnect_delay=0,
-            timeout=self._poll_timeout,
+            timeout=self._first_timeout,
             retries=0,
             trace_packet=self._trace,
         )
@@ -561,6 +582,9 @@ class KeypadLine:
         if quiet > 0:
             await asyncio.sleep(quiet)  # the inter-frame silence: time on the wire, not a wait
         self._rx_seen = False
+        if reply:
+            # pymodbus waits this long for every reply; set here, it is this request's own.
+            client.ctx.comm_params.timeout_connect = self._timeout(request)
         try:
             response: ModbusPDU | None = await client.execute(not reply, request)
         except ConnectionException as exc:

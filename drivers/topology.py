@@ -20,9 +20,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chamber.controller.core.model import MicClass
+from chamber.protocols import keypad as kp
+from chamber.protocols.modbus_timing import CharFormat
 
 MODBUS_MAX_ADDRESS = 247
 # The largest hall file read: the 4,096-seat example is under 1 MiB.
@@ -70,6 +80,7 @@ class Line:
     host: str | None
     port: int | None
     parity: str | None = None
+    stop_bits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,12 +139,57 @@ class LineConfig(StrictModel):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     kind: LineKind
     device: Annotated[str, Field(max_length=4096)] | None = None
+    # A keypad line: one of the keypad contract's rates (keypad_modbus.md §2.1).
     baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = 115200
-    # None: what the line's contract says (8E1 for keypads, 8N1 for microphone units). A
+    # The character format, only as the line's contract lists it. None: the contract's
+    # default (8E1 for keypads, 8N1 for microphone units). A keypad line with parity "none"
+    # is 8N2, as its contract says; stop_bits may be written out, and must then agree. A
     # virtual line (a pty pair) cannot carry parity at all and says "none".
-    parity: Literal["even", "odd", "none"] | None = None
+    parity: str | None = None
+    stop_bits: Annotated[int, Field(strict=True)] | None = None
     host: Annotated[str, Field(max_length=253)] | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
+
+    @field_validator("baud")
+    @classmethod
+    def _contract_baud(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("kind") in _KEYPAD_KINDS and value not in kp.BAUD_RATES:
+            raise ValueError(
+                f"{value} is not a keypad line's rate: the keypad contract lists "
+                f"{', '.join(map(str, kp.BAUD_RATES))}"
+            )
+        return value
+
+    @field_validator("parity")
+    @classmethod
+    def _contract_parity(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        kind = info.data.get("kind")
+        allowed = _allowed_formats(kind)
+        if not any(f.parity == value for f in allowed):
+            raise ValueError(f"{value!r} is not allowed here: {_listed(kind)}")
+        return value
+
+    @field_validator("stop_bits")
+    @classmethod
+    def _contract_stop_bits(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None:
+            return None
+        kind = info.data.get("kind")
+        if "parity" not in info.data:
+            return value  # the parity was wrong, and is what the error names
+        allowed = _allowed_formats(kind)
+        # No parity key: the contract's default parity, whose stop bits these must be.
+        parity = info.data["parity"] or allowed[0].parity
+        matching = [f for f in allowed if f.parity == parity]
+        if not any(f.stop_bits == value for f in matching):
+            wanted = " or ".join(str(f.stop_bits) for f in matching)
+            raise ValueError(
+                f"with parity {parity!r} this line's contract has {wanted} stop bit"
+                f"{'' if wanted == '1' else 's'}, not {value}: {_listed(kind)}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _endpoint(self) -> Self:
@@ -150,7 +206,35 @@ class LineConfig(StrictModel):
         return self
 
     def build(self) -> Line:
-        return Line(self.id, self.kind, self.device, self.baud, self.host, self.port, self.parity)
+        return Line(
+            self.id,
+            self.kind,
+            self.device,
+            self.baud,
+            self.host,
+            self.port,
+            self.parity,
+            self.stop_bits,
+        )
+
+
+_KEYPAD_KINDS = (LineKind.MODBUS_RTU, LineKind.MODBUS_TCP)
+# The microphone unit's contract (mic_unit.md §2) has one format: 8N1.
+_MIC_FORMATS = (CharFormat("none", 1),)
+
+
+def _allowed_formats(kind: object) -> tuple[CharFormat, ...]:
+    """The character formats a line of `kind` may use: its contract's (`kind` may be
+    missing when the kind itself was wrong; then the keypad contract's)."""
+    return _MIC_FORMATS if kind is LineKind.MIC_SERIAL else kp.LINE_FORMATS
+
+
+def _listed(kind: object) -> str:
+    contract = "the microphone contract" if kind is LineKind.MIC_SERIAL else "the keypad contract"
+    formats = _allowed_formats(kind)
+    return f"{contract} lists " + ", ".join(
+        f'parity = "{f.parity}" with stop_bits = {f.stop_bits} ({f.name})' for f in formats
+    )
 
 
 class UnitRefConfig(StrictModel):

@@ -1480,6 +1480,70 @@ TURNAROUND_MAX_S: Final[float] = float(_TIMING["unit_turnaround_max_s"])
 BROADCAST_TURNAROUND_S: Final[float] = float(_TIMING["broadcast_turnaround_s"])
 RETRIES: Final[int] = int(_TIMING["retries"])
 READ_REQUEST_BYTES: Final = 8  # address, function, start, count, CRC
+RESPONSE_TIMEOUT_MARGIN_S: Final[float] = float(_TIMING["response_timeout_margin_s"])
+BAUD_RATES: Final[tuple[int, ...]] = tuple(int(b) for b in SPEC["line"]["baud_rates"])
+"""§2.1: the baud rates a unit MUST support, and the only ones a keypad line may use."""
+
+
+def _load_formats(line: Mapping[str, Any]) -> tuple[modbus_timing.CharFormat, ...]:
+    try:
+        formats = tuple(
+            modbus_timing.CharFormat(
+                str(f["parity"]), int(f["stop_bits"]), int(line.get("data_bits", 8))
+            )
+            for f in line["formats"]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpecError(f"{SPEC_FILE}: line.formats: {exc}") from exc
+    if not formats:
+        raise SpecError(f"{SPEC_FILE}: line.formats lists no format")
+    for f in formats:
+        if f.bits_per_char != BITS_PER_CHAR:
+            raise SpecError(
+                f"{SPEC_FILE}: {f.name} has {f.bits_per_char} bits a character, "
+                f"line.bits_per_char says {BITS_PER_CHAR}"
+            )
+    default = formats[0]
+    if (default.parity, default.stop_bits) != (str(line["parity"]), int(line["stop_bits"])):
+        raise SpecError(f"{SPEC_FILE}: line.formats must start with line.parity/stop_bits")
+    return formats
+
+
+LINE_FORMATS: Final[tuple[modbus_timing.CharFormat, ...]] = _load_formats(SPEC["line"])
+"""§2.1: the character formats a unit MUST offer (8E1, 8N2), the default first."""
+DEFAULT_FORMAT: Final[modbus_timing.CharFormat] = LINE_FORMATS[0]
+
+
+def line_format(
+    parity: str | None = None, stop_bits: int | None = None
+) -> modbus_timing.CharFormat:
+    """The contract's character format that a line's parity and stop bits name (§2.1).
+
+    Either may be left out: no parity means the default's (even), and no stop bits the one
+    the contract pairs with that parity (1 with even, 2 with none). A pair the contract does
+    not list raises `KeypadUsageError` that names the formats it does.
+    """
+    listed = ", ".join(
+        f"{f.name} (parity {f.parity!r}, stop bits {f.stop_bits})" for f in LINE_FORMATS
+    )
+    wanted = DEFAULT_FORMAT.parity if parity is None else parity
+    for f in LINE_FORMATS:
+        if f.parity == wanted and (stop_bits is None or f.stop_bits == stop_bits):
+            return f
+    if not any(f.parity == wanted for f in LINE_FORMATS):
+        raise KeypadUsageError(f"the keypad contract has no parity {wanted!r}; it lists {listed}")
+    raise KeypadUsageError(
+        f"the keypad contract has no parity {wanted!r} with {stop_bits} stop bit"
+        f"{'s' if stop_bits != 1 else ''}; it lists {listed}"
+    )
+
+
+def check_baud(baud: int) -> None:
+    """§2.1: a keypad line runs at one of the contract's baud rates, else `KeypadUsageError`."""
+    if baud not in BAUD_RATES:
+        raise KeypadUsageError(
+            f"the keypad contract lists {', '.join(map(str, BAUD_RATES))} baud, not {baud}"
+        )
 
 
 def read_response_bytes(count: int) -> int:
@@ -1492,11 +1556,11 @@ def write_request_bytes(count: int) -> int:
     return 9 + 2 * count
 
 
-def t35(baud: int) -> float:
+def t35(baud: int, bits_per_char: int = BITS_PER_CHAR) -> float:
     """The inter-frame silence at `baud` (§6.1)."""
     return modbus_timing.t35(
         baud,
-        BITS_PER_CHAR,
+        bits_per_char,
         fixed_above_baud=int(_TIMING["fixed_above_baud"]),
         fixed_s=float(_TIMING["t35_fixed_s"]),
     )
@@ -1529,4 +1593,41 @@ def response_timeout(baud: int, response_bytes: int) -> float:
         + TURNAROUND_MAX_S
         + modbus_timing.frame_time(response_bytes, baud, BITS_PER_CHAR)
         + float(_TIMING["response_timeout_margin_s"])
+    )
+
+
+def longest_reply_bytes(request: ModbusPDU) -> int:
+    """RTU bytes of the longest reply a keypad can give to `request` (an exception, 5 bytes,
+    is never longer): a read's registers, or the 8-byte echo of a write."""
+    function = request.function_code
+    if request.dev_id == BROADCAST:
+        raise KeypadUsageError("a broadcast gets no reply (§5.4)")
+    if function in (Function.READ_INPUT_REGISTERS, Function.READ_HOLDING_REGISTERS):
+        return read_response_bytes(int(request.count))
+    if function in (Function.WRITE_SINGLE_REGISTER, Function.WRITE_MULTIPLE_REGISTERS):
+        return 8  # address, function, start, count or value, CRC
+    raise KeypadUsageError(f"a keypad answers no function 0x{function:02X} (§2.4)")
+
+
+def request_timeout(
+    request: ModbusPDU, baud: int, char_format: modbus_timing.CharFormat = DEFAULT_FORMAT
+) -> float:
+    """§6.2 for one request, counted from the moment the request is handed to the port.
+
+    The request's own wire time, t3.5, the longest turnaround a unit may take, the wire time
+    of the longest reply to THIS request, and the contract's margin for the operating system
+    and a USB-serial adapter, at `baud` and the line's character format. The identity read's
+    65-byte reply needs 44 ms on the wire at 19200 baud where a poll's needs 26 ms: one
+    timeout for every request would be too short for the one or too long for the other.
+    """
+    bits = char_format.bits_per_char
+    return modbus_timing.response_timeout(
+        len(encode_frame(request)),
+        longest_reply_bytes(request),
+        baud,
+        turnaround_max_s=TURNAROUND_MAX_S,
+        margin_s=RESPONSE_TIMEOUT_MARGIN_S,
+        bits_per_char=bits,
+        fixed_above_baud=int(_TIMING["fixed_above_baud"]),
+        t35_fixed_s=float(_TIMING["t35_fixed_s"]),
     )

@@ -90,8 +90,10 @@ class Keypads:
             framer=FramerType.RTU,
             port=device,
             baudrate=115200,
-            # A pty refuses parity settings; the bytes are the same either way.
+            # A pty drops parity settings (8N2 here, as the driver's line); the bytes are the
+            # same either way.
             parity="N",
+            stopbits=2,
             ignore_missing_devices=True,
             broadcast_enable=True,
             trace_packet=self.trace,

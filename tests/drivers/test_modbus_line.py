@@ -55,7 +55,8 @@ async def rig(request: pytest.FixtureRequest, pty_pair: PtyPair) -> AsyncIterato
     server: ModbusSerialServer | ModbusTcpServer
     if request.param == "rtu":
         server = keypads.rtu_server(pty_pair.unit)
-        line = Line("kp1", LineKind.MODBUS_RTU, pty_pair.master, 115200, None, None)
+        # 8N2: a pty carries no parity bit (keypad_modbus.md §2.1 allows both formats).
+        line = Line("kp1", LineKind.MODBUS_RTU, pty_pair.master, 115200, None, None, "none")
     else:
         port = free_port()
         server = keypads.tcp_server(port)
@@ -63,7 +64,7 @@ async def rig(request: pytest.FixtureRequest, pty_pair: PtyPair) -> AsyncIterato
     await server.serve_forever(background=True)
     inputs: Recorder[Input] = Recorder()
     health: Recorder[UnitHealth | LineHealth] = Recorder()
-    driver = KeypadLine(line, UNITS, FakeClock(7.0), inputs, health, min_cycle_s=0.002, parity="N")
+    driver = KeypadLine(line, UNITS, FakeClock(7.0), inputs, health, min_cycle_s=0.002)
     task = asyncio.create_task(driver.run())
     try:
         await health.wait_for(lambda items: all(online(items, s) for s in UNITS.values()))

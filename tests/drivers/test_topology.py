@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chamber.controller.config import load_config
+from chamber.controller.core.clock import FakeClock
 from chamber.drivers.base import LineHealth, UnitHealth
 from chamber.drivers.health import LineMonitor
 from chamber.drivers.mic_line import MicLine
@@ -55,3 +56,96 @@ async def test_ready_follows_the_line_connection() -> None:
     await asyncio.wait_for(waiting, 5.0)
     monitor.disconnected("gone")
     assert not monitor.up.is_set()
+
+
+def _one_line(kind: str = "modbus-rtu", **keys: object) -> dict[str, object]:
+    unit = "mic" if kind == "mic-serial" else "keypad"
+    line = {"id": "l1", "kind": kind, "device": "/dev/ttyUSB0"} | keys
+    return {
+        "hall": {"id": "h1"},
+        "lines": [line],
+        "seats": [{"number": 1, unit: {"line": "l1", "address": 1}}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("keys", "parity", "stop_bits"),
+    [
+        ({}, None, None),
+        ({"parity": "even"}, "even", None),
+        ({"parity": "even", "stop_bits": 1}, "even", 1),
+        ({"parity": "none"}, "none", None),
+        ({"parity": "none", "stop_bits": 2}, "none", 2),
+        ({"stop_bits": 1}, None, 1),
+    ],
+)
+def test_a_keypad_line_takes_the_contracts_formats(
+    keys: dict[str, object], parity: str | None, stop_bits: int | None
+) -> None:
+    line = parse_topology(_one_line(**keys)).lines[0]
+    assert (line.parity, line.stop_bits) == (parity, stop_bits)
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys", "error"),
+    [
+        (
+            "modbus-rtu",
+            {"parity": "odd"},
+            r"lines\[0\]\.parity: 'odd' is not allowed here: the keypad contract lists "
+            r'parity = "even" with stop_bits = 1 \(8E1\), parity = "none" with stop_bits = 2 '
+            r"\(8N2\)",
+        ),
+        ("modbus-tcp", {"parity": "odd"}, r"lines\[0\]\.parity: 'odd' is not allowed"),
+        (
+            "modbus-rtu",
+            {"parity": "none", "stop_bits": 1},
+            r"lines\[0\]\.stop_bits: with parity 'none' this line's contract has 2 stop bits, "
+            r"not 1",
+        ),
+        (
+            "modbus-rtu",
+            {"stop_bits": 2},
+            r"lines\[0\]\.stop_bits: with parity 'even' this line's contract has 1 stop bit,",
+        ),
+        ("modbus-rtu", {"stop_bits": True}, r"lines\[0\]\.stop_bits: Input should be"),
+        (
+            "modbus-rtu",
+            {"baud": 57600},
+            r"lines\[0\]\.baud: 57600 is not a keypad line's rate: the keypad contract lists "
+            r"9600, 19200, 38400, 115200",
+        ),
+        (
+            "mic-serial",
+            {"parity": "even"},
+            r"lines\[0\]\.parity: 'even' is not allowed here: the microphone contract lists "
+            r'parity = "none" with stop_bits = 1 \(8N1\)',
+        ),
+        ("mic-serial", {"stop_bits": 2}, r"lines\[0\]\.stop_bits: with parity 'none'"),
+    ],
+)
+def test_a_format_the_contract_does_not_list_is_refused_by_its_key(
+    kind: str, keys: dict[str, object], error: str
+) -> None:
+    data = _one_line(kind, **keys)
+    if kind == "modbus-tcp":
+        line = data["lines"][0]  # type: ignore[index]
+        del line["device"]
+        line |= {"host": "10.0.0.9", "port": 502}
+    with pytest.raises(TopologyError, match=error):
+        parse_topology(data, "hall.toml")
+
+
+async def test_the_driver_opens_the_line_in_the_format_the_file_names() -> None:
+    """What goes to pyserial (through pymodbus's client): 8E1 by default, 8N2 for "none"."""
+    formats = {}
+    for parity in (None, "even", "none"):
+        config = parse_topology(_one_line(**({} if parity is None else {"parity": parity})))
+        line = KeypadLine.from_config(config, "l1", FakeClock(0.0), lambda _: None, lambda _: None)
+        params = line._make_client().comm_params
+        formats[parity] = (params.baudrate, params.bytesize, params.parity, params.stopbits)
+    assert formats == {
+        None: (115200, 8, "E", 1),
+        "even": (115200, 8, "E", 1),
+        "none": (115200, 8, "N", 2),
+    }
