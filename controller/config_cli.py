@@ -126,7 +126,7 @@ def _delegates(args: argparse.Namespace) -> int:
     try:
         sheet = read_sheet(args.sheet, args.sheet_name)
         plan = plan_import(text, sheet, str(hall_path))
-        new_text = apply_plan(text, plan, str(hall_path))
+        new_text = apply_plan(text, plan, str(hall_path)) if args.write else text
     except RosterError as exc:
         print(f"error: {exc.text(language)}", file=sys.stderr)
         return 2

@@ -914,7 +914,25 @@ def plan_import(hall_text: str, sheet: Sheet, hall_source: str = "hall.toml") ->
     else:
         seating = {n: (d if d in present else None) for n, d in old_seating.items()}
     diff = _diff(old_delegates, old_seating, delegates, seating)
+    # The hall file it makes must be valid (e.g. no more voting delegates than members): checked
+    # here on the parsed file, so that the diff is shown only for a list that can be written.
+    data["delegates"] = delegates
+    for seat in data["seats"]:
+        seat.pop("delegate", None)
+        if seating[seat["number"]] is not None:
+            seat["delegate"] = seating[seat["number"]]
+    _check_hall(data, hall_source)
     return Plan(tuple(delegates), seating, diff, len(entries))
+
+
+def _check_hall(data: dict[str, Any], hall_source: str) -> None:
+    try:
+        parse_config(data, hall_source)
+    except ConfigError as exc:
+        detail = str(exc).removeprefix(f"{hall_source}: ")
+        raise RosterError(
+            hall_source, [_problem(ProblemKind.HALL, None, None, "hall", detail=detail)]
+        ) from None
 
 
 def _check_kept_cards(
@@ -1074,6 +1092,8 @@ def render_diff(diff: RosterDiff, language: Language = EN) -> str:
 def apply_plan(hall_text: str, plan: Plan, hall_source: str = "hall.toml") -> str:
     """The hall file's text with the plan's delegates and seating; its comments, the order of
     its tables and everything else kept. Raises `RosterError` if the result is not valid."""
+    if plan.diff.empty:
+        return hall_text
     doc = tomlkit.parse(hall_text)
     tables = doc["delegates"]
     assert isinstance(tables, tomlkit.items.AoT | tomlkit.items.Array)
@@ -1103,13 +1123,7 @@ def apply_plan(hall_text: str, plan: Plan, hall_source: str = "hall.toml") -> st
         elif seat.get("delegate") != ident:
             seat["delegate"] = ident
     text = tomlkit.dumps(doc)
-    try:
-        parse_config(tomllib.loads(text), hall_source)
-    except ConfigError as exc:
-        detail = str(exc).removeprefix(f"{hall_source}: ")
-        raise RosterError(
-            hall_source, [_problem(ProblemKind.HALL, None, None, "hall", detail=detail)]
-        ) from None
+    _check_hall(tomllib.loads(text), hall_source)  # what is written, read back
     return text
 
 

@@ -243,9 +243,8 @@ def test_a_hall_with_two_delegates_of_one_name_needs_ids(tmp_path: Path) -> None
 def test_a_list_the_hall_cannot_hold_is_refused(tmp_path: Path) -> None:
     hall = _hall(tmp_path, seats=3).read_text(encoding="utf-8")  # 3 members
     rows = [["Họ và tên"], *([f"Đại biểu số {i}"] for i in range(1, 5))]
-    plan = plan_import(hall, read_sheet(_csv(tmp_path / "four.csv", rows)))
     with pytest.raises(RosterError, match=r"body\.members: 3 members, but 4") as exc:
-        apply_plan(hall, plan)
+        plan_import(hall, read_sheet(_csv(tmp_path / "four.csv", rows)))
     assert _problems(exc) == {(ProblemKind.HALL, None)}
 
 
