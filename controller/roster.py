@@ -724,7 +724,7 @@ def read_entries(sheet: Sheet, seats: Sequence[int]) -> tuple[list[Entry], list[
     problems = reader.problems
     columns = sheet.columns
     by_id: dict[str, int] = {}
-    by_person: dict[tuple[str, str], int] = {}
+    by_person: dict[tuple[str, str], Entry] = {}  # (name, delegation) -> its first row
     by_seat: dict[int, int] = {}
     by_card: dict[int, int] = {}
     for e in entries:
@@ -736,14 +736,13 @@ def read_entries(sheet: Sheet, seats: Sequence[int]) -> tuple[list[Entry], list[
                 )  # fmt: skip
             by_id.setdefault(e.id, e.row)
         person = (e.name, e.group or "")
-        if person in by_person and (
-            e.id is None or next(x for x in entries if x.row == by_person[person]).id is None
-        ):
+        first = by_person.get(person)
+        if first is not None and (e.id is None or first.id is None):
             problems.append(
                 _problem(ProblemKind.DUPLICATE_DELEGATE, e.row, columns[Column.NAME],
-                         "duplicate-delegate", value=e.name, other=by_person[person])
+                         "duplicate-delegate", value=e.name, other=first.row)
             )  # fmt: skip
-        by_person.setdefault(person, e.row)
+        by_person.setdefault(person, e)
         if e.seat is not None:
             if e.seat in by_seat:
                 problems.append(

@@ -489,6 +489,13 @@ def test_legacy_rows_are_refused_in_utf8_csv_and_in_an_8bit_csv(tmp_path: Path) 
     assert "looks typed in TCVN3 (ABC) (it reads 'Đặng Thị Phượng')" in text
     assert "looks typed in VNI (it reads 'Tổ đại biểu huyện Kim Sơn')" in text
     assert "Unikey's converter" in text
+    # A workbook typed with the fonts holds the same characters in its cells.
+    with pytest.raises(RosterError) as exc:
+        plan_import(hall, read_sheet(_xlsx(tmp_path / "u.xlsx", rows)))
+    assert _problems(exc) == {
+        (ProblemKind.LEGACY_ENCODING, 3),
+        (ProblemKind.LEGACY_ENCODING, 4),
+    }
     # The same rows saved as "CSV" by an ABC/VNI machine: the bytes of the fonts, not UTF-8.
     legacy_rows = [["Ho va ten", "Ghe"], [tcvn3("Đặng Thị Phượng"), "2"], [vni("Bùi Văn Đức"), "3"]]
     raw = "\r\n".join(",".join(r) for r in legacy_rows).encode("latin-1")
