@@ -1340,7 +1340,8 @@ def _vote_html(
     labels = _labels(d, lang)
     members = r.all_members
     number = numbers[d.vote_id]
-    out = ['<section class="vote">']
+    # The vote's id and mode as attributes, not text: for anchors and the secrecy checks.
+    out = [f'<section class="vote" data-vote="{_e(d.vote_id)}" data-mode="{d.mode.value}">']
     out.append(f"<h4>{_e(w['vote_heading'].format(number=number, title=d.title))}</h4>")
     moment = _moment(view, r.closed_at)
     kind = KIND_LABELS[lang][d.kind]

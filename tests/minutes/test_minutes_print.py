@@ -16,8 +16,17 @@ from playwright.async_api import Browser, async_playwright
 
 from chamber.controller import exports
 from chamber.controller.core.model import Language
-from chamber.controller.exports import Format, JournalView, What, minutes_html, render_bytes
+from chamber.controller.exports import (
+    Format,
+    JournalView,
+    What,
+    html_pdf,
+    minutes_html,
+    render_bytes,
+)
 from tests.minutes.sitting import EXAMPLE, QUESTION_SEAT, SPEECH_SEAT, SittingTruth
+from tests.torture import ledger
+from tests.torture.harness import pdf_text
 from tests.wall.hall import CHROMIUM, CHROMIUM_ARGS
 
 # A4 in PostScript points (210 x 297 mm); Chromium rounds to its own units.
@@ -163,3 +172,26 @@ async def test_chamber_export_writes_the_pdf(
     # A PDF of results is refused with one line, not a traceback.
     args = parser.parse_args([*argv, "--what", "results", "--format", "pdf"])
     assert exports.run(args) == 2
+
+
+async def test_the_torture_secrecy_check_reads_the_minutes_and_their_print(
+    sitting: tuple[SittingTruth, JournalView],
+) -> None:
+    """The torture run's search of the minutes (HTML and PDF) finds the secret ballot's part
+    and nothing in it; pointed at the open vote, which lists names, it finds them."""
+    _, view = sitting
+    page = minutes_html(view, Language.VI)
+    printed = pdf_text(html_pdf(page))
+
+    def secret(vote_id: str) -> ledger.Secret:
+        return ledger.Secret(vote_id, {}, frozenset(), None, None)
+
+    assert ledger.export_links("minutes", page.encode("utf-8"), secret("v2")) == []
+    assert ledger.minutes_pdf_links("print", printed, page, secret("v2")) == []
+    html_found = ledger.export_links("minutes", page.encode("utf-8"), secret("v1"))
+    assert "minutes: a list of names under v1" in html_found
+    pdf_found = ledger.minutes_pdf_links("print", printed, page, secret("v1"))
+    assert "print: who chose what under v1 (Đại biểu theo từng nội dung biểu quyết)" in pdf_found
+    assert ledger.export_links("minutes", page.encode("utf-8"), secret("v9")) == [
+        "minutes: v9 not in the minutes, not searched"
+    ]

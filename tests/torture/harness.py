@@ -20,6 +20,7 @@ import json
 import random
 import shutil
 import statistics
+import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -871,6 +872,14 @@ class Torture:
                 found += ledger.export_links(f"export {export}", response.content, secret)
             else:
                 found.append(f"export {export}: {response.status_code}, not searched")
+        # The printed minutes (Chromium's PDF), read back by pdftotext, against the HTML's.
+        page = await self._api("GET", "/api/exports/minutes.html")
+        pdf = await self._api("GET", "/api/exports/minutes.pdf")
+        if pdf.status_code == 200 and page.status_code == 200:
+            printed = await asyncio.to_thread(pdf_text, pdf.content)
+            found += ledger.minutes_pdf_links("export minutes.pdf", printed, page.text, secret)
+        else:
+            found.append(f"export minutes.pdf: {pdf.status_code}, not searched")
         # The term report the secretary reads: who took part, never in what.
         for page in ("term.html", "term.csv"):
             response = await self._api("GET", f"/api/report/{page}")
@@ -1008,6 +1017,14 @@ async def read_status_tcp(host: str, port: int, address: int) -> keypad.KeypadSt
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+def pdf_text(pdf: bytes) -> str:
+    """A PDF's text as poppler's pdftotext reads it (what a reader of the print copies)."""
+    done = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+    )
+    return done.stdout.decode("utf-8", "replace")
 
 
 def _address(broker: Mosquitto, user: str) -> Any:

@@ -12,8 +12,10 @@ locked) is not lost: no correct controller could count it.
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -303,14 +305,65 @@ def export_links(name: str, data: bytes, secret: Secret) -> list[str]:
                 ):
                     found.append(f"{name}: {delegate.get('delegate_id')}'s choice in the record")
     elif "<html" in text:
-        marker = f"({secret.vote_id}, "
-        start = text.find(marker)
-        end = text.find("</section>", start)
-        section = text[start:end] if start >= 0 else ""
-        for words in ("Kết quả theo đại biểu", "Individual results"):
-            if words in section:
-                found.append(f"{name}: who chose what under {secret.vote_id}")
+        section = minutes_section(text, secret.vote_id)
+        if section is None:
+            found.append(f"{name}: {secret.vote_id} not in the minutes, not searched")
+        else:
+            found += _named_choices(name, section, secret)
     return found
+
+
+# The words that head the minutes' lists of names under an open vote (who answered what, who
+# did not vote), in both languages: none may stand under a secret vote.
+NAME_LIST_WORDS = (
+    "Đại biểu theo từng nội dung biểu quyết",
+    "Members by answer",
+    "Có mặt, không tham gia biểu quyết (",
+    "Present, did not vote (",
+)
+
+
+def minutes_section(page: str, vote_id: str) -> str | None:
+    """The minutes' section of one vote (HTML), found by its `data-vote` attribute."""
+    start = page.find(f'<section class="vote" data-vote="{vote_id}"')
+    if start < 0:
+        return None
+    end = page.find("</section>", start)
+    return page[start : end if end >= 0 else len(page)]
+
+
+def _named_choices(name: str, section: str, secret: Secret) -> list[str]:
+    found = []
+    if 'class="names"' in section:
+        found.append(f"{name}: a list of names under {secret.vote_id}")
+    for words in NAME_LIST_WORDS:
+        if words in section:
+            found.append(f"{name}: who chose what under {secret.vote_id} ({words.strip(' (')})")
+    return found
+
+
+def minutes_pdf_links(name: str, pdf_text: str, page: str, secret: Secret) -> list[str]:
+    """The printed minutes (the PDF's text, as pdftotext reads it) against the same minutes'
+    HTML: the secret vote's part of the print, from its heading to the next vote's or the next
+    part's, holds no list of names either."""
+    section = minutes_section(page, secret.vote_id)
+    if section is None:
+        return [f"{name}: {secret.vote_id} not in the minutes, not searched"]
+    heading = re.search(r"<h4>(.*?)</h4>", section, re.S)
+    if heading is None:
+        return [f"{name}: {secret.vote_id} has no heading in the minutes, not searched"]
+    title = " ".join(html.unescape(heading.group(1)).split())
+    text = " ".join(unicodedata.normalize("NFC", pdf_text).split())
+    start = text.find(title)
+    if start < 0:
+        return [f"{name}: {secret.vote_id}'s heading not in the printed minutes, not searched"]
+    ends = [
+        i
+        for marker in ("Biểu quyết ", "Vote ", "IV. ")
+        if (i := text.find(marker, start + len(title))) >= 0
+    ]
+    printed = text[start : min(ends) if ends else len(text)]
+    return [f for f in _named_choices(name, printed, secret) if "list of names" not in f]
 
 
 # The answers of a yes/no/abstain vote, as the Vietnamese report would word them.
