@@ -27,6 +27,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "run": ("chamber.controller.daemon", "run the daemon for a hall"),
     "audit": ("chamber.controller.audit_cli", "check a journal or a signed result"),
     "export": ("chamber.controller.exports", "export results, participation or minutes"),
+    "sitting": ("chamber.controller.sitting_cli", "check or load a sitting prepared in advance"),
     "report": ("chamber.controller.report", "each delegate's record across the term"),
 }
 # What `chamber --help` says of the commands found through entry points (their modules are
@@ -37,7 +38,18 @@ HELP = {
     "console": "the operator console of a running daemon",
     "training": "a simulated hall, marked as training, for operators to practise on",
 }
-ORDER = ("demo", "training", "config", "run", "sim", "console", "audit", "export", "report")
+ORDER = (
+    "demo",
+    "training",
+    "config",
+    "run",
+    "sitting",
+    "sim",
+    "console",
+    "audit",
+    "export",
+    "report",
+)
 
 
 def subcommands() -> dict[str, tuple[str, str]]:
