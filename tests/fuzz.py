@@ -29,6 +29,7 @@ TARGETS = {
     "keypad": "tests.protocols.test_keypad",
     "micunit": "tests.protocols.test_micunit",
     "mqtt": "tests.protocols.test_mqtt",
+    "mqtt-packet": "tests.protocols.test_mqtt_packet",
 }
 
 
@@ -55,6 +56,9 @@ def seeds(name: str) -> list[bytes]:
     if name == "micunit":
         spec = load_spec("mic_unit.yaml")
         return [bytes.fromhex(ex["hex"]) for ex in spec["examples"] if "hex" in ex]
+    if name == "mqtt-packet":
+        # The MQTT 3.1.1 packets the controller's client speaks, one stream of each kind.
+        return importlib.import_module(TARGETS[name]).fuzz_seeds()  # type: ignore[no-any-return]
     payloads = _payload_examples(load_spec("mqtt_asyncapi.yaml"))
     encoded = [json.dumps(p, ensure_ascii=False).encode() for p in payloads]
     # The MQTT fuzz target reads "topic NUL payload"; a topic of k 0x01 bytes picks channel k.
