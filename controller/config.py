@@ -175,6 +175,9 @@ class VotePolicyConfig(_Model):
     change_until_close: bool = True
     quorum_required: bool = True
     mode: VoteMode = VoteMode.OPEN
+    # false: the display wall shows only how many have voted until a vote closes, no running
+    # totals and no seat's key (a vote may say otherwise; a secret vote never shows them).
+    live_totals: bool = True
 
     @model_validator(mode="after")
     def _warning_before_end(self) -> Self:
@@ -467,6 +470,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
             change_until_close=p.vote.change_until_close,
             quorum_required=p.vote.quorum_required,
             mode=p.vote.mode,
+            live_totals=p.vote.live_totals,
         ),
         floor=FloorPolicy(**p.floor.model_dump()),
         rules=tuple(r.build_rule() for r in p.rules),

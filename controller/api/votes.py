@@ -64,6 +64,8 @@ class CreateVoteIn(Body):
     item_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     # A practice vote (biểu quyết thử): on the hall and the wall, out of the record.
     practice: bool = False
+    # The wall shows the running totals while the vote runs (left out: the hall's default).
+    live_totals: bool | None = None
 
 
 class AmendVoteIn(Body):
@@ -81,6 +83,7 @@ class AmendVoteIn(Body):
     change_until_close: bool | None = None
     quorum_required: bool | None = None
     item_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    live_totals: bool | None = None
 
 
 class AnnulIn(Body):
@@ -210,6 +213,7 @@ def register(ctx: Context) -> None:
                 body.item_id,
                 body.kind,
                 body.practice,
+                body.live_totals,
             )
         )
         return vote_answer(runtime, accepted.seq, vote_id)
@@ -231,6 +235,7 @@ def register(ctx: Context) -> None:
                 body.quorum_required,
                 body.item_id,
                 body.kind,
+                body.live_totals,
             )
         )
         return vote_answer(runtime, accepted.seq, vote_id)

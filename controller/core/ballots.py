@@ -294,6 +294,7 @@ class Ballots:
             kind=kind,
             practice=inp.practice,
             rerun_of=None,
+            live_totals=policy.live_totals if inp.live_totals is None else inp.live_totals,
         )
         return self._add(Vote(definition, inp.at), now)
 
@@ -331,6 +332,7 @@ class Ballots:
         kind: VoteKind,
         practice: bool,
         rerun_of: str | None,
+        live_totals: bool = True,
     ) -> VoteDefinition:
         """A vote's definition from its resolved fields, checked; the one place that checks
         what a vote may be (a new vote, an amended one and a rerun all come through here)."""
@@ -376,6 +378,7 @@ class Ballots:
             rerun_of=rerun_of,
             # A practice vote decides nothing: no kind to follow.
             warnings=() if practice else kind_warnings(kind, rule, mode, self.hall.policies),
+            live_totals=live_totals,
         )
 
     def amend(self, inp: AmendVote, now: float, *, agenda: Collection[str]) -> list[Effect]:
@@ -434,6 +437,7 @@ class Ballots:
             kind=kind,
             practice=d.practice,
             rerun_of=d.rerun_of,
+            live_totals=d.live_totals if inp.live_totals is None else inp.live_totals,
         )
         vote.redefine(definition)
         return [Notification("vote.amended", self.vote_json(vote, now))]

@@ -244,6 +244,8 @@ class CreateVote(Input):
     vote_kind: VoteKind | None = None
     # A practice vote (biểu quyết thử): run on the hall, kept out of results and participation.
     practice: bool = False
+    # The wall shows the running totals while the vote runs (None: the hall's default).
+    live_totals: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,7 @@ class AmendVote(Input):
     quorum_required: bool | None = None
     item_id: str | None = None
     vote_kind: VoteKind | None = None
+    live_totals: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -192,13 +192,15 @@ def needed_line(rule: MajorityRule, need: Needed | None, language: Language) -> 
 
 
 def needed_json(rule: MajorityRule, need: Needed | None, language: Language) -> dict[str, Any]:
-    """The rule's figure for a console: {"needed", "of", "base", "text"} (needed and of are
-    None for a base of votes cast)."""
+    """The rule's figure for a console: {"needed", "of", "base", "text", "texts"} (needed and
+    of are None for a base of votes cast; `texts` holds `text` in each language)."""
     return {
         "needed": need.needed if need is not None else None,
         "of": need.of if need is not None else None,
         "base": rule.base.value,
         "text": needed_line(rule, need, language),
+        # The same line in every language, for a wall shown in another than the hall's.
+        "texts": {lang.value: needed_line(rule, need, lang) for lang in Language},
     }
 
 

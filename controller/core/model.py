@@ -162,6 +162,9 @@ class VotePolicy:
     change_until_close: bool = True
     quorum_required: bool = True
     mode: VoteMode = VoteMode.OPEN
+    # The display wall shows an open vote's running totals and each seat's key while it runs;
+    # False: only how many have voted, until the close (a secret vote never shows them).
+    live_totals: bool = True
 
 
 # --- the floor ------------------------------------------------------------------------------

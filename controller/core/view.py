@@ -25,8 +25,10 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
 
+from chamber.controller.core.model import Language
 from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.core.triage import Triage, forced_mics, triage
+from chamber.controller.core.wall_text import WallText, vote_text
 
 
 class Audience(StrEnum):
@@ -106,10 +108,17 @@ class StaffView(PublicView):
 class WallView(TypedDict):
     """What a display wall shows, and nothing else."""
 
+    # The wall's screen (`wall_screen`): "vote" (a vote to come, open or on hold), "speech"
+    # (someone has the floor; the last result shrinks to a line), "result", or "idle" (the
+    # agenda, the attendance map, the date and the clock).
+    screen: str
     hall: HallInfo
     now: float
     language: str
     sitting: dict[str, Any]
+    # The agenda item the wall's header names: the shown vote's own item, else the current
+    # one; None when there is none.
+    item: WallItem | None
     # The last sitting held, for a wall between sittings; None before the first.
     last_sitting: dict[str, Any] | None
     attendance: dict[str, Any]
@@ -120,6 +129,17 @@ class WallView(TypedDict):
     # vote's states itself; None when it shows none.
     show: WallShow | None
     floor: dict[str, Any]
+
+
+class WallItem(TypedDict):
+    """An agenda item as the wall's header names it: "Nội dung 2/3"."""
+
+    id: str
+    title: str
+    # The item's English title when the sitting gives one, else "".
+    title_en: str
+    number: int
+    count: int
 
 
 class WallShow(TypedDict):
@@ -135,12 +155,24 @@ class WallShow(TypedDict):
     # The totals per answer to show (the result's once decided, the running ones while it
     # runs), or None: a secret vote's stay hidden until it closes, a cancelled vote has none.
     counts: list[int] | None
-    # A secret vote that runs: the wall says that the totals come at the close.
+    # A vote that runs with its totals hidden (a secret vote, or one the hall or the vote
+    # keeps without live totals, `live_totals`): the wall says the totals come at the close,
+    # and shows neither the totals nor any seat's key until then.
     totals_hidden: bool
     # The seat map is up (not while prepared or cancelled); `choices` are its seats' keys,
-    # never any for a secret vote.
+    # never any for a secret vote nor while the totals are hidden.
     seat_map: bool
     choices: list[dict[str, int]]
+    # While the vote runs with its totals hidden: the seats that have voted, without their
+    # keys (a who-has-voted map beside a count, never beside moving totals); else empty.
+    voted_seats: list[int]
+    # The bars' scale: the count the rule is reckoned over (the result's base once decided,
+    # else the electorate the rule will use), so a bar's length is its share of that base;
+    # `bar_mark` is the count needed, marked on the scale (None: known only at the close).
+    bar_base: int
+    bar_mark: int | None
+    # The vote's words and figures per language ("vi", "en"): `controller/core/wall_text.py`.
+    text: dict[str, WallText]
     # Once decided: the seats of the electorate at the close that did not vote, which the
     # seat map marks "Không tham gia" (before the close a seat that has not voted yet is
     # only that); empty until then.
@@ -163,33 +195,68 @@ _LIVE = frozenset({"prepared", "open", "hold"})
 _DECIDED = frozenset({"closed", "published"})
 
 
-def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any]) -> WallShow:
-    """How a wall shows `vote` (a vote of the core's snapshot) in its state."""
+def totals_hidden(vote: Mapping[str, Any]) -> bool:
+    """The wall keeps `vote`'s running totals and seats' keys hidden: it runs (prepared, open
+    or on hold) and is secret or kept without live totals (`live_totals`)."""
+    return vote.get("state") in _LIVE and (
+        vote.get("mode") == "secret" or not vote.get("live_totals", True)
+    )
+
+
+def wall_show(vote: Mapping[str, Any], quorum: Mapping[str, Any], members: int = 0) -> WallShow:
+    """How a wall shows `vote` (a vote of the core's snapshot) in its state; `members` is the
+    body's total delegates, the base of the shares the wall reads out."""
     state = vote.get("state")
     secret = vote.get("mode") == "secret"
+    hidden = totals_hidden(vote)
     result = vote.get("result") if state in _DECIDED else None
     tally = vote.get("tally") or {}
     counts: list[int] | None = None
     if isinstance(result, Mapping):
         counts = [int(t.get("count", 0)) for t in result.get("totals", [])]
-    elif state not in ("cancelled", "annulled") and isinstance(tally.get("totals"), list):
+    elif (
+        state not in ("cancelled", "annulled")
+        and not hidden
+        and isinstance(tally.get("totals"), list)
+    ):
         counts = [int(c) for c in tally["totals"]]
     electorate = int(vote.get("electorate", 0))
     raw_choices = result.get("choices", []) if isinstance(result, Mapping) else vote.get("choices")
     # The vote's own list when it is one (views are read, never changed in place): the
     # stream's differ then compares it once for the vote and the wall (`patch.Memo`).
     choices: list[Any] = []
-    if not secret:
+    voted_seats: list[int] = []
+    if hidden:
+        if secret:
+            voted_seats = [int(s) for s in tally.get("voted_seats") or []]
+        else:
+            voted_seats = [int(c["seat"]) for c in raw_choices or [] if isinstance(c, Mapping)]
+    elif not secret:
         choices = raw_choices if isinstance(raw_choices, list) else list(raw_choices or [])
     live = state in _LIVE
+    needed = vote.get("needed") or {}
+    if isinstance(result, Mapping):
+        outcome = result.get("outcome") or {}
+        bar_base = int(outcome.get("base_count", 0))
+        bar_mark: int | None = int(outcome.get("required", 0))
+    else:
+        of, need = needed.get("of"), needed.get("needed")
+        bar_base = int(of) if isinstance(of, int) else electorate
+        bar_mark = int(need) if isinstance(need, int) else None
     return {
         "live": live,
         "decided": isinstance(result, Mapping),
         "electorate": electorate,
         "counts": counts,
-        "totals_hidden": secret and state in ("open", "hold"),
+        "totals_hidden": hidden and state in ("open", "hold"),
         "seat_map": state not in ("prepared", "cancelled"),
         "choices": choices,
+        "voted_seats": voted_seats,
+        "bar_base": bar_base,
+        "bar_mark": bar_mark,
+        "text": {
+            lang.value: vote_text(vote, counts, electorate, members, lang) for lang in Language
+        },
         "did_not_vote": (
             [int(x) for x in result.get("did_not_vote_seats") or []]
             if isinstance(result, Mapping)
@@ -220,6 +287,48 @@ def shown_vote(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
             found: Mapping[str, Any] = vote
             return found
     return None
+
+
+def wall_item(sitting: Mapping[str, Any], vote: Mapping[str, Any] | None) -> WallItem | None:
+    """The agenda item the wall's header names: `vote`'s own item when it has one on the
+    agenda, else the current item; None when neither is on the agenda."""
+    agenda = [a for a in sitting.get("agenda") or () if isinstance(a, Mapping)]
+    wanted = [vote.get("item_id")] if vote is not None else []
+    wanted.append(sitting.get("current_item"))
+    for item_id in wanted:
+        if item_id is None:
+            continue
+        for number, item in enumerate(agenda, start=1):
+            if item.get("id") == item_id:
+                return {
+                    "id": str(item_id),
+                    "title": str(item.get("title", "")),
+                    "title_en": str(item.get("title_en", "") or ""),
+                    "number": number,
+                    "count": len(agenda),
+                }
+    return None
+
+
+def wall_screen(show: WallShow | None, floor: Mapping[str, Any]) -> str:
+    """The wall's screen: a running vote's above all, then a speech, then the shown vote's
+    end (its result, or that it was cancelled or annulled), else idle."""
+    if show is not None and show["live"]:
+        return "vote"
+    if floor.get("live"):
+        return "speech"
+    return "result" if show is not None else "idle"
+
+
+def _wall_vote(vote: Mapping[str, Any]) -> dict[str, Any]:
+    """The shown vote as the wall view carries it: whole, less its running totals and its
+    seats' keys while the wall keeps them hidden (`totals_hidden`)."""
+    shown = dict(vote)
+    if totals_hidden(vote) and vote.get("mode") != "secret":
+        tally = vote.get("tally") or {}
+        shown["tally"] = {"voted": tally.get("voted", 0)}
+        shown.pop("choices", None)
+    return shown
 
 
 def project(
@@ -256,11 +365,18 @@ def project(
     )
     attendance = snapshot["attendance"]
     past = snapshot["sittings"]
+    shown_how = (
+        wall_show(shown, snapshot["quorum"], int(hall.get("members", 0)))
+        if shown is not None
+        else None
+    )
     wall: WallView = {
+        "screen": wall_screen(shown_how, snapshot["floor"]),
         "hall": hall,
         "now": snapshot["now"],
         "language": snapshot["language"],
         "sitting": snapshot["sitting"],
+        "item": wall_item(snapshot["sitting"], shown),
         "last_sitting": past[-1] if past else None,
         "attendance": {
             "present_seats": attendance.get("present_seats", []),
@@ -268,8 +384,8 @@ def project(
             "registration": {"open": bool(attendance.get("registration", {}).get("open"))},
         },
         "quorum": snapshot["quorum"],
-        "vote": dict(shown) if shown is not None else None,
-        "show": wall_show(shown, snapshot["quorum"]) if shown is not None else None,
+        "vote": _wall_vote(shown) if shown is not None else None,
+        "show": shown_how,
         "floor": snapshot["floor"],
     }
     return {

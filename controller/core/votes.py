@@ -140,6 +140,9 @@ class VoteDefinition:
     rerun_of: str | None = None
     # Where the vote departs from its kind (rule, mode), worked out when it was prepared.
     warnings: tuple[VoteWarning, ...] = ()
+    # The wall shows the running totals and the seats' keys while the vote runs (never for a
+    # secret vote); False: only how many have voted, until the close.
+    live_totals: bool = True
 
     @property
     def keys(self) -> int:
@@ -171,6 +174,7 @@ class VoteDefinition:
             "practice": self.practice,
             "rerun_of": self.rerun_of,
             "warnings": [{"code": w.code, "params": dict(w.params)} for w in self.warnings],
+            "live_totals": self.live_totals,
         }
 
 
@@ -607,10 +611,12 @@ class Vote:
     # --- views ------------------------------------------------------------------------------
 
     def tally_json(self) -> dict[str, Any]:
-        """The running tally; for a secret vote only how many have voted until it closes."""
+        """The running tally; for a secret vote only how many have voted, and who (the seats,
+        never their keys: the wall's who-has-voted map), until it closes."""
         d = self.definition
         data: dict[str, Any] = {"voted": len(self.participants)}
         if d.secret and self.state in (VoteState.PREPARED, VoteState.OPEN, VoteState.HOLD):
+            data["voted_seats"] = sorted(self.participants)
             return data
         data["totals"] = list(self.heads)
         if d.weighted:
