@@ -654,3 +654,14 @@ def test_bad_cells_of_every_other_kind(tmp_path: Path) -> None:
     assert [(p.kind, p.row, p.column) for p in exc.value.problems] == [
         (ProblemKind.DUPLICATE_COLUMN, 1, "Họ tên")
     ]
+
+
+def test_quotes_and_backslashes_are_written_as_toml_strings(tmp_path: Path) -> None:
+    path = _hall(tmp_path, seats=4)
+    title = 'Ủy viên "chuyên trách" \\ Ban Pháp chế'
+    rows = [["Họ và tên", "Chức danh", "Ghế"], ["Nguyễn Văn O'Neil", title, "1"]]
+    hall = path.read_text(encoding="utf-8")
+    plan = plan_import(hall, read_sheet(_csv(tmp_path / "q.csv", rows)))
+    path.write_text(apply_plan(hall, plan), encoding="utf-8")
+    (delegate,) = load_config(path).hall.delegates  # the list's one delegate, at seat 1
+    assert (delegate.name, delegate.title) == ("Nguyễn Văn O'Neil", title)
