@@ -22,6 +22,7 @@ from chamber.controller.exports import (
     render,
     replay_journal,
 )
+from chamber.controller.signing import KEY_FILE, HallKey, minutes_seal, verify_seal
 
 from .conftest import EXAMPLES, Hall
 from .helpers import play_sitting
@@ -132,6 +133,7 @@ async def test_minutes_in_both_languages(hall: Hall) -> None:
 
 async def test_export_routes(hall: Hall) -> None:
     await play_sitting(hall)
+    minutes_url = "/api/exports/minutes.html"
     async with hall.client(Role.SECRETARY) as secretary:
         r = await secretary.get("/api/exports/results.csv")
         assert r.status_code == 200
@@ -143,6 +145,14 @@ async def test_export_routes(hall: Hall) -> None:
         r = await secretary.get("/api/exports/minutes.html", params={"lang": "en"})
         assert r.headers["content-type"] == "text/html; charset=utf-8"
         assert "Minutes of the sitting" in r.text
+        # The minutes' appendix carries the hall key's seal, which verifies with that key.
+        assert "Khóa của phòng họp (dấu vân tay)" in (await secretary.get(minutes_url)).text
+        r = await secretary.get("/api/exports/minutes.pdf", params={"lang": "en"})
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/pdf"
+        assert r.content.startswith(b"%PDF-")
+        r = await secretary.get("/api/exports/results.csv", params={"lang": "en"})
+        assert r.content.decode("utf-8-sig").startswith("Sitting id,Vote id,Vote,")
         r = await secretary.get("/api/exports/participation.csv", params={"sitting": "k99"})
         assert r.status_code == 404
         assert (r.json()["code"], r.json()["params"]) == (
@@ -168,6 +178,19 @@ async def test_export_command(
     args = ["--format", "html", "--what", "minutes", "--lang", "vi", "-o", str(minutes)]
     assert chamber_export(["--journal", journal, "--config", config, *args]) == 0
     assert "Biên bản kỳ họp" in minutes.read_text(encoding="utf-8")
+    # No key beside the journal: no seal, and none is made.
+    assert "Bản in này không kèm chữ ký số của phòng họp." in minutes.read_text(encoding="utf-8")
+    assert not (Path(journal).parent / KEY_FILE).exists()
+    # With the hall's key beside the journal (its data directory), the appendix is sealed.
+    key = HallKey.load_or_create(Path(journal).parent)
+    assert chamber_export(["--journal", journal, "--config", config, *args]) == 0
+    page = minutes.read_text(encoding="utf-8")
+    assert key.fingerprint in page
+    view = replay_journal(journal, hall.daemon.runtime.config)
+    # Ed25519 signs deterministically: the page's signature is the one made again here.
+    seal = minutes_seal(view, key)
+    assert seal.signature in page
+    assert verify_seal(view, seal, key.public_raw)
     missing = str(tmp_path / "none.journal")
     assert chamber_export(["--journal", missing, "--config", config]) == 2
     assert "no such journal" in capsys.readouterr().err
