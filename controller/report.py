@@ -56,7 +56,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from chamber.controller.config import HallConfig, Term
-from chamber.controller.core.attendance import PresenceMark, Registration
+from chamber.controller.core.attendance import AbsenceNote, PresenceMark, Registration
 from chamber.controller.core.model import Language, SpeakerList
 from chamber.controller.core.participation import Participation
 from chamber.controller.exports import (
@@ -237,6 +237,8 @@ class Absence:
     whole: bool
     reason: str
     since: datetime | None = None
+    # With leave (True) or without (False), as the secretary recorded it; None: not said.
+    excused: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -350,17 +352,30 @@ def _moment(view: JournalView, at: float | None) -> datetime | None:
     return datetime.fromtimestamp(unix, ZoneInfo(view.config.timezone))
 
 
-def _sitting_parts(
-    view: JournalView, sitting_id: str
-) -> tuple[float | None, float | None, tuple[Registration, ...], tuple[PresenceMark, ...]]:
+@dataclass(frozen=True)
+class _Parts:
+    opened_at: float | None
+    closed_at: float | None
+    registrations: tuple[Registration, ...]
+    marks: tuple[PresenceMark, ...]
+    notes: tuple[AbsenceNote, ...]
+
+
+def _sitting_parts(view: JournalView, sitting_id: str) -> _Parts:
     core = view.core
-    for record in core.history:
-        if record.sitting_id == sitting_id:
-            return record.opened_at, record.closed_at, record.registrations, record.marks
+    for r in core.history:
+        if r.sitting_id == sitting_id:
+            return _Parts(r.opened_at, r.closed_at, r.registrations, r.marks, r.absences)
     if core.sitting_id == sitting_id:
         a = core.attendance
-        return core.sitting_opened_at, None, tuple(a.registrations), tuple(a.marks)
-    return None, None, (), ()
+        return _Parts(
+            core.sitting_opened_at,
+            None,
+            tuple(a.registrations),
+            tuple(a.marks),
+            tuple(a.absences),
+        )
+    return _Parts(None, None, (), (), ())
 
 
 def _counted(view: JournalView, sitting_id: str) -> int:
@@ -416,7 +431,7 @@ def collect(
     delegates = {
         d.id: DelegateRecord(d.id, d.name, d.group, d.voting) for d in config.hall.delegates
     }
-    found: list[tuple[SittingInfo, dict[str, Participation], tuple[PresenceMark, ...]]] = []
+    found: list[SittingInfo] = []
     where: dict[str, Path] = {}
     left_out: list[tuple[str, str]] = []
     for journal in journals:
@@ -431,8 +446,8 @@ def collect(
                     f"{journal.path}: the report would count it twice"
                 )
             where[sid] = journal.path
-            opened_at, closed_at, registrations, marks = _sitting_parts(view, sid)
-            opened = _moment(view, opened_at)
+            parts = _sitting_parts(view, sid)
+            opened = _moment(view, parts.opened_at)
             if chosen and sid not in chosen:
                 continue
             if not _in_range(opened, term, since, until):
@@ -442,21 +457,21 @@ def collect(
                 sid,
                 title,
                 opened,
-                _moment(view, closed_at),
+                _moment(view, parts.closed_at),
                 journal,
-                len(registrations),
+                len(parts.registrations),
                 _counted(view, sid),
             )
             try:
                 records = {p.delegate_id: p for p in participation(view, sid)}
             except ExportError as exc:
                 raise ReportError(f"{journal.path}: {exc}") from exc
-            registered = [set(r.registered) for r in registrations]
-            found.append((info, records, marks))
+            registered = [set(r.registered) for r in parts.registrations]
+            found.append(info)
             for d in delegates.values():
                 p = records[d.delegate_id]
                 speeches, speech_s, questions, question_s = _speeches(p)
-                absences = _absences(view, info, d.delegate_id, p, marks)
+                absences = _absences(view, info, d.delegate_id, p, parts)
                 d.sittings.append(
                     Attended(
                         info,
@@ -476,15 +491,15 @@ def collect(
         raise ReportError(f"no sitting {', '.join(sorted(missing))} in the journals given")
     order = sorted(
         range(len(found)),
-        key=lambda i: (found[i][0].opened or datetime.min.replace(tzinfo=ZoneInfo("UTC")), i),
+        key=lambda i: (found[i].opened or datetime.min.replace(tzinfo=ZoneInfo("UTC")), i),
     )
-    rank = {found[i][0].sitting_id: n for n, i in enumerate(order)}
+    rank = {found[i].sitting_id: n for n, i in enumerate(order)}
     for d in delegates.values():
         d.sittings.sort(key=lambda a: rank[a.sitting.sitting_id])
     return TermReport(
         config,
         term,
-        [found[i][0] for i in order],
+        [found[i] for i in order],
         list(delegates.values()),
         journals,
         copies,
@@ -497,13 +512,21 @@ def _absences(
     info: SittingInfo,
     delegate_id: str,
     p: Participation,
-    marks: Sequence[PresenceMark],
+    parts: _Parts,
 ) -> tuple[Absence, ...]:
-    own = [m for m in marks if m.delegate == delegate_id and not m.present]
+    """A sitting missed, with the secretary's latest note for the delegate (`RecordAbsence`:
+    with leave or without, and why), else the reason of a mark by hand; or, at a sitting
+    attended, each mark by hand absent and the secretary's note."""
+    own = [m for m in parts.marks if m.delegate == delegate_id and not m.present]
+    note = next((n for n in reversed(parts.notes) if n.delegate == delegate_id), None)
     if p.present_s <= 0:
-        reason = own[-1].reason if own else ""
-        return (Absence(info, True, reason),)
-    return tuple(Absence(info, False, m.reason, _moment(view, m.at)) for m in own)
+        if note is not None:
+            return (Absence(info, True, note.reason, excused=note.excused),)
+        return (Absence(info, True, own[-1].reason if own else ""),)
+    found = [Absence(info, False, m.reason, _moment(view, m.at)) for m in own]
+    if note is not None:
+        found.append(Absence(info, False, note.reason, _moment(view, note.at), note.excused))
+    return tuple(found)
 
 
 def select(
@@ -584,6 +607,8 @@ TEXT: dict[Language, dict[str, str]] = {
         "reasons": "Lý do vắng mặt",
         "absence_list": "Vắng mặt",
         "whole": "vắng cả kỳ họp",
+        "excused": "có lý do",
+        "unexcused": "không có lý do",
         "part": "vắng một phần kỳ họp, từ {since}",
         "no_reason": "không ghi lý do",
         "sitting_id": "Mã kỳ họp",
@@ -643,6 +668,8 @@ TEXT: dict[Language, dict[str, str]] = {
         "reasons": "Reasons for absence",
         "absence_list": "Absences",
         "whole": "absent from the whole sitting",
+        "excused": "with leave",
+        "unexcused": "without leave",
         "part": "absent from part of the sitting, from {since}",
         "no_reason": "no reason recorded",
         "sitting_id": "Sitting id",
@@ -717,6 +744,8 @@ def _share(n: int, of: int, language: Language) -> str:
 def _reason(a: Absence, language: Language) -> str:
     t = TEXT[language]
     what = t["whole"] if a.whole else t["part"].format(since=_clock(a.since, language))
+    if a.excused is not None:
+        what += f", {t['excused'] if a.excused else t['unexcused']}"
     return f"{what}: {a.reason or t['no_reason']}"
 
 

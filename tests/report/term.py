@@ -37,6 +37,7 @@ from chamber.controller.core.inputs import (
     OpenSitting,
     OpenVote,
     PresenceChanged,
+    RecordAbsence,
     RevokeFloor,
     SetPresence,
     VoteKeyPressed,
@@ -59,8 +60,8 @@ class DelegateTruth:
     speech_s: float = 0.0
     questions: int = 0
     question_s: float = 0.0
-    # (sitting id, whole sitting?, reason)
-    absences: list[tuple[str, bool, str]] = field(default_factory=list)
+    # (sitting id, whole sitting?, reason, with leave? (None: not said))
+    absences: list[tuple[str, bool, str, bool | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +147,15 @@ class TermDriver:
         for d in delegates:
             if d not in away:
                 arrive(d)
+        # The secretary records why most of those away are absent, with leave or without.
+        noted: dict[str, tuple[str, bool | None]] = {}
+        for d in sorted(away):
+            if rng.random() < 0.7:
+                excused = rng.random() < 0.6
+                reason = "Đi học tập trung" if excused else "Không báo trước"
+                self.step(1.0)
+                await self.cmd(_absence_noted(self.seat_of[d], excused, reason))
+                noted[d] = (reason, excused)
         sessions = rng.choice((1, 2))
         votes_held = 0
         registered: list[set[str]] = []
@@ -192,9 +202,10 @@ class TermDriver:
             if d in ever:
                 t.sittings_attended += 1
             else:
-                t.absences.append((sid, True, ""))
+                why, with_leave = noted.get(d, ("", None))
+                t.absences.append((sid, True, why, with_leave))
             if d in part_absent:
-                t.absences.append((sid, False, part_absent[d]))
+                t.absences.append((sid, False, part_absent[d], None))
             t.sessions_attended += sum(1 for r in registered if d in r)
             if d in self.voting:
                 t.votes_held += votes_held
@@ -247,6 +258,10 @@ class TermDriver:
         else:
             t.speeches += 1
             t.speech_s += self.clock.now() - began
+
+
+def _absence_noted(seat: int, excused: bool, reason: str) -> Callable[[float], Input]:
+    return lambda at: RecordAbsence(at, seat, excused, reason)
 
 
 def _marked_absent(seat: int, reason: str) -> Callable[[float], Input]:

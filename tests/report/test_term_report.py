@@ -83,12 +83,13 @@ def test_each_delegate_matches_the_generator(term: GeneratedTerm, report: TermRe
         assert d.speech_s == pytest.approx(t.speech_s, abs=1e-6), d.delegate_id
         assert d.questions == t.questions, d.delegate_id
         assert d.question_s == pytest.approx(t.question_s, abs=1e-6), d.delegate_id
-        got = [(a.sitting.sitting_id, a.whole, a.reason) for a in d.absences]
+        got = [(a.sitting.sitting_id, a.whole, a.reason, a.excused) for a in d.absences]
         assert sorted(got) == sorted(t.absences), d.delegate_id
     # The generated term is not trivial: absences, both kinds, secret and open votes.
     truth = term.truth.delegates.values()
-    assert any(any(w for _, w, _ in t.absences) for t in truth)
-    assert any(any(not w for _, w, _ in t.absences) for t in truth)
+    whole = [(r, e) for t in truth for _, w, r, e in t.absences if w]
+    assert {e for _, e in whole} == {True, False, None}  # with leave, without, not said
+    assert any(not w for t in truth for _, w, _, _ in t.absences)
     assert sum(t.questions for t in truth) > 0
     assert sum(t.speeches for t in truth) > 0
     assert any(t.votes_taken < t.votes_held for t in truth)
@@ -165,6 +166,9 @@ def test_html_in_vietnamese_words(report: TermReport) -> None:
     assert "Nhiệm kỳ 2021-2026. Từ ngày 30 tháng 8 năm 2021 đến ngày" in page
     assert "ngày 30 tháng 8 năm 2021" in page  # the first sitting's day
     assert "Phạm Mạnh Dũng" in page
+    assert "vắng cả kỳ họp, có lý do: Đi học tập trung" in page
+    assert "vắng cả kỳ họp, không có lý do: Không báo trước" in page
+    assert "vắng cả kỳ họp: không ghi lý do" in page
     english = render(report, Format.HTML, Language.EN)
     assert "30 August 2021" in english
     assert "Sittings attended" in english
