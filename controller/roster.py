@@ -581,6 +581,10 @@ class _RowReader:
     seats: Sequence[int]
     problems: list[Problem] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.known_seats = frozenset(self.seats)
+        self.seat_ranges = _ranges(self.known_seats)
+
     def header(self, column: Column) -> str:
         return self.sheet.columns[column]
 
@@ -665,8 +669,8 @@ class _RowReader:
         if number is None:
             self.add(row, Column.SEAT, "bad-seat", value=text)
             return None
-        if number not in self.seats:
-            self.add(row, Column.SEAT, "unknown-seat", value=number, seats=_ranges(self.seats))
+        if number not in self.known_seats:
+            self.add(row, Column.SEAT, "unknown-seat", value=number, seats=self.seat_ranges)
             return None
         return number
 
