@@ -31,6 +31,7 @@ import io
 import json
 import math
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -465,7 +466,7 @@ def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]], language: Langu
     writer.writerow([headers[c] for c in columns])
     for row in rows:
         writer.writerow([_cell(row.get(c), language) for c in columns])
-    return CSV_BOM + out.getvalue()
+    return CSV_BOM + unicodedata.normalize("NFC", out.getvalue())
 
 
 def results_csv(
@@ -1062,7 +1063,9 @@ def minutes_html(
     out.extend(_signatures(view, s, w))
     out.extend(_appendix(view, w, votes, numbers, seal))
     out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    # NFC throughout: a reason typed on a keyboard that sends decomposed accents (NFD) prints,
+    # searches and copies as the same text as the hall file's names.
+    return unicodedata.normalize("NFC", "\n".join(out) + "\n")
 
 
 def _clock(moment: datetime, w: dict[str, str]) -> str:

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
 
+from chamber.controller.config import parse_config
+from chamber.controller.core.inputs import OpenSitting, PresenceChanged, RecordAbsence
 from chamber.controller.core.model import Language
+from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.exports import (
+    COLUMN_HEADERS,
+    WORDS,
     ExportError,
     JournalView,
     Seal,
@@ -206,3 +212,34 @@ async def test_an_unknown_sitting_is_a_typed_error(
     with pytest.raises(ExportError) as exc:
         minutes_html(view, Language.VI, "ky-hop-99")
     assert exc.value.code == "export.sitting_not_found"
+
+
+def test_the_minutes_words_exist_in_both_languages() -> None:
+    assert set(WORDS[Language.VI]) == set(WORDS[Language.EN])
+    assert set(COLUMN_HEADERS[Language.VI]) == set(COLUMN_HEADERS[Language.EN])
+    for language in Language:
+        assert all(unicodedata.is_normalized("NFC", w) for w in WORDS[language].values())
+
+
+def test_a_reason_typed_decomposed_prints_composed() -> None:
+    """A reason typed as NFD (macOS keyboards send it) prints as NFC, like the names."""
+    doc = {
+        "hall": {"id": "h1"},
+        "body": {"name": "Hội đồng", "members": 2},
+        "delegates": [{"id": "a", "name": "Nguyễn Văn An"}, {"id": "b", "name": "Lê Thị Hà"}],
+        "seats": [
+            {"number": 1, "row": 1, "col": 1, "delegate": "a", "ip": True},
+            {"number": 2, "row": 1, "col": 2, "delegate": "b", "ip": True},
+        ],
+    }
+    config = parse_config(doc)
+    core = MeetingCore(config.hall)
+    core.handle(PresenceChanged(at=0, seat=1, present=True))
+    core.handle(OpenSitting(at=1, sitting_id="s1", title="Kỳ họp"))
+    reason = unicodedata.normalize("NFD", "Đi công tác ở Điện Biên")
+    core.handle(RecordAbsence(at=2, seat=2, excused=True, reason=reason))
+    view = JournalView(config, core, "j", 0, "", sittings=[("s1", "Kỳ họp")])
+    page = minutes_html(view, Language.VI, "s1")
+    assert "Vắng có lý do: Đi công tác ở Điện Biên" in page
+    assert unicodedata.is_normalized("NFC", page)
+    assert "Có mặt khi khai mạc: 1/2 đại biểu (50,0 %)" in text_of(page)
