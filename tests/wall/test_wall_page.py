@@ -89,8 +89,8 @@ async def _press_all(hall: Hall, vote_id: str) -> None:
 
 async def _totals_on_page(page: Page) -> list[tuple[str, int]]:
     rows: list[list[str]] = await page.eval_on_selector_all(
-        "#totals tbody tr",
-        "rows => rows.map(r => [r.cells[0].textContent, r.cells[2].textContent])",
+        "#totals .answer",
+        "rows => rows.map(r => [r.querySelector('.label').textContent, r.dataset.count])",
     )
     return [(label, int(count)) for label, count in rows]
 
@@ -101,6 +101,7 @@ async def _seat_keys(page: Page) -> dict[int, str]:
         """() => Object.fromEntries(Array.from(document.querySelectorAll('#seatmap .seat'))
              .map(el => [el.textContent, el.dataset.key
                          || (el.classList.contains('did-not-vote') ? 'did-not-vote'
+                             : el.classList.contains('voted') ? 'voted'
                              : el.classList.contains('present') ? 'present' : 'absent')]))"""
     )
     return {int(seat): mark for seat, mark in marks.items()}
@@ -160,13 +161,14 @@ async def test_page_follows_a_vote_from_open_to_the_daemons_result(
         )
         assert await page.locator("#result").get_attribute("data-adopted") == str(adopted).lower()
         assert await _totals_on_page(page) == [(t["label"], t["count"]) for t in result["totals"]]
-        await expect(page.locator("#explanation")).to_have_text(result["outcome"]["explanation"])
-        await expect(page.locator("#did-not-vote")).to_have_text(
+        needed = _vote(await hall.state(), "v1")["needed"]
+        await expect(page.locator("#rule")).to_have_text(needed["text"])
+        await expect(page.locator("#figures")).to_contain_text(
             f"Không tham gia biểu quyết: {result['did_not_vote']}"
         )
         assert await page.locator("#vote-live").is_hidden()
         seats = await _seat_keys(page)
-        marks = ("present", "absent", "did-not-vote")
+        marks = ("present", "absent", "did-not-vote", "voted")
         assert {c["seat"]: str(c["key"]) for c in result["choices"]} == {
             seat: mark for seat, mark in seats.items() if mark not in marks
         }
@@ -189,22 +191,26 @@ async def test_secret_vote_shows_no_seat_colours(
         await expect(page.locator("#vote-mode")).to_have_text("Bỏ phiếu kín")
         await _press_all(hall, "s1")
         await expect(page.locator("#voted")).to_have_text(f"Đã biểu quyết: {len(PRESSES)}/31")
-        # While open: no totals, no seat map, no seat that carries a key or a choice colour.
+        # While open: no totals, and a map of who has voted with no seat that carries a key
+        # or a choice colour.
         assert await page.locator("#totals").is_hidden()
         await expect(page.locator("#totals-hidden")).to_be_visible()
         await expect(page.locator("#secret-note")).to_be_visible()
-        assert await page.locator("#seatmap").is_hidden()
+        await expect(page.locator("#seatmap")).to_be_visible()
         assert await page.locator("[data-key]").count() == 0
-        assert await page.locator(".seat").count() == 0
+        assert await page.locator(".seat[class*='key-']").count() == 0
+        seats = await _seat_keys(page)
+        assert {n for n, mark in seats.items() if mark == "voted"} == set(PRESSES)
 
         await hall.post("/api/votes/s1/close")
         result = _vote(await hall.state(), "s1")["result"]
         await expect(page.locator("#result")).to_have_attribute("data-vote", "s1")
-        # Closed: the totals appear, the seats still show nothing.
+        # Closed: the totals appear, the seats still show who took part and never how.
         assert await _totals_on_page(page) == [(t["label"], t["count"]) for t in result["totals"]]
         assert result["choices"] == []
-        assert await page.locator(".seat").count() == 0
         assert await page.locator("#seatmap [data-key], .seat[class*='key-']").count() == 0
+        seats = await _seat_keys(page)
+        assert {n for n, mark in seats.items() if mark == "voted"} == set(result["participants"])
         await expect(page.locator("#secret-note")).to_be_visible()
     assert seen.while_daemon_ran() == []
 
@@ -243,6 +249,11 @@ async def test_wall_screenshots_fit_1920x1080_with_exact_vietnamese(
         await _no_overflow(page)
 
         await hall.post("/api/votes/v1/close")
+        # Someone still speaks: the result is one line under the speech until the floor is free.
+        await expect(page.locator("#last-result")).to_have_attribute("data-vote", "v1")
+        await page.screenshot(path=tmp_path / "speech-after-vote.png")
+        await _no_overflow(page)
+        await hall.post("/api/floor/revoke", {"seat": 9})
         await expect(page.locator("#result")).to_have_attribute("data-vote", "v1")
         shot = await page.screenshot(path=tmp_path / "result.png")
         assert shot[:8] == b"\x89PNG\r\n\x1a\n"
@@ -258,8 +269,7 @@ async def test_wall_screenshots_fit_1920x1080_with_exact_vietnamese(
             SITTING["agenda"][0]["title"],
             long_title,
             *vote["options"],
-            vote["result"]["outcome"]["explanation"],
-            name_of[seat_of[9]],
+            vote["needed"]["text"],
         ]
         for phrase in expected:
             assert phrase in text, phrase
@@ -292,7 +302,8 @@ async def test_english_by_the_halls_configuration(
             "ADOPTED" if result["outcome"]["adopted"] else "NOT ADOPTED"
         )
         assert [label for label, _ in await _totals_on_page(page)] == ["Yes", "No", "Abstain"]
-        await expect(page.locator("#explanation")).to_have_text(result["outcome"]["explanation"])
+        needed = _vote(await hall.state(), "v1")["needed"]
+        await expect(page.locator("#rule")).to_have_text(needed["text"])
         assert await page.evaluate("document.documentElement.lang") == "en"
         await _no_overflow(page)
     assert seen.while_daemon_ran() == []
@@ -322,6 +333,7 @@ async def test_a_reconnect_shows_the_right_state_at_once(
         await expect(page.locator("#link")).to_be_hidden(timeout=10_000)
         await expect(page.locator("#result")).to_have_attribute("data-vote", "v1")
         assert await _totals_on_page(page) == [(t["label"], t["count"]) for t in result["totals"]]
-        await expect(page.locator("#explanation")).to_have_text(result["outcome"]["explanation"])
+        needed = _vote(await second.state(), "v1")["needed"]
+        await expect(page.locator("#rule")).to_have_text(needed["text"])
     # While the daemon was down, the page's requests failed; its script never did.
     assert [e for e in seen.errors if e.startswith("page error")] == []
