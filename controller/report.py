@@ -129,8 +129,11 @@ def _sqlite_file(path: Path) -> bool:
 
 def _chamber_header(path: Path) -> bool:
     """The SQLite header says chamber's application id (bytes 68..71, big-endian)."""
-    with path.open("rb") as fh:
-        head = fh.read(100)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(100)
+    except OSError:
+        return False
     return int.from_bytes(head[68:72], "big") == APPLICATION_ID
 
 
@@ -542,7 +545,8 @@ def select(
             raise ReportError(f"no delegation {delegation!r} (delegations: {known})")
     position = {d.delegate_id: i for i, d in enumerate(report.delegates)}
     if sort is Sort.NAME:
-        rows.sort(key=lambda d: (_fold(d.name), position[d.delegate_id]))
+        # As Vietnamese lists are ordered: by the given name (the last word), then the rest.
+        rows.sort(key=lambda d: (*name_key(d.name), position[d.delegate_id]))
     elif sort is Sort.ATTENDANCE:
         rows.sort(key=lambda d: (-d.sittings_attended, -d.present_s, position[d.delegate_id]))
     elif sort is Sort.VOTES:
@@ -568,6 +572,48 @@ def select(
 
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold().strip()
+
+
+# The Vietnamese alphabet (with f, j, w, z of foreign names in their Latin places), and the
+# tones in the order dictionaries use: none, huyền, hỏi, ngã, sắc, nặng.
+_ALPHABET = "aăâbcdđeêfghijklmnoôơpqrstuưvwxyz"
+_RANK = {ch: i for i, ch in enumerate(_ALPHABET)}
+_LETTER_MARKS = {
+    ("a", "\u0306"): "ă",
+    ("a", "\u0302"): "â",
+    ("e", "\u0302"): "ê",
+    ("o", "\u0302"): "ô",
+    ("o", "\u031b"): "ơ",
+    ("u", "\u031b"): "ư",
+}
+_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
+
+
+def vietnamese_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A sort key in Vietnamese alphabetical order: letters first (a < ă < â < b ... d < đ),
+    then tones (a < à < ả < ã < á < ạ), case ignored."""
+    letters: list[int] = []
+    tones: list[int] = []
+    for ch in unicodedata.normalize("NFD", text.casefold()):
+        if unicodedata.combining(ch):
+            if ch in _TONES and tones:
+                tones[-1] = _TONES[ch]
+            elif letters:
+                base = _ALPHABET[letters[-1]] if letters[-1] < len(_ALPHABET) else ""
+                marked = _LETTER_MARKS.get((base, ch))
+                if marked is not None:
+                    letters[-1] = _RANK[marked]
+            continue
+        letters.append(_RANK.get(ch, len(_ALPHABET) + ord(ch)))
+        tones.append(0)
+    return tuple(letters), tuple(tones)
+
+
+def name_key(name: str) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """A Vietnamese name's place in a list: by the given name (the last word), then the
+    family and middle names, each in Vietnamese alphabetical order."""
+    words = name.split()
+    return (vietnamese_key(words[-1] if words else ""), vietnamese_key(" ".join(words)))
 
 
 # --- words ---------------------------------------------------------------------------------
@@ -698,7 +744,7 @@ TEXT: dict[Language, dict[str, str]] = {
 SORT_WORDS: dict[Language, dict[Sort, str]] = {
     Language.VI: {
         Sort.ORDER: "thứ tự trong danh sách đại biểu",
-        Sort.NAME: "họ và tên",
+        Sort.NAME: "tên (theo vần chữ cái)",
         Sort.ATTENDANCE: "số kỳ họp có mặt",
         Sort.VOTES: "tỷ lệ tham gia biểu quyết",
         Sort.SPEECHES: "số lần phát biểu và chất vấn",
@@ -706,7 +752,7 @@ SORT_WORDS: dict[Language, dict[Sort, str]] = {
     },
     Language.EN: {
         Sort.ORDER: "the order of the delegate list",
-        Sort.NAME: "name",
+        Sort.NAME: "given name",
         Sort.ATTENDANCE: "sittings attended",
         Sort.VOTES: "share of votes taken part in",
         Sort.SPEECHES: "speeches and questions",

@@ -9,11 +9,14 @@ import csv
 import io
 import sqlite3
 import subprocess
+import unicodedata
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chamber.controller.cli import main
 from chamber.controller.config import ConfigError, HallConfig, Term, load_config
@@ -28,9 +31,11 @@ from chamber.controller.report import (
     collect,
     delegate_csv,
     duration,
+    name_key,
     render,
     report_csv,
     select,
+    vietnamese_key,
 )
 from tests.report.term import TERM_END, TERM_START, GeneratedTerm, backup, generate_term
 
@@ -317,3 +322,44 @@ def test_the_term_in_the_hall_file(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"term\.end 2020-06-30 is before term\.start 2021-07-01"):
         load_config(bad)
+
+
+def test_names_sort_in_vietnamese_order() -> None:
+    words = ["Đức", "Dũng", "Ánh", "Anh", "Ấn", "Ăn", "Bình", "Ưng", "Uyên", "Ơn", "Ông", "Yến"]
+    assert sorted(words, key=vietnamese_key) == [
+        "Anh",
+        "Ánh",
+        "Ăn",
+        "Ấn",
+        "Bình",
+        "Dũng",
+        "Đức",
+        "Ông",
+        "Ơn",
+        "Uyên",
+        "Ưng",
+        "Yến",
+    ]
+    names = ["Phạm Mạnh Dũng", "Trần Thị Ánh", "Nguyễn Văn An", "Lê Văn An", "Đỗ Thị Ba"]
+    assert sorted(names, key=name_key) == [
+        "Lê Văn An",
+        "Nguyễn Văn An",
+        "Trần Thị Ánh",
+        "Đỗ Thị Ba",
+        "Phạm Mạnh Dũng",
+    ]
+
+
+@given(st.text(alphabet="aăâdđeêioôơuưyAĂÂĐOƠàáảãạầấẩẫậằắẳẵặ ", max_size=12))
+def test_the_sort_key_ignores_case_and_normal_form(text: str) -> None:
+    key = vietnamese_key(text)
+    assert vietnamese_key(unicodedata.normalize("NFD", text)) == key
+    assert vietnamese_key(text.upper()) == key
+    assert vietnamese_key(unicodedata.normalize("NFC", text.lower())) == key
+
+
+def test_the_report_ranks_by_given_name(report: TermReport) -> None:
+    rows = select(report, sort=Sort.NAME)
+    keys = [name_key(d.name) for d in rows]
+    assert keys == sorted(keys)
+    assert len(rows) == 50
