@@ -142,9 +142,6 @@ class JournalView:
     votes: dict[str, ClosedVote] = field(default_factory=dict)
     # Sittings in the order they were opened: (id, title).
     sittings: list[tuple[str, str]] = field(default_factory=list)
-    # The journal's record of the command that opened each sitting, by sitting id: the title
-    # in English, place, chair and secretary a prepared sitting file gives (absent otherwise).
-    openings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def sitting_votes(self, sitting_id: str | None) -> list[ClosedVote]:
         return [v for v in self.votes.values() if sitting_id is None or v.sitting_id == sitting_id]
@@ -232,8 +229,6 @@ def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
         with contextlib.suppress(CommandRejected):
             core.handle(inp)
         view.head_seq, view.head_hash = seq, digest
-        if isinstance(inp, OpenSitting) and core.sitting_id == inp.sitting_id:
-            view.openings[inp.sitting_id] = record
         if core.sitting_id is not None and (
             not view.sittings or view.sittings[-1][0] != core.sitting_id
         ):
@@ -956,12 +951,13 @@ class _Sitting:
     marks: tuple[PresenceMark, ...]
     moves: tuple[SeatMove, ...]
     absences: tuple[AbsenceNote, ...]
-    opening: dict[str, Any]
+    # The command that opened it: what a prepared sitting file named (title in English,
+    # place, chair, secretary); None for a journal of an earlier release.
+    opening: OpenSitting | None
 
 
 def _sitting(view: JournalView, sitting_id: str) -> _Sitting:
     core = view.core
-    opening = view.openings.get(sitting_id, {})
     title = view.sitting_title(sitting_id)
     for r in core.history:
         if r.sitting_id == sitting_id:
@@ -975,7 +971,7 @@ def _sitting(view: JournalView, sitting_id: str) -> _Sitting:
                 r.marks,
                 r.moves,
                 r.absences,
-                opening,
+                r.opening,
             )
     a = core.attendance
     return _Sitting(
@@ -988,38 +984,39 @@ def _sitting(view: JournalView, sitting_id: str) -> _Sitting:
         tuple(a.marks),
         tuple(a.moves),
         tuple(a.absences),
-        opening,
+        core.opening,
     )
-
-
-def _text(opening: dict[str, Any], key: str) -> str:
-    value = opening.get(key, "")
-    return value.strip() if isinstance(value, str) else ""
 
 
 def _officers(view: JournalView, s: _Sitting) -> tuple[str, str]:
     """The chair's and the secretary's names: as the sitting was opened with them (a prepared
-    sitting file), else the hall's delegates with those roles ("" if none)."""
+    sitting file: a name, or a delegate's id), else the hall's delegates with those roles
+    ("" if none)."""
     hall = view.config.hall
-    chair = _text(s.opening, "chair") or next(
-        (d.name for d in hall.delegates if d.role is Role.CHAIR), ""
-    )
-    secretary = _text(s.opening, "secretary") or next(
-        (d.name for d in hall.delegates if d.role is Role.SECRETARY), ""
-    )
+    names = {d.id: d.name for d in hall.delegates}
+    o = s.opening
+    chair = (o.chair.strip() or names.get(o.chair_id, "")) if o is not None else ""
+    secretary = (o.secretary.strip() or names.get(o.secretary_id, "")) if o is not None else ""
+    chair = chair or next((d.name for d in hall.delegates if d.role is Role.CHAIR), "")
+    secretary = secretary or next((d.name for d in hall.delegates if d.role is Role.SECRETARY), "")
     return chair, secretary
 
 
+def _place(view: JournalView, s: _Sitting) -> str:
+    """Where the sitting was held: the sitting file's place, else the hall file's."""
+    place = s.opening.place.strip() if s.opening is not None else ""
+    return place or view.config.place
+
+
 def _sitting_title(s: _Sitting, language: Language) -> str:
-    if language is Language.EN:
-        return _text(s.opening, "title_en") or s.title
+    if language is Language.EN and s.opening is not None and s.opening.title_en.strip():
+        return s.opening.title_en.strip()
     return s.title
 
 
 def _item_title(item: AgendaItemSpec, language: Language) -> str:
-    title_en = getattr(item, "title_en", "")
-    if language is Language.EN and isinstance(title_en, str) and title_en:
-        return title_en
+    if language is Language.EN and item.title_en.strip():
+        return item.title_en.strip()
     return item.title
 
 
@@ -1086,7 +1083,7 @@ def _form_header(view: JournalView, s: _Sitting, w: dict[str, str]) -> list[str]
     place_date = ""
     if moment is not None:
         date = w["date"].format(**date_fields(moment))
-        place = _text(s.opening, "place") or view.config.place
+        place = _place(view, s)
         place_date = f"{place}, {date}" if place else date[0].upper() + date[1:]
     return [
         '<table class="form"><tr>',
@@ -1140,7 +1137,7 @@ def _part_time(
     lines.append(
         f"{_e(w['end'])}: {_e(_clock_date(closed, w) if closed is not None else w['not_closed'])}"
     )
-    place = _text(s.opening, "place") or view.config.place
+    place = _place(view, s)
     if place:
         lines.append(f"{_e(w['place'])}: {_e(place)}")
     chair, secretary = _officers(view, s)

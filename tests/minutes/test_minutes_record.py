@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from chamber.controller.config import parse_config
-from chamber.controller.core.inputs import OpenSitting, PresenceChanged, RecordAbsence
+from chamber.controller.core.inputs import (
+    AgendaItemSpec,
+    ClockAnchor,
+    CloseSitting,
+    OpenSitting,
+    PresenceChanged,
+    RecordAbsence,
+)
 from chamber.controller.core.model import Language
 from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.exports import (
@@ -34,6 +41,7 @@ from tests.minutes.sitting import (
     EXCUSED_SEAT,
     LATER,
     OPEN_CHOICES,
+    OPENED,
     QUESTION_SEAT,
     SITTING_TITLE,
     SPEECH_SEAT,
@@ -243,3 +251,47 @@ def test_a_reason_typed_decomposed_prints_composed() -> None:
     assert "Vắng có lý do: Đi công tác ở Điện Biên" in page
     assert unicodedata.is_normalized("NFC", page)
     assert "Có mặt khi khai mạc: 1/2 đại biểu (50,0 %)" in text_of(page)
+
+
+def test_the_sitting_files_chair_secretary_place_and_english_titles() -> None:
+    """A sitting opened with what a prepared sitting file names: its chair and secretary sign,
+    its place heads the date line, its English titles are the English minutes'."""
+    doc = {
+        "hall": {"id": "h1", "place": "Ninh Bình", "timezone": "Asia/Ho_Chi_Minh"},
+        "body": {"name": "Hội đồng nhân dân tỉnh", "members": 2},
+        "delegates": [
+            {"id": "a", "name": "Nguyễn Văn An", "role": "chair"},
+            {"id": "b", "name": "Lê Thị Hà"},
+        ],
+        "seats": [
+            {"number": 1, "row": 1, "col": 1, "delegate": "a", "ip": True},
+            {"number": 2, "row": 1, "col": 2, "delegate": "b", "ip": True},
+        ],
+    }
+    config = parse_config(doc)
+    core = MeetingCore(config.hall)
+    core.handle(ClockAnchor(at=0, unix=OPENED.timestamp()))
+    item = AgendaItemSpec("1", "Nghị quyết về ngân sách", title_en="Resolution on the budget")
+    opening = OpenSitting(
+        at=0,
+        sitting_id="s1",
+        title="Kỳ họp thứ chín",
+        agenda=(item,),
+        title_en="Ninth sitting",
+        place="Hội trường Hội đồng nhân dân tỉnh",
+        chair_id="b",
+        secretary="Trần Văn Thư",
+    )
+    core.handle(opening)
+    core.handle(CloseSitting(at=3600))
+    view = JournalView(config, core, "j", 0, "", sittings=[("s1", "Kỳ họp thứ chín")])
+    vi = text_of(minutes_html(view, Language.VI, "s1"))
+    assert "Hội trường Hội đồng nhân dân tỉnh, ngày 02 tháng 12 năm 2026" in vi
+    assert "Chủ tọa: Lê Thị Hà" in vi
+    assert "Thư ký: Trần Văn Thư" in vi
+    assert "THƯ KÝ (Ký, ghi rõ họ tên) Trần Văn Thư CHỦ TỌA (Ký, ghi rõ họ tên) Lê Thị Hà" in vi
+    assert "Bế mạc: 09 giờ 00, ngày 02 tháng 12 năm 2026" in vi
+    en = text_of(minutes_html(view, Language.EN, "s1"))
+    assert "MINUTES Ninth sitting I. TIME" in en
+    assert "1. Resolution on the budget" in en
+    assert "Place: Hội trường Hội đồng nhân dân tỉnh" in en
