@@ -7,6 +7,8 @@ bit by bit as a UART sends it, and its length on the wire is what the timing ari
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
+from chamber.firmware_specs import spec_path
 from chamber.protocols import keypad as kp
 from chamber.protocols import modbus_timing
 from chamber.protocols.modbus_timing import CharFormat
@@ -185,3 +188,32 @@ def test_a_timeout_is_never_shorter_than_its_exchange_on_the_wire(
             address=request.address, count=request.count + 1, dev_id=request.dev_id
         )
         assert kp.request_timeout(longer, baud, fmt) > timeout
+
+
+def test_the_documents_quote_the_computed_timeouts() -> None:
+    """keypad_modbus.md §6.2 and the technician's guide quote these figures: they are the
+    functions' own, not copied by hand."""
+    contract = spec_path("keypad_modbus.md").read_text(encoding="utf-8")
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "technician.md").read_text("utf-8")
+    identity = kp.read_identity_request(1)
+    poll = kp.read_status_request(1)
+    flat = " ".join(contract.split())
+    after_request = {
+        b: kp.response_timeout(b, kp.longest_reply_bytes(identity)) for b in (9600, 19200)
+    }
+    assert f"{after_request[19200] * 1000:.1f} ms after the end of the request at 19200" in flat
+    assert f"{after_request[9600] * 1000:.1f} ms at 9600" in flat
+    wire = {b: modbus_timing.frame_time(8, b) * 1000 for b in (9600, 19200)}
+    assert f"{wire[19200]:.1f} ms at 19200, {wire[9600]:.1f} ms at 9600" in flat
+    text = " ".join(guide.split())
+    ms = {
+        (name, b): f"{kp.request_timeout(r, b) * 1000:.1f} ms"
+        for name, r in (("identity", identity), ("poll", poll))
+        for b in (9600, 19200)
+    }
+    assert (
+        f"waits longest: {ms['identity', 19200]} at 19200 baud and {ms['identity', 9600]} at "
+        f"9600, where the poll of a keypad without a card reader waits {ms['poll', 19200]} and "
+        f"{ms['poll', 9600]}"
+    ) in text
+    assert f"(a {kp.longest_reply_bytes(identity)}-byte reply)" in text
