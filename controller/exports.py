@@ -1584,8 +1584,19 @@ def html_pdf(page: str) -> bytes:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journal", type=Path, required=True, help="the journal file")
     parser.add_argument("--config", type=Path, required=True, help="the hall's TOML file")
-    parser.add_argument("--format", choices=[f.value for f in Format], default="csv")
-    parser.add_argument("--what", choices=[w.value for w in What], default="results")
+    parser.add_argument(
+        "what_arg",
+        nargs="?",
+        choices=[w.value for w in What],
+        metavar="WHAT",
+        help="what to export: results, participation or minutes (as --what)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=[f.value for f in Format],
+        help="csv, json, html or pdf (default: html for the minutes, csv otherwise)",
+    )
+    parser.add_argument("--what", choices=[w.value for w in What], help="default: results")
     parser.add_argument(
         "--sitting",
         help="a sitting's id (default: all; the last one for participation and minutes)",
@@ -1602,13 +1613,21 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 on success, 2 if the journal, the hall file or the sitting cannot be used."""
     from chamber.controller.config import ConfigError, load_config
 
+    named = {w for w in (args.what, args.what_arg) if w is not None}
+    if len(named) > 1:
+        print(f"error: {args.what_arg} or --what {args.what}: name one", file=sys.stderr)
+        return 2
+    what = What(named.pop()) if named else What.RESULTS
+    fmt = Format(args.format) if args.format else Format.HTML
+    if args.format is None and what is not What.MINUTES:
+        fmt = Format.CSV
     try:
         config = load_config(args.config)
         view = replay_journal(args.journal, config)
         data = render_bytes(
             view,
-            What(args.what),
-            Format(args.format),
+            what,
+            fmt,
             sitting_id=args.sitting,
             language=Language(args.lang) if args.lang else None,
             seal=_seal_for(args.journal, view),

@@ -169,6 +169,16 @@ async def test_chamber_export_writes_the_pdf(
     assert exports.run(args) == 0
     assert out.read_bytes().startswith(b"%PDF-")
     assert "Có mặt khi khai mạc (lúc 08 giờ 00): 11/50" in " ".join(pdf_pages(out))
+    # As the secretary types it: `chamber export minutes --format pdf`.
+    out.unlink()
+    args = parser.parse_args(["minutes", *argv, "--format", "pdf", "--lang", "en", "-o", str(out)])
+    assert exports.run(args) == 0
+    assert "Present at the opening (at 08:00): 11 of 50" in " ".join(pdf_pages(out))
+    # The minutes' default format is HTML; two different WHATs are refused.
+    page = tmp_path / "bien-ban.html"
+    assert exports.run(parser.parse_args(["minutes", *argv, "-o", str(page)])) == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert exports.run(parser.parse_args(["minutes", *argv, "--what", "results"])) == 2
     # A PDF of results is refused with one line, not a traceback.
     args = parser.parse_args([*argv, "--what", "results", "--format", "pdf"])
     assert exports.run(args) == 2
