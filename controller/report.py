@@ -924,7 +924,7 @@ p.sub { text-align: center; margin: 0 0 1em; }
 h2 { font-size: 1.1em; margin-top: 1.4em; border-bottom: 1px solid #000; }
 table.data { border-collapse: collapse; width: 100%; margin: 0.4em 0 0.8em; font-size: 0.9em; }
 table.data th, table.data td { border: 1px solid #444; padding: 0.15em 0.3em; text-align: left;
-  vertical-align: top; overflow-wrap: anywhere; }
+  vertical-align: top; }
 table.data td:first-child, table.data th:first-child { white-space: nowrap; }
 table.data td.n, table.data th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: bold; }

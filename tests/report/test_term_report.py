@@ -24,6 +24,8 @@ from chamber.controller.core.inputs import ClockAnchor, CloseSitting, OpenSittin
 from chamber.controller.core.model import Language
 from chamber.controller.journal import Journal
 from chamber.controller.report import (
+    SORT_WORDS,
+    TEXT,
     Format,
     ReportError,
     Sort,
@@ -363,3 +365,57 @@ def test_the_report_ranks_by_given_name(report: TermReport) -> None:
     keys = [name_key(d.name) for d in rows]
     assert keys == sorted(keys)
     assert len(rows) == 50
+
+
+# Inside the printed page (A4 landscape less the page's 1.5 cm margins: 267 mm at 96 px to the
+# inch), no cell's content wider than its cell, and no table wider than the page.
+PRINT_WIDTH = round(267 / 25.4 * 96)
+FITS_JS = """
+() => {
+  const problems = [];
+  const W = document.documentElement.clientWidth;
+  for (const el of document.querySelectorAll("table, th, td, h1, p, li")) {
+    const r = el.getBoundingClientRect();
+    const what = `${el.tagName} "${el.textContent.slice(0, 40)}"`;
+    if (r.right > W + 0.5) problems.push(`${what} ends at ${r.right} > ${W}`);
+    if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+      problems.push(`${what} ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return problems;
+}
+"""
+
+
+async def test_the_printed_pages_fit_the_paper(report: TermReport) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.wall.hall import CHROMIUM, CHROMIUM_ARGS
+
+    pages = [
+        render(report, Format.HTML, language, delegate=delegate, issued=date(2026, 7, 2))
+        for language in Language
+        for delegate in (None, "d0007")
+    ]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": PRINT_WIDTH, "height": 800})
+            page = await context.new_page()
+            await page.emulate_media(media="print")
+            for text in pages:
+                await page.set_content(text)
+                problems: list[str] = await page.evaluate(FITS_JS)
+                assert problems == []
+                # Every name as written, diacritics and all (NFC), on the page.
+                shown = await page.inner_text("body")
+                assert unicodedata.is_normalized("NFC", shown)
+                assert "Phan Công Quân" in shown
+        finally:
+            await browser.close()
+
+
+def test_every_word_of_the_report_in_both_languages() -> None:
+    assert set(TEXT[Language.VI]) == set(TEXT[Language.EN])
+    assert set(SORT_WORDS[Language.VI]) == set(SORT_WORDS[Language.EN]) == set(Sort)
+    for words in TEXT.values():
+        assert all(unicodedata.is_normalized("NFC", w) for w in words.values())
