@@ -10,11 +10,18 @@ import pytest
 from chamber.controller.config import load_config
 from chamber.controller.core.clock import FakeClock
 from chamber.drivers.base import LineHealth, UnitHealth
+from chamber.drivers.errors import DriverConfigError
 from chamber.drivers.health import LineMonitor
 from chamber.drivers.mic_line import MicLine
 from chamber.drivers.modbus_line import KeypadLine
 from chamber.drivers.registry import LINE_DRIVERS
-from chamber.drivers.topology import LineKind, TopologyError, load_topology, parse_topology
+from chamber.drivers.topology import (
+    Line,
+    LineKind,
+    TopologyError,
+    load_topology,
+    parse_topology,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -82,7 +89,7 @@ def _one_line(kind: str = "modbus-rtu", **keys: object) -> dict[str, object]:
 def test_a_keypad_line_takes_the_contracts_formats(
     keys: dict[str, object], parity: str | None, stop_bits: int | None
 ) -> None:
-    line = parse_topology(_one_line(**keys)).lines[0]
+    line = parse_topology(_one_line("modbus-rtu", **keys)).lines[0]
     assert (line.parity, line.stop_bits) == (parity, stop_bits)
 
 
@@ -140,7 +147,9 @@ async def test_the_driver_opens_the_line_in_the_format_the_file_names() -> None:
     """What goes to pyserial (through pymodbus's client): 8E1 by default, 8N2 for "none"."""
     formats = {}
     for parity in (None, "even", "none"):
-        config = parse_topology(_one_line(**({} if parity is None else {"parity": parity})))
+        config = parse_topology(
+            _one_line("modbus-rtu", **({} if parity is None else {"parity": parity}))
+        )
         line = KeypadLine.from_config(config, "l1", FakeClock(0.0), lambda _: None, lambda _: None)
         params = line._make_client().comm_params
         formats[parity] = (params.baudrate, params.bytesize, params.parity, params.stopbits)
@@ -149,3 +158,20 @@ async def test_the_driver_opens_the_line_in_the_format_the_file_names() -> None:
         "even": (115200, 8, "E", 1),
         "none": (115200, 8, "N", 2),
     }
+
+
+@pytest.mark.parametrize(
+    ("baud", "parity", "stop_bits", "error"),
+    [
+        (57600, None, None, "lists 9600, 19200, 38400, 115200 baud, not 57600"),
+        (115200, "odd", None, "no parity 'odd'"),
+        (115200, "none", 1, "no parity 'none' with 1 stop bit"),
+    ],
+)
+def test_the_driver_refuses_a_line_outside_the_contract(
+    baud: int, parity: str | None, stop_bits: int | None, error: str
+) -> None:
+    """A line built without a hall file (a tool, a test) is held to the contract too."""
+    line = Line("l1", LineKind.MODBUS_RTU, "/dev/ttyUSB0", baud, None, None, parity, stop_bits)
+    with pytest.raises(DriverConfigError, match=rf"line l1: .*{error}"):
+        KeypadLine(line, {1: 1}, FakeClock(0.0), lambda _: None, lambda _: None)
