@@ -79,3 +79,18 @@ async def test_the_secretary_reads_the_term_report(hall: Hall) -> None:
         assert bad.json()["code"] == "export.failed"
     async with hall.client(Role.OBSERVER) as observer:
         assert (await observer.get("/api/report/term.html")).status_code == 403
+
+
+async def test_a_sitting_still_open_is_in_the_report_up_to_now(hall: Hall) -> None:
+    await play_sitting(hall, close_sitting=False)
+    hall.clock.advance(120)
+    async with hall.client(Role.SECRETARY) as secretary:
+        page = await secretary.get("/api/report/term.html")
+        assert page.status_code == 200
+        assert "(chưa bế mạc)" in page.text
+        r = await secretary.get("/api/report/term.csv", params={"delegate": "d0001"})
+        rows = list(csv.reader(io.StringIO(r.text[1:])))
+        assert [row[0] for row in rows[1:]] == ["k12"]
+        # Seat 1 has been present since the opening: the time present runs to the last input.
+        assert int(rows[1][5]) > 0
+        assert int(rows[1][7]) == 2
