@@ -13,9 +13,11 @@ how in its state (its countdown, its totals or none, its seat map, its result), 
 once, in the view (`controller.core.view.shown_vote` and `wall_show`); here it is the view's
 `vote` and `show`, and nothing below works out a vote's life cycle again.
 
-Secret ballots: while a secret vote is prepared, open or on hold its totals are None, and its
-seat map never carries a key, only absent / present / voted; the snapshot itself holds no
-seat's choice for a secret vote, and nothing here could add one.
+Secret ballots, and votes whose running totals are hidden (`live_totals`): while such a vote
+is prepared, open or on hold its totals are None, and its seat map never carries a key, only
+absent / present / voted (the view's `show.voted_seats`); the snapshot itself holds no seat's
+choice for a secret vote, and nothing here could add one. A result carries each answer's share
+of the total delegates as the view words it (`show.text`, in the hall's language).
 
 Times: the daemon's clock is monotonic, the contract's deadlines are Unix time. The caller
 passes the daemon clock's `now` and a fixed `unix_offset` (Unix time minus daemon time, taken
@@ -88,6 +90,7 @@ _TITLE_MAX = 1000
 _SITTING_TITLE_MAX = 500
 _NAME_MAX = 200
 _ANSWER_MAX = 100
+_SHARE_MAX = 200
 _SPEAKERS_MAX = 64
 _WAITING_MAX = 250
 
@@ -182,6 +185,17 @@ def _sitting(state: Mapping[str, Any]) -> WallSitting | None:
 
 
 def _item(state: Mapping[str, Any]) -> WallItem | None:
+    """The item the view's header names (the shown vote's own, `view.wall_item`); a view
+    without one names the current item."""
+    shown = state.get("item")
+    if shown is not None:
+        item = _map(shown, "item")
+        return WallItem(
+            id=_clip(_str(item.get("id"), "item.id"), _ID_MAX),
+            title=_clip(_str(item.get("title", ""), "item.title"), _TITLE_MAX),
+            number=_count(item.get("number"), "item.number"),
+            count=_count(item.get("count"), "item.count"),
+        )
     sitting = _map(state.get("sitting"), "sitting")
     current = sitting.get("current_item")
     agenda = [a for a in _list(sitting.get("agenda"), "sitting.agenda") if isinstance(a, Mapping)]
@@ -261,6 +275,12 @@ def _result(
         _count(_map(t, "vote.result.totals").get("count"), "vote.result.totals.count")
         for t in _list(result.get("totals"), "vote.result.totals")
     )
+    text = _map(_map(show.get("text"), "show.text").get(language.value), "show.text")
+    shares = tuple(
+        _clip(_str(s, "show.text.lines"), _SHARE_MAX) for s in _list(text.get("lines"), "lines")
+    )
+    present = result.get("present")
+    members = result.get("all_members")
     return WallResult(
         vote_id=_clip(_str(vote.get("vote_id"), "vote.vote_id"), _ID_MAX),
         title=_title(vote, show, language),
@@ -272,6 +292,9 @@ def _result(
         base=_count(outcome.get("base_count", 0), "vote.result.outcome.base_count"),
         needed=_count(outcome.get("required", 0), "vote.result.outcome.required"),
         explanation=_clip(_str(outcome.get("explanation", ""), "outcome.explanation"), _TITLE_MAX),
+        shares=shares if len(shares) == len(counts) else None,
+        present=None if present is None else _count(present, "vote.result.present"),
+        members=None if members is None else _count(members, "vote.result.all_members"),
     )
 
 
@@ -291,6 +314,10 @@ def _seats(
     voted: set[int] = set()
     if isinstance(result, Mapping):
         voted = _counts(result.get("participants"), "vote.result.participants")
+    else:
+        # While the totals are hidden (a secret vote, or one without live totals): who has
+        # voted, without their keys (the view's `show.voted_seats`).
+        voted = _counts(show.get("voted_seats"), "show.voted_seats")
     if mode is not VoteMode.SECRET:
         # The view gives a secret vote's seats no choices; never take them even so.
         keys = _choices(show.get("choices", []))

@@ -801,10 +801,17 @@ class WallResult(Message):
     base: int
     needed: int
     explanation: str
+    # Since 1.4: each answer's count and share of the total delegates as the hall reads it out
+    # ("30 đại biểu (60,00 % tổng số)", rounded down), those present and the total delegates.
+    shares: tuple[str, ...] | None = None
+    present: int | None = None
+    members: int | None = None
 
     def problem(self) -> str | None:
         if len(self.totals) != len(self.answers):
             return f"{len(self.totals)} totals for {len(self.answers)} answers"
+        if self.shares is not None and len(self.shares) != len(self.answers):
+            return f"{len(self.shares)} shares for {len(self.answers)} answers"
         return None
 
 

@@ -32,9 +32,10 @@ from chamber.controller.core.inputs import (
     RegisterSpeaker,
     VoteKeyPressed,
 )
-from chamber.controller.core.model import Hall, SpeakerList, VoteMode
+from chamber.controller.core.model import Hall, Language, SpeakerList, VoteMode
 from chamber.controller.core.sitting import MeetingCore
 from chamber.controller.core.view import Audience, HallInfo, project, shown_vote
+from chamber.controller.core.wall_text import answer_line
 from chamber.controller.wall import (
     WALL_KINDS,
     WallStateError,
@@ -188,8 +189,13 @@ def test_a_secret_vote_has_no_totals_and_no_seat_choices() -> None:
     seats = messages[MessageKind.WALL_SEATS]
     assert isinstance(seats, WallSeats)
     assert all(isinstance(mark, SeatMark) for _, mark in seats.seats)
-    # While open the core does not say who has voted: only presence shows.
-    assert {mark for _, mark in seats.seats} == {SeatMark.PRESENT, SeatMark.ABSENT}
+    # While open the map says who has voted, never how, beside the count and no totals.
+    marks = dict(seats.seats)
+    assert {n for n, mark in marks.items() if mark is SeatMark.VOTED} == set(PRESSES)
+    assert {n for n, mark in marks.items() if mark is SeatMark.PRESENT} == set(PRESENT) - set(
+        PRESSES
+    )
+    assert {mark for _, mark in seats.seats} == {SeatMark.VOTED, SeatMark.PRESENT, SeatMark.ABSENT}
 
     core.handle(HoldVote(215.0, "bq-07"))
     held = _messages(core, now=220.0)
@@ -234,6 +240,12 @@ def test_the_result_is_the_cores_result() -> None:
         base=outcome["base_count"],
         needed=outcome["required"],
         explanation=outcome["explanation"],
+        # Each answer's share of the total delegates, rounded down, as the web wall reads it.
+        shares=tuple(
+            answer_line(t["count"], result["all_members"], Language.VI) for t in result["totals"]
+        ),
+        present=result["present"],
+        members=result["all_members"],
     )
     wall_vote = messages[MessageKind.WALL_VOTE]
     assert isinstance(wall_vote, WallVote)
@@ -402,3 +414,52 @@ def test_any_vote_history_gives_valid_messages_and_keeps_secrets(
         assert isinstance(seats, WallSeats)
         keyed = [mark for _, mark in seats.seats if isinstance(mark, int)]
         assert len(keyed) <= sum(wall_vote.totals)
+
+
+def test_a_vote_without_live_totals_shows_who_has_voted_and_no_key() -> None:
+    core = _sitting()
+    core.handle(CreateVote(200.0, "bq-07", VOTE_TITLE, mode=VoteMode.OPEN, live_totals=False))
+    core.handle(OpenVote(200.0, "bq-07"))
+    for seat, key in PRESSES.items():
+        core.handle(VoteKeyPressed(201.0, seat, key))
+    view = wall_view(core)
+    # The wall view itself carries no running total and no seat's key of this vote.
+    assert view["show"]["counts"] is None
+    assert view["show"]["choices"] == []
+    assert view["vote"]["tally"] == {"voted": len(PRESSES)}
+    assert "choices" not in view["vote"]
+    messages = _messages(core, now=210.0)
+    _check_wire(messages)
+    wall_vote = messages[MessageKind.WALL_VOTE]
+    assert isinstance(wall_vote, WallVote)
+    assert wall_vote.totals is None
+    assert wall_vote.voted == len(PRESSES)
+    seats = messages[MessageKind.WALL_SEATS]
+    assert isinstance(seats, WallSeats)
+    marks = dict(seats.seats)
+    assert all(isinstance(mark, SeatMark) for mark in marks.values())
+    assert {n for n, mark in marks.items() if mark is SeatMark.VOTED} == set(PRESSES)
+    # At the close the totals and the keys come, as for any open vote.
+    core.handle(CloseVote(230.0, "bq-07"))
+    closed = _messages(core, now=231.0)
+    _check_wire(closed)
+    result = closed[MessageKind.WALL_RESULT]
+    assert isinstance(result, WallResult)
+    assert result.totals == (27, 2, 1)
+    closed_seats = closed[MessageKind.WALL_SEATS]
+    assert isinstance(closed_seats, WallSeats)
+    assert {n: m for n, m in closed_seats.seats if isinstance(m, int)} == PRESSES
+
+
+def test_the_header_names_the_shown_votes_own_item() -> None:
+    core = _sitting()
+    # The vote open belongs to the second item while the first is current.
+    core.handle(CreateVote(200.0, "bq-07", VOTE_TITLE, item_id="nd-04"))
+    core.handle(OpenVote(200.0, "bq-07"))
+    view = wall_view(core)
+    assert view["sitting"]["current_item"] == "nd-03"
+    assert view["item"]["id"] == "nd-04"
+    item = _messages(core, now=201.0)[MessageKind.WALL_ITEM]
+    assert isinstance(item, WallItem)
+    assert (item.id, item.number, item.count) == ("nd-04", 2, 2)
+    assert item.title == AGENDA[1].title
