@@ -679,6 +679,8 @@ TEXT: dict[Language, dict[str, str]] = {
         "times": "{n} lần",
         "of": "{n}/{of}",
         "total": "Tổng cộng",
+        "by_group": "Theo tổ đại biểu",
+        "members": "Số đại biểu",
     },
     Language.EN: {
         "title": "REPORT",
@@ -738,6 +740,8 @@ TEXT: dict[Language, dict[str, str]] = {
         "times": "{n}",
         "of": "{n}/{of}",
         "total": "Total",
+        "by_group": "By delegation",
+        "members": "Delegates",
     },
 }
 
@@ -1058,6 +1062,24 @@ def report_html(
     total = _Total(rows)
     out.append(_row("", t["total"], "", total, language, css="total"))
     out.append("</tbody></table>")
+    groups = by_delegation(rows)
+    if len(groups) > 1:
+        out.append(f"<h2>{_e(t['by_group'])}</h2>")
+        out.append(
+            '<table class="data by-group"><thead><tr>'
+            f'<th class="n">{_e(t["no"])}</th><th>{_e(t["group"])}</th>'
+            f'<th class="n">{_e(t["members"])}</th>'
+            f'<th class="n">{_e(t["sittings_attended"])}</th>'
+            f'<th class="n">{_e(t["sessions_attended"])}</th>'
+            f'<th class="n">{_e(t["present"])}</th><th class="n">{_e(t["votes"])}</th>'
+            f'<th class="n">{_e(t["speech"])}</th><th class="n">{_e(t["question"])}</th>'
+            f'<th class="n">{_e(t["absences"])}</th></tr></thead><tbody>'
+        )
+        for n, (group, members) in enumerate(groups.items(), start=1):
+            out.append(
+                _row(str(n), group, str(len(members)), _Total(members), language, numeric=True)
+            )
+        out.append("</tbody></table>")
     out.append(f"<h2>{_e(t['absence_list'])}</h2>")
     absent = [(d, a) for d in rows for a in d.absences]
     if not absent:
@@ -1074,6 +1096,14 @@ def report_html(
     out.extend(_appendix(report, language))
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def by_delegation(rows: Sequence[DelegateRecord]) -> dict[str, list[DelegateRecord]]:
+    """The delegates of `rows` by delegation, in the order the delegations first appear."""
+    groups: dict[str, list[DelegateRecord]] = {}
+    for d in rows:
+        groups.setdefault(d.group, []).append(d)
+    return groups
 
 
 class _Total:
@@ -1101,7 +1131,10 @@ def _row(
     d: DelegateRecord | _Total,
     language: Language,
     css: str = "",
+    *,
+    numeric: bool = False,
 ) -> str:
+    """A row of figures; `numeric`: the third cell is a number (a delegation's members)."""
     t = TEXT[language]
 
     def said(count: int, seconds: float) -> str:
@@ -1110,8 +1143,10 @@ def _row(
         return f"{t['times'].format(n=count)}, {duration(seconds, language)}"
 
     cls = f' class="{css}"' if css else ""
+    third = ' class="n"' if numeric else ""
     return (
-        f'<tr{cls}><td class="n">{_e(no)}</td><td>{_e(name)}</td><td>{_e(group)}</td>'
+        f'<tr{cls}><td class="n">{_e(no)}</td><td>{_e(name)}</td>'
+        f"<td{third}>{_e(group)}</td>"
         f'<td class="n">{_e(_share(d.sittings_attended, d.sittings_held, language))}</td>'
         f'<td class="n">{_e(_share(d.sessions_attended, d.sessions_held, language))}</td>'
         f'<td class="n">{_e(duration(d.present_s, language))}</td>'

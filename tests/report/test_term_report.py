@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import subprocess
 import unicodedata
@@ -419,3 +420,25 @@ def test_every_word_of_the_report_in_both_languages() -> None:
     assert set(SORT_WORDS[Language.VI]) == set(SORT_WORDS[Language.EN]) == set(Sort)
     for words in TEXT.values():
         assert all(unicodedata.is_normalized("NFC", w) for w in words.values())
+
+
+def test_the_council_page_sums_each_delegation(term: GeneratedTerm, report: TermReport) -> None:
+    page = render(report, Format.HTML, Language.VI)
+    assert "<h2>Theo tổ đại biểu</h2>" in page
+    table = page.split('<table class="data by-group">', 1)[1].split("</table>", 1)[0]
+    lines = table.split("<tr>")[2:]
+    groups: dict[str, list[str]] = {}
+    for d in report.delegates:
+        groups.setdefault(d.group, []).append(d.delegate_id)
+    assert len(lines) == len(groups)
+    for line, (group, members) in zip(lines, groups.items(), strict=True):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", line)
+        truth = [term.truth.delegates[m] for m in members]
+        attended = sum(t.sittings_attended for t in truth)
+        taken = sum(t.votes_taken for t in truth)
+        held = sum(t.votes_held for t in truth)
+        assert cells[1] == group
+        assert cells[2] == str(len(members))
+        assert cells[3].startswith(f"{attended}/{15 * len(members)} ")
+        assert cells[6].startswith(f"{taken}/{held} ")
+        assert cells[9] == str(sum(len(t.absences) for t in truth))
