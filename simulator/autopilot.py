@@ -59,6 +59,9 @@ class Temperament:
     `leave_every_s`: the mean time between two delegates stepping out of the hall (None:
     nobody leaves); one steps out only while their keys are locked (never in the middle of a
     vote), and comes back `away_s` later, to vote in whatever runs by then.
+    `confirm_roll_call`: a delegate in the hall whose presence LED went dark after it had been
+    lit (the controller asks for a roll-call confirmation, điểm danh) presses the presence key
+    once, a reaction time later.
     """
 
     leaning: Mapping[int, float] = field(default_factory=lambda: dict(DEFAULT_LEANING))
@@ -72,6 +75,7 @@ class Temperament:
     max_waiting: int = 4
     leave_every_s: float | None = None
     away_s: tuple[float, float] = (20.0, 90.0)
+    confirm_roll_call: bool = False
     check_every_s: float = 0.1
 
     def __post_init__(self) -> None:
@@ -172,6 +176,14 @@ class Autopilot:
         # Seats whose delegate stepped out and has not come back yet.
         self.away: set[int] = set()
         self._returns: dict[int, asyncio.TimerHandle] = {}
+        # Seats whose delegate is in the hall, by the autopilot's own presses.
+        self.seated: set[int] = set()
+        # Roll call: seats whose LED was lit since the delegate sat down, when a dark one is
+        # to be confirmed, and those that confirmed and wait for their LED to light.
+        self._lit_seen: set[int] = set()
+        self._confirm_at: dict[int, float] = {}
+        self._confirmed: set[int] = set()
+        self.confirmations = 0
 
     # --- life ---------------------------------------------------------------------------------
 
@@ -269,6 +281,8 @@ class Autopilot:
         if self._next_floor is not None and now >= self._next_floor:
             self._next_floor = now + self._floor_gap()
             self._ask_floor()
+        if self.temperament.confirm_roll_call:
+            self._roll_call(now)
         if self._next_leave is not None and now >= self._next_leave:
             self._next_leave = now + self._leave_gap()
             self._step_out()
@@ -320,6 +334,52 @@ class Autopilot:
             return
         if press is not None:
             self.presses.append(press)
+        if action.kind is ActionKind.ARRIVE:
+            self.seated.add(action.seat)
+        elif action.kind is ActionKind.DEPART:
+            self.seated.discard(action.seat)
+            self._forget_roll_call(action.seat)
+
+    def presence_led(self, seat: int) -> bool | None:
+        """The seat's presence LED as its delegate sees it; None when it shows none (yet)."""
+        if (kp := self._keypads.get(seat)) is not None:
+            return bool(kp.registers.outputs.presence_led)
+        if (ip := self.hall.ip_units.get(seat)) is not None:
+            return ip.state.present_led
+        return None
+
+    def _forget_roll_call(self, seat: int) -> None:
+        self._lit_seen.discard(seat)
+        self._confirm_at.pop(seat, None)
+        self._confirmed.discard(seat)
+
+    def _roll_call(self, now: float) -> None:
+        """A delegate in the hall sees the presence LED go dark after it was lit: the chair
+        asks for a confirmation; the delegate presses once, and not again until it lit."""
+        for seat in sorted(self.seated):
+            led = self.presence_led(seat)
+            if led is None:
+                continue
+            if led:
+                self._lit_seen.add(seat)
+                self._confirm_at.pop(seat, None)
+                self._confirmed.discard(seat)
+                continue
+            if seat not in self._lit_seen or seat in self._confirmed:
+                continue
+            due = self._confirm_at.setdefault(
+                seat, now + self.rng.uniform(*self.temperament.reaction_s)
+            )
+            if now < due:
+                continue
+            del self._confirm_at[seat]
+            self._confirmed.add(seat)
+            try:
+                self.presses.append(self.hall.confirm_presence(seat))
+                self.confirmations += 1
+            except (SimulatorError, keypad.KeypadUsageError) as exc:
+                self.errors += 1
+                log.warning("autopilot: seat %d could not confirm the roll call: %s", seat, exc)
 
     def _floor_gap(self) -> float:
         mean = self.temperament.floor_every_s or 1.0

@@ -47,6 +47,9 @@ class PressKind(StrEnum):
     VOTE = "vote"
     PRESENCE_ON = "presence-on"
     PRESENCE_OFF = "presence-off"
+    # A delegate already present confirms in a roll call (điểm danh): the presence key pressed
+    # once, and the delegate stays.
+    PRESENCE_CONFIRM = "presence-confirm"
     MIC_REQUEST = "mic-request"
     MIC_CANCEL = "mic-cancel"
 

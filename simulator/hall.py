@@ -413,6 +413,15 @@ class SimulatedHall:
             return self.ip_units[seat].set_presence(present)
         raise SimulatorError(f"seat {seat} has no presence key")
 
+    def confirm_presence(self, seat: int) -> Press:
+        """The delegate at `seat`, present, confirms in a roll call (one press of the
+        presence key)."""
+        if (kp := self._keypad_host(seat)) is not None:
+            return kp[0].confirm_presence(kp[1])
+        if seat in self.ip_units:
+            return self.ip_units[seat].confirm_presence()
+        raise SimulatorError(f"seat {seat} has no presence key")
+
     def insert_card(self, seat: int, uid: int | str) -> Press | None:
         """A delegate puts a card (its UID, a number or hex) in the seat's reader."""
         if (kp := self._keypad_host(seat)) is None:

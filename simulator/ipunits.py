@@ -216,6 +216,16 @@ class IpUnit:
         self._truth.record(press)
         return press
 
+    def confirm_presence(self) -> Press:
+        """A delegate who is present confirms in a roll call: the presence key says "present"
+        again, and the delegate stays."""
+        seq = self._next_seq()
+        now = asyncio.get_running_loop().time()
+        press = Press(self.seat, PressKind.PRESENCE_CONFIRM, 0, now, seq, self.name)
+        self._send(mqtt.PresenceKey(self.seat, self.boot, seq, True))
+        self._truth.record(press)
+        return press
+
     def mic_request(self, speaker_list: mqtt.SpeakerList = mqtt.SpeakerList.SPEAK) -> Press:
         seq = self._next_seq()
         now = asyncio.get_running_loop().time()

@@ -81,6 +81,8 @@ class KeypadUnitSim:
         # Every LED blinks for a technician until then (loop time), in this start of the
         # unit (keypad_modbus.md §3.7: a restart ends it).
         self.blink_until: float | None = None
+        # The presence latch reads the other way round since a roll-call confirmation.
+        self.presence_inverted = False
         self._blink_boot = 0
 
     def blinking(self, now: float) -> bool:
@@ -156,14 +158,28 @@ class _KeypadHost:
         return press
 
     def set_presence(self, address: int, present: bool) -> Press | None:
-        """Press the presence key if the latch is not already where the delegate wants it."""
+        """Press the presence key if the latch is not already where the delegate wants it
+        (read the other way round after a roll-call confirmation that toggled it)."""
         unit = self.units[address]
-        if unit.registers.present == present:
+        if (unit.registers.present != unit.presence_inverted) == present:
             return None
         event = unit.registers.press_presence()
         kind = PressKind.PRESENCE_ON if present else PressKind.PRESENCE_OFF
         now = asyncio.get_running_loop().time()
         press = Press(unit.seat, kind, 0, now, event.seq, unit.name)
+        self._truth.record(press)
+        return press
+
+    def confirm_presence(self, address: int) -> Press:
+        """A delegate who is present confirms in a roll call: one press of the presence key,
+        which toggles the latch; the controller takes it as a confirmation and the delegate
+        stays, so from then on the latch reads the other way round (as the controller reads
+        it, `controller/core/attendance.py`), until another such confirmation."""
+        unit = self.units[address]
+        event = unit.registers.press_presence()
+        unit.presence_inverted = not unit.presence_inverted
+        now = asyncio.get_running_loop().time()
+        press = Press(unit.seat, PressKind.PRESENCE_CONFIRM, 0, now, event.seq, unit.name)
         self._truth.record(press)
         return press
 

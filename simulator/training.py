@@ -14,7 +14,8 @@ practise rather than a show:
 - nothing is opened for the trainee: the sitting, the agenda, the votes and the floor are
   theirs to run. The simulated delegates answer what the trainee does: they take their seats,
   press when a vote opens (a few never press, a few change their mind), ask for the floor now
-  and then, and step out of the hall and come back.
+  and then, confirm a roll call with their presence key, and step out of the hall and come
+  back.
 
 An exercise list says what to practise; each exercise is ticked off the first time the
 daemon's state shows it done (a vote closed, a secret ballot held, the floor handed over, …).
@@ -79,7 +80,9 @@ COACH_POLL_S = 0.5
 MAX_EXERCISES = 100
 
 # The delegates of a training hall: as in the demo, and some step out and come back.
-TRAINING_TEMPERAMENT = Temperament(absent=0.04, leave_every_s=40.0, away_s=(20.0, 90.0))
+TRAINING_TEMPERAMENT = Temperament(
+    absent=0.04, leave_every_s=40.0, away_s=(20.0, 90.0), confirm_roll_call=True
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,12 @@ DEFAULT_EXERCISES: tuple[Exercise, ...] = (
         "sitting-opened",
         "Khai mạc kỳ họp với chương trình có ít nhất hai nội dung (phím s).",
         "Open the sitting with an agenda of at least two items (key s).",
+    ),
+    Exercise(
+        "roll-call",
+        "Điểm danh: bắt đầu, chờ các đại biểu bấm nút có mặt để xác nhận, rồi kết thúc (d, rồi d).",
+        "Take a roll call: start it, let the delegates confirm with their presence key, end it "
+        "(d, then d).",
     ),
     Exercise(
         "practice-vote",

@@ -120,7 +120,28 @@ async def test_the_training_hall_answers_the_trainee_and_says_it_is_training(
             assert not first["sitting"]["open"]
 
             await open_sitting(chair)
-            await _until(chair, lambda s: s["quorum"]["quorate"], "the delegates take their seats")
+            seated = await _until(
+                chair, lambda s: s["quorum"]["quorate"], "the delegates take their seats"
+            )
+            # A roll call: the delegates in the hall see their presence LED go dark and
+            # confirm with one press each, staying present.
+            assert (await chair.post("/api/attendance/open")).status_code == 200
+
+            def confirmed(state: dict[str, Any]) -> bool:
+                reg = state["attendance"]["registration"]
+                here = set(state["attendance"]["present_seats"])
+                return bool(reg["roll_call"]) and len(reg["registered"]) >= len(here) > 0
+
+            during = await _until(chair, confirmed, "the delegates confirm the roll call")
+            assert (
+                len(during["attendance"]["present_seats"])
+                >= len(seated["attendance"]["present_seats"]) - 3
+            )  # a few may have stepped out meanwhile
+            assert (await chair.post("/api/attendance/close")).status_code == 200
+            after = await _until(
+                chair, lambda s: bool(s["attendance"]["registrations"]), "the roll call ends"
+            )
+            assert after["quorum"]["quorate"]  # confirming left everybody present
             created = await chair.post("/api/votes", json={"title": "Nghị quyết thử nghiệm"})
             assert created.status_code == 200, created.text
             vote_id = created.json()["vote_id"]
@@ -146,12 +167,13 @@ async def test_the_training_hall_answers_the_trainee_and_says_it_is_training(
             async with asyncio.timeout(WAIT_S):
                 await coach.wait_for("vote-closed")
             done = {coach.exercises[n].check for n in coach.done}
-            assert {"sitting-opened", "vote-closed"} <= done
+            assert {"sitting-opened", "roll-call", "vote-closed"} <= done
             assert "secret-ballot" not in done  # no secret ballot was held
             # The trainer's copy of the list, ticked as the hall runs.
             listed = (data / EXERCISES_FILE).read_text(encoding="utf-8")
-            assert "✔  3. Biểu quyết công khai" in listed
-            assert "·  6. Tổ chức một lần bỏ phiếu kín" in listed
+            assert "✔  2. Điểm danh" in listed
+            assert "✔  4. Biểu quyết công khai" in listed
+            assert "·  7. Tổ chức một lần bỏ phiếu kín" in listed
     finally:
         stop.set()
         async with asyncio.timeout(60):
@@ -159,11 +181,12 @@ async def test_the_training_hall_answers_the_trainee_and_says_it_is_training(
     assert code == 0
     printed = out.getvalue()
     assert "ĐÀO TẠO / TRAINING" in printed
-    assert "Bài tập đào tạo: 2/12" in printed
-    assert "Training exercises: 2/12" in printed
+    assert "Bài tập đào tạo: 3/13" in printed
+    assert "Training exercises: 3/13" in printed
     records = json.loads((data / "exercises.json").read_text(encoding="utf-8"))
     assert [r["check"] for r in records if r["done_after_s"] is not None] == [
         "sitting-opened",
+        "roll-call",
         "vote-closed",
     ]
     # The daemon's journal is in the training directory, nowhere else.
@@ -192,7 +215,7 @@ def test_a_real_halls_data_is_never_used_for_training(workdir: Path) -> None:
 
 
 def test_every_built_in_exercise_has_a_check_and_both_languages() -> None:
-    assert len(DEFAULT_EXERCISES) == 12
+    assert len(DEFAULT_EXERCISES) == 13
     for exercise in DEFAULT_EXERCISES:
         assert exercise.check in CHECKS
         assert exercise.vi
@@ -304,28 +327,61 @@ async def rig(workdir: Path) -> AsyncIterator[HallRig]:
         yield rig
 
 
-@pytest.mark.timeout(180)
-async def test_delegates_step_out_and_come_back(rig: HallRig) -> None:
+@pytest.mark.timeout(240)
+async def test_delegates_confirm_a_roll_call_then_step_out_and_come_back(rig: HallRig) -> None:
+    """After a roll call the keypads' presence latches read the other way round (a
+    confirmation toggles the latch, the delegate stays): the delegates who then step out and
+    come back are still seen to go and to come back."""
     restless = Temperament(
-        arrive_within_s=0.5, floor_every_s=None, leave_every_s=0.3, away_s=(0.5, 1.5)
+        reaction_s=(0.1, 0.6),
+        arrive_within_s=0.5,
+        floor_every_s=None,
+        leave_every_s=0.8,
+        away_s=(0.5, 1.0),
+        confirm_roll_call=True,
     )
+    sim = rig.sim
     async with rig.client(Role.CHAIR) as chair:
         await open_sitting(chair)
-        async with Autopilot(rig.sim, seed=4, temperament=restless) as pilot:
-            left: set[int] = set()
-            back: set[int] = set()
-            async with asyncio.timeout(WAIT_S):
-                while not back:
-                    left |= pilot.away
-                    back = {s for s in left - pilot.away if s in rig.sim.truth.present()}
-                    await asyncio.sleep(0.1)
-            # The daemon saw them go: a seat that left shows in its attendance periods.
-            state = (await chair.get("/api/state")).json()["state"]
-            periods = state["attendance"]["periods"]
-            seat = min(back)
-            spans = [p for ps in periods.values() for p in ps if p["seat"] == seat]
-            assert len(spans) >= 2, spans
-            assert spans[0]["end"] is not None, spans
+
+        async def view() -> dict[str, Any]:
+            state: dict[str, Any] = (await chair.get("/api/state")).json()["state"]
+            return state
+
+        async def until(predicate: Any, what: str) -> dict[str, Any]:
+            try:
+                async with asyncio.timeout(WAIT_S):
+                    while True:
+                        state = await view()
+                        if predicate(state):
+                            return state
+                        await asyncio.sleep(0.1)
+            except TimeoutError:
+                raise AssertionError(f"never: {what}") from None
+
+        async with Autopilot(sim, seed=4, temperament=restless) as pilot:
+            await until(lambda s: s["quorum"]["quorate"], "the delegates take their seats")
+            assert (await chair.post("/api/attendance/open")).status_code == 200
+
+            def confirmed(state: dict[str, Any]) -> bool:
+                reg = state["attendance"]["registration"]
+                return len(reg["registered"]) >= len(state["attendance"]["present_seats"])
+
+            await until(confirmed, "everyone in the hall confirms")
+            assert (await chair.post("/api/attendance/close")).status_code == 200
+            assert pilot.confirmations > 0
+            # A keypad delegate (its latch toggled by the confirmation) who steps out after
+            # it is seen gone by the daemon, and back when back.
+            keypads = {s for s in pilot.expected_present if s not in sim.ip_units}
+
+            def gone(state: dict[str, Any]) -> set[int]:
+                return (pilot.away & keypads) - set(state["attendance"]["present_seats"])
+
+            seat = min(gone(await until(gone, "a keypad delegate is seen stepping out")))
+            await until(
+                lambda s: seat not in pilot.away and seat in s["attendance"]["present_seats"],
+                f"seat {seat} is seen coming back",
+            )
             assert pilot.errors == 0
 
 
