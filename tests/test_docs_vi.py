@@ -7,6 +7,9 @@
 - The same commands, keys and hall-file keys: every code span of the English guide is a code
   span of the Vietnamese one, and every line of its code blocks is a line of the Vietnamese
   one's (comments, after `#`, may be translated).
+- The same figures: every number of the English guide is in the Vietnamese one (its
+  separators dropped: 86,400 and 86.400, 55.8 and 55,8 are one figure), so a paragraph of
+  figures added to one guide is missed in the other.
 - Vietnamese text in NFC; every relative link of a Vietnamese guide reaches a file, and an
   anchor that file has.
 
@@ -100,6 +103,11 @@ def read(text: str) -> Guide:
     return Guide(tuple(sections), tuple(unanchored), spans, frozenset(code), anchors)
 
 
+def figures(text: str) -> set[str]:
+    """The numbers of a text, each written without its thousands or decimal separator."""
+    return set(re.findall(r"\d+", re.sub(r"(?<=\d)[.,](?=\d)", "", text)))
+
+
 def differences(english: str, vietnamese: str) -> list[str]:
     """What keeps the Vietnamese guide from being in step with the English one."""
     en, vi = read(english), read(vietnamese)
@@ -117,6 +125,8 @@ def differences(english: str, vietnamese: str) -> list[str]:
             )
     problems += [f"code span missing: `{s}`" for s in sorted(en.spans - vi.spans)]
     problems += [f"code line missing: {s}" for s in sorted(en.code_lines - vi.code_lines)]
+    missing = figures(english) - figures(vietnamese)
+    problems += [f"figure missing: {n}" for n in sorted(missing, key=int)]
     return problems
 
 
@@ -172,6 +182,9 @@ def test_a_guide_in_step_passes_and_one_section_more_on_either_side_fails() -> N
     assert differences(ENGLISH, swapped.replace('id="x"', 'id="running-the-daemon"'))
     assert differences(ENGLISH, VIETNAMESE.replace("`F9`", "F9"))
     assert differences(ENGLISH, VIETNAMESE.replace("--config hall.toml", "--config x.toml"))
+    # A sentence with a figure added to the English guide only.
+    assert differences(ENGLISH + "\nA poll waits 35.2 ms.\n", VIETNAMESE) == ["figure missing: 352"]
+    assert not differences(ENGLISH + "\nA poll waits 35.2 ms.\n", VIETNAMESE + "\nChờ 35,2 ms.\n")
     # The same on the real guides: a section added to the English one only is caught.
     for english, _ in PAIRS:
         text = english.read_text(encoding="utf-8")
