@@ -33,6 +33,8 @@ CHAIR_ACTIONS = frozenset(
     | {"open_sitting", "close_sitting", "choose_item", "start_roll_call", "end_roll_call"}
     | {"mark_presence", "move_seat"}
     | {"add_to_list", "extend_turn", "mic_mode", "all_mics_off", "add_mic"}
+    # A sitting prepared in advance, console/prepared.py.
+    | {"load_sitting", "next_vote"}
 )
 TECH_ACTIONS = frozenset({"mic_on", "mic_off", "ack_fault", "identify"})
 

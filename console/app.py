@@ -40,8 +40,8 @@ from chamber.console.client import ApiClient, Link
 from chamber.console.dialogs import ConfirmScreen, SeatScreen
 from chamber.console.i18n import Lang, label, lang_of
 from chamber.console.mirror import ALL_PARTS
+from chamber.console.prepared import PreparedActions
 from chamber.console.seatmap import SeatMap, map_data
-from chamber.console.sitting import SittingActions
 from chamber.console.status import CommandLine, Freshness, LinkBar
 from chamber.console.technician import Access, TechnicianPane
 
@@ -91,7 +91,7 @@ def _parts_shown(tab: str) -> frozenset[str]:
     )
 
 
-class ChamberConsole(SittingActions):
+class ChamberConsole(PreparedActions):
     """The chair's and the technician's console of one hall."""
 
     CSS = """

@@ -410,6 +410,17 @@ class ApiClient:
             body["max_open"] = max_open
         return await self._post("/api/floor/mode", body)
 
+    # --- a sitting prepared in advance (console/prepared.py) -----------------------------------
+
+    async def load_sitting(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /api/sitting/load` with a sitting file's text; the answer says what the load
+        does (or, with `check`, would do): the votes it prepares, those kept, the warnings."""
+        return self._answer(await self._http.post("/api/sitting/load", json=body))
+
+    async def next_vote(self) -> dict[str, Any]:
+        """Open the next prepared vote (agenda order); the answer names it."""
+        return self._answer(await self._http.post("/api/sitting/next-vote", json={}))
+
     async def add_mic(self) -> int:
         """Open the next one's microphone beside those live (refused at the cap)."""
         return await self._post("/api/floor/add")

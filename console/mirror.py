@@ -163,6 +163,8 @@ class SittingView:
     title: str
     item_id: str | None
     item_title: str
+    # The prepared vote the chair's "next vote" key opens (agenda order), if any.
+    next_vote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -510,12 +512,14 @@ class Mirror:
         for item in map(_dict, _list(s.get("agenda"))):
             if item.get("id") == item_id:
                 title = _str(item.get("title"))
+        following = s.get("next_vote")
         return SittingView(
             open=bool(s.get("open")),
             sitting_id=_str(s.get("sitting_id")),
             title=_str(s.get("title")),
             item_id=item_id,
             item_title=title,
+            next_vote=following if isinstance(following, str) else None,
         )
 
     def attendance(self) -> AttendanceView:
@@ -539,16 +543,28 @@ class Mirror:
 
     def current_vote(self) -> VoteView | None:
         """The vote the chair works on: the active one, else the newest prepared, else the
-        newest of all."""
+        newest of all. Votes prepared together (a sitting file's, in one commit) are one
+        "newest": of them, the next in agenda order (the sitting's `next_vote`)."""
         votes = self.votes()
         active = self.state.get("active_vote")
         for v in votes:
             if v.vote_id == active:
                 return v
-        for v in reversed(votes):
-            if v.state is VoteState.PREPARED:
-                return v
-        return votes[-1] if votes else None
+        prepared = [v for v in votes if v.state is VoteState.PREPARED]
+        if not prepared:
+            return votes[-1] if votes else None
+        made = {
+            _str(v.get("vote_id")): _float(v.get("created_at"))
+            for v in map(_dict, _list(self.state.get("votes")))
+        }
+        newest = made.get(prepared[-1].vote_id)
+        together = [v for v in prepared if newest is not None and made.get(v.vote_id) == newest]
+        following = _dict(self.state.get("sitting")).get("next_vote")
+        if len(together) > 1:
+            for v in together:
+                if v.vote_id == following:
+                    return v
+        return prepared[-1]
 
     def floor(self) -> FloorView:
         f = _dict(self.state.get("floor"))

@@ -45,6 +45,8 @@ class SittingFileIn(Body):
 
 class SittingLoaded(Accepted):
     sitting_id: str
+    # The file's agenda items.
+    items: int
     # Whether the load opens the sitting (False: it was open already, with this agenda).
     opens: bool
     # The votes it prepares, in the file's order, and those the sitting had already.
@@ -85,6 +87,7 @@ def register(ctx: Context) -> None:
         answer = SittingLoaded(
             seq=runtime.hub.seq,
             sitting_id=plan.sitting_id,
+            items=len(plan.opening.agenda),
             opens=opens,
             prepared=prepared,
             kept=kept,
