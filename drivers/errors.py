@@ -1,6 +1,6 @@
 """The drivers' exception tree.
 
-Library errors (pymodbus, pyserial, aiomqtt, OS errors from the broker process) are caught at
+Library errors (pymodbus, pyserial, OS errors from sockets and the broker process) are caught at
 the driver boundary and re-raised as one of these with `raise ... from`, so that the runtime
 handles one family of errors and the original cause stays in the traceback.
 

@@ -1,4 +1,4 @@
-"""IP seat units and the display wall over MQTT (aiomqtt), for one hall.
+"""IP seat units and the display wall over MQTT, for one hall.
 
 `MqttUnits` logs in as the controller, subscribes to every seat unit's topics, decodes what
 arrives with `protocols.mqtt` (never restating a topic or a payload layout), drops replayed
@@ -11,10 +11,11 @@ Commands for the retained channels (LEDs, lock, microphone, ring) and the wall s
 kept here, and published again after every (re)connection: an embedded broker that restarted
 has no retained messages left, and a unit that restarted needs its state back.
 
-No press is acknowledged before it is durable. The client acknowledges QoS 1 deliveries by
-hand (paho's manual acknowledgement): a message that became a core input is acknowledged when
-the runtime says that input is settled (`settled`, after the journal commit), anything else at
-once, and always in the order the messages arrived (MQTT 3.1.1, section 4.6). The session is
+No press is acknowledged before it is durable. The driver acknowledges QoS 1 deliveries
+itself (its client, `drivers.mqtt_link`, never sends a PUBACK on its own): a message that
+became a core input is acknowledged when the runtime says that input is settled (`settled`,
+after the journal commit), anything else at once, and always in the order the messages
+arrived (MQTT 3.1.1, section 4.6). The session is
 persistent, so the broker delivers again whatever the controller had not made durable when it
 died or lost its connection; the duplicate filter, restored from the journal, drops what was
 already counted, and a delivery of a press still waiting for its commit is acknowledged with it.
@@ -29,8 +30,8 @@ status and the retained state go out again from the sender task, so a big hall's
 state never holds up a press.
 
 It reconnects by itself (every 0.1 s for 10 s after a loss, then with exponential backoff: see
-`Backoff`), around a fresh `aiomqtt.Client` each
-time (aiomqtt's documented reconnection pattern). It never raises on bad input: a payload the
+`Backoff`), around a fresh connection (`drivers.mqtt_link.MqttLink`, MQTT 3.1.1 on the
+sans-IO `protocols.mqtt_packet`) each time. It never raises on bad input: a payload the
 contract refuses is logged (once per seat and reason) and dropped.
 """
 
@@ -43,9 +44,6 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import aiomqtt
 
 from chamber.controller.core.clock import Clock
 from chamber.controller.core.effects import (
@@ -81,8 +79,10 @@ from chamber.drivers.base import (
 from chamber.drivers.errors import DriverConfigError
 from chamber.drivers.health import LineMonitor, UnitMonitor
 from chamber.drivers.mosquitto import BrokerEndpoint
+from chamber.drivers.mqtt_link import MqttLink, MqttLinkError
 from chamber.drivers.topology import Topology
 from chamber.protocols import mqtt as wire
+from chamber.protocols import mqtt_packet as pk
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +120,11 @@ class Backoff:
             yield delay
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Ack:
     """One QoS 1 delivery waiting for its PUBACK: `ready` once nothing holds it back."""
 
-    mid: int
-    qos: int
+    packet_id: int
     ready: bool = False
 
 
@@ -141,19 +140,24 @@ class _Held:
 class _AckQueue:
     """The PUBACKs of one connection, sent in the order their messages arrived."""
 
-    def __init__(self, ack: Callable[[int, int], object]) -> None:
+    def __init__(self, ack: Callable[[list[int]], object]) -> None:
         self._ack = ack
         self._queue: deque[_Ack] = deque()
 
-    def add(self, mid: int, qos: int) -> _Ack:
-        entry = _Ack(mid, qos)
+    def add(self, packet_id: int) -> _Ack:
+        entry = _Ack(packet_id)
         self._queue.append(entry)
         return entry
 
     def flush(self) -> None:
-        while self._queue and self._queue[0].ready:
-            entry = self._queue.popleft()
-            self._ack(entry.mid, entry.qos)
+        """Send the PUBACKs now due, in arrival order, in one write."""
+        queue = self._queue
+        if not queue or not queue[0].ready:
+            return
+        due = []
+        while queue and queue[0].ready:
+            due.append(queue.popleft().packet_id)
+        self._ack(due)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -405,7 +409,7 @@ class MqttUnits:
             self._sessions_up = False
             try:
                 await self._session()
-            except aiomqtt.MqttError as exc:
+            except MqttLinkError as exc:
                 self.connected.clear()
                 self._line.disconnected(f"broker {self.endpoint.host}:{self.endpoint.port}: {exc}")
             else:  # pragma: no cover - _session only returns by raising
@@ -414,81 +418,77 @@ class MqttUnits:
                 delays = self._backoff.delays()  # a lost connection: retries come often again
             await asyncio.sleep(next(delays))  # backoff between connection attempts
 
-    def _client(self) -> aiomqtt.Client:
+    def _connect_packet(self) -> pk.Connect:
         will = self.topics.will()
-        tls: ssl.SSLContext | None = None
-        if self.endpoint.tls:
-            tls = ssl.create_default_context(cafile=self.endpoint.ca_file)
-        client = aiomqtt.Client(
-            self.endpoint.host,
-            self.endpoint.port,
-            username=self.endpoint.username,
-            password=self.endpoint.password,
-            identifier=self._identifier,
-            will=aiomqtt.Will(will.topic, will.payload, int(will.qos), will.retain),
-            keepalive=self._keepalive,
-            # aiomqtt's bound on each operation (the CONNACK, a SUBACK, a PUBACK).
-            timeout=self._timeout,
-            tls_context=tls,
+        return pk.Connect(
+            self._identifier,
+            self._keepalive,
             # A persistent session: QoS 1 presses sent while the controller was away arrive
             # on reconnection (and the duplicate filter drops what was already counted).
             clean_session=False,
+            username=self.endpoint.username,
+            password=self.endpoint.password,
+            will=pk.Will(will.topic, will.payload, int(will.qos), will.retain),
         )
-        # aiomqtt 2.5 does not offer paho's manual acknowledgement in its constructor: set it on
-        # the paho client it wraps, before the connection, so that no delivery is acked early.
-        client._client.manual_ack_set(True)
-        _fail_connect_on_loss(client)
-        # The retained state goes out REPUBLISH_WINDOW publications at a time, by design: not
-        # a backlog worth aiomqtt's warning.
-        client.pending_calls_threshold = 2 * REPUBLISH_WINDOW
-        return client
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if not self.endpoint.tls:
+            return None
+        return ssl.create_default_context(cafile=self.endpoint.ca_file)
 
     async def _session(self) -> None:
-        async with self._client() as client:
-            paho = client._client
-            acks = _AckQueue(lambda mid, qos: paho.ack(mid, qos))
-            # Deliveries of an earlier connection cannot be acked on this one: the broker sends
-            # again what it has not had a PUBACK for, and those wait on the same inputs.
-            for held in self._held.values():
-                held.acks.clear()
-            self._acks = acks
+        # `timeout_s` bounds each wait of the connection: the CONNACK, the SUBACK, a window's
+        # PUBACKs. A connection lost during one of them fails it at once.
+        link = MqttLink(self._connect_packet(), _no_delivery, self._timeout)
+        acks = _AckQueue(link.ack)
+        # Set before the CONNECT: the broker sends a persistent session's waiting presses
+        # right behind its CONNACK, before any SUBSCRIBE.
+        link.on_publish = lambda packet: self._take(acks, packet)
+        # Deliveries of an earlier connection cannot be acked on this one: the broker sends
+        # again what it has not had a PUBACK for, and those wait on the same inputs.
+        for held in self._held.values():
+            held.acks.clear()
+        self._acks = acks
+        sender: asyncio.Task[None] | None = None
+        try:
+            await link.start(self.endpoint.host, self.endpoint.port, tls=self._tls())
             # Presses first: one SUBSCRIBE for every filter, then read at once. The status and
             # the retained state go out from the sender task, beside the reads.
             subs = self.topics.subscriptions(wire.ClientRole.CONTROLLER)
-            await client.subscribe([(sub.topic_filter, int(sub.qos)) for sub in subs])
+            codes = await link.subscribe([(sub.topic_filter, int(sub.qos)) for sub in subs])
+            for sub, code in zip(subs, codes, strict=False):
+                if code == pk.SUBSCRIBE_FAILURE:
+                    log.error(
+                        "the broker refused the subscription %s",
+                        sub.topic_filter,
+                        extra={"event": "mqtt-subscribe-refused", "filter": sub.topic_filter},
+                    )
             self._line.connected(f"{self.endpoint.host}:{self.endpoint.port}")
             self._sessions_up = True
             self.connected.set()
-            sender = asyncio.create_task(self._send_loop(client))
-            reader = asyncio.create_task(self._read_loop(client, acks))
-            try:
-                # A sender that fails (a publish not acknowledged in time) ends the session as
-                # a lost connection does, even when no message arrives to notice it.
-                done, _ = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
-            finally:
-                for task in (reader, sender):
-                    # asyncio.wait_for of Python 3.11 (inside aiomqtt's publish) can swallow a
-                    # cancellation that lands as its PUBACK arrives: cancel until it is done.
-                    while not task.done():
-                        task.cancel()
-                        await asyncio.wait({task}, timeout=1.0)
-                    with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                        await task
-                self.connected.clear()
-                if self._acks is acks:
-                    self._acks = None
-            raise aiomqtt.MqttError("the broker closed the connection")
+            sender = asyncio.create_task(self._send_loop(link))
+            # A sender that fails (a window not acknowledged in time) ends the session as a
+            # lost connection does, even when no message arrives to notice it.
+            await asyncio.wait({sender, link.closed}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done():
+                sender.result()
+            link.closed.result()
+            raise MqttLinkError("the broker closed the connection")  # pragma: no cover
+        finally:
+            if sender is not None and not sender.done():
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, MqttLinkError):
+                    await sender
+            self.connected.clear()
+            link.close()
+            if self._acks is acks:
+                self._acks = None
 
-    async def _read_loop(self, client: aiomqtt.Client, acks: _AckQueue) -> None:
-        async for message in client.messages:
-            self._take(acks, message)
-
-    def _take(self, acks: _AckQueue, message: aiomqtt.Message) -> None:
+    def _take(self, acks: _AckQueue, packet: pk.Publish) -> None:
         """One delivery: decode it, and queue its PUBACK behind the ones before it."""
-        entry = acks.add(message.mid, message.qos) if message.qos > 0 else None
-        outcome = self._received(str(message.topic), message.payload)
+        # The controller subscribes at QoS 1 at most, so a delivery is of QoS 0 or 1.
+        entry = acks.add(packet.packet_id) if packet.packet_id is not None else None
+        outcome = self._received(packet.topic, packet.payload)
         if entry is None:
             return
         if outcome is None or self._held.get(id(outcome.inp)) is not outcome:
@@ -499,40 +499,39 @@ class MqttUnits:
             outcome.acks.append(entry)
         acks.flush()
 
-    async def _send_loop(self, client: aiomqtt.Client) -> None:
+    async def _send_loop(self, link: MqttLink) -> None:
         status = self.topics.publication(
             wire.ControllerStatus(wire.LinkState.ONLINE, CONTROLLER_VERSION)
         )
-        await _publish(client, status)
+        await link.publish_window([status])
         # Everything retained goes out again (an embedded broker that restarted has none of
         # it), several at a time; the outbox may then hold some of it twice, which is
         # harmless for retained state and leaves each topic at its newest value.
         retained = list(self._retained.values())
         for start in range(0, len(retained), REPUBLISH_WINDOW):
-            window = retained[start : start + REPUBLISH_WINDOW]
-            await asyncio.gather(*(_publish(client, p) for p in window))
+            await link.publish_window(retained[start : start + REPUBLISH_WINDOW])
+        outbox = self._outbox
         while True:
-            # What waits goes out SEND_WINDOW at a time, in order (each publish reaches paho
-            # as its task starts, and tasks start in the order made), the next window once
-            # the broker has acknowledged this one: one PUBACK wait per window, not per
-            # message (bench.mqtt_publish: about 40 % less CPU per publication).
-            window = [await self._outbox.get()]
-            while len(window) < SEND_WINDOW and not self._outbox.empty():
-                window.append(self._outbox.get_nowait())
+            # What waits goes out SEND_WINDOW at a time, in order, in one write, the next
+            # window once the broker has acknowledged this one: one PUBACK wait per window,
+            # not per message.
+            window = [await outbox.get()]
+            while len(window) < SEND_WINDOW and not outbox.empty():
+                window.append(outbox.get_nowait())
             try:
-                await asyncio.gather(*(_publish(client, p) for p in window))
-            except aiomqtt.MqttError:
+                await link.publish_window(window)
+            except MqttLinkError:
                 # Kept for the next connection, after what is queued already: a late beep
                 # beats a lost one. A retained state whose topic has a state kept in
                 # `_retained` is not: the next connection publishes that (the newest) first,
                 # and an older one queued again would come after it.
                 for publication in window:
                     if not publication.retain or publication.topic not in self._retained:
-                        self._outbox.put_nowait(publication)
+                        outbox.put_nowait(publication)
                 raise
             finally:
                 for _ in window:
-                    self._outbox.task_done()
+                    outbox.task_done()
 
     # --- what arrives ----------------------------------------------------------------------
 
@@ -747,56 +746,8 @@ _WALL_KINDS = frozenset(
 )
 
 
-def _fail_connect_on_loss(client: aiomqtt.Client) -> None:
-    """End the waits of a connection as soon as its socket is lost: the CONNACK, a SUBACK.
-
-    aiomqtt 2.5 ignores a disconnection that comes before the CONNACK, and does not fail a
-    subscription waiting for its SUBACK when the connection drops: both wait for the whole
-    timeout (10 s) instead. A broker killed while the controller was connecting or
-    subscribing (the torture harness kills it right after a daemon start) cost a vote ten
-    seconds of presses. Here paho's disconnection callback fails those waits at once, and
-    the reconnection loop tries again a moment later. (A publish waiting for its PUBACK needs
-    nothing: the read loop ends with the connection, and the session cancels the sender.)"""
-    paho = client._client
-    on_disconnect = paho.on_disconnect
-    loop = asyncio.get_running_loop()
-
-    def fail() -> None:
-        connected = client._connected
-        if not connected.done():
-            connected.set_exception(
-                aiomqtt.MqttError("connection lost before the broker's CONNACK")
-            )
-        for waiting in client._pending_subscribes.values():
-            if not waiting.done():
-                waiting.set_exception(
-                    aiomqtt.MqttError("connection lost before the broker's SUBACK")
-                )
-
-    def lost(*args: Any) -> None:
-        try:
-            here = asyncio.get_running_loop() is loop
-        except RuntimeError:  # paho's connect runs in an executor thread
-            here = False
-        if here:
-            fail()
-        else:
-            loop.call_soon_threadsafe(fail)
-        if on_disconnect is not None:
-            on_disconnect(*args)
-        gone = client._disconnected
-        if here and gone.done() and not gone.cancelled():
-            # Marked as seen: a session ended by a failed wait never awaits it, and asyncio
-            # would log "Future exception was never retrieved" for it.
-            gone.exception()
-
-    paho.on_disconnect = lost
-
-
-async def _publish(client: aiomqtt.Client, publication: wire.Publication) -> None:
-    await client.publish(
-        publication.topic, publication.payload, int(publication.qos), publication.retain
-    )
+def _no_delivery(packet: pk.Publish) -> None:  # pragma: no cover - replaced at once
+    raise MqttLinkError("a delivery before the driver took the connection")
 
 
 def _command_message(seat: int, command: UnitCommand) -> wire.Message | None:
