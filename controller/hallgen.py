@@ -126,17 +126,19 @@ def hall_4096() -> HallSpec:
 
 
 def _vn_roles(n: int) -> Iterator[tuple[str, str]]:
-    yield "chair", "Chủ tịch Hội đồng nhân dân tỉnh"
-    yield "vice-chair", "Phó Chủ tịch Hội đồng nhân dân tỉnh"
-    yield "vice-chair", "Phó Chủ tịch Hội đồng nhân dân tỉnh"
-    for _ in range(n - 3):
+    """A chair, up to two vice-chairs and delegates: exactly `n` of them."""
+    officers = [("chair", "Chủ tịch Hội đồng nhân dân tỉnh")]
+    officers += [("vice-chair", "Phó Chủ tịch Hội đồng nhân dân tỉnh")] * 2
+    yield from officers[:n]
+    for _ in range(n - len(officers)):
         yield "delegate", "Đại biểu Hội đồng nhân dân tỉnh"
 
 
 def _en_roles(n: int) -> Iterator[tuple[str, str]]:
-    yield "chair", "President of the Assembly"
-    yield "vice-chair", "Vice-President"
-    for _ in range(n - 2):
+    """A chair, a vice-chair and members: exactly `n` of them."""
+    officers = [("chair", "President of the Assembly"), ("vice-chair", "Vice-President")]
+    yield from officers[:n]
+    for _ in range(n - len(officers)):
         yield "delegate", "Member"
 
 
@@ -262,7 +264,7 @@ def sized(seats: int, language: str = "en", seed: int = 1) -> HallSpec:
     """A hall of any size, all IP units (for tests and benchmarks)."""
     return HallSpec(
         hall_id=f"hall-{seats}",
-        body=f"Test hall ({seats} seats)",
+        body=f"Test hall ({seats} seat{'s' if seats > 1 else ''})",
         short_name="Test",
         seats=seats,
         language=language,

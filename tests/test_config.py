@@ -214,12 +214,18 @@ def test_any_name_round_trips_exactly(name: str) -> None:
     assert cfg.hall.delegate("a").name == name
 
 
-def test_generated_hall_of_any_size_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("language", ["vi", "en"])
+@pytest.mark.parametrize("seats", [1, 2, 3, 4, 123])
+def test_generated_hall_of_any_size_loads(tmp_path: Path, seats: int, language: str) -> None:
+    """Every size `config generate --seats` takes gives a hall its own check accepts (a hall
+    of one or two seats had three officers)."""
     path = tmp_path / "h.toml"
-    path.write_text(generate(sized(123, "vi")), encoding="utf-8")
+    path.write_text(generate(sized(seats, language)), encoding="utf-8")
     cfg = load_config(path)
-    assert len(cfg.hall.seats) == 123
+    assert len(cfg.hall.seats) == seats
+    assert cfg.hall.body.members == seats
     assert all(u.ip for u in cfg.units)
+    assert f"({seats} seat{'s' if seats > 1 else ''})" in path.read_text("utf-8")
 
 
 def test_cli_check_and_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
