@@ -4,9 +4,13 @@ One task owns the line (pymodbus's asyncio client; one request in flight at a ti
 cycle it reads every unit's status block once, and `protocols.keypad.KeypadTracker` turns
 successive reads into NEW key events exactly once; a restarted unit, or one whose last write
 did not land, has its whole output block written again from the mirror this driver keeps of
-what each unit should show. Commands from the meeting core are written between reads; a
-command for every seat (seat=None) goes out as one Modbus broadcast where the contract has
-one for it. The register map, timing and retries are the codec's (keypad_modbus.yaml).
+what each unit should show. Commands from the meeting core are written between reads, in
+the fewest frames (`protocols.keypad.plan_writes`): one lock or vote broadcast where it saves
+writes, as when a vote opens, is held, resumed or closed, then a unicast of the whole block
+to each unit the broadcast did not set right (a seat outside the electorate, locked first).
+A beep for every seat is one beep broadcast. A unit is written only once its identity has
+been read (at first contact and after each restart), so a unit of another major version is
+never written. The register map, timing and retries are the codec's (keypad_modbus.yaml).
 
 Timing: the RTU inter-frame silence (t3.5) is kept before every frame, and a broadcast is
 followed by the contract's broadcast turnaround, since no reply marks its end. Each request
@@ -36,7 +40,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
@@ -125,6 +128,9 @@ class _Unit:
     monitor: UnitMonitor
     tracker: kp.KeypadTracker = field(default_factory=kp.KeypadTracker)
     shown: kp.KeypadOutputs = field(default_factory=kp.KeypadOutputs)
+    # What the unit is known to show (its last write that landed, with the broadcasts since);
+    # None when unknown (before the first write, after a restart or a lost write).
+    applied: kp.KeypadOutputs | None = None
     beep: kp.Beep = kp.Beep.NONE
     dirty: bool = False
     held: bool = False  # a write failed: no new try before the next good poll
@@ -214,7 +220,7 @@ class KeypadLine:
         self._by_seat = {u.seat: u for u in self._units.values()}
         self._line = LineMonitor(line.id, on_health)
         _quiet_pymodbus()
-        self._broadcasts: list[tuple[kp.BroadcastCommand, dict[str, Any]]] = []
+        self._broadcasts: list[kp.BroadcastPlan] = []
         # Identify requests waiting for the line, per unit: the seconds last asked and
         # everyone waiting for the answer (a new request for a unit replaces the seconds).
         self._identify: dict[int, tuple[int, list[asyncio.Future[IdentifyResult]]]] = {}
@@ -370,37 +376,19 @@ class KeypadLine:
         units = list(self._units.values())
         for unit in units:
             self._apply(unit, command)
-        # A broadcast writes a prefix of the output block to every unit at once (§5.4); use
-        # one only when every unit's resulting block agrees on what the prefix covers.
-        first = units[0].shown
-        same = all(
-            (u.shown.locked, u.shown.keys, u.shown.leds) == (first.locked, first.keys, first.leds)
-            for u in units
-        )
-        if isinstance(command, KeypadLock) and same:
-            kind = kp.BroadcastCommand.VOTE if command.keys else kp.BroadcastCommand.LOCK
-            self._broadcasts.append(
-                (kind, {"locked": first.locked, "keys": first.keys, "leds": first.leds})
-            )
-        elif isinstance(command, KeypadLeds) and same and command.present is None:
-            self._broadcasts.append(
-                (
-                    kp.BroadcastCommand.VOTE,
-                    {"locked": first.locked, "keys": first.keys, "leds": first.leds},
-                )
-            )
-        elif isinstance(command, Beep) and all(u.shown.locked == first.locked for u in units):
-            self._broadcasts.append(
-                (
-                    kp.BroadcastCommand.BEEP,
-                    {"locked": first.locked, "beep": _BEEPS[command.pattern]},
-                )
-            )
-            for unit in units:
-                unit.beep = kp.Beep.NONE
-        else:
+        if isinstance(command, KeypadLeds | KeypadLock):
+            # What every unit should show is in the mirror; the flush plans the frames
+            # (kp.plan_writes: one broadcast where it saves writes, §5.4).
             for unit in units:
                 unit.dirty = True
+            return
+        # One beep broadcast (§5.4) restating the lock most units have; the others are
+        # written their own lock right after it.
+        locked = 2 * sum(u.shown.locked for u in units) >= len(units)
+        outputs = kp.KeypadOutputs(locked=locked, beep=_BEEPS[command.pattern])
+        self._broadcasts.append(kp.BroadcastPlan(kp.BroadcastCommand.BEEP, outputs))
+        for unit in units:
+            unit.beep = kp.Beep.NONE
 
     def settled(self, inputs: Sequence[Input]) -> None:
         """Inputs the runtime has made durable or refused (drivers.base.Settling): the events
@@ -533,16 +521,16 @@ class KeypadLine:
         while restart:
             restart = False
             while self._broadcasts:
-                kind, args = self._broadcasts.pop(0)
-                await self._broadcast(kind, args)
+                await self._broadcast(self._broadcasts.pop(0))
                 talked = True
+            talked |= await self._write_planned()
             for unit in self._units.values():
                 if self._broadcasts:
                     # Commands arrived while we wrote: their broadcast is older than the unit
                     # states still to write. Send it first, or it would overwrite them.
                     restart = True
                     break
-                if (unit.dirty or unit.beep) and unit.monitor.online and not unit.held:
+                if (unit.dirty or unit.beep) and self._writable(unit):
                     await self._write(unit)
                     talked = True
                 if (
@@ -566,6 +554,29 @@ class KeypadLine:
                     else:
                         unit.forget_at = None  # a 1.0 unit: logged once, with its identity
         return talked
+
+    @staticmethod
+    def _writable(unit: _Unit) -> bool:
+        # Its identity first (at first contact and after a restart): a unit of another
+        # major version is never written (VERSIONING.md).
+        return unit.monitor.online and not unit.held and unit.identity is not None
+
+    async def _write_planned(self) -> bool:
+        """Bring the units whose outputs changed to the mirror in the fewest frames: one
+        lock or vote broadcast where it saves writes (opening, holding, resuming, closing a
+        vote), then a unicast of each unit the broadcast did not set right."""
+        writable = [u for u in self._units.values() if self._writable(u)]
+        if not any(u.dirty for u in writable):
+            return False
+        plan = kp.plan_writes({u.address: (u.applied, u.shown) for u in writable})
+        if plan.broadcast is None:
+            return False  # the unicast loop writes each unit that differs
+        await self._broadcast(plan.broadcast)
+        for address in plan.unicast:
+            unit = self._units[address]
+            if unit.dirty and self._writable(unit):
+                await self._write(unit)
+        return True
 
     def _next_tag(self) -> int:
         self._tag = kp.next_tag(self._tag)
@@ -676,6 +687,7 @@ class KeypadLine:
             unit.monitor.lost(update.lost)
         if update.resync is not None:
             unit.dirty = True
+            unit.applied = None
         if unit.forget_requested:
             # Every event up to this poll's place has been read (or is of unknown age).
             unit.forget_requested = False
@@ -873,28 +885,26 @@ class KeypadLine:
             unit.held = True
             return
         unit.tracker.wrote(tag)
+        unit.applied = replace(outputs, beep=kp.Beep.NONE)
         if unit.shown == replace(outputs, beep=kp.Beep.NONE):
             unit.dirty = False
         if unit.beep == outputs.beep:
             unit.beep = kp.Beep.NONE
 
-    async def _broadcast(self, kind: kp.BroadcastCommand, args: dict[str, Any]) -> None:
+    async def _broadcast(self, plan: kp.BroadcastPlan) -> None:
         tag = self._next_tag()
-        if kind is kp.BroadcastCommand.LOCK:
-            request = kp.broadcast_lock_request(tag, locked=args["locked"])
-        elif kind is kp.BroadcastCommand.BEEP:
-            request = kp.broadcast_beep_request(tag, locked=args["locked"], beep=args["beep"])
-        else:
-            request = kp.broadcast_vote_request(
-                tag, locked=args["locked"], keys=args["keys"], leds=args["leds"]
-            )
-        try:
-            await self._exchange(request, reply=False)
-        except _Failed:  # pragma: no cover - nothing is awaited after a broadcast
-            return
+        with contextlib.suppress(_Failed):  # nothing is awaited after a broadcast
+            await self._exchange(kp.broadcast_request(tag, plan), reply=False)
         # Every unit was sent this tag; one that missed it shows another and is rewritten.
         for unit in self._units.values():
             unit.tracker.wrote(tag)
+            if unit.applied is not None and self._writable(unit):
+                unit.applied = plan.apply(unit.applied)
+                unit.dirty = unit.applied != replace(unit.shown, beep=kp.Beep.NONE)
+            else:
+                # It may have missed it (its tag will tell), or taken it: write it whole.
+                unit.applied = None
+                unit.dirty = True
 
 
 def _check_cancelled() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag, StrEnum
 from functools import cached_property
 from typing import Any, Final, TypeAlias
@@ -860,6 +860,89 @@ def broadcast_vote_request(
     """Open a vote with `keys` keys (clearing the LEDs), or close one; presence LEDs stay."""
     outputs = KeypadOutputs(locked=locked, keys=keys, leds=leds, beep=beep)
     return _broadcast(BroadcastCommand.VOTE, encode_outputs(outputs, tag))
+
+
+@dataclass(frozen=True)
+class BroadcastPlan:
+    """One broadcast of §5.4: `command` writes its prefix of `outputs` to every unit."""
+
+    command: BroadcastCommand
+    outputs: KeypadOutputs
+
+    def apply(self, have: KeypadOutputs) -> KeypadOutputs:
+        """What a unit that had `have` shows after this broadcast (presence LED untouched)."""
+        o = self.outputs
+        if self.command is BroadcastCommand.LOCK:
+            return replace(have, locked=o.locked, beep=Beep.NONE)
+        if self.command is BroadcastCommand.VOTE:
+            return replace(have, locked=o.locked, keys=o.keys, leds=o.leds, beep=Beep.NONE)
+        return replace(have, locked=o.locked, beep=Beep.NONE)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """How to bring a line's units to what they should show: at most one broadcast, then a
+    unicast of the whole block to each unit in `unicast`, in that order."""
+
+    broadcast: BroadcastPlan | None
+    unicast: tuple[int, ...]
+
+
+def _quiet(outputs: KeypadOutputs) -> KeypadOutputs:
+    return replace(outputs, beep=Beep.NONE)
+
+
+def plan_writes(units: Mapping[int, tuple[KeypadOutputs | None, KeypadOutputs]]) -> WritePlan:
+    """The fewest frames that make every unit show what it should (keypad_modbus.md §5.4).
+
+    `units` maps an address to (what the unit is known to show, or None when unknown; what
+    it should show). Without a broadcast each unit that differs gets a unicast; a lock or
+    vote broadcast is chosen when it and the unicasts it still leaves (units it sets wrong,
+    or could not set right) are fewer frames. The unicasts left after a broadcast come
+    locked first, so that a unit the broadcast unlocked by mistake is locked again soonest.
+    Beeps are not planned here: a unit with a pending beep is written by its caller anyway.
+    """
+
+    def needing(plan: BroadcastPlan | None) -> list[int]:
+        out: list[int] = []
+        for address, (have, want) in units.items():
+            after = have if plan is None or have is None else plan.apply(have)
+            if after is None or _quiet(after) != _quiet(want):
+                out.append(address)
+        return out
+
+    best: tuple[int, BroadcastPlan | None, list[int]]
+    plain = needing(None)
+    best = (len(plain), None, plain)
+    if not plain:
+        return WritePlan(None, ())
+    candidates: list[BroadcastPlan] = []
+    for locked in (True, False):
+        candidates.append(BroadcastPlan(BroadcastCommand.LOCK, KeypadOutputs(locked=locked)))
+    prefixes = sorted(
+        {(w.locked, w.keys, tuple(sorted(w.leds))) for _, w in units.values()},
+        key=lambda p: (not p[0], p[1], p[2]),
+    )
+    for locked, keys, leds in prefixes:
+        outputs = KeypadOutputs(locked=locked, keys=keys, leds=frozenset(leds))
+        candidates.append(BroadcastPlan(BroadcastCommand.VOTE, outputs))
+    for plan in candidates:
+        left = needing(plan)
+        if 1 + len(left) < best[0]:
+            best = (1 + len(left), plan, left)
+    _, chosen, left = best
+    order = sorted(left, key=lambda a: (not units[a][1].locked, a))
+    return WritePlan(chosen, tuple(order))
+
+
+def broadcast_request(tag: int, plan: BroadcastPlan) -> WriteMultipleRegistersRequest:
+    """The frame of a planned broadcast."""
+    o = plan.outputs
+    if plan.command is BroadcastCommand.LOCK:
+        return broadcast_lock_request(tag, locked=o.locked)
+    if plan.command is BroadcastCommand.BEEP:
+        return broadcast_beep_request(tag, locked=o.locked, beep=o.beep)
+    return broadcast_vote_request(tag, locked=o.locked, keys=o.keys, leds=o.leds)
 
 
 # --- replies (controller side) --------------------------------------------------------------

@@ -704,6 +704,9 @@ class Ballots:
                     },
                 )
             )
+            if at < vote.deadline:
+                # Every seat hears that the vote is about to close (one broadcast).
+                effects.append(Beep(None, BeepPattern.WARNING))
         if at >= vote.deadline:
             fired = vote.deadline
             effects.extend(self._close(vote, vote.deadline, auto=True))
@@ -755,6 +758,8 @@ class Ballots:
         effects: list[Effect] = []
         if seat in self.keypads:
             effects += self.keypads.update(seat, self._wanted(seat, vote), confirm=True)
+            # The same for every key: it tells that the press counted, never which key.
+            effects.append(Beep(seat, BeepPattern.CONFIRM))
         else:
             # A seat the hall lists without a keypad pressed all the same: it is confirmed,
             # and locked after its press, outside the mirror of the keypads.

@@ -1,0 +1,251 @@
+"""The keypad line does what the keypad contract's "controller behaviour" section says.
+
+The meeting core and the keypad line driver, wired as the runtime wires them
+(tests/drivers/test_keypad_secrecy.py's `Hall`), drive the simulator's keypads on a real pty
+pair. The frames the line carries are read at the simulated units' end: which are
+broadcasts, which unicasts, and what each unit shows and sounds after them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from pymodbus.pdu import ModbusPDU
+
+from chamber.controller.core.clock import FakeClock
+from chamber.controller.core.inputs import (
+    AgendaItemSpec,
+    CloseVote,
+    CreateVote,
+    HoldVote,
+    OpenSitting,
+    OpenVote,
+    ResumeVote,
+    Tick,
+)
+from chamber.controller.core.model import VoteMode
+from chamber.controller.core.sitting import MeetingCore
+from chamber.drivers.base import UnitHealth
+from chamber.drivers.modbus_line import KeypadLine
+from chamber.protocols import keypad as kp
+from chamber.simulator.hall import SimulatedHall
+from chamber.simulator.keypads import KeypadUnitSim
+from tests.drivers.test_keypad_secrecy import LINE, Hall
+from tests.simulator.conftest import small_hall
+
+WRITES = (kp.Function.WRITE_MULTIPLE_REGISTERS, kp.Function.WRITE_SINGLE_REGISTER)
+
+
+@dataclass
+class Frames:
+    """Every write request the simulated line received, in order."""
+
+    seen: list[ModbusPDU]
+
+    def mark(self) -> int:
+        return len(self.seen)
+
+    def writes(self, since: int) -> list[ModbusPDU]:
+        return [r for r in self.seen[since:] if r.function_code in WRITES]
+
+    def broadcasts(self, since: int) -> list[ModbusPDU]:
+        return [r for r in self.writes(since) if r.dev_id == kp.BROADCAST]
+
+    def unicasts(self, since: int) -> list[int]:
+        return [r.dev_id for r in self.writes(since) if r.dev_id != kp.BROADCAST]
+
+
+@dataclass
+class Rig:
+    sim: SimulatedHall
+    hall: Hall
+    line: KeypadLine
+    frames: Frames
+    units: dict[int, KeypadUnitSim]
+
+    def outputs(self, address: int) -> kp.KeypadOutputs:
+        return self.units[address].registers.outputs
+
+    async def settle(self) -> None:
+        """Two more poll cycles: what the last command queued is on the wire and read back."""
+        await asyncio.wait_for(self.line.wait_cycles(2), 10)
+
+
+def _record(sim: SimulatedHall) -> Iterator[Frames]:
+    host = sim.keypad_lines[LINE]
+    answer = host._answer
+    frames = Frames([])
+
+    def recording(request: ModbusPDU) -> tuple[KeypadUnitSim | None, ModbusPDU | None]:
+        frames.seen.append(request)
+        return answer(request)
+
+    host._answer = recording  # type: ignore[method-assign]
+    try:
+        yield frames
+    finally:
+        host._answer = answer  # type: ignore[method-assign]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with SimulatedHall(small_hall(), wire_time=False, seed=21) as sim:
+        recorder = _record(sim)
+        frames = next(recorder)
+        config = sim.daemon_config()
+        hall = Hall(MeetingCore(config.hall))
+        hall.line = KeypadLine.from_config(
+            config, LINE, FakeClock(100.0), hall.sink, hall.health.append
+        )
+        tasks = [asyncio.create_task(hall.line.run()), asyncio.create_task(hall.serve())]
+        try:
+            hall.command(
+                OpenSitting(at=100.0, sitting_id="s1", title="Kỳ họp thứ 5",
+                            agenda=(AgendaItemSpec("1", "Nghị quyết về ngân sách"),))
+            )  # fmt: skip
+            units = sim.keypad_lines[LINE].units
+            yield Rig(sim, hall, hall.line, frames, units)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(StopIteration):
+                next(recorder)
+
+
+async def _seat_all_but_one(rig: Rig) -> tuple[list[int], int]:
+    """Every unit's delegate present but the last one's: (present addresses, absent one)."""
+    addresses = sorted(rig.units)
+    absent = addresses[-1]
+    present = addresses[:-1]
+    for address in present:
+        rig.sim.set_presence(rig.units[address].seat, True)
+    core = rig.hall.core
+    await rig.hall.until(
+        lambda: all(core.attendance.is_present(rig.units[a].seat) for a in present)
+    )
+    await rig.settle()
+    return present, absent
+
+
+async def test_a_vote_opens_holds_resumes_and_closes_by_broadcast(rig: Rig) -> None:
+    present, absent = await _seat_all_but_one(rig)
+    hall = rig.hall
+    hall.command(CreateVote(at=101.0, vote_id="v1", title="Thông qua", change_until_close=True))
+
+    # Open: one vote broadcast unlocks the line with 3 keys, then the one absent unit is
+    # locked again by a unicast, nothing else.
+    mark = rig.frames.mark()
+    hall.command(OpenVote(at=102.0, vote_id="v1"))
+    await hall.until(lambda: all(not rig.outputs(a).locked for a in present))
+    await rig.settle()
+    (opening,) = rig.frames.broadcasts(mark)
+    assert opening.address == 0
+    assert len(opening.registers) == 5  # OUTPUT_TAG..KEY_LEDS
+    assert rig.frames.unicasts(mark) == [absent]
+    assert rig.outputs(absent).locked
+    assert all(rig.outputs(a).keys == 3 and not rig.outputs(a).leds for a in present)
+
+    voter = present[0]
+    rig.sim.press(rig.units[voter].seat, 2)
+    await hall.until(lambda: rig.outputs(voter).leds == frozenset({2}))
+    await rig.settle()
+
+    # Hold: one lock broadcast; the voter's LED keeps the choice.
+    mark = rig.frames.mark()
+    hall.command(HoldVote(at=103.0, vote_id="v1"))
+    await hall.until(lambda: all(rig.outputs(a).locked for a in present))
+    await rig.settle()
+    (held,) = rig.frames.broadcasts(mark)
+    assert len(held.registers) == 2  # OUTPUT_TAG, LOCK
+    assert rig.frames.unicasts(mark) == []
+    assert rig.outputs(voter).leds == frozenset({2})
+
+    # Resume: one lock broadcast unlocks, and the absent unit is locked again at once.
+    mark = rig.frames.mark()
+    hall.command(ResumeVote(at=104.0, vote_id="v1"))
+    await hall.until(lambda: all(not rig.outputs(a).locked for a in present))
+    await rig.settle()
+    (resumed,) = rig.frames.broadcasts(mark)
+    assert len(resumed.registers) == 2
+    assert rig.frames.unicasts(mark) == [absent]
+    assert rig.outputs(absent).locked
+    assert rig.outputs(voter).leds == frozenset({2})
+
+    # Close: one vote broadcast locks every unit and puts every key LED out.
+    mark = rig.frames.mark()
+    hall.command(CloseVote(at=105.0, vote_id="v1"))
+    await hall.until(lambda: all(rig.outputs(a).locked for a in rig.units))
+    await rig.settle()
+    (closing,) = rig.frames.broadcasts(mark)
+    assert len(closing.registers) == 5
+    assert rig.frames.unicasts(mark) == []
+    assert all(not rig.outputs(a).leds for a in rig.units)
+    # The presence LEDs are each seat's own and stay as they were.
+    assert [rig.outputs(a).presence_led for a in sorted(rig.units)] == [
+        a != absent for a in sorted(rig.units)
+    ]
+
+
+@pytest.mark.parametrize("mode", [VoteMode.OPEN, VoteMode.SECRET])
+async def test_a_counted_press_beeps_confirm_and_the_warning_beeps_every_seat(
+    rig: Rig, mode: VoteMode
+) -> None:
+    present, absent = await _seat_all_but_one(rig)
+    hall = rig.hall
+    hall.command(
+        CreateVote(at=101.0, vote_id="v1", title="Bầu", mode=mode, duration_s=60, warning_s=10)
+    )
+    hall.command(OpenVote(at=102.0, vote_id="v1"))
+    await hall.until(lambda: all(not rig.outputs(a).locked for a in present))
+    for unit in rig.units.values():
+        unit.registers.sounded.clear()
+    voter = present[0]
+    rig.sim.press(rig.units[voter].seat, 1)
+    await hall.until(lambda: rig.units[voter].registers.sounded == [kp.Beep.CONFIRM])
+    await rig.settle()
+    # The press that counted, the same for every key; nobody else heard anything.
+    assert all(not rig.units[a].registers.sounded for a in rig.units if a != voter)
+
+    mark = rig.frames.mark()
+    hall.command(Tick(at=102.0 + 50.0))  # 10 s before the end
+    await hall.until(
+        lambda: all(kp.Beep.WARNING in u.registers.sounded for u in rig.units.values())
+    )
+    await rig.settle()
+    # One broadcast reached every unit; the beep left each unit's lock as it was.
+    assert len(rig.frames.broadcasts(mark)) == 1
+    assert rig.frames.unicasts(mark) == [absent]
+    assert rig.outputs(absent).locked
+    assert all(not rig.outputs(a).locked for a in present)
+
+
+async def test_a_unit_back_with_another_major_version_is_read_before_it_is_written(
+    rig: Rig,
+) -> None:
+    present, _ = await _seat_all_but_one(rig)
+    rig.hall.command(CreateVote(at=101.0, vote_id="v1", title="Thông qua"))
+    rig.hall.command(OpenVote(at=102.0, vote_id="v1"))
+    await rig.hall.until(lambda: all(not rig.outputs(a).locked for a in present))
+    alien = present[0]
+    mark = rig.frames.mark()
+    rig.units[alien].install_firmware((2, 0))  # a restart, with a contract of 2.0
+
+    def health() -> UnitHealth:
+        return next(
+            h for h in rig.line.health() if isinstance(h, UnitHealth) and h.address == alien
+        )
+
+    await rig.hall.until(lambda: health().contract_state == "incompatible")
+    await rig.settle()
+    asked = [r for r in rig.frames.seen[mark:] if r.dev_id == alien]
+    # Its status showed the restart, its identity said 2.0: nothing was written to it.
+    assert [r.function_code for r in asked][-1] == kp.Function.READ_INPUT_REGISTERS
+    assert alien not in rig.frames.unicasts(mark)
+    assert rig.outputs(alien).locked  # as it started: locked, dark
