@@ -40,6 +40,8 @@ class UnitHealth:
     response_ms: float | None = None
     crc_errors: int = 0
     timeouts: int = 0
+    # Replies that were a refusal (a Modbus exception response), whole on the wire.
+    exceptions: int = 0
     reboots: int = 0
     lost_events: int = 0
     firmware: str = ""

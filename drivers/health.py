@@ -100,7 +100,7 @@ class UnitMonitor:
         self._update(True, online=online)
         return True
 
-    def count(self, *, timeouts: int = 0, crc_errors: int = 0) -> None:
+    def count(self, *, timeouts: int = 0, crc_errors: int = 0, exceptions: int = 0) -> None:
         """Add failed exchanges. Reported while the unit is online, and once for a unit that
         has never answered, when its failures reach NEVER_ANSWERED_AFTER (a unit dead from
         the start is news: one report, one log line); not for a lost unit's probes, which
@@ -112,6 +112,7 @@ class UnitMonitor:
             self.health.online or silent,
             timeouts=self.health.timeouts + timeouts,
             crc_errors=self.health.crc_errors + crc_errors,
+            exceptions=self.health.exceptions + exceptions,
         )
         if silent:
             log.warning(

@@ -134,6 +134,7 @@ class _Unit:
     beep: kp.Beep = kp.Beep.NONE
     dirty: bool = False
     held: bool = False  # a write failed: no new try before the next good poll
+    refusing: bool = False  # its last write was refused (logged once until one lands)
     identity: kp.Identity | None = None
     misses: int = 0
     next_probe: float = 0.0
@@ -629,6 +630,11 @@ class KeypadLine:
             except kp.KeypadVersionError as exc:
                 unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
                 raise _Incompatible(exc.version) from exc
+            except kp.KeypadExceptionResponse as exc:
+                # A whole reply that refuses the request: the unit is there, the wire is fine.
+                unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000, _firmware(unit))
+                unit.monitor.count(exceptions=1)
+                raise UnitReplyError(unit.address, str(exc)) from exc
             except kp.KeypadProtocolError as exc:
                 unit.monitor.count(crc_errors=1)
                 raise UnitReplyError(unit.address, str(exc)) from exc
@@ -867,24 +873,39 @@ class KeypadLine:
         try:
             await self._request(unit, request, 1 + self._retries)
         except UnitReplyError as exc:
-            if not exc.crc:
-                # Refused as a whole (a Modbus exception): writing it again would not help.
+            unit.applied = None  # a refused write changes nothing, but what it shows is unsure
+            if exc.crc:
+                unit.held = True
+                return
+            cause = exc.__cause__
+            failure = (
+                isinstance(cause, kp.KeypadExceptionResponse)
+                and cause.code == kp.ExceptionCode.SERVER_DEVICE_FAILURE
+            )
+            if not unit.refusing:
+                unit.refusing = True
                 log.error(
-                    "keypad %d on line %s refused its outputs: %s",
+                    "keypad %d on line %s refused its outputs: %s%s",
                     unit.address,
                     self.line.id,
                     exc,
+                    "; written again after its next poll" if failure else "",
                     extra={"event": "unit-refused-write", "line": self.line.id},
                 )
-                unit.dirty = False
-                unit.beep = kp.Beep.NONE
+            if failure:
+                # A fault inside the unit (0x04), which may pass: the whole block again after
+                # its next good poll, until it takes it.
+                unit.held = True
                 return
-            unit.held = True
+            # Refused for its values (0x01-0x03): writing the same again would not help.
+            unit.dirty = False
+            unit.beep = kp.Beep.NONE
             return
         except UnitTimeout:
             unit.held = True
             return
         unit.tracker.wrote(tag)
+        unit.refusing = False
         unit.applied = replace(outputs, beep=kp.Beep.NONE)
         if unit.shown == replace(outputs, beep=kp.Beep.NONE):
             unit.dirty = False

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
-from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from chamber.controller.core.clock import FakeClock
 from chamber.controller.core.inputs import (
@@ -45,6 +46,8 @@ class Frames:
     """Every write request the simulated line received, in order."""
 
     seen: list[ModbusPDU]
+    # Writes to refuse, per unit address: how many more to answer with exception 0x04.
+    refuse: dict[int, int] = field(default_factory=dict)
 
     def mark(self) -> int:
         return len(self.seen)
@@ -82,6 +85,14 @@ def _record(sim: SimulatedHall) -> Iterator[Frames]:
 
     def recording(request: ModbusPDU) -> tuple[KeypadUnitSim | None, ModbusPDU | None]:
         frames.seen.append(request)
+        if request.function_code in WRITES and frames.refuse.get(request.dev_id, 0) > 0:
+            frames.refuse[request.dev_id] -= 1
+            failure = ExceptionResponse(
+                request.function_code,
+                kp.ExceptionCode.SERVER_DEVICE_FAILURE,
+                device_id=request.dev_id,
+            )
+            return host.units[request.dev_id], failure
         return answer(request)
 
     host._answer = recording  # type: ignore[method-assign]
@@ -249,3 +260,25 @@ async def test_a_unit_back_with_another_major_version_is_read_before_it_is_writt
     assert [r.function_code for r in asked][-1] == kp.Function.READ_INPUT_REGISTERS
     assert alien not in rig.frames.unicasts(mark)
     assert rig.outputs(alien).locked  # as it started: locked, dark
+
+
+async def test_a_write_refused_with_a_device_failure_is_written_again_until_it_lands(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chamber.drivers")
+    present, _ = await _seat_all_but_one(rig)
+    rig.hall.command(CreateVote(at=101.0, vote_id="v1", title="Thông qua"))
+    rig.hall.command(OpenVote(at=102.0, vote_id="v1"))
+    await rig.hall.until(lambda: all(not rig.outputs(a).locked for a in present))
+    voter = present[0]
+    rig.frames.refuse[voter] = 3  # the unit's next three writes fail inside it (0x04)
+    rig.sim.press(rig.units[voter].seat, 3)
+    # The confirmation lands once the unit takes writes again: its LED shows the key.
+    await rig.hall.until(lambda: rig.outputs(voter).leds == frozenset({3}))
+    await rig.settle()
+    assert rig.frames.refuse[voter] == 0
+    health = next(h for h in rig.line.health() if isinstance(h, UnitHealth) and h.address == voter)
+    # Refusals, counted as such: the wire was fine.
+    assert (health.exceptions, health.crc_errors, health.online) == (3, 0, True)
+    refused = [r for r in caplog.records if getattr(r, "event", "") == "unit-refused-write"]
+    assert len(refused) == 1
