@@ -140,6 +140,9 @@ class _Unit:
     next_probe: float = 0.0
     # The presence last reported to the core, which starts every seat absent.
     present: bool = False
+    # It restarted while its delegate was present: its presence flag, back at power-up's
+    # absent, does not make the delegate absent; its own next presence event or flag does.
+    blip: bool = False
     # A secret vote ended: forget after the next poll, up to that poll's place (§3.6) ...
     forget_requested: bool = False
     forget_at: kp.EventCursor | None = None
@@ -688,6 +691,8 @@ class KeypadLine:
         update = unit.tracker.update(status)
         if update.restarted and not first:
             unit.monitor.rebooted()
+            # A power blip is not a departure. A card reader says again what it holds.
+            unit.blip = unit.present and not unit.card
             unit.identity = None  # read again after a restart (§3.2): firmware may be new
         if update.lost:
             unit.monitor.lost(update.lost)
@@ -704,10 +709,13 @@ class KeypadLine:
             if inp is not None:
                 if isinstance(inp, PresenceChanged):
                     unit.present = inp.present
+                    unit.blip = False
                 self._emit(unit, inp)
         # Presence is a state as well as a key: the first poll, a restart or lost events
         # leave the core's view behind the unit's, and the flag brings it back in step.
-        if status.present != unit.present:
+        if status.present:
+            unit.blip = False
+        if status.present != unit.present and not unit.blip:
             unit.present = status.present
             card = f"{status.card:x}" if status.present and status.card else None
             # Its origin is the poll's own place in the event stream: after a restart the

@@ -282,3 +282,38 @@ async def test_a_write_refused_with_a_device_failure_is_written_again_until_it_l
     assert (health.exceptions, health.crc_errors, health.online) == (3, 0, True)
     refused = [r for r in caplog.records if getattr(r, "event", "") == "unit-refused-write"]
     assert len(refused) == 1
+
+
+async def test_a_power_blip_leaves_the_delegate_present_and_in_the_vote(rig: Rig) -> None:
+    present, _ = await _seat_all_but_one(rig)
+    hall = rig.hall
+    hall.command(CreateVote(at=101.0, vote_id="v1", title="Thông qua"))
+    hall.command(OpenVote(at=102.0, vote_id="v1"))
+    await hall.until(lambda: all(not rig.outputs(a).locked for a in present))
+    blipped = present[0]
+    seat = rig.units[blipped].seat
+
+    def reboots() -> int:
+        return next(
+            h.reboots
+            for h in rig.line.health()
+            if isinstance(h, UnitHealth) and h.address == blipped
+        )
+
+    mark = rig.frames.mark()
+    rig.sim.reboot(seat)  # power-up: locked, dark, its presence flag absent
+    await hall.until(lambda: reboots() == 1 and not rig.outputs(blipped).locked)
+    await rig.settle()
+    # The delegate is still present and still in the electorate; the unit was written its
+    # whole block (unlocked, presence LED on) and never locked as absent.
+    assert hall.core.attendance.is_present(seat)
+    shown = rig.outputs(blipped)
+    assert (shown.locked, shown.keys, shown.presence_led) == (False, 3, True)
+    lock = kp.OUTPUTS.offset("LOCK")
+    writes = [r for r in rig.frames.writes(mark) if r.dev_id == blipped]
+    assert writes
+    assert all(r.registers[lock] == 0 for r in writes)
+    rig.sim.press(seat, 1)
+    vote = hall.core.votes["v1"]
+    await hall.until(lambda: vote.choice_of(seat) == 1)
+    await hall.until(lambda: rig.outputs(blipped).leds == frozenset({1}))
