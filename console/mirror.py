@@ -542,22 +542,30 @@ class Mirror:
         return self._votes_memo[1]
 
     def current_vote(self) -> VoteView | None:
-        """The vote the chair works on: the active one, else the newest prepared, else the
-        newest of all. Votes prepared together (a sitting file's, in one commit) are one
-        "newest": of them, the next in agenda order (the sitting's `next_vote`)."""
+        """The vote the chair works on: the active one; else the newest prepared, unless a
+        vote was closed after it was made (then that one, with its result, until the chair
+        prepares or opens another); else the newest of all. Votes prepared together (a
+        sitting file's, in one commit) are one "newest": of them, the next in agenda order
+        (the sitting's `next_vote`)."""
         votes = self.votes()
         active = self.state.get("active_vote")
         for v in votes:
             if v.vote_id == active:
                 return v
+        raw = {_str(v.get("vote_id")): v for v in map(_dict, _list(self.state.get("votes")))}
+        made = {vote_id: _float(v.get("created_at")) for vote_id, v in raw.items()}
+        closed = [
+            (at, n, v)
+            for n, v in enumerate(votes)
+            if (at := _float(raw.get(v.vote_id, {}).get("closed_at"))) is not None
+        ]
+        last_closed = max(closed, key=lambda c: (c[0], c[1])) if closed else None
         prepared = [v for v in votes if v.state is VoteState.PREPARED]
         if not prepared:
             return votes[-1] if votes else None
-        made = {
-            _str(v.get("vote_id")): _float(v.get("created_at"))
-            for v in map(_dict, _list(self.state.get("votes")))
-        }
         newest = made.get(prepared[-1].vote_id)
+        if last_closed is not None and newest is not None and last_closed[0] > newest:
+            return last_closed[2]
         together = [v for v in prepared if newest is not None and made.get(v.vote_id) == newest]
         following = _dict(self.state.get("sitting")).get("next_vote")
         if len(together) > 1:

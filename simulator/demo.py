@@ -3,7 +3,9 @@
 - `chamber demo` (what `make demo` runs): the 50-seat Vietnamese council on the real
   transports (keypads on RTU lines through pty pairs, microphones on serial lines, IP units
   and the display wall over MQTT), the daemon, and the simulated delegates' autopilot. The
-  sitting and its agenda are opened at start, so the chair can go straight to a new vote.
+  sitting is loaded at start from the sitting file prepared for that hall
+  (examples/vn-council-sitting.toml: its agenda and its votes), so the chair can open its
+  votes in order (F5) or go straight to a new one.
   It prints the wall's address and the tokens, then runs the operator console in the
   foreground, already connected; when stdout is no terminal it runs until SIGINT/SIGTERM.
 - `chamber demo --headless --seats N --votes K --report FILE`: a scripted sitting end to end
@@ -54,6 +56,8 @@ from chamber.simulator.cli import config_toml, dumps_toml
 from chamber.simulator.hall import SimulatedHall, SimulatorError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vn-council.toml"
+# The sitting the demo runs, prepared in advance for that hall: its agenda and votes.
+SITTING_FILE = EXAMPLE.with_name("vn-council-sitting.toml")
 DEMO_ROOT = Path("var") / "demo"
 DEFAULT_PORT = 8700
 PORT_TRIES = 100
@@ -317,6 +321,19 @@ async def open_sitting(client: Any) -> None:
     await _call(client, f"/api/agenda/{AGENDA[0][0]}/current")
 
 
+async def load_sitting(client: Any, path: Path = SITTING_FILE) -> dict[str, Any]:
+    """Open the sitting of a prepared sitting file, with its agenda and its votes, through
+    the daemon's API (`POST /api/sitting/load`) as the secretary's `chamber sitting load` does;
+    returns the daemon's answer."""
+    text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    body = {"text": text, "format": "toml", "name": path.name}
+    response = await client.post("/api/sitting/load", json=body)
+    if response.status_code >= 300:
+        raise DemoError(f"POST /api/sitting/load: {response.status_code} {response.text}")
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 async def _until_async(
     refresh: Callable[[], Awaitable[None]],
     predicate: Callable[[], bool],
@@ -522,9 +539,12 @@ def banner(url: str, tokens: Tokens, data_dir: Path, console: bool) -> str:
         "  Kỳ họp đã khai mạc, các đại biểu đang vào chỗ và tự biểu quyết khi bàn phím mở khóa.",
         "  The sitting is open; the simulated delegates take their seats and vote by themselves",
         "  when their keypads unlock.",
+        "  Chương trình và biểu quyết chuẩn bị sẵn / Agenda and prepared votes:",
+        f"  {SITTING_FILE}",
     ]
     if console:
         lines += [
+            "  F5 biểu quyết chuẩn bị sẵn tiếp theo / the next prepared vote,",
             "  Bàn điều khiển / Console: n biểu quyết mới / new vote, o mở / open, c kết thúc /",
             "  close (y xác nhận / y confirms), k người phát biểu tiếp / next speaker;",
             "  thoát / quit: q, rồi / then y.",
@@ -579,7 +599,7 @@ async def interactive(
             demo_hall(hall, directory, seed=seed, port=free_port(port)) as (sim, daemon),
             daemon.client(daemon.tokens.chair) as chair,
         ):
-            await open_sitting(chair)
+            await load_sitting(chair)
             async with Autopilot(sim, seed=seed) as pilot:
                 book = TruthBook(sim, pilot, hall, chair, directory / TRUTH_FILE)
                 keeping = asyncio.create_task(book.run(), name="demo-truth-book")

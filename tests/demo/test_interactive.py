@@ -139,7 +139,23 @@ def test_demo_serves_the_wall_and_the_api_and_stops_on_sigterm(
     assert state.status_code == 200
     sitting = state.json()["state"]["sitting"]
     assert sitting is not None
-    assert sitting["sitting_id"] == "ky-hop-demo", sitting
+    # The demo's sitting is the one prepared for its hall: its agenda and its six votes.
+    assert sitting["sitting_id"] == "ky-hop-thu-9", sitting
+    assert [a["id"] for a in sitting["agenda"]] == ["1", "2", "3", "4"]
+    votes = state.json()["state"]["votes"]
+    assert [v["state"] for v in votes] == ["prepared"] * 6
+    assert sitting["next_vote"] == votes[0]["vote_id"]
+    # The chair's "next vote" (the console's F5) opens the first of them: the practice vote.
+    headers = {"Authorization": f"Bearer {chair}"}
+    opened = httpx.post(f"{base}/api/sitting/next-vote", headers=headers, timeout=10)
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["vote_id"] == votes[0]["vote_id"]
+    closed = httpx.post(
+        f"{base}/api/votes/{votes[0]['vote_id']}/close", headers=headers, timeout=10
+    )
+    assert closed.status_code == 200, closed.text
+    after = httpx.get(f"{base}/api/state", headers=headers, timeout=10).json()["state"]
+    assert after["sitting"]["next_vote"] == votes[1]["vote_id"]
     # The observer's token of the wall is not the chair's: it cannot run the sitting.
     observer = wall.split("token=")[1]
     refused = httpx.post(

@@ -270,11 +270,15 @@ def test_the_readme_walkthrough_in_a_real_terminal(hall: tuple[Terminal, Path]) 
         walk.shows("Nội dung biểu quyết")
         term.type(TITLE)
         term.keys("Enter")
-        prepared = walk.shows("Đã chuẩn bị")
-        assert TITLE in prepared
-        vote_id = re.search(r"Biểu quyết (\S+): " + re.escape(TITLE), prepared)
-        assert vote_id, walk.why()
-        vote = vote_id.group(1)
+        # The sitting file's votes are prepared too: wait for the new one by its title.
+        made = re.compile(r"Biểu quyết (\S+): " + re.escape(TITLE))
+
+        def the_new_vote() -> str | None:
+            screen = term.screen()
+            found = made.search(screen)
+            return found.group(1) if found and "Đã chuẩn bị" in screen else None
+
+        vote = until(the_new_vote, STEP_S, "the new vote, prepared", walk.why)
         term.keys("o")
         walk.shows("Bắt đầu biểu quyết")
         term.keys("y")
