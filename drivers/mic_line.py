@@ -126,6 +126,9 @@ class MicLine:
         # unit that takes polls but not writes cannot keep the line to itself.
         self._held: set[int] = set()
         self._restoring: set[int] = set()
+        # Commands a unit refused (NAK), with the state refused: not sent again, and not
+        # logged again, until the mirror asks for another state or the unit restarts.
+        self._refused: dict[tuple[int, mic.Command], Shown] = {}
         self._broadcasts: deque[mic.MicMessage] = deque()
         self._voice: dict[int, int] = {}
         self._lost_flag: set[int] = set()
@@ -601,9 +604,11 @@ class MicLine:
         # Reconcile: whatever the unit shows that the mirror does not say is written again.
         shown = self._mirror[address]
         dirty = self._dirty.setdefault(address, set())
-        if status.mic_on != shown.mic_on:
+        if status.mic_on != shown.mic_on and not self._was_refused(address, mic.Command.SET_MIC):
             dirty.add(mic.Command.SET_MIC)
-        if (status.ring, status.position) != (shown.ring, shown.position):
+        if (status.ring, status.position) != (shown.ring, shown.position) and not (
+            self._was_refused(address, mic.Command.SET_RING)
+        ):
             dirty.add(mic.Command.SET_RING)
         if status.boot and address not in self._restoring:
             # A restart seen again, e.g. after our own restart: restore before boot_seen.
@@ -624,6 +629,8 @@ class MicLine:
                     monitor.rebooted(first_contact=event.address in self._first_contact)
                     # New firmware may have come with the restart: ask it again next time.
                     self._no_identify.discard(event.address)
+                    for what in (mic.Command.SET_MIC, mic.Command.SET_RING):
+                        self._refused.pop((event.address, what), None)
                     self._restoring.add(event.address)
                     if self._hold_acks and not self._same_run(event.address):
                         self._record_restart(event.address)
@@ -649,6 +656,16 @@ class MicLine:
         self._unsettled[id(marker)] = (marker, address, -1, 0)
         self._sink(marker)
 
+    def _was_refused(self, address: int, what: mic.Command) -> bool:
+        """Whether the unit refused `what` for the state the mirror holds now."""
+        refused = self._refused.get((address, what))
+        if refused is None:
+            return False
+        shown = self._mirror[address]
+        if what is mic.Command.SET_MIC:
+            return refused.mic_on == shown.mic_on
+        return (refused.ring, refused.position) == (shown.ring, shown.position)
+
     async def _write(self, link: Link, address: int) -> None:
         loop = asyncio.get_running_loop()
         dirty = self._dirty[address]
@@ -673,14 +690,18 @@ class MicLine:
                     dirty.discard(what)
                 return
             if isinstance(reply, mic.Nak):
-                log.error(
-                    "unit %d on line %s refused %s: %s",
-                    address,
-                    self.line.id,
-                    what.name,
-                    reply.reason.name,
-                    extra={"event": "unit-nak", "line": self.line.id, "address": address},
-                )
+                monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
+                if not self._was_refused(address, what):
+                    log.error(
+                        "unit %d on line %s refused %s: %s; not sent again until its state "
+                        "changes or the unit restarts",
+                        address,
+                        self.line.id,
+                        what.name,
+                        reply.reason.name,
+                        extra={"event": "unit-nak", "line": self.line.id, "address": address},
+                    )
+                self._refused[(address, what)] = shown
                 dirty.discard(what)
                 return
             if damaged:

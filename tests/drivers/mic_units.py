@@ -18,6 +18,8 @@ class MicUnits:
         self.units = {a: mic.MicUnitState(serial=1000 + a, address=a, seen=True) for a in addresses}
         self.silent: set[int] = set()
         self.damage_next: set[int] = set()
+        # Addressed commands a unit answers with NAK NOT_SUPPORTED instead of acting on them.
+        self.refuse: dict[int, mic.Command] = {}
         self.heard: list[mic.MicMessage] = []
         self.changed = asyncio.Event()
         self._decoder = mic.MicStreamDecoder()
@@ -63,6 +65,12 @@ class MicUnits:
                 continue
             self.heard.append(event)
             for address, state in list(self.units.items()):
+                if self.refuse.get(address) == event.COMMAND and event.address == address:
+                    nak = mic.Nak(
+                        address=address, command=event.COMMAND, reason=mic.NakReason.NOT_SUPPORTED
+                    )
+                    self._write(mic.encode(nak))
+                    continue
                 new, reply = state.handle(event)
                 self.units[address] = new
                 if reply is None or address in self.silent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -106,6 +107,34 @@ async def test_commands_are_written_and_broadcast(rig: Rig) -> None:
         isinstance(m, mic.Broadcast) and m.op is mic.BroadcastOp.ALL_MICS_OFF
         for m in rig.units.heard
     )
+
+
+async def test_a_refused_command_is_not_sent_again_for_the_same_state(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chamber.drivers")
+    rig.units.refuse[2] = mic.Command.SET_MIC  # a unit that NAKs SET_MIC
+
+    def heard(kind: type[mic.MicMessage]) -> int:
+        return sum(1 for m in rig.units.heard if isinstance(m, kind) and m.address == 2)
+
+    polls, sets = heard(mic.Poll), heard(mic.SetMic)
+    rig.line.send(MicSwitch(102, on=True))
+    # Twenty polls of the unit later (a second of the line), its STATUS still differs from
+    # the mirror, and the refused command went out once, logged once.
+    await rig.units.wait_until(lambda: heard(mic.Poll) >= polls + 20)
+    assert heard(mic.SetMic) == sets + 1
+    naks = [r for r in caplog.records if getattr(r, "event", "") == "unit-nak"]
+    assert len(naks) == 1
+    assert unit_health(rig, 102).online
+    # Another state is another command: off needs nothing (the unit is off), on again is sent.
+    rig.line.send(MicSwitch(102, on=False))
+    rig.line.send(MicSwitch(102, on=True))
+    await rig.units.wait_until(lambda: heard(mic.SetMic) == sets + 2)
+    # A restart may have brought new firmware: the state is sent again.
+    rig.units.refuse.clear()
+    rig.units.restart(2)
+    await rig.units.wait_until(lambda: rig.units.mic_on(2))
 
 
 async def test_heartbeats_tell_the_units_whether_a_sitting_is_open(rig: Rig) -> None:
