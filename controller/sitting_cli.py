@@ -135,7 +135,7 @@ def check(file: Path, hall_file: Path, lang_name: str | None) -> int:
         return 1
     lang = Language(lang_name) if lang_name else hall.hall.language
     try:
-        plan = load_sitting(file, hall)
+        plan = load_sitting(file, hall, lang)
         warnings = plan.check(hall.hall, lang)
     except SittingFileError as exc:
         print(f"error: {exc}", file=sys.stderr)

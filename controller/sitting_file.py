@@ -285,10 +285,15 @@ def vote_id_for(sitting_id: str, item_id: str, number: int) -> str:
 
 
 def parse_sitting(
-    data: Any, hall: HallConfig, source: str = "<sitting>", *, check: bool = True
+    data: Any,
+    hall: HallConfig,
+    source: str = "<sitting>",
+    *,
+    check: bool = True,
+    language: Language = Language.EN,
 ) -> SittingPlan:
     """Validate an already-parsed sitting file against `hall`; `check` also runs its commands
-    through a fresh core of the hall (`SittingPlan.check`)."""
+    through a fresh core of the hall (`SittingPlan.check`, its refusals in `language`)."""
     if not isinstance(data, dict):
         raise SittingFileError(f"{source}: a sitting file is a table (an object in JSON)")
     try:
@@ -300,7 +305,7 @@ def parse_sitting(
     except _KeyError as exc:
         raise SittingFileError(f"{source}: {exc.key}: {exc.message}") from None
     if check:
-        plan.check(hall.hall)
+        plan.check(hall.hall, language)
     return plan
 
 
@@ -409,12 +414,16 @@ def read_sitting_bytes(raw: bytes, fmt: Format, source: str) -> Any:
     return read_sitting_text(text.removeprefix("\ufeff"), fmt, source)
 
 
-def load_sitting(path: Path | str, hall: HallConfig) -> SittingPlan:
-    """Read and validate a sitting file (TOML, or JSON by its name) against `hall`."""
+def load_sitting(
+    path: Path | str, hall: HallConfig, language: Language = Language.EN
+) -> SittingPlan:
+    """Read and validate a sitting file (TOML, or JSON by its name) against `hall`; the
+    core's refusals are worded in `language`."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_SITTING_FILE_BYTES + 1)
     except OSError as exc:
         raise SittingFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return parse_sitting(read_sitting_bytes(raw, format_of(path), str(path)), hall, str(path))
+    data = read_sitting_bytes(raw, format_of(path), str(path))
+    return parse_sitting(data, hall, str(path), language=language)

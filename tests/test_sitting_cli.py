@@ -72,6 +72,16 @@ def test_check_names_the_wrong_key(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert done.stderr.startswith(f"error: {bad}: sitting.chair: no delegate 'd0999'")
     assert done.stderr.count("\n") == 1
+    # What the core refuses is worded in the hall's language (here Vietnamese).
+    bad.write_text(
+        SITTING.read_text(encoding="utf-8").replace('kind = "removal"', 'rule = "ba-phan-tu"'),
+        encoding="utf-8",
+    )
+    done = chamber("sitting", "check", str(bad), "--hall", str(HALL))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: {bad}: items[3].votes[0]: Không có quy tắc biểu quyết “ba-phan-tu”."
+    )
 
 
 async def test_load_end_to_end(tmp_path: Path) -> None:
