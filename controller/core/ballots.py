@@ -560,7 +560,7 @@ class Ballots:
         self.active = vote
         # Clear what the last vote left lit, then restate every lock: the electorate unlocks.
         keypads = self.keypads
-        effects: list[Effect] = [keypads.leds_off_all()]
+        effects: list[Effect] = [*keypads.leds_off_all()]
         for seat in keypads.seats:
             effects.append(keypads.restate_lock(seat, self._wanted(seat, vote)))
         effects.append(
@@ -620,7 +620,7 @@ class Ballots:
         self.active = None
         return [
             self.keypads.lock_all(vote.definition.keys),
-            self.keypads.leds_off_all(),
+            *self.keypads.leds_off_all(),
             *_forget_secret(vote),
             Notification(
                 "vote.closed",
@@ -642,7 +642,7 @@ class Ballots:
             self.active = None
             effects += [
                 self.keypads.lock_all(vote.definition.keys),
-                self.keypads.leds_off_all(),
+                *self.keypads.leds_off_all(),
                 *_forget_secret(vote),
             ]
         effects.append(Notification("vote.cancelled", {"at": inp.at, "vote_id": vote.vote_id}))

@@ -12,9 +12,9 @@ state already, because a unit may have missed or undone a command:
 
 * a counted press is always confirmed on the seat's own LEDs (the delegate's receipt);
 * a member who leaves during a vote gets an explicit lock;
-* a vote that opens puts every LED out at once and restates every keypad's lock and key count;
-* a vote that is held, closed or cancelled locks every keypad at once (one broadcast), and a
-  close or cancel puts every LED out at once;
+* a vote that opens puts every LED out and restates every keypad's lock and key count;
+* a vote that is held, closed or cancelled locks every keypad at once, and a close or cancel
+  puts every LED out (each seat's whole LED state, its presence LED as it was);
 * `restate` re-sends a seat's whole state (after a unit restarts or a replay).
 
 Nothing here does I/O or reads a clock.
@@ -122,8 +122,12 @@ class Keypads:
             shown.keys = keys
         return KeypadLock(None, locked=True, keys=keys)
 
-    def leds_off_all(self) -> KeypadLeds:
-        """Every voting LED out, in one broadcast (the presence LEDs stay as they are)."""
-        for shown in self._shown.values():
+    def leds_off_all(self) -> list[KeypadLeds]:
+        """Every voting LED out, the presence LEDs as they are: one whole LED state per seat,
+        so that a unit whose state is kept (an IP unit's retained `cmd/leds`) knows its
+        presence LED too. A keypad line sends them as one broadcast."""
+        effects: list[KeypadLeds] = []
+        for seat, shown in self._shown.items():
             shown.lit = ()
-        return KeypadLeds(None, lit=())
+            effects.append(KeypadLeds(seat, lit=(), present=shown.present))
+        return effects

@@ -272,11 +272,12 @@ def test_the_close_of_a_secret_vote_makes_units_forget_and_puts_every_led_out(
     core.handle(OpenVote(at=2, vote_id="v1"))
     core.handle(VoteKeyPressed(at=3, seat=2, key=1))
     effects = core.handle(CloseVote(at=4, vote_id="v1"))
-    assert KeypadLeds(None, lit=()) in effects
+    # Every seat's whole LED state: no key lit, its presence LED as it was.
+    dark = [KeypadLeds(seat, lit=(), present=True) for seat in (1, 2, 3)]
     assert (ForgetEvents(None) in effects) is (mode is VoteMode.SECRET)
     # The order units see: locked, dark, then their memory emptied.
     units = [e for e in effects if isinstance(e, KeypadLock | KeypadLeds | ForgetEvents)]
-    assert units[:2] == [KeypadLock(None, locked=True, keys=3), KeypadLeds(None, lit=())]
+    assert units[:4] == [KeypadLock(None, locked=True, keys=3), *dark]
     # Restated after a restart: a crash between the close and the forgetting is covered.
     assert (ForgetEvents(None) in core.unit_state()) is (mode is VoteMode.SECRET)
 

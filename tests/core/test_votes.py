@@ -227,7 +227,9 @@ def test_open_unlocks_the_electorate_and_locks_the_others() -> None:
     assert {s for s, e in locks.items() if not e.locked} == {1, 2, 3}
     assert {s for s, e in locks.items() if e.locked} == {4, 5, 6}
     assert all(e.keys == 3 for e in locks.values())
-    assert KeypadLeds(None, lit=()) in effects
+    dark = {e.seat: e for e in effects if isinstance(e, KeypadLeds)}
+    assert set(dark) == {1, 2, 3, 4, 5, 6}
+    assert all(e.lit == () and e.present is not None for e in dark.values())
     assert notes(effects, "vote.opened")[0].data["electorate"] == 3
 
 
@@ -259,7 +261,9 @@ def test_hold_locks_all_and_close_locks_all_and_clears() -> None:
     }
     closed = core.handle(CloseVote(at=5, vote_id="v1"))
     assert KeypadLock(None, locked=True, keys=3) in closed
-    assert KeypadLeds(None, lit=()) in closed
+    dark = [e for e in closed if isinstance(e, KeypadLeds)]
+    assert [(e.seat, e.lit) for e in dark] == [(s, ()) for s in (1, 2, 3, 4, 5)]
+    assert all(e.present is not None for e in dark)
 
 
 def test_cancel_of_an_open_vote_locks_and_clears() -> None:
@@ -269,7 +273,8 @@ def test_cancel_of_an_open_vote_locks_and_clears() -> None:
     press(core, 3, 1, 1)
     effects = core.handle(CancelVote(at=4, vote_id="v1"))
     assert KeypadLock(None, locked=True, keys=3) in effects
-    assert KeypadLeds(None, lit=()) in effects
+    dark = [e for e in effects if isinstance(e, KeypadLeds)]
+    assert [(e.seat, e.lit) for e in dark] == [(s, ()) for s in (1, 2, 3, 4, 5)]
     assert core.votes["v1"].result is None
     # The keypads are free for the next vote.
     core.handle(CreateVote(at=5, vote_id="v2", title="Again"))

@@ -68,7 +68,9 @@ async def test_a_secret_vote_leaves_no_choice_on_the_broker(private_dir: Path) -
         leds = {seat: topics.topic(wire.MessageKind.CMD_LEDS, seat) for seat in ip_seats(hall)}
         assert set(leds.values()) <= set(store)
         for seat, topic in leds.items():
-            assert json.loads(store[topic])["lit"] == [], seat
+            # A whole state, the presence LED of the seated delegate with it: a unit that
+            # restarts now learns both from the retained message.
+            assert json.loads(store[topic]) == {"lit": [], "present": True}, seat
         for topic, payload in store.items():
             assert topics.parse(topic).kind is not wire.MessageKind.VOTE_KEY, topic
             assert b'"key"' not in payload, topic
