@@ -50,6 +50,11 @@ FLOOR_S = 180.0  # a delegate asks for the floor every 25 s on average, in the w
 STEP_S = 20.0
 STOP_S = 60.0
 TITLE = "Nghị quyết về giao thông"
+# The first votes of the sitting file the demo loads (examples/vn-council-sitting.toml).
+PREPARED = (
+    ("ky-hop-thu-9.1.1", "Biểu quyết thử hệ thống"),
+    ("ky-hop-thu-9.1.2", "Thông qua chương trình Kỳ họp thứ Chín"),
+)
 T = TypeVar("T")
 
 pytestmark = [
@@ -324,6 +329,26 @@ def test_the_readme_walkthrough_in_a_real_terminal(hall: tuple[Terminal, Path]) 
         verdict = "KHÔNG THÔNG QUA" if "KHÔNG THÔNG QUA" in screen else "THÔNG QUA"
         assert "THÔNG QUA" in screen
         assert verdict == ("THÔNG QUA" if truth["adopted"] else "KHÔNG THÔNG QUA"), walk.why()
+
+        # F5 opens the sitting file's prepared votes, in agenda order; c closes each.
+        for vote_id, title in PREPARED:
+            term.keys("F5")
+            walk.confirm(f"Bắt đầu biểu quyết «{title}»?")
+            until(
+                lambda v=vote_id: (walk.vote_of_truth(v) or {}).get("opened_at"),
+                STEP_S,
+                f"{vote_id} open",
+                walk.why,
+            )
+            walk.shows("Đang biểu quyết")
+            term.keys("c")
+            walk.confirm(f"Kết thúc biểu quyết «{title}»?")
+            until(
+                lambda v=vote_id: (walk.vote_of_truth(v) or {}).get("closed_at"),
+                STEP_S,
+                f"{vote_id} closed",
+                walk.why,
+            )
 
         # 4. A delegate asks for the floor; k gives it to the first one waiting.
         seat = until(lambda: _first_waiting(term.screen()), FLOOR_S, "a request", walk.why)
