@@ -365,9 +365,9 @@ class IpUnit:
         finally:
             self._client = None
             self.connected.clear()
-            if self._kick.is_set() and not self._closing:
-                # A reboot: the broker would publish the will when the socket dies; a clean
-                # disconnect does not trigger it, so say it the way the will would.
+            if self._kick.is_set():
+                # Switched off or rebooting: a clean DISCONNECT makes the broker drop the will
+                # (MQTT 3.1.1, 3.14.4), so the unit says it first (mqtt.md, since 1.5).
                 with contextlib.suppress(aiomqtt.MqttError):
                     await client.publish(will.topic, will.payload, will.qos, will.retain)
             with contextlib.suppress(aiomqtt.MqttError, OSError):

@@ -764,6 +764,7 @@ class Ballots:
             # A seat the hall lists without a keypad pressed all the same: it is confirmed,
             # and locked after its press, outside the mirror of the keypads.
             effects.append(KeypadLeds(seat, lit=(inp.key,), present=True))
+            effects.append(Beep(seat, BeepPattern.CONFIRM))
             if not d.change_until_close:
                 effects.append(KeypadLock(seat, locked=True, keys=d.keys))
         if d.secret:
