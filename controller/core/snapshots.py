@@ -145,8 +145,6 @@ def _vote(core: MeetingCore, vote: Vote, now: float) -> dict[str, Any]:
     """One vote of the snapshot, with its electorate figure and, once decided, the seats that
     did not take part."""
     data = core.ballots.vote_json(vote, now)
-    # When it was prepared: those prepared with the sitting (a sitting file) share its time.
-    data["created_at"] = vote.created_at
     data["electorate"] = electorate(vote, core.attendance.voting_present)
     if vote.result is not None and isinstance(data.get("result"), dict):
         data["result"] = {**data["result"], "did_not_vote_seats": did_not_vote_seats(vote.result)}
