@@ -480,9 +480,11 @@ class MqttUnits:
                 with contextlib.suppress(asyncio.CancelledError, MqttLinkError):
                     await sender
             self.connected.clear()
-            link.close()
             if self._acks is acks:
                 self._acks = None
+            # A clean end waits for the broker to close: the PUBACKs sent last are read before
+            # the next connection takes the session over.
+            await link.aclose()
 
     def _take(self, acks: _AckQueue, packet: pk.Publish) -> None:
         """One delivery: decode it, and queue its PUBACK behind the ones before it."""
@@ -586,7 +588,7 @@ class MqttUnits:
         if pending is not None and self._recent.get(seat, {}).get(key[1:], decoded) == decoded:
             self.duplicates += 1  # delivered again while its first delivery is being written
             return pending
-        before = self._duplicates.marks().get(seat)
+        before = self._duplicates.mark(seat)
         verdict = self._duplicates.check(decoded)
         if not verdict.accepted:
             self._refused_press(monitor, decoded, before, now)
@@ -699,7 +701,7 @@ class MqttUnits:
         monitor.seen(now, None, status.firmware or "")
         previous = self._boots.get(seat)
         if status.boot is not None:
-            highest = max(previous or 0, self._duplicates.marks().get(seat, (0, 0))[0])
+            highest = max(previous or 0, (self._duplicates.mark(seat) or (0, 0))[0])
             if self._duplicates.observe_status(status) or (
                 previous is not None and status.boot < previous
             ):

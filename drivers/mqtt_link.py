@@ -101,6 +101,8 @@ class MqttLink(asyncio.Protocol):
         self._sent = False
         self._heard = False
         self._pinged = 0
+        # Set once DISCONNECT is written: nothing more goes out.
+        self._leaving = False
         self._keepalive: asyncio.TimerHandle | None = None
 
     # --- opening and closing --------------------------------------------------------------
@@ -137,8 +139,28 @@ class MqttLink(asyncio.Protocol):
         why = f": {exc}" if exc else ""
         self._lost(MqttLinkError(f"the broker closed the connection{why}"))
 
+    async def aclose(self) -> None:
+        """Leave cleanly (DISCONNECT: the broker drops the will) and wait, within `timeout_s`,
+        until the broker has closed the connection (3.14.4). By then it has read everything
+        sent before, the PUBACKs above all: the next connection of the same client takes the
+        session over, and PUBACKs that reached the broker only after that would be lost."""
+        transport = self._transport
+        if transport is None or self.closed.done() or transport.is_closing():
+            self.close()
+            return
+        transport.write(pk.encode(pk.Disconnect()))
+        self._leaving = True  # nothing may follow a DISCONNECT (3.14.4)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await asyncio.wait({self.closed})
+        except TimeoutError:
+            pass
+        finally:
+            self.abort()
+
     def close(self) -> None:
-        """Leave cleanly (DISCONNECT: the broker drops the will) and close the socket."""
+        """Leave cleanly (DISCONNECT: the broker drops the will) and close the socket, without
+        waiting for the broker (see `aclose`)."""
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(pk.encode(pk.Disconnect()))
             self._transport.close()
@@ -191,7 +213,7 @@ class MqttLink(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         transport = self._transport
-        if transport is None or self.closed.done():
+        if transport is None or self.closed.done() or self._leaving:
             raise MqttLinkError("the connection is gone")
         transport.write(data)
         self._sent = True
@@ -209,7 +231,7 @@ class MqttLink(asyncio.Protocol):
         acknowledged each QoS 1 one, at once if none is. It fails with the connection, or
         after `timeout_s` without all the acknowledgements (the connection is then closed)."""
         future: asyncio.Future[None] = self._loop.create_future()
-        if self.closed.done():
+        if self.closed.done() or self._leaving:
             future.set_exception(MqttLinkError("the connection is gone"))
             return future
         send = self._codec.send_publish
@@ -239,7 +261,7 @@ class MqttLink(asyncio.Protocol):
     def ack(self, packet_ids: Sequence[int]) -> None:
         """PUBACK each delivery named, in the order given, in one write. Nothing is sent on a
         lost connection: the broker delivers those again to the next session."""
-        if not packet_ids or self.closed.done():
+        if not packet_ids or self.closed.done() or self._leaving:
             return
         self._write(b"".join(b"\x40\x02" + i.to_bytes(2, "big") for i in packet_ids))
 
@@ -302,7 +324,7 @@ class MqttLink(asyncio.Protocol):
     # --- keepalive -------------------------------------------------------------------------
 
     def _tick(self, every: float) -> None:
-        if self.closed.done():
+        if self.closed.done() or self._leaving:
             return
         if self._heard:
             self._pinged = 0

@@ -1225,6 +1225,11 @@ class DuplicateFilter:
     def marks(self) -> dict[int, tuple[int, int]]:
         return dict(self._marks)
 
+    def mark(self, seat: int) -> tuple[int, int] | None:
+        """The last (boot, seq) accepted from `seat`: what `marks()` says of one seat, without
+        copying every seat's (a press in a 4,096-seat hall must not cost 4,096 copies)."""
+        return self._marks.get(seat)
+
 
 # --- access control ---------------------------------------------------------------------------
 

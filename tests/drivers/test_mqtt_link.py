@@ -113,6 +113,34 @@ async def test_what_is_not_acknowledged_comes_again_to_the_next_session(
         reader.ack([p.packet_id for p in again.items if p.packet_id is not None])
 
 
+async def test_acks_sent_before_a_clean_close_hold_for_the_next_session(
+    broker: Mosquitto,
+) -> None:
+    """`aclose` returns once the broker has closed the connection, so it has read the PUBACKs
+    before it: a session taken over at once by the same client gets nothing again."""
+    host, port = broker.connect_host, broker.port
+    heard: Recorder[pk.Publish] = Recorder()
+    for _ in range(5):
+        heard.items.clear()
+        reader = MqttLink(connect("beta", clean=False), heard, WAIT_S)
+        await reader.start(host, port)
+        await reader.subscribe([("r/#", 1)])
+        async with link_to(host, port, connect("alpha")) as writer:
+            await writer.publish_window(
+                [Publication(f"r/{n}", b"", Qos(1), False) for n in range(50)]
+            )
+        await heard.wait_for(lambda items: len(items) == 50, WAIT_S)
+        reader.ack([p.packet_id for p in heard.items if p.packet_id is not None])
+        await reader.aclose()
+        assert reader.closed.done()
+        again: Recorder[pk.Publish] = Recorder()
+        async with link_to(host, port, connect("beta", clean=False), again) as after:
+            # The broker sends a session's unacknowledged deliveries right behind its
+            # CONNACK, before it answers anything: after a SUBACK, none is still coming.
+            await after.subscribe([("nothing", 0)])
+            assert again.items == []
+
+
 async def test_a_wrong_password_is_refused(broker: Mosquitto) -> None:
     link = MqttLink(pk.Connect("alpha", 10, True, "alpha", "not-it"), lambda p: None, WAIT_S)
     with pytest.raises(MqttRefused) as caught:

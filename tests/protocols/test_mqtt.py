@@ -693,6 +693,7 @@ def test_duplicate_filter_verdicts() -> None:
     # Seats are independent.
     assert seen.check(press(2, 3, 2)) is SeqVerdict.NEW
     assert seen.marks() == {1: (4, 1), 2: (3, 2)}
+    assert (seen.mark(1), seen.mark(2), seen.mark(3)) == ((4, 1), (3, 2), None)
     assert [v.accepted for v in SeqVerdict] == [True, True, True, False, False]
 
 
