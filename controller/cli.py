@@ -29,6 +29,9 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "export": ("chamber.controller.exports", "export results, participation or minutes"),
     "sitting": ("chamber.controller.sitting_cli", "check or load a sitting prepared in advance"),
     "report": ("chamber.controller.report", "each delegate's record across the term"),
+    "install": ("chamber.controller.install", "install chamber as a systemd service (as root)"),
+    "uninstall": ("chamber.controller.uninstall", "remove the service, keep the hall's data"),
+    "bundle": ("chamber.controller.bundle", "build an offline installer for a hall PC"),
 }
 # What `chamber --help` says of the commands found through entry points (their modules are
 # not imported to list them).
@@ -49,6 +52,9 @@ ORDER = (
     "audit",
     "export",
     "report",
+    "install",
+    "uninstall",
+    "bundle",
 )
 
 
