@@ -930,7 +930,9 @@ class Torture:
                 return [f"{name}: {topic} lights seat {decoded.seat}'s key {choice}"]
         with contextlib.suppress(ValueError):
             value = json.loads(payload)
-            return ledger.value_links(f"{name} {topic}", value, secret)
+            return ledger.value_links(f"{name} {topic}", value, secret) + ledger.wall_links(
+                name, topic, value, secret
+            )
         return []
 
     def led_links_in_blob(self, name: str, data: bytes, secret: ledger.Secret) -> list[str]:

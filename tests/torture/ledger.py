@@ -426,10 +426,43 @@ def stream_timing(name: str, views: Sequence[Mapping[str, Any]], secret: Secret)
             and isinstance(wall_vote, Mapping)
             and wall_vote.get("vote_id") == secret.vote_id
             and wall_vote.get("state") in ("open", "hold", "prepared")
-            and (show.get("counts") is not None or show.get("choices"))
+            and (show.get("counts") is not None or show.get("choices") or _shares(show))
         ):
             found.append(f"{name}: view {i} shows how {secret.vote_id} stands while open")
     return found
+
+
+def _shares(show: Mapping[str, Any]) -> bool:
+    """The wall view's worded figures (`show.text`, per language) hold an answer's count."""
+    texts = show.get("text")
+    if not isinstance(texts, Mapping):
+        return False
+    return any(isinstance(t, Mapping) and t.get("lines") for t in texts.values())
+
+
+_RUNNING = ("open", "held", "prepared")
+
+
+def wall_links(name: str, topic: str, value: Any, secret: Secret) -> list[str]:
+    """What the MQTT wall twin must never carry of a secret vote: totals while it runs
+    (`wall/vote`; beside the map of who has voted they would pair seats with choices), or a
+    seat's key on its seat map (`wall/seats`), ever."""
+    if not isinstance(value, Mapping):
+        return []
+    if (
+        topic.endswith("/wall/vote")
+        and value.get("id") == secret.vote_id
+        and value.get("state") in _RUNNING
+        and value.get("totals") is not None
+    ):
+        return [f"{name}: {topic} shows {secret.vote_id}'s totals while it runs"]
+    if topic.endswith("/wall/seats") and value.get("vote_id") == secret.vote_id:
+        seats = value.get("seats")
+        marks = seats.values() if isinstance(seats, Mapping) else ()
+        keyed = [m for m in marks if isinstance(m, int) and not isinstance(m, bool)]
+        if keyed:
+            return [f"{name}: {topic} shows {len(keyed)} seats' keys of {secret.vote_id}"]
+    return []
 
 
 def ring_links(name: str, seat: int, origins: Iterable[str], secret: Secret) -> list[str]:
