@@ -208,6 +208,43 @@ def test_how_the_wall_shows_its_vote_follows_the_vote_s_state() -> None:
     assert closed["totals_hidden"] is False
 
 
+def test_the_wall_screen_and_its_figures_follow_the_vote_and_the_floor() -> None:
+    from chamber.controller.core.inputs import CloseVote, CreateVote, GrantFloor, OpenVote
+    from chamber.controller.core.inputs import VoteKeyPressed as Press
+
+    core = opened(HALL, present=[1, 2, 3, 4])
+
+    def wall() -> Any:
+        return _json(core_views(core, HALL_INFO, {"lines": [], "units": []})[Audience.WALL])
+
+    assert wall()["screen"] == "idle"
+    core.handle(CreateVote(1.0, "v", "Nghị quyết", duration_s=60.0, live_totals=False))
+    core.handle(OpenVote(2.0, "v"))
+    core.handle(Press(3.0, 1, 1))
+    core.handle(Press(3.0, 2, 2))
+    running = wall()
+    assert running["screen"] == "vote"
+    # Hidden: who has voted, no totals, no keys, no worded shares, in the view or its vote.
+    assert running["show"]["voted_seats"] == [1, 2]
+    assert running["show"]["counts"] is None
+    assert running["vote"]["tally"] == {"voted": 2}
+    assert [t["lines"] for t in running["show"]["text"].values()] == [[], []]
+    assert running["show"]["text"]["vi"]["voted"] == "Đã biểu quyết: 2/4"
+    assert running["show"]["text"]["en"]["voted"] == "Voted: 2 of 4"
+    core.handle(CloseVote(4.0, "v"))
+    closed = wall()
+    assert closed["screen"] == "result"
+    result = closed["vote"]["result"]
+    members = result["all_members"]
+    assert closed["show"]["bar_base"] == result["outcome"]["base_count"]
+    assert closed["show"]["bar_mark"] == result["outcome"]["required"]
+    assert closed["show"]["text"]["vi"]["lines"][0].startswith("1 đại biểu (")
+    assert closed["show"]["text"]["en"]["answers"] == ["Yes", "No", "Abstain"]
+    assert closed["show"]["text"]["vi"]["figures"][0] == f"Tổng số đại biểu: {members}"
+    core.handle(GrantFloor(5.0, 3))
+    assert wall()["screen"] == "speech"
+
+
 # Lists of named items, as the views hold them (a vote's choices, the seats, the units): names
 # drawn from a small pool so that lists share, gain, lose and reorder items, values that change.
 named_items = st.lists(
