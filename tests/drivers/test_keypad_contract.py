@@ -79,27 +79,31 @@ class Rig:
 
 
 def _record(sim: SimulatedHall) -> Iterator[Frames]:
-    host = sim.keypad_lines[LINE]
-    answer = host._answer
+    """Every request the line's simulated keypads take, seen where each unit's registers
+    handle it (a broadcast reaches every unit with the same request: recorded once)."""
+    units = sim.keypad_lines[LINE].units
     frames = Frames([])
+    handle = kp.KeypadRegisters.handle
 
-    def recording(request: ModbusPDU) -> tuple[KeypadUnitSim | None, ModbusPDU | None]:
-        frames.seen.append(request)
+    def recording(registers: kp.KeypadRegisters, request: ModbusPDU) -> ModbusPDU | None:
+        if not any(u.registers is registers for u in units.values()):
+            return handle(registers, request)
+        if not frames.seen or frames.seen[-1] is not request:
+            frames.seen.append(request)
         if request.function_code in WRITES and frames.refuse.get(request.dev_id, 0) > 0:
             frames.refuse[request.dev_id] -= 1
-            failure = ExceptionResponse(
+            return ExceptionResponse(
                 request.function_code,
                 kp.ExceptionCode.SERVER_DEVICE_FAILURE,
                 device_id=request.dev_id,
             )
-            return host.units[request.dev_id], failure
-        return answer(request)
+        return handle(registers, request)
 
-    host._answer = recording  # type: ignore[method-assign]
+    kp.KeypadRegisters.handle = recording  # type: ignore[method-assign]
     try:
         yield frames
     finally:
-        host._answer = answer  # type: ignore[method-assign]
+        kp.KeypadRegisters.handle = handle  # type: ignore[method-assign]
 
 
 @pytest.fixture
@@ -317,3 +321,51 @@ async def test_a_power_blip_leaves_the_delegate_present_and_in_the_vote(rig: Rig
     vote = hall.core.votes["v1"]
     await hall.until(lambda: vote.choice_of(seat) == 1)
     await hall.until(lambda: rig.outputs(blipped).leds == frozenset({1}))
+
+
+async def test_a_card_reader_back_without_its_card_is_never_unlocked() -> None:
+    async with SimulatedHall(small_hall(), wire_time=False, seed=21, card_readers={2}) as sim:
+        recorder = _record(sim)
+        frames = next(recorder)
+        config = sim.daemon_config()
+        hall = Hall(MeetingCore(config.hall))
+        line = KeypadLine.from_config(config, LINE, FakeClock(100.0), hall.sink, hall.health.append)
+        hall.line = line
+        tasks = [asyncio.create_task(line.run()), asyncio.create_task(hall.serve())]
+        units = sim.keypad_lines[LINE].units
+        address = next(a for a, u in units.items() if u.seat == 2)
+        try:
+            hall.command(
+                OpenSitting(at=100.0, sitting_id="s1", title="Kỳ họp",
+                            agenda=(AgendaItemSpec("1", "Nghị quyết"),))
+            )  # fmt: skip
+            sim.insert_card(2, "04A1B2C3D4E5F6")
+            for unit in units.values():
+                if unit.seat != 2:
+                    sim.set_presence(unit.seat, True)
+            await hall.until(
+                lambda: all(hall.core.attendance.is_present(u.seat) for u in units.values())
+            )
+            hall.command(CreateVote(at=101.0, vote_id="v1", title="Thông qua"))
+            hall.command(OpenVote(at=102.0, vote_id="v1"))
+            await hall.until(lambda: not units[address].registers.outputs.locked)
+            mark = frames.mark()
+            # The card taken out and the unit power-cycled before the next poll: it starts
+            # locked, without a card, its ring empty.
+            sim.remove_card(2)
+            sim.reboot(2)
+            await hall.until(lambda: not hall.core.attendance.is_present(2))
+            await asyncio.wait_for(line.wait_cycles(2), 10)
+            lock = kp.OUTPUTS.offset("LOCK")
+            writes = [r for r in frames.writes(mark) if r.dev_id == address]
+            assert writes
+            assert all(r.registers[lock] == 1 for r in writes)
+            assert units[address].registers.outputs.locked
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            with contextlib.suppress(StopIteration):
+                next(recorder)
