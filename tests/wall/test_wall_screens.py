@@ -251,7 +251,10 @@ async def test_every_screen_reads_correctly(tmp_path: Path, browser: Browser, si
         await screens.check("result", {"vote-panel", "seats-panel"})
 
         # A speech: the speaker large with delegation and time, the queue; the result a line.
-        for seat, speaker_list in ((7, "speak"), (8, "question"), (12, "speak")):
+        # Eleven waiting: the queue shows eight and says how many more, within its region.
+        waiting = [(7, "speak"), (8, "question"), (12, "speak")]
+        waiting += [(seat, "speak") for seat in range(13, 21)]
+        for seat, speaker_list in waiting:
             await hall.post("/api/floor/register", {"seat": seat, "list": speaker_list})
         await hall.post("/api/floor/grant", {"seat": 9})
         await expect(page.locator("body")).to_have_attribute("data-screen", "speech")
@@ -259,7 +262,8 @@ async def test_every_screen_reads_correctly(tmp_path: Path, browser: Browser, si
         await expect(first.locator(".speaker-name")).to_have_text(name_of[seat_of[9]])
         await expect(first.locator(".speaker-group")).to_have_text(group_of[seat_of[9]])
         await expect(first.locator(".speaker-time")).to_have_text(re.compile(r"^[67]:\d\d$"))
-        await expect(page.locator("#waiting li")).to_have_count(3)
+        await expect(page.locator("#waiting li")).to_have_count(9)
+        await expect(page.locator("#waiting li.more")).to_have_text("và 3 đại biểu khác")
         last = page.locator("#last-result")
         await expect(last).to_contain_text("THÔNG QUA" if outcome["adopted"] else "KHÔNG")
         line = await last.bounding_box()
