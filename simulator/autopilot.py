@@ -391,11 +391,16 @@ class Autopilot:
 
     def _step_out(self) -> None:
         """A delegate present, with locked keys and no microphone business, steps out for a
-        while (the presence key), and comes back later (the presence key again)."""
+        while (the presence key), and comes back later (the presence key again). Not while
+        the presence LED is dark: a roll call waits for the delegate's confirmation, and the
+        controller would take the press for it."""
         candidates = [
             s
             for s in sorted(self.expected_present - self.away)
-            if (shown := self.shown(s)) is not None and not shown.ballot and not self.floor_busy(s)
+            if (shown := self.shown(s)) is not None
+            and not shown.ballot
+            and not self.floor_busy(s)
+            and self.presence_led(s) is not False
         ]
         if not candidates:
             return

@@ -130,6 +130,11 @@ def _item_changed(state: Mapping[str, Any]) -> bool:
     return bool(agenda) and current is not None and current != agenda[0].get("id")
 
 
+def _prepared(state: Mapping[str, Any]) -> bool:
+    sitting = _sitting(state)
+    return bool(sitting.get("open")) and any(sitting.get(k) for k in ("chair", "secretary", "date"))
+
+
 # Each check: whether one look at the chair's view (`GET /api/state`) shows the step done.
 # A step seen once stays done (`Coach`): a vote on hold is done though it was resumed since.
 CHECKS: Mapping[str, Callable[[Mapping[str, Any]], bool]] = {
@@ -149,6 +154,8 @@ CHECKS: Mapping[str, Callable[[Mapping[str, Any]], bool]] = {
     "floor-handed-over": lambda s: len(_floor(s).get("speeches") or ()) >= 2,
     "chair-priority": lambda s: bool((_floor(s).get("priority") or {}).get("active")),
     "sitting-closed": lambda s: bool(s.get("sittings")),
+    # A sitting file names the chair or the secretary (or the date); one opened by hand does not.
+    "sitting-prepared": _prepared,
 }
 
 
@@ -230,6 +237,13 @@ DEFAULT_EXERCISES: tuple[Exercise, ...] = (
         "sitting-closed",
         "Bế mạc kỳ họp (s).",
         "Close the sitting (s).",
+    ),
+    Exercise(
+        "sitting-prepared",
+        "Tải kỳ họp đã chuẩn bị từ tệp examples/vn-council-sitting.toml (F4), "
+        "rồi mở lần lượt các biểu quyết của nó (F5).",
+        "Load the prepared sitting examples/vn-council-sitting.toml (F4), then open its votes "
+        "one after the other (F5).",
     ),
 )
 

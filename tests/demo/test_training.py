@@ -174,6 +174,19 @@ async def test_the_training_hall_answers_the_trainee_and_says_it_is_training(
             assert "✔  2. Điểm danh" in listed
             assert "✔  4. Biểu quyết công khai" in listed
             assert "·  7. Tổ chức một lần bỏ phiếu kín" in listed
+
+            # The sitting closed, the prepared sitting of the exercise list is loaded from its
+            # file, as the console's F4 sends it.
+            assert (await chair.post("/api/sitting/close")).status_code == 200
+            prepared = EXAMPLE.with_name("vn-council-sitting.toml")
+            loaded = await chair.post(
+                "/api/sitting/load",
+                json={"text": prepared.read_text(encoding="utf-8"), "name": prepared.name},
+            )
+            assert loaded.status_code == 200, loaded.text
+            async with asyncio.timeout(WAIT_S):
+                await coach.wait_for("sitting-prepared")
+            assert "sitting-closed" in {coach.exercises[n].check for n in coach.done}
     finally:
         stop.set()
         async with asyncio.timeout(60):
@@ -181,13 +194,15 @@ async def test_the_training_hall_answers_the_trainee_and_says_it_is_training(
     assert code == 0
     printed = out.getvalue()
     assert "ĐÀO TẠO / TRAINING" in printed
-    assert "Bài tập đào tạo: 3/13" in printed
-    assert "Training exercises: 3/13" in printed
+    assert "Bài tập đào tạo: 5/14" in printed
+    assert "Training exercises: 5/14" in printed
     records = json.loads((data / "exercises.json").read_text(encoding="utf-8"))
     assert [r["check"] for r in records if r["done_after_s"] is not None] == [
         "sitting-opened",
         "roll-call",
         "vote-closed",
+        "sitting-closed",
+        "sitting-prepared",
     ]
     # The daemon's journal is in the training directory, nowhere else.
     assert list(data.glob("*.journal"))
@@ -215,7 +230,7 @@ def test_a_real_halls_data_is_never_used_for_training(workdir: Path) -> None:
 
 
 def test_every_built_in_exercise_has_a_check_and_both_languages() -> None:
-    assert len(DEFAULT_EXERCISES) == 13
+    assert len(DEFAULT_EXERCISES) == 14
     for exercise in DEFAULT_EXERCISES:
         assert exercise.check in CHECKS
         assert exercise.vi
@@ -288,6 +303,7 @@ def test_the_checks_read_the_views_of_the_steps() -> None:
         "floor-handed-over": _view(floor={"live": [], "speeches": [{}, {}]}),
         "chair-priority": _view(floor={"priority": {"active": True}}),
         "sitting-closed": _view(sittings=[{"sitting_id": "k1"}]),
+        "sitting-prepared": _view(sitting={"open": True, "chair": {"name": "Phạm Mạnh Dũng"}}),
     }
     for check, view in seen.items():
         assert CHECKS[check](view), check

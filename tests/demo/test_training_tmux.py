@@ -118,8 +118,8 @@ def test_a_trainee_sees_the_mark_and_the_exercises_in_a_real_terminal(
         term.keys("y")
         assert until(term.dead, STOP_S, "the training hall ended", why) == 0
         printed = term.history()
-        assert "Bài tập đào tạo: 1/13" in printed, printed
-        assert "Training exercises: 1/13" in printed
+        assert "Bài tập đào tạo: 1/14" in printed, printed
+        assert "Training exercises: 1/14" in printed
         assert "chamber training: stopped / đã dừng" in printed
 
         def all_stopped() -> bool | None:
