@@ -32,6 +32,9 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "install": ("chamber.controller.install", "install chamber as a systemd service (as root)"),
     "uninstall": ("chamber.controller.uninstall", "remove the service, keep the hall's data"),
     "bundle": ("chamber.controller.bundle", "build an offline installer for a hall PC"),
+    "commission": ("chamber.controller.commission", "find a line's units, address them, map them"),
+    "backup": ("chamber.controller.backup", "a verified copy of the journals, taken live"),
+    "restore": ("chamber.controller.restore", "check a backup, then put it in place"),
 }
 # What `chamber --help` says of the commands found through entry points (their modules are
 # not imported to list them).
@@ -45,6 +48,7 @@ ORDER = (
     "demo",
     "training",
     "config",
+    "commission",
     "run",
     "sitting",
     "sim",
@@ -55,6 +59,8 @@ ORDER = (
     "install",
     "uninstall",
     "bundle",
+    "backup",
+    "restore",
 )
 
 

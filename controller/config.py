@@ -360,6 +360,17 @@ class TermConfig(_Model):
         return self
 
 
+class BackupConfig(_Model):
+    """`[backup]`: where the daemon backs up its journal (`chamber backup`), after every vote
+    close and every `every_s` seconds; retention keeps the newest `keep_last` and one a day
+    for `keep_days` days. A relative `dir` is taken from the hall file's directory."""
+
+    dir: Annotated[str, Field(min_length=1, max_length=4096)]
+    every_s: Annotated[float, Field(ge=1, le=7 * 86400)] = 900.0
+    keep_last: Annotated[int, Field(ge=1, le=10_000)] = 48
+    keep_days: Annotated[int, Field(ge=0, le=3660)] = 30
+
+
 class SeatConfig(SeatWiring):
     """A seat: its place and delegate here, its units (`SeatWiring`) from drivers.topology."""
 
@@ -378,6 +389,7 @@ class HallConfigModel(_Model):
     mqtt: MqttConfig = MqttConfig()
     seats: Annotated[list[SeatConfig], Field(max_length=MAX_SEATS)]
     term: TermConfig | None = None
+    backup: BackupConfig | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -443,6 +455,16 @@ class Term:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    """The daemon's backups (`[backup]`): the directory, the timer and the retention."""
+
+    dir: Path
+    every_s: float
+    keep_last: int
+    keep_days: int
+
+
+@dataclass(frozen=True)
 class HallConfig(Topology):
     """A validated hall: its wiring (a `Topology`, what drivers and the simulator read) and
     the core's `Hall`."""
@@ -452,6 +474,7 @@ class HallConfig(Topology):
     place: str = field(default="", kw_only=True)
     training: bool = field(default=False, kw_only=True)
     term: Term | None = field(default=None, kw_only=True)
+    backup: BackupSettings | None = field(default=None, kw_only=True)
 
     @property
     def topology(self) -> Topology:
@@ -510,7 +533,17 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         place=model.hall.place,
         training=model.hall.training,
         term=Term(model.term.name, model.term.start, model.term.end) if model.term else None,
+        backup=_backup(model.backup, source),
     )
+
+
+def _backup(b: BackupConfig | None, source: Path | None) -> BackupSettings | None:
+    if b is None:
+        return None
+    where = Path(b.dir).expanduser()
+    if not where.is_absolute() and source is not None:
+        where = source.parent / where
+    return BackupSettings(where, b.every_s, b.keep_last, b.keep_days)
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> HallConfig:

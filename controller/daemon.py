@@ -28,6 +28,7 @@ import uvicorn
 
 from chamber.controller.api import create_app
 from chamber.controller.auth import Role, TokenStore
+from chamber.controller.backup import BackupService
 from chamber.controller.config import HallConfig
 from chamber.controller.core.clock import Clock
 from chamber.controller.journal import Journal, JournalError
@@ -109,6 +110,8 @@ class Daemon:
         self._serving: asyncio.Future[None] | None = None
         self.port = port
         self.host = host
+        # The hall file's `[backup]`, once `assemble` started it.
+        self.backups: BackupService | None = None
 
     @property
     def url(self) -> str:
@@ -455,8 +458,44 @@ async def assemble(
                 await publish_wall_state(daemon.runtime, sinks=sinks)
 
             daemon.extra_jobs.append(wall_twin)
+        if config.backup is not None:
+            _start_backups(daemon, config, data, journal_path)
         await stack.enter_async_context(daemon)
         yield daemon
+
+
+def _start_backups(daemon: Daemon, config: HallConfig, data: Path, journal: Path) -> None:
+    """The hall file's `[backup]`: a backup after every vote close and on its timer; a failing
+    one is a health fault (`backup`), cleared by the next that succeeds."""
+    from chamber.controller.backup import BackupResult
+
+    settings = config.backup
+    assert settings is not None
+    runtime = daemon.runtime
+
+    def on_result(result: BackupResult | None, error: str) -> None:
+        now = runtime.clock.now()
+        if result is None:
+            runtime.faults.backup_failed(error, now)
+            runtime._refresh_soon()
+        elif runtime.faults.backup_succeeded(now):
+            runtime._refresh_soon()
+
+    service = BackupService(
+        data,
+        settings.dir,
+        hall=config.hall_id,
+        journal=journal,
+        hall_file=config.source,
+        every_s=settings.every_s,
+        keep_last=settings.keep_last,
+        keep_days=settings.keep_days,
+        on_result=on_result,
+        after_backup=daemon.journal.checkpoint_truncate,
+    )
+    daemon.backups = service
+    runtime.after_vote_close.append(service.request)
+    daemon.extra_jobs.append(service.run)
 
 
 def check_journal(path: Path) -> None:

@@ -12,6 +12,7 @@ reports into faults, one per line or unit and kind, never one per report:
 | `lost-events` | presses were overwritten in a unit before they were read | at once |
 | `refused` | the unit's transport refused its events (`fault` says why) | its fault is cured |
 | `contract` | a unit of an older or another major contract version | it reports ours |
+| `backup` | the daemon's backup failed (line `backup`, `detail` says why) | a backup succeeds |
 
 Each fault counts its occurrences and keeps the time of the first and the last (the
 runtime's clock). `detail` is a word a console translates ("lost", "never answered",
@@ -42,6 +43,7 @@ class FaultKind(StrEnum):
     LOST_EVENTS = "lost-events"
     REFUSED = "refused"
     CONTRACT = "contract"
+    BACKUP = "backup"
 
 
 # Kinds that are events: cleared as soon as they are raised, shown until acknowledged.
@@ -55,7 +57,11 @@ SEVERITY = {
     FaultKind.LOST_EVENTS: 4,
     FaultKind.RESTART: 5,
     FaultKind.ERRORS: 6,
+    FaultKind.BACKUP: 3,
 }
+
+# The `line` of faults that are the controller's own, not a line's or a unit's.
+BACKUP_LINE = "backup"
 
 
 class UnknownFault(KeyError):
@@ -226,6 +232,16 @@ class FaultBook:
                 self._clear(fault.line, fault.address, fault.kind, now)
                 changed = True
         return changed
+
+    def backup_failed(self, detail: str, now: float) -> None:
+        """The daemon's backup failed: one fault, counted, until a backup succeeds."""
+        self._raise(BACKUP_LINE, None, None, None, FaultKind.BACKUP, now, detail)
+
+    def backup_succeeded(self, now: float) -> bool:
+        """A backup succeeded: the backup fault clears; returns whether the list changed."""
+        self._changed = False
+        self._clear(BACKUP_LINE, None, FaultKind.BACKUP, now)
+        return self._changed
 
     # --- what the technician does -----------------------------------------------------------
 

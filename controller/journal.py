@@ -284,6 +284,20 @@ def read_witness(path: str | os.PathLike[str]) -> Witness | None:
     return max(valid, key=lambda w: w.seq)
 
 
+def write_witness(path: str | os.PathLike[str], witness: Witness) -> None:
+    """Write a new head file for the journal at `path` holding `witness` (a backup's copy,
+    written at the copy's head): made afresh, mode 0600, flushed."""
+    head = head_file_of(path)
+    head.unlink(missing_ok=True)
+    writer = _HeadFile(head, witness.journal_id, None)
+    try:
+        writer.write(Head(witness.seq, witness.hash))
+        if writer.failures:
+            raise JournalError(f"{head}: the head file could not be written")
+    finally:
+        writer.close()
+
+
 def fsync_dir(path: Path) -> None:
     """Make a directory's entries durable (a file created, renamed or removed in it)."""
     fd = os.open(path, os.O_RDONLY)

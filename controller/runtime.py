@@ -181,6 +181,9 @@ class Runtime:
         self._chair_seats = frozenset(
             s.number for s in config.hall.seats if s.mic_class is MicClass.CHAIR
         )
+        # Called once a batch that closed a vote is durable (and a secret one sealed): the
+        # daemon's backup (`controller.backup.BackupService.request`).
+        self.after_vote_close: list[Callable[[], None]] = []
 
     # --- state for subscribers ---------------------------------------------------------
 
@@ -454,6 +457,13 @@ class Runtime:
             self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
             for _, effects in accepted:
                 self._dispatch(effects)
+            if self.after_vote_close and any(
+                isinstance(e, Notification) and e.topic == "vote.closed"
+                for _, effects in accepted
+                for e in effects
+            ):
+                for hook in self.after_vote_close:
+                    hook()
             # The views as this batch left them. A command's patch goes out at once and is
             # numbered before its caller is answered, so its answer's `seq` is already on the
             # stream; unit inputs alone go out at the refresh's pace (`_paced_refresh`).
