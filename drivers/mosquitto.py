@@ -384,6 +384,7 @@ class Mosquitto:
                 # the broker in order, instead of killing the broker first.
                 start_new_session=True,
                 preexec_fn=_die_with_parent(os.getpid()),
+                env=broker_environment(),
                 **privileges,  # type: ignore[arg-type]
             )
         except OSError as exc:
@@ -677,6 +678,16 @@ def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn for a child process of this one: Linux ends the child (SIGTERM) when this
     process dies, even by SIGKILL, so that nothing it started is left running; None elsewhere."""
     return _die_with_parent(os.getpid())
+
+
+# The service manager's variables are the daemon's alone: Debian's mosquitto is built with
+# systemd support and would send its own READY=1 to the daemon's notify socket.
+SERVICE_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID")
+
+
+def broker_environment() -> dict[str, str]:
+    """The daemon's environment without the service manager's variables."""
+    return {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
 
 
 def _die_with_parent(parent: int) -> Callable[[], None] | None:
