@@ -73,7 +73,8 @@ def _pace() -> float:
 SCREEN_PARTS: dict[str, tuple[frozenset[str], str | None]] = {
     "sitting": (frozenset({"sitting", "hall"}), None),
     "attendance": (frozenset({"attendance", "quorum", "hall"}), "chair"),
-    "vote": (frozenset({"votes", "active_vote", "hall"}), "chair"),
+    # The sitting too: the line of the next prepared vote (F5).
+    "vote": (frozenset({"votes", "active_vote", "sitting", "hall"}), "chair"),
     "floor": (frozenset({"floor", "hall"}), "chair"),
     "chair-map": (frozenset({"attendance", "votes", "active_vote", "floor", "hall"}), "chair"),
     "health": (frozenset({"health", "triage", "hall"}), "tech"),

@@ -118,6 +118,7 @@ class ChairPane(TabPane):
         if vote is None:
             text.append(f"{label('vote', lang)}\n", style="bold")
             text.append(label("vote.none", lang), style="italic")
+            self._next_vote(text)
             self._put("#vote", text)
             return
         text.append(f"{label('vote', lang)} {vote.vote_id}: ", style="bold")
@@ -157,7 +158,24 @@ class ChairPane(TabPane):
             for i, count in enumerate(vote.totals):
                 name = vote.options[i] if i < len(vote.options) else str(i + 1)
                 text.append(f"  {name:<18} {count:>4}\n")
+        self._next_vote(text)
         self._put("#vote", text)
+
+    def _next_vote(self, text: Text) -> None:
+        """The prepared vote F5 opens, under the vote shown when it is another one and no
+        vote holds the keypads."""
+        m = self.client.mirror
+        following = m.sitting().next_vote
+        if following is None or m.state.get("active_vote") is not None:
+            return
+        shown = m.current_vote()
+        if shown is not None and shown.vote_id == following:
+            return
+        for v in m.votes():
+            if v.vote_id == following:
+                text.append(f"\n{label('vote.next', self.lang)}: ", style="bold")
+                text.append(v.title)
+                return
 
     def draw_floor(self) -> None:
         lang = self.lang

@@ -82,6 +82,8 @@ PREPARED_LABELS: dict[str, tuple[str, str]] = {
     "prep.next.same_item": ("Nội dung «{title}». ", "Item “{title}”. "),
     "prep.cmd.next": ("Mở biểu quyết {vote}", "Open vote {vote}"),
     "prep.none": ("Không còn biểu quyết chuẩn bị sẵn.", "No prepared vote is left."),
+    # The chair's vote panel (console/chair.py): what F5 opens, under the vote shown.
+    "vote.next": ("Biểu quyết tiếp theo (F5)", "Next vote (F5)"),
 }
 LABELS.update(PREPARED_LABELS)
 
