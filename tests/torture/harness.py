@@ -19,6 +19,7 @@ import contextlib
 import json
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import tempfile
@@ -32,6 +33,7 @@ import aiomqtt
 import httpx
 
 from chamber.controller.auth import Role, TokenStore
+from chamber.controller.backup import take_backup
 from chamber.controller.config import HallConfig, load_config
 from chamber.controller.hallgen import HallSpec, generate
 from chamber.controller.journal import Journal
@@ -315,6 +317,10 @@ class Torture:
         tokens = base / "tokens.json"
         store.save(tokens)
         self.data = base / "data"
+        # `chamber backup` taken in the middle of each secret vote: attacked with the rest.
+        self.backups = base / "backups"
+        self.backups.mkdir()
+        self.live_secrets: list[bytes] = []
         self.daemon = Daemon(config_path, self.data, tokens, free_port())
         self._stack.push_async_callback(self.daemon.kill)
         self.figures.daemon_ready_s.append(await self.daemon.start())
@@ -513,6 +519,8 @@ class Torture:
             self.figures.unsettled_votes += 1
         window = replace(window, closed=loop.time())
         self.windows.append(window)
+        if secret:
+            await self.backup_mid_vote()
         if annul:
             reason = {"reason": "Hệ thống biểu quyết gặp sự cố"}
             await self.post(f"/api/votes/{vote_id}/annul", reason)
@@ -855,7 +863,13 @@ class Torture:
             vote.get("closed_at"),
         )
         found: list[str] = []
-        for root, name in ((self.data, "data directory"), (self.broker_dir, "broker files")):
+        found += self.backup_links()
+        roots = (
+            (self.data, "data directory"),
+            (self.broker_dir, "broker files"),
+            (self.backups, "backups"),
+        )
+        for root, name in roots:
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 with contextlib.suppress(OSError):
                     data = path.read_bytes()
@@ -915,6 +929,50 @@ class Torture:
         found += await self.ring_links(secret)
         for line in found:
             print(f"  secret link: {line}", flush=True)
+        return found
+
+    async def backup_mid_vote(self) -> None:
+        """`chamber backup` while the secret vote is open with every press in: what the live
+        store holds then (the sealed presses, their nonces, the vote's key) is kept to search
+        the backup for."""
+        journal = self.data / f"{self.config.hall_id}.journal"
+        conn = sqlite3.connect(f"{journal.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            for nonce, ciphertext in conn.execute("SELECT nonce, ciphertext FROM secret_presses"):
+                self.live_secrets += [bytes(nonce), bytes(ciphertext)]
+        finally:
+            conn.close()
+        keys = journal.with_name(journal.name + ".secret-keys")
+        self.live_secrets += [p.read_bytes() for p in keys.glob("*.key")]
+        result = await asyncio.to_thread(
+            take_backup, self.data, self.backups, hall=self.config.hall_id, journals=[journal]
+        )
+        self.note(f"backup {result.path.name} taken mid-vote")
+
+    def backup_links(self) -> list[str]:
+        """The backups hold no sealed press, nonce or key of a secret vote open when they were
+        taken, no secret-ballot row and no signing key."""
+        found: list[str] = []
+        files = sorted(p for p in self.backups.rglob("*") if p.is_file())
+        if not files:
+            found.append("backups: none taken, not searched")
+        for path in files:
+            where = f"backups {path.relative_to(self.backups)}"
+            if path.name == "hall-ed25519.key" or path.suffix == ".key":
+                found.append(f"{where}: a key file")
+            data = path.read_bytes()
+            for blob in self.live_secrets:
+                if blob and blob in data:
+                    found.append(f"{where}: holds a sealed press or a vote key of the live store")
+                    break
+            if path.suffix == ".journal":
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+                try:
+                    (rows,) = conn.execute("SELECT count(*) FROM secret_presses").fetchone()
+                finally:
+                    conn.close()
+                if rows:
+                    found.append(f"{where}: {rows} secret-ballot rows")
         return found
 
     def mqtt_links(
