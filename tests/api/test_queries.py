@@ -58,6 +58,11 @@ async def test_hall_names_its_majority_rules_and_vote_defaults(hall: Hall) -> No
         "needed": 26,
         "of": 50,
         "text": "Biểu quyết theo: quá nửa tổng số đại biểu — cần ít nhất 26/50",
+        # The same line in each language, for a wall shown in another than the hall's.
+        "texts": {
+            "vi": "Biểu quyết theo: quá nửa tổng số đại biểu — cần ít nhất 26/50",
+            "en": "Decided by: more than half of all members — at least 26 of 50 needed",
+        },
     }
     # The hall file's own rule follows the presets.
     assert rules["two-thirds-present"]["base"] == "present"
