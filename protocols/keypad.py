@@ -19,7 +19,9 @@ this API by a caller raises `KeypadUsageError`.
 
 from __future__ import annotations
 
+import contextlib
 import struct
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag, StrEnum
@@ -41,7 +43,7 @@ from pymodbus.pdu.register_message import (
 )
 
 from chamber.firmware_specs import SpecError, load_spec
-from chamber.protocols import modbus_timing
+from chamber.protocols import micunit, modbus_timing
 
 SPEC_FILE: Final = "keypad_modbus.yaml"
 SPEC: Final[dict[str, Any]] = load_spec(SPEC_FILE)
@@ -283,6 +285,8 @@ CARD: Final = BLOCKS["card"]
 OUTPUTS: Final = BLOCKS["outputs"]
 FORGET: Final = BLOCKS["forget"]
 IDENTIFY: Final = BLOCKS["identify"]
+ADDRESS: Final = BLOCKS["address"]
+SELECT: Final = BLOCKS["select"]
 
 _LIMITS: Final = SPEC["limits"]
 EVENT_RING: Final[int] = int(_LIMITS["event_ring"])
@@ -294,9 +298,12 @@ MAX_WRITE_COUNT: Final[int] = int(_LIMITS["max_write_count"])
 MAKER_BYTES: Final[int] = int(_LIMITS["maker_bytes"])
 SERIAL_BYTES: Final[int] = int(_LIMITS["serial_bytes"])
 IDENTIFY_MAX_S: Final[int] = int(_LIMITS["identify_max_s"])
+SELECT_SLOTS_MAX: Final[int] = int(_LIMITS["select_slots_max"])
 BROADCAST: Final[int] = int(SPEC["addressing"]["broadcast"])
 FIRST_UNIT: Final[int] = int(SPEC["addressing"]["first_unit"])
 LAST_UNIT: Final[int] = int(SPEC["addressing"]["last_unit"])
+FACTORY_ADDRESS: Final[int] = int(SPEC["addressing"]["factory_address"])
+"""Where a factory-new keypad answers (§2.3, since 1.3); a hall gives it another address."""
 PROTOCOL_VERSION: Final[tuple[int, int]] = (
     int(SPEC["protocol_version"]["major"]),
     int(SPEC["protocol_version"]["minor"]),
@@ -311,6 +318,11 @@ IDENTIFY_SINCE: Final[tuple[int, int]] = (
     int(SPEC["blocks"]["identify"]["since"]["minor"]),
 )
 """The contract version that added the identify block (§3.7); older units do not have it."""
+ADDRESSING_SINCE: Final[tuple[int, int]] = (
+    int(SPEC["blocks"]["address"]["since"]["major"]),
+    int(SPEC["blocks"]["address"]["since"]["minor"]),
+)
+"""The contract version that added the address and select blocks (§3.8)."""
 
 _ENTRY: Final = SPEC["bits"]["event_entry"]
 _ENTRY_REFUSED: Final[int] = 1 << int(_ENTRY["refused"])
@@ -335,6 +347,10 @@ if FORGET.table is not Table.HOLDING or FORGET.start < OUTPUTS.end:
     raise SpecError(f"{SPEC_FILE}: the forget block is holding registers after the outputs")
 if IDENTIFY.table is not Table.HOLDING or IDENTIFY.start < FORGET.end or IDENTIFY.count != 1:
     raise SpecError(f"{SPEC_FILE}: the identify block is one holding register after forget")
+if ADDRESS.register("ADDRESS_SERIAL").count * 2 != SERIAL_BYTES:
+    raise SpecError(f"{SPEC_FILE}: ADDRESS_SERIAL holds a whole SERIAL_NUMBER")
+if SELECT.register("SELECT_SLOTS").maximum != SELECT_SLOTS_MAX:
+    raise SpecError(f"{SPEC_FILE}: SELECT_SLOTS goes up to limits.select_slots_max")
 if IDENTIFY.register("IDENTIFY_S").maximum != IDENTIFY_MAX_S:
     raise SpecError(f"{SPEC_FILE}: IDENTIFY_S goes up to limits.identify_max_s")
 
@@ -378,6 +394,11 @@ class Identity:
     def identifies(self) -> bool:
         """Whether the unit has the identify block (§3.7): contract 1.2 and later."""
         return self.protocol_version >= IDENTIFY_SINCE
+
+    @property
+    def addressable(self) -> bool:
+        """Whether the unit takes an address by its serial (§3.8): contract 1.3 and later."""
+        return self.protocol_version >= ADDRESSING_SINCE
 
     @property
     def contract(self) -> str:
@@ -733,6 +754,86 @@ def decode_identify(regs: Sequence[int]) -> IdentifyState:
             Reason.BAD_VALUE, f"IDENTIFY_S {seconds} is not 0..{IDENTIFY_MAX_S}"
         )
     return IdentifyState(seconds)
+
+
+@dataclass(frozen=True)
+class AddressAssignment:
+    """The address block (§3.8): the unit with serial `serial` takes `address`."""
+
+    serial: str
+    address: int
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The select block (§3.8): with `slots` 0 every unit answers; else only those whose
+    slot (`select_slot`) is `slot` answer frames addressed to them."""
+
+    slots: int = 0
+    nonce: int = 0
+    slot: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.slots <= SELECT_SLOTS_MAX or not 0 <= self.nonce <= 0xFF:
+            raise KeypadUsageError(f"slots 0..{SELECT_SLOTS_MAX}, nonce 0..255: {self}")
+        if self.slots and not 0 <= self.slot < self.slots:
+            raise KeypadUsageError(f"slot {self.slot} is not below {self.slots} slots")
+        if not self.slots and self.slot:
+            raise KeypadUsageError("no slot without slots")
+
+
+def select_slot(serial: str, nonce: int, slots: int) -> int:
+    """§3.8: the slot of the unit with `serial` in a selection round: the mic-unit contract's
+    discovery formula on the CRC-32 of the 16 bytes of SERIAL_NUMBER."""
+    if not 1 <= slots <= SELECT_SLOTS_MAX:
+        raise KeypadUsageError(f"a round has 1..{SELECT_SLOTS_MAX} slots, not {slots}")
+    raw = b"".join(reg.to_bytes(2, "big") for reg in _text_regs(serial, SERIAL_BYTES, "serial"))
+    return micunit.discovery_slot(zlib.crc32(raw), nonce, slots)
+
+
+def encode_address(assignment: AddressAssignment) -> list[int]:
+    """The address block (§3.8)."""
+    if not assignment.serial:
+        raise KeypadUsageError("an address goes to a unit named by its serial number")
+    if not FIRST_UNIT <= assignment.address <= LAST_UNIT:
+        raise KeypadUsageError(f"a unit address is {FIRST_UNIT}..{LAST_UNIT}")
+    return [*_text_regs(assignment.serial, SERIAL_BYTES, "serial"), assignment.address]
+
+
+def decode_address(regs: Sequence[int]) -> AddressAssignment:
+    """The address block as a unit receives it."""
+    _check_regs(regs, ADDRESS.count, "address block")
+    serial = _regs_text(regs[: ADDRESS.register("ADDRESS_SERIAL").count], "ADDRESS_SERIAL")
+    address = regs[ADDRESS.offset("NEW_ADDRESS")]
+    if not serial or not FIRST_UNIT <= address <= LAST_UNIT:
+        raise KeypadProtocolError(Reason.BAD_VALUE, f"serial {serial!r}, NEW_ADDRESS {address}")
+    return AddressAssignment(serial, address)
+
+
+def encode_select(selection: Selection) -> list[int]:
+    """The select block (§3.8)."""
+    return [selection.slots, selection.nonce, selection.slot]
+
+
+def decode_select(regs: Sequence[int]) -> Selection:
+    """The select block as a unit receives it."""
+    _check_regs(regs, SELECT.count, "select block")
+    try:
+        return Selection(*regs)
+    except KeypadUsageError as exc:
+        raise KeypadProtocolError(Reason.BAD_VALUE, str(exc)) from exc
+
+
+def set_address_request(serial: str, address: int) -> WriteMultipleRegistersRequest:
+    """§3.8: a broadcast; only the unit whose SERIAL_NUMBER is `serial` takes `address`."""
+    regs = encode_address(AddressAssignment(serial, address))
+    return WriteMultipleRegistersRequest(address=ADDRESS.start, registers=regs, dev_id=BROADCAST)
+
+
+def select_request(selection: Selection) -> WriteMultipleRegistersRequest:
+    """§3.8: a broadcast; from now on only the selected slot answers (Selection() ends it)."""
+    regs = encode_select(selection)
+    return WriteMultipleRegistersRequest(address=SELECT.start, registers=regs, dev_id=BROADCAST)
 
 
 def _output_problem(start: int, values: Sequence[int]) -> str | None:
@@ -1240,6 +1341,10 @@ class KeypadRegisters:
         # Every identify write applied, in order (its seconds): the unit's firmware (the
         # simulator) starts or stops its blinking on each, on a clock of its own.
         self.identified: list[int] = []
+        # Address and select blocks (§3.8, since 1.3): an address the unit took (its firmware,
+        # the simulator, moves it there and keeps it across restarts) and the selection.
+        self.taken_address: int | None = None
+        self.selection = Selection()
         self.boot_count = boot_count & 0xFFFF
         self.sounded: list[Beep] = []
         self.key_stuck = False
@@ -1255,6 +1360,7 @@ class KeypadRegisters:
             self._forget = [0] * FORGET.count
         if self._identify is not None:
             self._identify = [0] * IDENTIFY.count
+        self.selection = Selection()  # a start ends a selection (§3.8)
         self.present = False
         if self.card_id is not None:
             self._record(Key.PRESENCE_ON)
@@ -1374,6 +1480,28 @@ class KeypadRegisters:
                 return list(image[address - start : address - start + count])
         return ExceptionCode.ILLEGAL_DATA_ADDRESS
 
+    def silenced(self) -> bool:
+        """Whether a selection (§3.8) keeps the unit from answering frames addressed to it."""
+        sel = self.selection
+        if not sel.slots:
+            return False
+        return select_slot(self.identity.serial_number, sel.nonce, sel.slots) != sel.slot
+
+    def _broadcast_addressing(self, request: WriteMultipleRegistersRequest) -> None:
+        """§3.8: the address and select blocks, taken from a broadcast only, whole or not at
+        all; a value out of range is ignored (a broadcast has no one to refuse it to)."""
+        values = list(request.registers)
+        if request.address == ADDRESS.start and len(values) == ADDRESS.count:
+            try:
+                assignment = decode_address(values)
+            except KeypadProtocolError:
+                return
+            if assignment.serial == self.identity.serial_number:
+                self.taken_address = assignment.address
+        elif request.address == SELECT.start and len(values) == SELECT.count:
+            with contextlib.suppress(KeypadProtocolError):
+                self.selection = decode_select(values)
+
     def forget(self, cursor: EventCursor) -> None:
         """§3.6: empty the ring entries of event `cursor.seq` and older, in start
         `cursor.boot_count` only. Numbering goes on: EVENT_SEQ does not change."""
@@ -1437,6 +1565,20 @@ class KeypadRegisters:
                 reply = cls(registers=result, dev_id=unit)
             # A read sent to everyone cannot be answered by everyone: ignored.
             return None if broadcast else reply
+        addressing = self.identity.addressable and (
+            ADDRESS.start <= request.address < ADDRESS.end
+            or SELECT.start <= request.address < SELECT.end
+        )
+        if addressing and fc in (Function.WRITE_MULTIPLE_REGISTERS, Function.WRITE_SINGLE_REGISTER):
+            if broadcast and isinstance(request, WriteMultipleRegistersRequest):
+                self._broadcast_addressing(request)
+                return None
+            if not broadcast:
+                # Broadcast only (§3.8): addressed, it is refused and changes nothing.
+                refusal = ExceptionResponse(fc, ExceptionCode.ILLEGAL_DATA_ADDRESS, device_id=unit)
+                refusal.transaction_id = request.transaction_id
+                return refusal
+            return None
         if isinstance(request, WriteMultipleRegistersRequest):
             if broadcast and FORGET.start <= request.address < FORGET.end:
                 return None  # one place in every unit's numbering does not exist (§3.6)

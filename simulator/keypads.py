@@ -121,6 +121,29 @@ class KeypadUnitSim:
     def name(self) -> str:
         return f"{self.ref.line}/{self.ref.address}"
 
+    def took_address(self) -> bool:
+        """An address the unit took by its serial (§3.8) moves it there, for good (the
+        firmware keeps it in non-volatile memory); True when it moved."""
+        new = self.registers.taken_address
+        self.registers.taken_address = None
+        if new is None or new == self.ref.address:
+            return False
+        self.ref = UnitRef(self.ref.line, new)
+        return True
+
+
+def collide(frames: list[bytes]) -> bytes:
+    """What the line carries when several units answer at once: the drivers fight, and a
+    dominant 0 wins each bit (a wired AND); identical replies read as one."""
+    if len(set(frames)) == 1:
+        return frames[0]
+    size = max(len(f) for f in frames)
+    out = bytearray(b"\xff" * size)
+    for frame in frames:
+        for i, byte in enumerate(frame):
+            out[i] &= byte
+    return bytes(out)
+
 
 class _KeypadHost:
     """What a line and a gateway share: their units, delegate actions, faults."""
@@ -135,12 +158,25 @@ class _KeypadHost:
         truth: GroundTruth,
     ) -> None:
         self.line = line
-        self.units = {u.ref.address: u for u in units}
+        # Every unit on the line, factory-new ones (all at one address) and duplicates too;
+        # `units` is the first at each address, which is what delegates' actions name.
+        self.all_units = list(units)
+        self.units: dict[int, KeypadUnitSim] = {}
+        self._index()
         self.wire = wire
         self._faults = faults
         self._truth = truth
         self._replies: set[asyncio.Task[None]] = set()
         self.requests = 0
+
+    def _index(self) -> None:
+        self.units = {}
+        for unit in self.all_units:
+            self.units.setdefault(unit.ref.address, unit)
+
+    def at(self, address: int) -> list[KeypadUnitSim]:
+        """Every unit answering at `address` (more than one is a duplicate address)."""
+        return [u for u in self.all_units if u.ref.address == address]
 
     def press(self, address: int, key: int) -> Press:
         unit = self.units[address]
@@ -212,21 +248,33 @@ class _KeypadHost:
 
     def _answer(self, request: ModbusPDU) -> tuple[KeypadUnitSim | None, ModbusPDU | None]:
         """Apply a request to the addressed unit (or to all, for a broadcast)."""
+        answers = self._answer_all(request)
+        return answers[0] if answers else (None, None)
+
+    def _answer_all(self, request: ModbusPDU) -> list[tuple[KeypadUnitSim, ModbusPDU | None]]:
+        """Apply a request to every unit at its address (or to all, for a broadcast); the
+        units that answer, with their replies. A selected-out unit (§3.8) stays silent."""
         self.requests += 1
         if request.dev_id == keypad.BROADCAST:
-            for unit in self.units.values():
+            moved = False
+            for unit in self.all_units:
                 unit.registers.handle(request)
-            return None, None
-        target = self.units.get(request.dev_id)
-        if target is None:
-            return None, None  # nobody at that address: silence, as on a real line
-        if self._faults.reboot_now():
-            target.registers.restart()
-        now = asyncio.get_running_loop().time()
-        target.before_request(now)
-        reply = target.registers.handle(request)
-        target.after_request(now)
-        return target, reply
+                moved = unit.took_address() or moved
+            if moved:
+                self._index()
+            return []
+        answers: list[tuple[KeypadUnitSim, ModbusPDU | None]] = []
+        for target in self.at(request.dev_id):  # nobody there: silence, as on a real line
+            if target.registers.silenced():
+                continue
+            if self._faults.reboot_now():
+                target.registers.restart()
+            now = asyncio.get_running_loop().time()
+            target.before_request(now)
+            reply = target.registers.handle(request)
+            target.after_request(now)
+            answers.append((target, reply))
+        return answers
 
     def _schedule(
         self, write: Callable[[bytes], object], frame: bytes, deadline: float, extra_s: float
@@ -298,18 +346,25 @@ class KeypadLineSim(_KeypadHost):
             self._started = now
         for request in self._framer.feed(data):
             started, self._started = self._started or now, None
-            unit, reply = self._answer(request)
-            if unit is None or reply is None:
+            frames: list[bytes] = []
+            delay_s = 0.0
+            for unit, reply in self._answer_all(request):
+                if reply is None:
+                    continue
+                decision = self._faults.decide(unit.ref)
+                if decision.fate is Fate.DROP:
+                    continue
+                frame = keypad.encode_frame(reply)
+                if decision.fate is Fate.CORRUPT:
+                    frame = self._faults.damage(frame)
+                frames.append(frame)
+                delay_s = max(delay_s, decision.delay_s)
+            if not frames:
                 continue
-            decision = self._faults.decide(unit.ref)
-            if decision.fate is Fate.DROP:
-                continue
-            frame = keypad.encode_frame(reply)
-            if decision.fate is Fate.CORRUPT:
-                frame = self._faults.damage(frame)
+            frame = collide(frames)
             request_len = len(keypad.encode_frame(request))
             deadline = self.wire.reply_at(started, request_len, len(frame))
-            self._schedule(self.port.write, frame, deadline, decision.delay_s)
+            self._schedule(self.port.write, frame, deadline, delay_s)
         if self._framer.pending:
             self._started = now
 

@@ -27,6 +27,7 @@ from chamber.drivers.topology import Line, UnitRef
 from chamber.protocols import micunit
 from chamber.simulator.delegates import GroundTruth, Press, PressKind
 from chamber.simulator.faults import Fate, FaultKind, Faults
+from chamber.simulator.keypads import collide
 from chamber.simulator.serialport import SocatPair, UnitPort
 from chamber.simulator.wire import WireTime
 
@@ -120,7 +121,11 @@ class MicLineSim:
         truth: GroundTruth,
     ) -> None:
         self.line = line
-        self.units = {u.ref.address: u for u in units}
+        # Every unit on the line, factory-new ones (all unassigned, FE) and duplicates too;
+        # `units` is the first at each address, which is what delegates' actions name.
+        self.all_units = list(units)
+        self.units: dict[int, MicUnitSim] = {}
+        self._index()
         self.socat = SocatPair(daemon_link, unit_link)
         self.port = UnitPort(unit_link, self._on_data)
         self.wire = wire
@@ -138,6 +143,15 @@ class MicLineSim:
     @property
     def daemon_device(self) -> str:
         return str(self.socat.daemon_link)
+
+    def _index(self) -> None:
+        self.units = {}
+        for unit in self.all_units:
+            self.units.setdefault(unit.ref.address, unit)
+
+    def at(self, address: int) -> list[MicUnitSim]:
+        """Every unit answering at `address` (more than one is a duplicate address)."""
+        return [u for u in self.all_units if u.ref.address == address]
 
     async def start(self) -> None:
         await self.socat.start()
@@ -234,30 +248,54 @@ class MicLineSim:
         self.requests += 1
         request_len = len(micunit.encode(message))
         if message.address == micunit.BROADCAST:
-            for unit in self.units.values():
+            # Replies in one slot (DISCOVER) go out at once and collide on the wire.
+            by_time: dict[float, list[tuple[MicUnitSim, micunit.MicMessage]]] = {}
+            for unit in self.all_units:
                 unit.state, reply = unit.state.handle(message)
+                if unit.state.address != unit.ref.address:  # SET_ADDRESS: kept for good
+                    unit.ref = UnitRef(unit.ref.line, unit.state.address)
+                    self._index()
                 if reply is not None and isinstance(message, micunit.Discover):
                     slot = micunit.discovery_slot(unit.serial, message.nonce, message.slots)
                     slot_s = float(micunit.SPEC["timing"]["discovery_slot_ms"]) / 1000
-                    self._reply(unit, reply, started + slot * slot_s, request_len)
+                    by_time.setdefault(started + slot * slot_s, []).append((unit, reply))
                 elif reply is not None:
-                    self._reply(unit, reply, started, request_len)
+                    by_time.setdefault(started, []).append((unit, reply))
+            for at, replies in by_time.items():
+                self._replies_at(replies, at, request_len)
             return
-        target = self.units.get(message.address)
-        if target is None:
-            return  # nobody at that address: silence, as on a real line
-        if self._faults.reboot_now():
-            target.reboot()
-        if message.address in self._reboot_next:
-            press = self._reboot_next.pop(message.address)
-            self.reboot(message.address)
-            if press is not None:
-                self.press(message.address, press)
-        before = target.state
-        target.state, answer = target.state.handle(message)
-        target.took(before, asyncio.get_running_loop().time())
-        if answer is not None:
-            self._reply(target, answer, started, request_len)
+        answers: list[tuple[MicUnitSim, micunit.MicMessage]] = []
+        for target in self.at(message.address):  # nobody there: silence, as on a real line
+            if self._faults.reboot_now():
+                target.reboot()
+            if message.address in self._reboot_next:
+                press = self._reboot_next.pop(message.address)
+                self.reboot(message.address)
+                if press is not None:
+                    self.press(message.address, press)
+            before = target.state
+            target.state, answer = target.state.handle(message)
+            target.took(before, asyncio.get_running_loop().time())
+            if answer is not None:
+                answers.append((target, answer))
+        self._replies_at(answers, started, request_len)
+
+    def _replies_at(
+        self,
+        replies: list[tuple[MicUnitSim, micunit.MicMessage]],
+        started: float,
+        request_len: int,
+    ) -> None:
+        """One reply goes out as it is; several at one moment collide (a wired AND)."""
+        if len(replies) == 1:
+            self._reply(*replies[0], started, request_len)
+        elif replies:
+            frames = [micunit.encode(reply) for _, reply in replies]
+            frame = collide(frames)
+            deadline = self.wire.reply_at(started, request_len, len(frame))
+            task = asyncio.ensure_future(self._send_at(frame, deadline, 0.0))
+            self._replies.add(task)
+            task.add_done_callback(self._replies.discard)
 
     def _reply(
         self, unit: MicUnitSim, reply: micunit.MicMessage, started: float, request_len: int

@@ -180,6 +180,8 @@ def _reference_images() -> dict[str, list[int]]:
         "outputs": encode_outputs(model.outputs, 5),
         "forget": encode_forget(EventCursor(3, 7)),
         "identify": keypad.encode_identify(7),
+        "address": keypad.encode_address(keypad.AddressAssignment("KP-000001", 5)),
+        "select": keypad.encode_select(keypad.Selection(16, 0x5A, 7)),
     }
 
 
@@ -190,6 +192,8 @@ _DECODERS: dict[str, Callable[[list[int]], object]] = {
     "outputs": decode_outputs,
     "forget": decode_forget,
     "identify": keypad.decode_identify,
+    "address": keypad.decode_address,
+    "select": keypad.decode_select,
 }
 
 
@@ -214,6 +218,8 @@ def test_every_register_is_handled(block: str, register: str) -> None:
         except KeypadProtocolError:
             continue
         assert after != before, f"{register} word {word} is ignored"
+    if block in ("address", "select"):
+        return  # written by broadcast only, never read (§3.8)
     # The unit model serves it at its address, too.
     table = BLOCKS[block].table
     model = KeypadRegisters(
@@ -285,6 +291,32 @@ def _check_request(example: dict[str, Any], pdu: ModbusPDU) -> None:
         assert encode_frame(pdu) == encode_frame(
             keypad.identify_request(example["unit"], expect["seconds"])
         )
+    elif kind == "select":
+        assert (pdu.function_code, pdu.address) == (0x10, keypad.SELECT.start)
+        selection = keypad.Selection(expect["slots"], expect["nonce"], expect["slot"])
+        assert keypad.decode_select(list(pdu.registers)) == selection
+        assert encode_frame(pdu) == encode_frame(keypad.select_request(selection))
+        if "serial_in_slot" in expect:
+            serial = expect["serial_in_slot"]
+            assert keypad.select_slot(serial, selection.nonce, selection.slots) == selection.slot
+            unit = KeypadRegisters(Identity(3, "m", serial))
+            other = KeypadRegisters(Identity(3, "m", "KP-000002"))
+            assert unit.handle(pdu) is None
+            assert other.handle(pdu) is None
+            assert not unit.silenced()
+            assert other.silenced()
+    elif kind == "set_address":
+        assert (pdu.function_code, pdu.address) == (0x10, keypad.ADDRESS.start)
+        assignment = keypad.decode_address(list(pdu.registers))
+        assert assignment == keypad.AddressAssignment(expect["serial"], expect["address"])
+        assert encode_frame(pdu) == encode_frame(
+            keypad.set_address_request(expect["serial"], expect["address"])
+        )
+        unit = KeypadRegisters(Identity(3, "m", expect["serial"]))
+        other = KeypadRegisters(Identity(3, "m", "KP-000002"))
+        assert unit.handle(pdu) is None
+        assert other.handle(pdu) is None
+        assert (unit.taken_address, other.taken_address) == (expect["address"], None)
     elif kind == "broadcast":
         shape = SPEC["broadcast"][expect["command"]]
         assert (pdu.function_code, pdu.address, pdu.count) == (0x10, 0, shape["count"])
