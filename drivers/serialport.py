@@ -27,7 +27,10 @@ Parity = str  # serial.PARITY_NONE / PARITY_EVEN / PARITY_ODD
 def open_serial(
     device: str, baud: int, parity: Parity = serial.PARITY_NONE, stopbits: float = 1
 ) -> Any:
-    """Open `device` (a path or a pyserial URL) non-blocking, 8 data bits."""
+    """Open `device` (a path or a pyserial URL) non-blocking, 8 data bits. A path is locked
+    for this process alone (flock): a second master on the line (another daemon, or
+    `chamber commission` while the daemon runs) is refused instead of talking over it."""
+    exclusive = {} if "://" in device else {"exclusive": True}
     try:
         return serial.serial_for_url(
             device,
@@ -37,6 +40,7 @@ def open_serial(
             stopbits=stopbits,
             timeout=0,
             write_timeout=0,
+            **exclusive,
         )
     except (serial.SerialException, OSError, ValueError) as exc:
         raise TransportError(f"cannot open serial line {device!r}: {exc}") from exc

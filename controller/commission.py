@@ -1,0 +1,585 @@
+"""`chamber commission`: find the units on a line, give them addresses, write the hall file.
+
+It drives a keypad line (keypad_modbus.md) or a mic line (mic_unit.md) directly, so the daemon
+must not be running on it: a port some other process holds is refused before anything is
+sent. On a keypad line it reads the identity block at every address of a range (each read
+with its own timeout, `protocols.keypad.request_timeout`); an address that answers with
+damaged frames holds more than one unit, which the select block (§3.8, since 1.3) tells
+apart by serial in slots. On a mic line it runs DISCOVER rounds (§5.6) until a round brings
+no new serial and no damaged frame. Factory-new units (a keypad at the factory address 247,
+a mic unit unassigned) and all but the first of a duplicate address are then given the
+lowest free addresses by serial (the address block, SET_ADDRESS), and the line is scanned
+again to see each one answer at its new address.
+
+The result becomes the hall file's topology: the line, and with `--map-seats` each seat in
+number order gets the line's units in address order. The change is shown as a diff and
+written only with `--write`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.items
+from pymodbus.pdu import ModbusPDU
+
+from chamber.drivers.errors import TransportError
+from chamber.drivers.serialport import SerialLink
+from chamber.drivers.topology import Line, LineKind, TopologyError, load_topology
+from chamber.protocols import keypad as kp
+from chamber.protocols import micunit as mic
+
+PYSERIAL_PARITY = {"even": "E", "odd": "O", "none": "N"}
+IDENTIFY_DEFAULT_S = 30
+
+
+class CommissionError(Exception):
+    """Commissioning cannot go on; the message says why, in one line."""
+
+
+# --- the port must be free --------------------------------------------------------------------
+
+BUSY_HINT = "is the daemon running on this line? stop it, or use the console's technician tab"
+
+
+def _open_error(exc: TransportError) -> CommissionError:
+    """A port another master holds (the daemon locks its lines) is named as such."""
+    if "lock" in str(exc).lower():
+        return CommissionError(f"{exc} ({BUSY_HINT})")
+    return CommissionError(str(exc))
+
+
+# --- what a scan finds ------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    KEYPAD = "keypad"
+    MIC = "mic"
+
+
+@dataclass(frozen=True)
+class Found:
+    """One unit that answered: where, who, what."""
+
+    kind: Kind
+    address: int
+    serial: str
+    firmware: str
+    features: tuple[str, ...]
+    contract: str = ""
+
+    @property
+    def factory_new(self) -> bool:
+        return self.address == (kp.FACTORY_ADDRESS if self.kind is Kind.KEYPAD else mic.UNASSIGNED)
+
+
+@dataclass
+class Scan:
+    """A line's scan: every unit found, and the addresses that answered with damaged frames
+    (or with two serials): duplicates."""
+
+    line: str
+    units: list[Found] = field(default_factory=list)
+    damaged: set[int] = field(default_factory=set)
+
+    def duplicates(self) -> dict[int, list[Found]]:
+        """Addresses two units or more answer at (factory-new units all share theirs)."""
+        by: dict[int, list[Found]] = {}
+        for unit in self.units:
+            if not unit.factory_new:
+                by.setdefault(unit.address, []).append(unit)
+        return {a: us for a, us in by.items() if len(us) > 1}
+
+
+@dataclass(frozen=True)
+class Assignment:
+    serial: str
+    old: int
+    new: int
+
+
+def plan_addresses(scan: Scan, kind: Kind, last: int) -> list[Assignment]:
+    """Factory-new units and all but the lowest serial of a duplicate address get the lowest
+    free addresses (1..last), in serial order."""
+    factory = kp.FACTORY_ADDRESS if kind is Kind.KEYPAD else mic.UNASSIGNED
+    used = {u.address for u in scan.units if u.address != factory}
+    movers: list[Found] = []
+    by: dict[int, list[Found]] = {}
+    for unit in scan.units:
+        by.setdefault(unit.address, []).append(unit)
+    for address, units in sorted(by.items()):
+        ordered = sorted(units, key=lambda u: u.serial)
+        movers.extend(ordered if address == factory else ordered[1:])
+    free = (a for a in range(1, last + 1) if a not in used and a != factory)
+    plan: list[Assignment] = []
+    for unit in sorted(movers, key=lambda u: u.serial):
+        new = next(free, None)
+        if new is None:
+            raise CommissionError(f"line {scan.line}: no free address left for {unit.serial}")
+        plan.append(Assignment(unit.serial, unit.address, new))
+    return plan
+
+
+# --- a keypad line ----------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    REPLY = "reply"
+    SILENT = "silent"
+    DAMAGED = "damaged"
+
+
+def _features(identity: kp.Identity) -> tuple[str, ...]:
+    return tuple(f.name or "" for f in kp.Feature if f in identity.features)
+
+
+class KeypadBus:
+    """One request at a time on a keypad line, each with its own timeout."""
+
+    def __init__(self, line: Line) -> None:
+        if line.device is None:
+            raise CommissionError(f"line {line.id} has no device")
+        self.line = line
+        self.char_format = kp.line_format(line.parity, line.stop_bits)
+        self._framer = kp.KeypadFramer(kp.Transport.RTU, kp.Side.CONTROLLER)
+        self._waiting: asyncio.Future[ModbusPDU] | None = None
+        self._link: SerialLink | None = None
+
+    def open(self) -> None:
+        assert self.line.device is not None
+        self._link = SerialLink(
+            self.line.device,
+            self.line.baud,
+            self._received,
+            parity=PYSERIAL_PARITY[self.char_format.parity],
+            stopbits=self.char_format.stop_bits,
+        )
+
+    def close(self) -> None:
+        if self._link is not None:
+            self._link.close()
+
+    def _received(self, data: bytes) -> None:
+        for pdu in self._framer.feed(data):
+            if self._waiting is not None and not self._waiting.done():
+                self._waiting.set_result(pdu)
+
+    async def request(self, pdu: ModbusPDU) -> tuple[Outcome, ModbusPDU | None]:
+        assert self._link is not None
+        self._framer.reset()
+        dropped = self._framer.dropped
+        frame = kp.encode_frame(pdu)
+        if pdu.dev_id == kp.BROADCAST:
+            self._link.write(frame)
+            # The units need their turnaround before the next frame (§6.2).
+            silence = kp.t35(self.line.baud, self.char_format.bits_per_char)
+            wire = len(frame) * self.char_format.bits_per_char / self.line.baud
+            await asyncio.sleep(wire + silence + kp.TURNAROUND_MAX_S)
+            return Outcome.SILENT, None
+        self._waiting = asyncio.get_running_loop().create_future()
+        self._link.write(frame)
+        timeout = kp.request_timeout(pdu, self.line.baud, self.char_format)
+        try:
+            reply = await asyncio.wait_for(self._waiting, timeout)
+        except TimeoutError:
+            noise = self._framer.pending or self._framer.dropped > dropped
+            return (Outcome.DAMAGED if noise else Outcome.SILENT), None
+        finally:
+            self._waiting = None
+        if reply.dev_id != pdu.dev_id:
+            return Outcome.DAMAGED, None
+        return Outcome.REPLY, reply
+
+    async def identity(self, address: int, attempts: int = 3) -> tuple[Outcome, kp.Identity | None]:
+        """The identity at `address`: a reply, silence, or damaged frames (a duplicate)."""
+        damaged = False
+        for _ in range(attempts):
+            outcome, reply = await self.request(kp.read_identity_request(address))
+            if outcome is Outcome.REPLY and reply is not None:
+                try:
+                    return Outcome.REPLY, kp.decode_identity(reply, address)
+                except kp.KeypadProtocolError:
+                    damaged = True
+            damaged = damaged or outcome is Outcome.DAMAGED
+        return (Outcome.DAMAGED if damaged else Outcome.SILENT), None
+
+
+def _keypad_found(address: int, identity: kp.Identity) -> Found:
+    (major, minor), patch = identity.firmware_version, identity.firmware_patch
+    return Found(
+        Kind.KEYPAD,
+        address,
+        identity.serial_number,
+        f"{major}.{minor}.{patch}",
+        _features(identity),
+        identity.contract,
+    )
+
+
+async def scan_keypads(bus: KeypadBus, addresses: Iterable[int], *, rounds: int = 4) -> Scan:
+    """Identity reads over `addresses`; each damaged address is then told apart by serial."""
+    scan = Scan(bus.line.id)
+    for address in addresses:
+        outcome, identity = await bus.identity(address)
+        if identity is not None:
+            scan.units.append(_keypad_found(address, identity))
+        elif outcome is Outcome.DAMAGED:
+            scan.damaged.add(address)
+    for address in sorted(scan.damaged):
+        scan.units.extend(await separate_keypads(bus, address, rounds=rounds))
+    return scan
+
+
+async def separate_keypads(bus: KeypadBus, address: int, *, rounds: int = 4) -> list[Found]:
+    """The units sharing `address`, by selection rounds (§3.8): in each slot only the units
+    of that slot answer; a slot still damaged needs another round with a new nonce and more
+    slots. The selection is ended before returning."""
+    found: dict[str, Found] = {}
+    slots = 8
+    try:
+        for round_no in range(rounds):
+            nonce = (0x5A + 0x3B * round_no) & 0xFF
+            clean = True
+            for slot in range(slots):
+                await bus.request(kp.select_request(kp.Selection(slots, nonce, slot)))
+                outcome, identity = await bus.identity(address, attempts=1)
+                if identity is not None:
+                    found.setdefault(identity.serial_number, _keypad_found(address, identity))
+                elif outcome is Outcome.DAMAGED:
+                    clean = False
+            if clean:
+                break
+            slots = min(kp.SELECT_SLOTS_MAX, slots * 2)
+    finally:
+        await bus.request(kp.select_request(kp.Selection()))
+    return [found[s] for s in sorted(found)]
+
+
+async def assign_keypads(bus: KeypadBus, plan: Sequence[Assignment]) -> list[Found]:
+    """Give each unit of `plan` its address by serial, and read it back there."""
+    done: list[Found] = []
+    for step in plan:
+        await bus.request(kp.set_address_request(step.serial, step.new))
+        _, identity = await bus.identity(step.new)
+        if identity is None or identity.serial_number != step.serial:
+            raise CommissionError(
+                f"line {bus.line.id}: {step.serial} did not answer at {step.new} "
+                "(a keypad of contract 1.2 or older cannot take an address by serial)"
+            )
+        done.append(_keypad_found(step.new, identity))
+    return done
+
+
+async def identify_keypad(bus: KeypadBus, address: int, seconds: int) -> None:
+    outcome, reply = await bus.request(kp.identify_request(address, seconds))
+    if reply is None:
+        raise CommissionError(f"keypad {address} on line {bus.line.id}: {outcome}")
+    try:
+        kp.decode_reply(kp.identify_request(address, seconds), reply)
+    except kp.KeypadProtocolError as exc:
+        raise CommissionError(
+            f"keypad {address} on line {bus.line.id} cannot identify itself: {exc}"
+        ) from exc
+
+
+# --- a mic line -------------------------------------------------------------------------------
+
+
+class MicBus:
+    """Frames out, messages and damaged frames in, on a mic line."""
+
+    def __init__(self, line: Line) -> None:
+        if line.device is None:
+            raise CommissionError(f"line {line.id} has no device")
+        self.line = line
+        self._decoder = mic.MicStreamDecoder()
+        self.heard: list[mic.MicMessage] = []
+        self.damaged = 0
+        self._arrived = asyncio.Event()
+        self._link: SerialLink | None = None
+
+    def open(self) -> None:
+        assert self.line.device is not None
+        self._link = SerialLink(self.line.device, self.line.baud, self._received)
+
+    def close(self) -> None:
+        if self._link is not None:
+            self._link.close()
+
+    def _received(self, data: bytes) -> None:
+        self._decoder.receive_data(data)
+        for event in self._decoder.events():
+            if isinstance(event, mic.FrameError):
+                self.damaged += 1
+            else:
+                self.heard.append(event)
+        self._arrived.set()
+
+    def send(self, message: mic.MicMessage) -> None:
+        assert self._link is not None
+        self.heard.clear()
+        self.damaged = 0
+        self._link.write(mic.encode(message))
+
+    async def listen(self, seconds: float) -> None:
+        """Collect what arrives for `seconds` (a DISCOVER round's slots)."""
+        await asyncio.sleep(seconds)
+
+    async def answer(self, message: mic.MicMessage, address: int) -> mic.MicMessage | None:
+        """Send `message`; the first reply from `address`, with the contract's retries."""
+        for _ in range(1 + mic.TIMING.retries):
+            reply = await self._answer_once(message, address)
+            if reply is not None:
+                return reply
+        return None
+
+    async def _answer_once(self, message: mic.MicMessage, address: int) -> mic.MicMessage | None:
+        self.send(message)
+        timeout = mic.TIMING.response_timeout_s + len(mic.encode(message)) * 10 / self.line.baud
+
+        async def first() -> mic.MicMessage:
+            while True:
+                for reply in self.heard:
+                    if reply.address == address:
+                        return reply
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        try:
+            return await asyncio.wait_for(first(), timeout)
+        except TimeoutError:
+            return None
+
+
+def _mic_found(reply: mic.DiscoverReply) -> Found:
+    return Found(
+        Kind.MIC,
+        reply.address,
+        f"{reply.serial:08X}",
+        f"{reply.fw_major}.{reply.fw_minor}.{reply.fw_patch}",
+        (reply.unit_type.name,),
+    )
+
+
+async def scan_mics(bus: MicBus, *, rounds: int = 6) -> Scan:
+    """DISCOVER rounds (§5.6), every unit answering (not only unseen ones), a new nonce each
+    round, until a round brings no new serial and no damaged frame."""
+    scan = Scan(bus.line.id)
+    seen: dict[int, Found] = {}
+    slots = mic.DISCOVERY_SLOTS
+    slot_s = float(mic.SPEC["timing"]["discovery_slot_ms"]) / 1000
+    for round_no in range(rounds):
+        nonce = (0x5A + 0x3B * round_no) & 0xFF
+        bus.send(mic.Discover(slots=slots, nonce=nonce, unseen_only=False))
+        await bus.listen(0.001 + slot_s * slots + mic.TIMING.response_timeout_s)
+        new = False
+        for reply in bus.heard:
+            if isinstance(reply, mic.DiscoverReply) and reply.serial not in seen:
+                seen[reply.serial] = _mic_found(reply)
+                new = True
+        if not new and not bus.damaged:
+            break
+        if bus.damaged:
+            slots = min(64, slots * 2)
+    scan.units = [seen[s] for s in sorted(seen)]
+    return scan
+
+
+async def assign_mics(bus: MicBus, plan: Sequence[Assignment]) -> list[Found]:
+    """SET_ADDRESS by serial, the ACK from the new address, then one POLL (the unit is seen)."""
+    done: list[Found] = []
+    for step in plan:
+        serial = int(step.serial, 16)
+        ack = await bus.answer(mic.SetAddress(serial=serial, new_address=step.new), step.new)
+        if not isinstance(ack, mic.Ack):
+            raise CommissionError(f"line {bus.line.id}: {step.serial} did not take {step.new}")
+        status = await bus.answer(mic.Poll(address=step.new), step.new)
+        if not isinstance(status, mic.Status):
+            raise CommissionError(f"line {bus.line.id}: unit {step.new} did not answer a POLL")
+        done.append(Found(Kind.MIC, step.new, step.serial, "", ()))
+    return done
+
+
+async def identify_mic(bus: MicBus, address: int, seconds: int) -> None:
+    reply = await bus.answer(mic.Identify(address=address, seconds=seconds), address)
+    if isinstance(reply, mic.Nak):
+        raise CommissionError(f"mic unit {address} cannot identify itself (contract before 1.2)")
+    if not isinstance(reply, mic.Ack):
+        raise CommissionError(f"mic unit {address} on line {bus.line.id} did not answer")
+
+
+# --- the hall file ----------------------------------------------------------------------------
+
+
+def topology_text(hall_text: str, line: Line, units: Sequence[Found], *, map_seats: bool) -> str:
+    """The hall file with `line`'s units mapped to seats in address order (`map_seats`), or
+    unchanged seats (left for the technician to map). Comments and layout are kept."""
+    doc = tomlkit.parse(hall_text)
+    if not map_seats:
+        return tomlkit.dumps(doc)
+    seats = doc.get("seats")
+    if not isinstance(seats, tomlkit.items.AoT):
+        raise CommissionError("the hall file has no [[seats]] to map the units to")
+    key = "keypad" if line.kind is not LineKind.MIC_SERIAL else "mic"
+    addresses = sorted({u.address for u in units})
+    ordered: list[Any] = sorted(seats, key=lambda s: int(s["number"]))
+    if len(addresses) > len(ordered):
+        raise CommissionError(
+            f"line {line.id} has {len(addresses)} units and the hall {len(ordered)} seats"
+        )
+    # The scan is the line's truth: seats past its units lose what they had on this line.
+    for i, seat in enumerate(ordered):
+        have = seat.get(key)
+        if i >= len(addresses):
+            if have is not None and have.get("line") == line.id:
+                del seat[key]
+            continue
+        if have is not None and (have.get("line"), have.get("address")) == (line.id, addresses[i]):
+            continue
+        ref = tomlkit.inline_table()
+        ref.update({"line": line.id, "address": addresses[i]})
+        seat[key] = ref  # in place where the seat had one
+    return tomlkit.dumps(doc)
+
+
+def diff(before: str, after: str, name: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            f"{name} (now)",
+            f"{name} (commissioned)",
+        )
+    )
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def _range(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        try:
+            a, b = int(first), int(last or first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: write 1-32,247") from None
+        if not 1 <= a <= b <= kp.LAST_UNIT:
+            raise argparse.ArgumentTypeError(f"{text!r}: addresses are 1..{kp.LAST_UNIT}")
+        out.extend(range(a, b + 1))
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hall", type=Path, required=True, help="the hall file")
+    parser.add_argument("--line", required=True, help="the line's id in the hall file")
+    parser.add_argument(
+        "--addresses",
+        type=_range,
+        default=list(range(1, kp.LAST_UNIT + 1)),
+        help="keypad addresses to read (default 1-247)",
+    )
+    parser.add_argument("--assign", action="store_true", help="give addresses, then rescan")
+    parser.add_argument(
+        "--identify", type=int, metavar="ADDRESS", help="blink this unit (and do nothing else)"
+    )
+    parser.add_argument("--seconds", type=int, default=IDENTIFY_DEFAULT_S)
+    parser.add_argument(
+        "--map-seats", action="store_true", help="map the units to seats in address order"
+    )
+    parser.add_argument("--write", action="store_true", help="write the hall file (default: show)")
+
+
+def _print_scan(scan: Scan) -> None:
+    print(f"line {scan.line}: {len(scan.units)} unit(s)")
+    for address, units in sorted(scan.duplicates().items()):
+        serials = ", ".join(u.serial for u in units)
+        print(f"  duplicate address {address}: {serials}")
+    for unit in sorted(scan.units, key=lambda u: (u.address, u.serial)):
+        new = "  factory-new" if unit.factory_new else ""
+        contract = f"  contract {unit.contract}" if unit.contract else ""
+        print(
+            f"  {unit.kind} {unit.address:3d}  serial {unit.serial}  firmware {unit.firmware}"
+            f"{contract}  features {','.join(unit.features) or '-'}{new}"
+        )
+
+
+async def commission(args: argparse.Namespace) -> int:
+    try:
+        topology = load_topology(args.hall)
+    except TopologyError as exc:
+        raise CommissionError(str(exc)) from exc
+    line = next((ln for ln in topology.lines if ln.id == args.line), None)
+    if line is None:
+        raise CommissionError(f"{args.hall} has no line {args.line!r}")
+    if line.kind is LineKind.MODBUS_TCP or line.device is None:
+        raise CommissionError(f"line {line.id} is not a serial line: nothing to commission")
+    bus: KeypadBus | MicBus
+    bus = MicBus(line) if line.kind is LineKind.MIC_SERIAL else KeypadBus(line)
+    try:
+        bus.open()
+    except TransportError as exc:
+        raise _open_error(exc) from exc
+    try:
+        if args.identify is not None:
+            if isinstance(bus, KeypadBus):
+                await identify_keypad(bus, args.identify, args.seconds)
+            else:
+                await identify_mic(bus, args.identify, args.seconds)
+            print(f"unit {args.identify} on line {line.id} blinks for {args.seconds} s")
+            return 0
+        kind = Kind.KEYPAD if isinstance(bus, KeypadBus) else Kind.MIC
+        addresses = sorted({*args.addresses, kp.FACTORY_ADDRESS})
+        scan = (
+            await scan_keypads(bus, addresses)
+            if isinstance(bus, KeypadBus)
+            else await scan_mics(bus)
+        )
+        _print_scan(scan)
+        plan = plan_addresses(scan, kind, mic.LAST_UNIT if kind is Kind.MIC else kp.LAST_UNIT)
+        if plan and not args.assign:
+            print(f"{len(plan)} unit(s) need an address: run again with --assign")
+        if plan and args.assign:
+            for step in plan:
+                print(f"  {step.serial}: {step.old} -> {step.new}")
+            if isinstance(bus, KeypadBus):
+                await assign_keypads(bus, plan)
+                scan = await scan_keypads(bus, addresses)
+            else:
+                await assign_mics(bus, plan)
+                scan = await scan_mics(bus)
+            print("after assigning:")
+            _print_scan(scan)
+            plan = plan_addresses(scan, kind, kp.LAST_UNIT)
+    finally:
+        bus.close()
+    if plan:
+        print("some units still have no address of their own: the hall file is not changed")
+        return 1
+    before = args.hall.read_text(encoding="utf-8")
+    after = topology_text(before, line, scan.units, map_seats=args.map_seats)
+    if not args.map_seats:
+        print("seats are left for the technician to map (or run with --map-seats)")
+    change = diff(before, after, str(args.hall))
+    print(change or "the hall file needs no change")
+    if change and args.write:
+        args.hall.write_text(after, encoding="utf-8")
+        print(f"wrote {args.hall}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(commission(args))
+    except (CommissionError, kp.KeypadUsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
