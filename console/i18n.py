@@ -106,6 +106,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "fault.lost-events": ("mất lần bấm", "lost presses"),
     "fault.refused": ("lần bấm bị từ chối", "presses refused"),
     "fault.contract": ("phiên bản giao thức khác", "another contract version"),
+    "fault.backup": ("sao lưu không thành công", "backup failed"),
     "fault.state.open": ("đang xảy ra", "open"),
     "fault.state.over": ("đã hết", "over"),
     "fault.state.seen": ("đã xem", "seen"),

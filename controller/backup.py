@@ -644,6 +644,8 @@ class BackupService:
         # snapshot may have kept a secret vote's seal from truncating).
         self._after = after_backup
         self._wanted = asyncio.Event()
+        # Set after each backup, taken or failed (a test's or a monitor's wait).
+        self.finished = asyncio.Event()
         self.taken = 0
         self.failed = 0
         self.last: BackupResult | None = None
@@ -686,6 +688,7 @@ class BackupService:
                     extra={"event": "backup-failed", "dest": str(self.dest)},
                 )
                 self._on_result(None, text)
+                self.finished.set()
                 continue
             self.taken += 1
             self.last = result
@@ -700,6 +703,7 @@ class BackupService:
                 },
             )
             self._on_result(result, "")
+            self.finished.set()
 
 
 # --- the command line -----------------------------------------------------------------------

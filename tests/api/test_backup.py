@@ -361,3 +361,58 @@ def test_prune_removes_what_retention_does_not_keep(tmp_path: Path) -> None:
         "other-20261203T090000Z",
     ]
     assert len(removed) == len(made) - 4 + 1
+
+
+async def test_the_hall_files_backup_runs_in_the_daemon_after_each_close(tmp_path: Path) -> None:
+    """`[backup]` through the daemon's own wiring: a missing backup disk is a health fault
+    and the sitting goes on; once the disk is there, the next close backs up and clears it."""
+    from chamber.controller.core.clock import FakeClock
+    from chamber.controller.daemon import Daemon, _start_backups
+
+    from .conftest import make_tokens
+
+    usb = tmp_path / "usb"
+    hall_file = tmp_path / "hall.toml"
+    hall_file.write_text(
+        HALL_FILE.read_text("utf-8") + f'\n[backup]\ndir = "{usb}"\nevery_s = 86400\n', "utf-8"
+    )
+    config = load_config(hall_file)
+    store, tokens = make_tokens()
+    clock = FakeClock(1000.0)
+    data = tmp_path / "data"
+    data.mkdir()
+    journal = data / f"{config.hall_id}.journal"
+    daemon = Daemon(config, journal, store, clock=clock)
+    _start_backups(daemon, config, data, journal)
+    service = daemon.backups
+    assert service is not None
+    async with daemon:
+        hall = Hall(daemon, clock, tokens, store)
+        try:
+            await open_vote_with_presses(hall)
+            async with hall.client() as chair:
+                assert (await chair.post("/api/votes/v1/close")).is_success
+                await service.finished.wait()
+                service.finished.clear()
+                assert service.failed == 1
+                state = (await chair.get("/api/state")).json()
+            (fault,) = [f for f in daemon.runtime.faults.faults() if f.kind is FaultKind.BACKUP]
+            assert fault.active
+            assert str(usb) in fault.detail
+            usb.mkdir()
+            async with hall.client() as chair:
+                body = {"vote_id": "v2", "title": "Nghị quyết khác"}
+                assert (await chair.post("/api/votes", json=body)).is_success
+                assert (await chair.post("/api/votes/v2/open")).is_success
+                assert (await chair.post("/api/votes/v2/close")).is_success
+            await service.finished.wait()
+            assert service.taken == 1
+            assert service.last is not None
+            assert verify(service.last.path / journal.name).ok
+            assert (service.last.path / "hall.toml").read_bytes() == hall_file.read_bytes()
+            assert not any(
+                f.active for f in daemon.runtime.faults.faults() if f.kind is FaultKind.BACKUP
+            )
+            assert state["state"]["votes"][0]["state"] == "closed"
+        finally:
+            await hall.aclose()
