@@ -4,7 +4,7 @@ Built on a connected Debian 12 machine with the hall's Python, it holds:
 
 - `wheels/`: the project's wheel and a wheel of every dependency for this Python and platform
   (`pip wheel`), so that `chamber install --from OUT` installs with `pip --no-index`;
-- `debs/`: the Debian packages a running hall needs (mosquitto) and those of their
+- `debs/`: the Debian packages a running hall needs (mosquitto, python3-venv) and those of their
   dependencies (`apt-get download`), less those of priority `required` that every Debian
   system has; `chamber install --from` installs with `dpkg -i` only those the PC lacks;
 - `manifest.json`: what it holds, the chamber version and the Python it was built for;
@@ -35,8 +35,9 @@ from chamber.controller.core.model import Language
 FORMAT = 1
 SUMS = "SHA256SUMS"
 MANIFEST = "manifest.json"
-# What a running hall needs from Debian: the embedded broker. Nothing only the tests need.
-HALL_DEBS = ("mosquitto",)
+# What a running hall needs from Debian: the embedded broker, and Python's venv module for
+# `chamber install`'s venv. Nothing only the tests need.
+HALL_DEBS = ("mosquitto", "python3-venv")
 # Every Debian system has the packages of this priority.
 BASE_PRIORITIES = frozenset({"required"})
 

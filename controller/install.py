@@ -9,7 +9,8 @@ As root, `chamber install` sets up, each step only when it is not done already:
 - `/var/lib/chamber` (chamber:chamber, 0750) for the journals, tokens and the broker's files;
 - a venv outside the source tree, `/opt/chamber/venv`, with the project's wheel (`--wheel`, the
   bundle's, or built from the source tree with `pip wheel --no-deps`);
-- the Debian packages a running hall needs (mosquitto), unless `--no-apt`;
+- the Debian packages a running hall needs (mosquitto, and python3-venv for the venv), unless
+  `--no-apt`;
 - `/etc/systemd/system/chamber.service` (`controller.service.unit_file`, with the serial
   devices the hall file names), then `systemctl daemon-reload` and `enable` when systemd runs
   the machine. The Debian mosquitto package's own service is disabled when the hall uses the
@@ -54,7 +55,8 @@ ACCOUNT = "chamber"
 SERIAL_GROUP = "dialout"
 # The example hall, in the source tree and in the wheel (chamber/examples) alike.
 EXAMPLE_HALL = Path(__file__).resolve().parent.parent / "examples" / "vn-council.toml"
-APT_PACKAGES = ("mosquitto",)
+# The embedded broker, and Python's venv module (Debian ships ensurepip apart) for the venv.
+APT_PACKAGES = ("mosquitto", "python3-venv")
 
 # key -> (Vietnamese, English)
 WORDS: dict[str, tuple[str, str]] = {

@@ -22,7 +22,8 @@ mirrors): only the list of packages it would download is checked, from apt's loc
   each log line on its stderr (a pipe, as journald's is) is one JSON object; its embedded broker
   ends with it, on SIGTERM (the daemon stops it) and after SIGKILL (the kernel's parent-death
   signal). systemd is not PID 1 here: the sandboxing is checked by `verify` alone.
-* A bundle with a changed, missing or added file is refused before anything is changed.
+* A bundle with a changed, missing or added file, or built for another Python, is refused
+  before anything is changed.
 * Uninstall removes the unit and the venv and keeps the hall file and the data.
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -371,6 +373,10 @@ async def test_the_daemon_started_as_the_unit_starts_it_notifies_and_feeds_the_w
         assert path.stat().st_uid == uid, path  # everything it made is the account's
 
 
+def sha256_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def copy_of(bundle: Path, base: Path) -> Path:
     copy = base / "bundle-copy"
     shutil.copytree(bundle, copy)
@@ -402,6 +408,18 @@ def test_a_bundle_with_a_file_missing_or_added_is_refused(bundle: Path, tmp_path
         verify_bundle(copy)
     extra.unlink()
     verify_bundle(copy)
+    manifest = copy / "manifest.json"
+    text = manifest.read_text("utf-8")
+    this = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    other = text.replace(f'"python": "{this}"', '"python": "cp27"')
+    assert other != text
+    manifest.write_text(other, "utf-8")
+    sums = (copy / SUMS).read_text("utf-8")
+    (copy / SUMS).write_text(sums.replace(sha256_of(text), sha256(manifest)), "utf-8")
+    with pytest.raises(BundleError, match="built for cp27, this Python is cp3"):
+        verify_bundle(copy)
+    manifest.write_text(text, "utf-8")
+    (copy / SUMS).write_text(sums, "utf-8")
     gone = sorted((copy / "wheels").glob("*.whl"))[0]
     gone.unlink()
     with pytest.raises(BundleError, match=re.escape(f"{gone.name} is in {SUMS} but missing")):
@@ -427,7 +445,9 @@ def test_the_bundle_lists_its_files_in_sha256sum_form(bundle: Path) -> None:
 @pytest.mark.skipif(APT_CACHE is None, reason="apt-cache is not installed")
 def test_the_debian_part_is_mosquitto_and_its_dependencies_less_the_required_ones() -> None:
     names = needed_debs()
-    assert {"mosquitto", "libmosquitto1", "libcjson1"} <= set(names)
+    assert {"mosquitto", "libmosquitto1", "libcjson1", "python3-venv", "python3.11-venv"} <= set(
+        names
+    )
     assert not {"dpkg", "base-files", "libc-bin"} & set(names)  # priority required
     assert not {"mosquitto-clients", "socat", "chromium"} & set(names)  # the tests' only
 
