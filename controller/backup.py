@@ -648,6 +648,8 @@ class BackupService:
         self.finished = asyncio.Event()
         self.taken = 0
         self.failed = 0
+        # Timer backups not taken: nothing was committed since the last backup.
+        self.skipped = 0
         self.last: BackupResult | None = None
 
     def request(self) -> None:
@@ -671,10 +673,30 @@ class BackupService:
             keep_days=self.keep_days,
         )
 
+    def _unchanged(self) -> bool:
+        """The journal's head is the one the last backup holds: a timer's backup would be the
+        same again (and push an older, different one out of `keep_last`)."""
+        if self.last is None:
+            return False
+        try:
+            conn = sqlite3.connect(f"{self.journal.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            finally:
+                conn.close()
+            head = (meta["journal_id"], int(meta["head_seq"]), meta["head_hash"])
+        except (sqlite3.Error, KeyError, ValueError):
+            return False
+        held = {(j.journal_id, j.head_seq, j.head_hash) for j in self.last.journals}
+        return head in held
+
     async def run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wanted.wait(), self.every_s)
+            if not self._wanted.is_set() and self._unchanged():
+                self.skipped += 1
+                continue
             self._wanted.clear()
             started = time.perf_counter()
             try:

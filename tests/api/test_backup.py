@@ -276,6 +276,10 @@ async def test_the_daemon_backs_up_after_a_vote_closes_and_a_failure_is_a_fault(
         assert result is not None
         records = [r.record for r in JournalReader(result.path / "hall.journal").records()]
         assert records[-1]["kind"] == "close-vote"
+        # Nothing committed since: the timer would take the same backup again, and skips it.
+        assert service._unchanged()
+        await hall.feed(VoteKeyPressed(at=hall.clock.now(), seat=1, key=1))
+        assert not service._unchanged()
 
         # The backup disk is gone: one fault, the sitting goes on, the next success clears it.
         service.dest = tmp_path / "unplugged"
