@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import difflib
 import sys
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,20 +43,108 @@ PYSERIAL_PARITY = {"even": "E", "odd": "O", "none": "N"}
 IDENTIFY_DEFAULT_S = 30
 
 
+# What the command says, in the hall's language (Vietnamese) and in English.
+TEXTS: dict[str, dict[str, str]] = {
+    "vi": {
+        "busy": (
+            "{device}: cổng đang bị khóa (máy chủ đang chạy trên đường truyền này? hãy dừng "
+            "nó trước)"
+        ),
+        "open": "không mở được đường truyền {device}: {detail}",
+        "no_device": "đường truyền {line} không có thiết bị",
+        "no_line": "{hall} không có đường truyền {line}",
+        "not_serial": (
+            "đường truyền {line} không phải đường truyền nối tiếp: không có gì để nghiệm thu"
+        ),
+        "hall": "tệp hội trường không dùng được: {detail}",
+        "no_free": "đường truyền {line}: không còn địa chỉ trống cho {serial}",
+        "not_taken": (
+            "đường truyền {line}: {serial} không trả lời ở địa chỉ {address} (bàn phím theo "
+            "đặc tả 1.2 trở về trước không nhận địa chỉ theo số sê-ri)"
+        ),
+        "no_poll": "đường truyền {line}: thiết bị {address} không trả lời POLL",
+        "no_identify": (
+            "thiết bị {address} trên đường truyền {line} không tự nhận diện được: {detail}"
+        ),
+        "no_reply": "thiết bị {address} trên đường truyền {line} không trả lời",
+        "no_seats": "tệp hội trường không có [[seats]] để gán thiết bị",
+        "too_few_seats": "đường truyền {line} có {units} thiết bị mà hội trường chỉ có {seats} ghế",
+        "summary": "đường truyền {line}: {n} thiết bị",
+        "duplicate": "  trùng địa chỉ {address}: {serials}",
+        "row": (
+            "{kind} {address:3d}  sê-ri {serial}  phần mềm {firmware}{contract}  tính năng "
+            "{features}{new}"
+        ),
+        "contract": "  đặc tả {contract}",
+        "factory_new": "  mới xuất xưởng",
+        "need": "{n} thiết bị cần địa chỉ: chạy lại với --assign",
+        "after": "sau khi cấp địa chỉ:",
+        "still": "vẫn còn thiết bị chưa có địa chỉ riêng: tệp hội trường không thay đổi",
+        "seats_left": "các ghế để kỹ thuật viên tự gán (hoặc chạy với --map-seats)",
+        "no_change": "tệp hội trường không cần thay đổi",
+        "wrote": "đã ghi {path}",
+        "blinks": "thiết bị {address} trên đường truyền {line} nhấp nháy trong {seconds} giây",
+    },
+    "en": {
+        "busy": "{device}: the port is locked (is the daemon running on this line? stop it first)",
+        "open": "cannot open line {device}: {detail}",
+        "no_device": "line {line} has no device",
+        "no_line": "{hall} has no line {line}",
+        "not_serial": "line {line} is not a serial line: nothing to commission",
+        "hall": "the hall file cannot be used: {detail}",
+        "no_free": "line {line}: no free address left for {serial}",
+        "not_taken": (
+            "line {line}: {serial} did not answer at {address} (a keypad of contract 1.2 or "
+            "older cannot take an address by serial)"
+        ),
+        "no_poll": "line {line}: unit {address} did not answer a POLL",
+        "no_identify": "unit {address} on line {line} cannot identify itself: {detail}",
+        "no_reply": "unit {address} on line {line} did not answer",
+        "no_seats": "the hall file has no [[seats]] to map the units to",
+        "too_few_seats": "line {line} has {units} units and the hall {seats} seats",
+        "summary": "line {line}: {n} unit(s)",
+        "duplicate": "  duplicate address {address}: {serials}",
+        "row": (
+            "{kind} {address:3d}  serial {serial}  firmware {firmware}{contract}  features "
+            "{features}{new}"
+        ),
+        "contract": "  contract {contract}",
+        "factory_new": "  factory-new",
+        "need": "{n} unit(s) need an address: run again with --assign",
+        "after": "after assigning:",
+        "still": "some units still have no address of their own: the hall file is not changed",
+        "seats_left": "seats are left for the technician to map (or run with --map-seats)",
+        "no_change": "the hall file needs no change",
+        "wrote": "wrote {path}",
+        "blinks": "unit {address} on line {line} blinks for {seconds} s",
+    },
+}
+
+
+def say(language: str, key: str, **params: object) -> str:
+    return TEXTS[language][key].format(**params)
+
+
 class CommissionError(Exception):
-    """Commissioning cannot go on; the message says why, in one line."""
+    """Commissioning cannot go on: `text(language)` says why, in one line (str: English)."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(say("en", key, **params))
+
+    def text(self, language: str) -> str:
+        return say(language, self.key, **self.params)
 
 
 # --- the port must be free --------------------------------------------------------------------
 
-BUSY_HINT = "is the daemon running on this line? stop it, or use the console's technician tab"
 
-
-def _open_error(exc: TransportError) -> CommissionError:
+def _open_error(device: str, exc: TransportError) -> CommissionError:
     """A port another master holds (the daemon locks its lines) is named as such."""
     if "lock" in str(exc).lower():
-        return CommissionError(f"{exc} ({BUSY_HINT})")
-    return CommissionError(str(exc))
+        return CommissionError("busy", device=device)
+    return CommissionError("open", device=device, detail=exc)
 
 
 # --- what a scan finds ------------------------------------------------------------------------
@@ -124,7 +213,7 @@ def plan_addresses(scan: Scan, kind: Kind, last: int) -> list[Assignment]:
     for unit in sorted(movers, key=lambda u: u.serial):
         new = next(free, None)
         if new is None:
-            raise CommissionError(f"line {scan.line}: no free address left for {unit.serial}")
+            raise CommissionError("no_free", line=scan.line, serial=unit.serial)
         plan.append(Assignment(unit.serial, unit.address, new))
     return plan
 
@@ -147,7 +236,7 @@ class KeypadBus:
 
     def __init__(self, line: Line) -> None:
         if line.device is None:
-            raise CommissionError(f"line {line.id} has no device")
+            raise CommissionError("no_device", line=line.id)
         self.line = line
         self.char_format = kp.line_format(line.parity, line.stop_bits)
         self._framer = kp.KeypadFramer(kp.Transport.RTU, kp.Side.CONTROLLER)
@@ -272,23 +361,20 @@ async def assign_keypads(bus: KeypadBus, plan: Sequence[Assignment]) -> list[Fou
         _, identity = await bus.identity(step.new)
         if identity is None or identity.serial_number != step.serial:
             raise CommissionError(
-                f"line {bus.line.id}: {step.serial} did not answer at {step.new} "
-                "(a keypad of contract 1.2 or older cannot take an address by serial)"
+                "not_taken", line=bus.line.id, serial=step.serial, address=step.new
             )
         done.append(_keypad_found(step.new, identity))
     return done
 
 
 async def identify_keypad(bus: KeypadBus, address: int, seconds: int) -> None:
-    outcome, reply = await bus.request(kp.identify_request(address, seconds))
+    _, reply = await bus.request(kp.identify_request(address, seconds))
     if reply is None:
-        raise CommissionError(f"keypad {address} on line {bus.line.id}: {outcome}")
+        raise CommissionError("no_reply", line=bus.line.id, address=address)
     try:
         kp.decode_reply(kp.identify_request(address, seconds), reply)
     except kp.KeypadProtocolError as exc:
-        raise CommissionError(
-            f"keypad {address} on line {bus.line.id} cannot identify itself: {exc}"
-        ) from exc
+        raise CommissionError("no_identify", line=bus.line.id, address=address, detail=exc) from exc
 
 
 # --- a mic line -------------------------------------------------------------------------------
@@ -299,7 +385,7 @@ class MicBus:
 
     def __init__(self, line: Line) -> None:
         if line.device is None:
-            raise CommissionError(f"line {line.id} has no device")
+            raise CommissionError("no_device", line=line.id)
         self.line = line
         self._decoder = mic.MicStreamDecoder()
         self.heard: list[mic.MicMessage] = []
@@ -401,10 +487,12 @@ async def assign_mics(bus: MicBus, plan: Sequence[Assignment]) -> list[Found]:
         serial = int(step.serial, 16)
         ack = await bus.answer(mic.SetAddress(serial=serial, new_address=step.new), step.new)
         if not isinstance(ack, mic.Ack):
-            raise CommissionError(f"line {bus.line.id}: {step.serial} did not take {step.new}")
+            raise CommissionError(
+                "not_taken", line=bus.line.id, serial=step.serial, address=step.new
+            )
         status = await bus.answer(mic.Poll(address=step.new), step.new)
         if not isinstance(status, mic.Status):
-            raise CommissionError(f"line {bus.line.id}: unit {step.new} did not answer a POLL")
+            raise CommissionError("no_poll", line=bus.line.id, address=step.new)
         done.append(Found(Kind.MIC, step.new, step.serial, "", ()))
     return done
 
@@ -412,9 +500,11 @@ async def assign_mics(bus: MicBus, plan: Sequence[Assignment]) -> list[Found]:
 async def identify_mic(bus: MicBus, address: int, seconds: int) -> None:
     reply = await bus.answer(mic.Identify(address=address, seconds=seconds), address)
     if isinstance(reply, mic.Nak):
-        raise CommissionError(f"mic unit {address} cannot identify itself (contract before 1.2)")
+        raise CommissionError(
+            "no_identify", line=bus.line.id, address=address, detail="IDENTIFY: NAK (1.0, 1.1)"
+        )
     if not isinstance(reply, mic.Ack):
-        raise CommissionError(f"mic unit {address} on line {bus.line.id} did not answer")
+        raise CommissionError("no_reply", line=bus.line.id, address=address)
 
 
 # --- the hall file ----------------------------------------------------------------------------
@@ -428,13 +518,13 @@ def topology_text(hall_text: str, line: Line, units: Sequence[Found], *, map_sea
         return tomlkit.dumps(doc)
     seats = doc.get("seats")
     if not isinstance(seats, tomlkit.items.AoT):
-        raise CommissionError("the hall file has no [[seats]] to map the units to")
+        raise CommissionError("no_seats")
     key = "keypad" if line.kind is not LineKind.MIC_SERIAL else "mic"
     addresses = sorted({u.address for u in units})
     ordered: list[Any] = sorted(seats, key=lambda s: int(s["number"]))
     if len(addresses) > len(ordered):
         raise CommissionError(
-            f"line {line.id} has {len(addresses)} units and the hall {len(ordered)} seats"
+            "too_few_seats", line=line.id, units=len(addresses), seats=len(ordered)
         )
     # The scan is the line's truth: seats past its units lose what they had on this line.
     for i, seat in enumerate(ordered):
@@ -497,45 +587,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--map-seats", action="store_true", help="map the units to seats in address order"
     )
     parser.add_argument("--write", action="store_true", help="write the hall file (default: show)")
+    parser.add_argument(
+        "--language", choices=sorted(TEXTS), help="language of the output (default: the hall's)"
+    )
 
 
-def _print_scan(scan: Scan) -> None:
-    print(f"line {scan.line}: {len(scan.units)} unit(s)")
+def _print_scan(lang: str, scan: Scan) -> None:
+    print(say(lang, "summary", line=scan.line, n=len(scan.units)))
     for address, units in sorted(scan.duplicates().items()):
         serials = ", ".join(u.serial for u in units)
-        print(f"  duplicate address {address}: {serials}")
+        print(say(lang, "duplicate", address=address, serials=serials))
     for unit in sorted(scan.units, key=lambda u: (u.address, u.serial)):
-        new = "  factory-new" if unit.factory_new else ""
-        contract = f"  contract {unit.contract}" if unit.contract else ""
         print(
-            f"  {unit.kind} {unit.address:3d}  serial {unit.serial}  firmware {unit.firmware}"
-            f"{contract}  features {','.join(unit.features) or '-'}{new}"
+            say(
+                lang,
+                "row",
+                kind=unit.kind,
+                address=unit.address,
+                serial=unit.serial,
+                firmware=unit.firmware,
+                contract=say(lang, "contract", contract=unit.contract) if unit.contract else "",
+                features=",".join(unit.features) or "-",
+                new=say(lang, "factory_new") if unit.factory_new else "",
+            )
         )
 
 
+def _language(args: argparse.Namespace) -> str:
+    """The --language asked, else the hall's ([hall] language), else Vietnamese."""
+    if args.language:
+        return str(args.language)
+    try:
+        with args.hall.open("rb") as f:
+            language = tomllib.load(f).get("hall", {}).get("language", "vi")
+    except (OSError, tomllib.TOMLDecodeError):
+        return "vi"
+    return language if language in TEXTS else "vi"
+
+
 async def commission(args: argparse.Namespace) -> int:
+    lang = _language(args)
     try:
         topology = load_topology(args.hall)
     except TopologyError as exc:
-        raise CommissionError(str(exc)) from exc
+        raise CommissionError("hall", detail=exc) from exc
     line = next((ln for ln in topology.lines if ln.id == args.line), None)
     if line is None:
-        raise CommissionError(f"{args.hall} has no line {args.line!r}")
+        raise CommissionError("no_line", hall=args.hall, line=args.line)
     if line.kind is LineKind.MODBUS_TCP or line.device is None:
-        raise CommissionError(f"line {line.id} is not a serial line: nothing to commission")
+        raise CommissionError("not_serial", line=line.id)
     bus: KeypadBus | MicBus
     bus = MicBus(line) if line.kind is LineKind.MIC_SERIAL else KeypadBus(line)
     try:
         bus.open()
     except TransportError as exc:
-        raise _open_error(exc) from exc
+        raise _open_error(line.device, exc) from exc
     try:
         if args.identify is not None:
             if isinstance(bus, KeypadBus):
                 await identify_keypad(bus, args.identify, args.seconds)
             else:
                 await identify_mic(bus, args.identify, args.seconds)
-            print(f"unit {args.identify} on line {line.id} blinks for {args.seconds} s")
+            print(say(lang, "blinks", address=args.identify, line=line.id, seconds=args.seconds))
             return 0
         kind = Kind.KEYPAD if isinstance(bus, KeypadBus) else Kind.MIC
         addresses = sorted({*args.addresses, kp.FACTORY_ADDRESS})
@@ -544,10 +657,11 @@ async def commission(args: argparse.Namespace) -> int:
             if isinstance(bus, KeypadBus)
             else await scan_mics(bus)
         )
-        _print_scan(scan)
-        plan = plan_addresses(scan, kind, mic.LAST_UNIT if kind is Kind.MIC else kp.LAST_UNIT)
+        _print_scan(lang, scan)
+        last = mic.LAST_UNIT if kind is Kind.MIC else kp.LAST_UNIT
+        plan = plan_addresses(scan, kind, last)
         if plan and not args.assign:
-            print(f"{len(plan)} unit(s) need an address: run again with --assign")
+            print(say(lang, "need", n=len(plan)))
         if plan and args.assign:
             for step in plan:
                 print(f"  {step.serial}: {step.old} -> {step.new}")
@@ -557,29 +671,32 @@ async def commission(args: argparse.Namespace) -> int:
             else:
                 await assign_mics(bus, plan)
                 scan = await scan_mics(bus)
-            print("after assigning:")
-            _print_scan(scan)
-            plan = plan_addresses(scan, kind, kp.LAST_UNIT)
+            print(say(lang, "after"))
+            _print_scan(lang, scan)
+            plan = plan_addresses(scan, kind, last)
     finally:
         bus.close()
     if plan:
-        print("some units still have no address of their own: the hall file is not changed")
+        print(say(lang, "still"))
         return 1
     before = args.hall.read_text(encoding="utf-8")
     after = topology_text(before, line, scan.units, map_seats=args.map_seats)
     if not args.map_seats:
-        print("seats are left for the technician to map (or run with --map-seats)")
+        print(say(lang, "seats_left"))
     change = diff(before, after, str(args.hall))
-    print(change or "the hall file needs no change")
+    print(change or say(lang, "no_change"))
     if change and args.write:
         args.hall.write_text(after, encoding="utf-8")
-        print(f"wrote {args.hall}")
+        print(say(lang, "wrote", path=args.hall))
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(commission(args))
-    except (CommissionError, kp.KeypadUsageError) as exc:
+    except CommissionError as exc:
+        print(f"error: {exc.text(_language(args))}", file=sys.stderr)
+        return 2
+    except kp.KeypadUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

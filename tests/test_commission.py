@@ -126,7 +126,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 def _args(hall: Path, line: str, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     commission.add_arguments(parser)
-    return parser.parse_args(["--hall", str(hall), "--line", line, "--addresses", "1-12", *extra])
+    return parser.parse_args(
+        ["--hall", str(hall), "--line", line, "--addresses", "1-12", "--language", "en", *extra]
+    )
 
 
 async def _run(args: argparse.Namespace, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -244,3 +246,20 @@ async def test_a_line_the_daemon_holds_is_refused_before_anything_is_sent(
         held.close()
     code, _ = await _run(_args(rig.hall, KEYPADS, "--identify", "1"), capsys)
     assert code == 0
+
+
+async def test_it_speaks_the_hall_s_language_and_english(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert all(commission.TEXTS[lang].keys() == commission.TEXTS["en"].keys() for lang in ("vi",))
+    parser = argparse.ArgumentParser()
+    commission.add_arguments(parser)
+    args = parser.parse_args(["--hall", str(rig.hall), "--line", KEYPADS, "--identify", "1"])
+    code, out = await _run(args, capsys)  # the test hall's language is Vietnamese
+    assert code == 0
+    assert out == "thiết bị 1 trên đường truyền keypads-1 nhấp nháy trong 30 giây\n"
+    args = parser.parse_args(["--hall", str(rig.hall), "--line", "mics-9", "--language", "vi"])
+    with pytest.raises(commission.CommissionError) as refused:
+        await commission.commission(args)
+    assert refused.value.text("vi") == f"{rig.hall} không có đường truyền mics-9"
+    assert str(refused.value) == f"{rig.hall} has no line mics-9"
