@@ -470,3 +470,26 @@ def test_uninstall_removes_the_unit_and_the_venv_and_keeps_the_data(
     again = chamber("uninstall", "--root", str(root))
     assert again.returncode == 0
     assert "Nothing to remove." in again.stdout
+
+
+def test_debian_packages_go_only_into_the_running_system(tmp_path: Path) -> None:
+    root = seeded_root(tmp_path)
+    done = chamber("install", "--root", str(root))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: With --root, give --no-apt (Debian packages go only into the running system)."
+    )
+    assert not (root / "etc/chamber").exists()
+
+
+def test_a_bad_hall_file_is_refused_with_one_line_and_not_put_in_place(tmp_path: Path) -> None:
+    root = seeded_root(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[hall]\nid = "x"\nseats = "many"\n', "utf-8")
+    done = chamber("install", "--root", str(root), "--no-apt", "--hall", str(bad))
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {bad}: ")
+    assert "Traceback" not in done.stderr
+    assert not (root / "etc/chamber/hall.toml").exists()
+    assert list((root / "etc/chamber").iterdir()) == []  # nothing staged is left behind
