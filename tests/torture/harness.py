@@ -951,29 +951,8 @@ class Torture:
 
     def backup_links(self) -> list[str]:
         """The backups hold no sealed press, nonce or key of a secret vote open when they were
-        taken, no secret-ballot row and no signing key."""
-        found: list[str] = []
-        files = sorted(p for p in self.backups.rglob("*") if p.is_file())
-        if not files:
-            found.append("backups: none taken, not searched")
-        for path in files:
-            where = f"backups {path.relative_to(self.backups)}"
-            if path.name == "hall-ed25519.key" or path.suffix == ".key":
-                found.append(f"{where}: a key file")
-            data = path.read_bytes()
-            for blob in self.live_secrets:
-                if blob and blob in data:
-                    found.append(f"{where}: holds a sealed press or a vote key of the live store")
-                    break
-            if path.suffix == ".journal":
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-                try:
-                    (rows,) = conn.execute("SELECT count(*) FROM secret_presses").fetchone()
-                finally:
-                    conn.close()
-                if rows:
-                    found.append(f"{where}: {rows} secret-ballot rows")
-        return found
+        taken, no secret-ballot row and no signing key (`ledger.backup_links`)."""
+        return ledger.backup_links(*read_backups(self.backups), self.live_secrets)
 
     def mqtt_links(
         self, name: str, topic: str, payload: bytes, secret: ledger.Secret, own: int | None
@@ -1113,3 +1092,20 @@ async def run(options: Options) -> Figures:
 
 
 __all__ = ["Figures", "Options", "Torture", "run"]
+
+
+def read_backups(root: Path) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Every file under the backup directory (by its path there), and the secret-ballot rows
+    of each journal among them."""
+    files: dict[str, bytes] = {}
+    rows: dict[str, int] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = str(path.relative_to(root))
+        files[name] = path.read_bytes()
+        if path.suffix == ".journal":
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                (rows[name],) = conn.execute("SELECT count(*) FROM secret_presses").fetchone()
+            finally:
+                conn.close()
+    return files, rows

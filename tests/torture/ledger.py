@@ -472,3 +472,24 @@ def ring_links(name: str, seat: int, origins: Iterable[str], secret: Secret) -> 
         for o in origins
         if (seat, o) in secret.origins
     ]
+
+
+def backup_links(
+    files: Mapping[str, bytes], secret_rows: Mapping[str, int], live: Sequence[bytes]
+) -> list[str]:
+    """What a backup must never hold of a secret vote open when it was taken: a key file
+    (a vote's or the hall's signing key), a secret-ballot row in a journal (`secret_rows`: per
+    journal file, its count), or any sealed press, nonce or vote key the live store held then
+    (`live`). `files`: each backup file's name and bytes; none at all is a finding too."""
+    found: list[str] = []
+    if not files:
+        found.append("backups: none taken, not searched")
+    for name, data in files.items():
+        if name.endswith(".key"):
+            found.append(f"backups {name}: a key file")
+        if any(blob and blob in data for blob in live):
+            found.append(f"backups {name}: holds a sealed press or a vote key of the live store")
+    for name, rows in secret_rows.items():
+        if rows:
+            found.append(f"backups {name}: {rows} secret-ballot rows")
+    return found
