@@ -364,6 +364,20 @@ def _installed_version(package: str) -> str | None:
     return version if done.returncode == 0 and status.endswith(" installed") else None
 
 
+def present_packages() -> set[str]:
+    """The packages installed here, and the names they provide (sysvinit-utils provides
+    lsb-base, say): a bundle's .deb of one of these is not installed again."""
+    out = tool(["dpkg-query", "-W", "-f", "${Package}\t${Status}\t${Provides}\n"])
+    present: set[str] = set()
+    for line in out.splitlines():
+        name, _, rest = line.partition("\t")
+        status, _, provides = rest.partition("\t")
+        if status.endswith(" installed"):
+            present.add(name)
+            present.update(p.split()[0].split(":")[0] for p in provides.split(",") if p.strip())
+    return present
+
+
 def ensure_debs(bundle: Bundle | None, report: Report) -> None:
     if bundle is None:
         missing = [p for p in APT_PACKAGES if _installed_version(p) is None]
@@ -373,11 +387,8 @@ def ensure_debs(bundle: Bundle | None, report: Report) -> None:
             tool([*env_apt, "--no-install-recommends", *missing])
             report.add("debs_installed", names=", ".join(missing))
         return
-    wanted = []
-    for deb in bundle.debs:
-        name = deb.name.split("_")[0]
-        if _installed_version(name) is None:
-            wanted.append(deb)
+    present = present_packages()
+    wanted = [deb for deb in bundle.debs if deb.name.split("_")[0] not in present]
     if wanted:
         tool(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", *map(str, wanted)])
         report.add("debs_installed", names=", ".join(d.name.split("_")[0] for d in wanted))
