@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -420,3 +421,30 @@ async def test_the_hall_files_backup_runs_in_the_daemon_after_each_close(tmp_pat
             assert state["state"]["votes"][0]["state"] == "closed"
         finally:
             await hall.aclose()
+
+
+def test_chamber_backup_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`chamber backup` on a journal left with a secret vote open (the v1 fixture): one line
+    that says it verified and what it left out, exit 0; a missing disk is one line, exit 1."""
+    from tests.fixtures import make_journal_v1 as v1
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(v1.HERE / v1.NAME, data / "hdnd-fixture.journal")
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    args = ["backup", "--data", str(data), "--config", str(v1.HALL), "--keep-last", "1"]
+    assert main([*args, "--to", str(usb)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert ": OK, verified, unsigned (no hall key); hdnd-fixture.journal: 51 records" in out
+    assert "left out 4 sealed presses of open secret vote(s) NQ-03" in out
+    (made,) = usb.iterdir()
+    assert made.name.startswith("hdnd-fixture-")
+    assert main([*args, "--to", str(tmp_path / "unplugged")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: {tmp_path / 'unplugged'}: no such directory (mount the backup disk first)\n"
+    )
