@@ -68,6 +68,65 @@ REGIONS_JS = """
 }
 """
 
+# Glyphs cut by their own box: a Vietnamese capital carries two marks above it (Ồ, Ể), which
+# reach above the font's ascent; a box that hides its overflow with a tight line height cuts
+# them off, and no element overflows. For every text of the page in such a box, the ink of its
+# first and last line (the canvas measures it in the element's own font, as transformed) must
+# lie inside the box's padding edge, give or take a pixel or so (the "SƠ ĐỒ BIỂU QUYẾT" label
+# lost its tone marks by a fifth of its height).
+INK_JS = """
+() => {
+  const ctx = document.createElement("canvas").getContext("2d");
+  const problems = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const style = getComputedStyle(el);
+    if (style.display === "none" || style.visibility === "hidden") continue;
+    if (style.overflowY === "visible" && style.overflowX === "visible") continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    const top = box.top + parseFloat(style.borderTopWidth);
+    const bottom = box.bottom - parseFloat(style.borderBottomWidth);
+    for (const node of el.childNodes) {
+      if (node.nodeType !== Node.TEXT_NODE || !node.textContent.trim()) continue;
+      // The characters of the first and of the last line, by where each one lands.
+      const text = node.textContent;
+      const range = document.createRange();
+      const lines = new Map();
+      for (let i = 0; i < text.length; i++) {
+        if (!text[i].trim()) continue;
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const r = range.getBoundingClientRect();
+        if (r.width === 0) continue;
+        const key = Math.round(r.top);
+        if (!lines.has(key)) lines.set(key, {top: r.top, chars: ""});
+        lines.get(key).chars += text[i];
+      }
+      if (!lines.size) continue;
+      const keys = Array.from(lines.keys()).sort((a, b) => a - b);
+      ctx.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+      const measure = line => {
+        const chars = style.textTransform === "uppercase"
+          ? line.chars.toLocaleUpperCase("vi") : line.chars;
+        return ctx.measureText(chars);
+      };
+      const first = lines.get(keys[0]), last = lines.get(keys[keys.length - 1]);
+      const m1 = measure(first), m2 = measure(last);
+      const inkTop = first.top + m1.fontBoundingBoxAscent - m1.actualBoundingBoxAscent;
+      const inkBottom = last.top + m2.fontBoundingBoxAscent + m2.actualBoundingBoxDescent;
+      const shown = first.chars;
+      // The canvas and the page may round a pixel apart: a mark cut by more than that is cut.
+      const slack = Math.max(1.5, 0.06 * parseFloat(style.fontSize));
+      if (inkTop < top - slack || inkBottom > bottom + slack)
+        problems.push(`${el.id || el.className || el.tagName}: "${shown.slice(0, 40)}" ` +
+                      `ink ${inkTop.toFixed(1)}..${inkBottom.toFixed(1)} ` +
+                      `outside ${top.toFixed(1)}..${bottom.toFixed(1)}`);
+    }
+  }
+  return problems;
+}
+"""
+
 # The text of the page outside the hall's own data.
 CHROME_TEXT_JS = """
 () => {
@@ -102,6 +161,8 @@ class Screens:
         _copy_out([path])
         problems: list[str] = await page.evaluate(OVERFLOW_JS)
         assert problems == [], (state, self.size)
+        cut: list[str] = await page.evaluate(INK_JS)
+        assert cut == [], (state, self.size, cut)
         found: dict[str, Any] = await page.evaluate(REGIONS_JS)
         assert found["problems"] == [], (state, self.size)
         assert set(found["regions"]) == regions, (state, self.size)
