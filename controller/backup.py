@@ -229,22 +229,32 @@ def _copy_journal(source: Path, target: Path) -> JournalCopy:
             dst.close()
     finally:
         mem.close()
-    reader = JournalReader(target)
-    # The copy on its own first (no head file yet): its chain and its head.
-    report = reader.verify(keep=() if witness is None else (witness.seq,))
-    if not report.ok:
+    # The copy's own head file, at the head its meta table names; then ONE checked read of
+    # the copy (records not decoded, as at the daemon's start): the whole chain, the head
+    # against its last record and against this head file, and the hash of the record the
+    # live head file witnessed.
+    conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        own = Witness(str(meta["journal_id"]), int(meta["head_seq"]), str(meta["head_hash"]))
+    except (sqlite3.Error, KeyError, ValueError) as exc:
+        raise BackupError(f"{source}: not a chamber journal ({exc})") from exc
+    finally:
+        conn.close()
+    write_witness(target, own)
+    keep = () if witness is None or witness.seq == 0 else (witness.seq,)
+    report = JournalReader(target).verify(decode=False, keep=keep)
+    if not report.ok or report.witness != own:
         raise BackupError(f"the copy of {source.name} does not verify: {report}")
-    if witness is not None:
-        held = report.hashes.get(witness.seq) if witness.seq > 0 else None
-        if witness.journal_id != report.journal_id or (witness.seq > 0 and held != witness.hash):
-            raise BackupError(
-                f"{source.name}: the copy does not hold the head its head file witnessed "
-                f"(record {witness.seq}): run `chamber audit verify {source}`"
-            )
-    write_witness(target, Witness(report.journal_id, report.records, report.head_hash))
-    again = JournalReader(target).verify(decode=False)
-    if not again.ok or again.witness is None:
-        raise BackupError(f"the copy of {source.name} does not verify with its head file: {again}")
+    if witness is not None and (
+        witness.journal_id != report.journal_id
+        or (witness.seq > 0 and report.hashes.get(witness.seq) != witness.hash)
+        or witness.seq > report.records
+    ):
+        raise BackupError(
+            f"{source.name}: the copy does not hold the head its head file witnessed "
+            f"(record {witness.seq}): run `chamber audit verify {source}`"
+        )
     with open(target, "rb") as fh:
         os.fsync(fh.fileno())
     return JournalCopy(
@@ -423,7 +433,7 @@ def check_backup(backup: Path, *, public_key: bytes | None = None) -> CheckedBac
         if not isinstance(name, str) or name not in files:
             raise BackupError(f"{backup}/{MANIFEST}: a journal not in the file list")
         try:
-            report = JournalReader(backup / name).verify()
+            report = JournalReader(backup / name).verify(decode=False)
         except JournalError as exc:
             raise BackupError(f"{backup / name}: {exc}") from None
         if not report.ok:
