@@ -41,6 +41,7 @@ from chamber.protocols import micunit as mic
 
 PYSERIAL_PARITY = {"even": "E", "odd": "O", "none": "N"}
 IDENTIFY_DEFAULT_S = 30
+ATTEMPTS = 3  # a request's attempts (keypad_modbus.md §6.2 allows retries; the line is ours)
 
 
 # What the command says, in the hall's language (Vietnamese) and in English.
@@ -72,7 +73,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary": "đường truyền {line}: {n} thiết bị",
         "duplicate": "  trùng địa chỉ {address}: {serials}",
         "row": (
-            "{kind} {address:3d}  sê-ri {serial}  phần mềm {firmware}{contract}  tính năng "
+            "  {kind} {address:3d}  sê-ri {serial}  phần mềm {firmware}{contract}  tính năng "
             "{features}{new}"
         ),
         "contract": "  đặc tả {contract}",
@@ -105,7 +106,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "summary": "line {line}: {n} unit(s)",
         "duplicate": "  duplicate address {address}: {serials}",
         "row": (
-            "{kind} {address:3d}  serial {serial}  firmware {firmware}{contract}  features "
+            "  {kind} {address:3d}  serial {serial}  firmware {firmware}{contract}  features "
             "{features}{new}"
         ),
         "contract": "  contract {contract}",
@@ -288,7 +289,9 @@ class KeypadBus:
             return Outcome.DAMAGED, None
         return Outcome.REPLY, reply
 
-    async def identity(self, address: int, attempts: int = 3) -> tuple[Outcome, kp.Identity | None]:
+    async def identity(
+        self, address: int, attempts: int = ATTEMPTS
+    ) -> tuple[Outcome, kp.Identity | None]:
         """The identity at `address`: a reply, silence, or damaged frames (a duplicate)."""
         damaged = False
         for _ in range(attempts):
@@ -340,7 +343,7 @@ async def separate_keypads(bus: KeypadBus, address: int, *, rounds: int = 4) -> 
             clean = True
             for slot in range(slots):
                 await bus.request(kp.select_request(kp.Selection(slots, nonce, slot)))
-                outcome, identity = await bus.identity(address, attempts=1)
+                outcome, identity = await bus.identity(address)
                 if identity is not None:
                     found.setdefault(identity.serial_number, _keypad_found(address, identity))
                 elif outcome is Outcome.DAMAGED:
@@ -368,7 +371,11 @@ async def assign_keypads(bus: KeypadBus, plan: Sequence[Assignment]) -> list[Fou
 
 
 async def identify_keypad(bus: KeypadBus, address: int, seconds: int) -> None:
-    _, reply = await bus.request(kp.identify_request(address, seconds))
+    reply = None
+    for _ in range(ATTEMPTS):
+        _, reply = await bus.request(kp.identify_request(address, seconds))
+        if reply is not None:
+            break
     if reply is None:
         raise CommissionError("no_reply", line=bus.line.id, address=address)
     try:

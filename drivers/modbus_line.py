@@ -763,7 +763,7 @@ class KeypadLine:
         text = f"{version[0]}.{version[1]}"
         if version[0] != ours[0]:
             state = "incompatible"
-        elif version < ours:
+        elif version < ours and _lacks(version):
             state = "older"
         else:
             state = "current"
@@ -950,12 +950,19 @@ def _check_cancelled() -> None:
 
 def _missing(version: tuple[int, int]) -> str:
     """What a unit of an older minor version lacks, in words for the log."""
+    return "; ".join(_lacks(version)) or "nothing this controller uses"
+
+
+def _lacks(version: tuple[int, int]) -> list[str]:
+    """What the daemon would use that a unit of `version` lacks. A 1.2 unit lacks nothing:
+    1.3's address and select blocks serve commissioning, never the daemon, so a 1.2 unit is
+    served as current (no fault for it)."""
     missing: list[str] = []
     if version < kp.FORGET_SINCE:
         missing.append("forgetting a secret vote's events (its ring keeps them until pushed out)")
     if version < kp.IDENTIFY_SINCE:
         missing.append("identifying itself to a technician")
-    return "; ".join(missing) or "nothing this controller uses"
+    return missing
 
 
 def _firmware(unit: _Unit) -> str:

@@ -87,7 +87,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     mline = Line(MICS, LineKind.MIC_SERIAL, str(tmp_path / MICS), 115200, None, None)
     keypads = [KeypadUnitSim(0, UnitRef(KEYPADS, kp.FACTORY_ADDRESS), s) for s in NEW_KEYPADS]
     keypads += [
-        KeypadUnitSim(0, UnitRef(KEYPADS, 1), "KP-OLD-0001"),
+        # Addressed before, and of contract 1.2: it has no address block, and needs none.
+        KeypadUnitSim(0, UnitRef(KEYPADS, 1), "KP-OLD-0001", contract=(1, 2)),
         KeypadUnitSim(0, UnitRef(KEYPADS, 3), "KP-DUP-000A"),
         KeypadUnitSim(0, UnitRef(KEYPADS, 3), "KP-DUP-000B"),
     ]
@@ -153,6 +154,7 @@ async def test_a_factory_new_hall_is_commissioned_from_scan_to_a_working_hall_fi
     assert "duplicate address 3: KP-DUP-000A, KP-DUP-000B" in out
     assert out.count("factory-new") == len(NEW_KEYPADS)
     assert "6 unit(s) need an address" in out
+    assert "keypad   1  serial KP-OLD-0001  firmware 1.0.0  contract 1.2" in out
     assert rig.hall.read_text(encoding="utf-8") == before
     assert _addresses(rig.keypads.all_units).count(kp.FACTORY_ADDRESS) == len(NEW_KEYPADS)
 
@@ -203,6 +205,9 @@ async def test_a_factory_new_hall_is_commissioned_from_scan_to_a_working_hall_fi
         await health.wait_for(
             lambda _: len(units()) == 2 * SEATS and all(u.online for u in units())
         )
+        # A 1.2 keypad lacks nothing the daemon uses: served as current, so no fault for it.
+        keypads = {(u.address, u.contract, u.contract_state) for u in units() if u.contract}
+        assert keypads == {(1, "1.2", "current")} | {(n, "1.3", "current") for n in range(2, 9)}
     finally:
         for task in tasks:
             task.cancel()
