@@ -107,6 +107,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "fault.refused": ("lần bấm bị từ chối", "presses refused"),
     "fault.contract": ("phiên bản giao thức khác", "another contract version"),
     "fault.backup": ("sao lưu không thành công", "backup failed"),
+    "fault.adapter": (
+        "bộ chuyển đổi USB–RS-485 giữ câu trả lời (latency timer trên 1 ms)",
+        "USB–RS-485 adapter holds replies (latency timer above 1 ms)",
+    ),
     "fault.state.open": ("đang xảy ra", "open"),
     "fault.state.over": ("đã hết", "over"),
     "fault.state.seen": ("đã xem", "seen"),

@@ -12,6 +12,7 @@ reports into faults, one per line or unit and kind, never one per report:
 | `lost-events` | presses were overwritten in a unit before they were read | at once |
 | `refused` | the unit's transport refused its events (`fault` says why) | its fault is cured |
 | `contract` | a unit of an older or another major contract version | it reports ours |
+| `adapter` | a line's USB adapter's latency timer is above 1 ms | a reconnection finds 1 ms |
 | `backup` | the daemon's backup failed (line `backup`, `detail` says why) | a backup succeeds |
 
 Each fault counts its occurrences and keeps the time of the first and the last (the
@@ -44,6 +45,7 @@ class FaultKind(StrEnum):
     REFUSED = "refused"
     CONTRACT = "contract"
     BACKUP = "backup"
+    ADAPTER = "adapter"
 
 
 # Kinds that are events: cleared as soon as they are raised, shown until acknowledged.
@@ -58,6 +60,7 @@ SEVERITY = {
     FaultKind.RESTART: 5,
     FaultKind.ERRORS: 6,
     FaultKind.BACKUP: 3,
+    FaultKind.ADAPTER: 6,
 }
 
 # The `line` of faults that are the controller's own, not a line's or a unit's.
@@ -138,6 +141,10 @@ class FaultBook:
             self._clear(item.line, None, FaultKind.LINE_DOWN, now)
         else:
             self._raise(item.line, None, None, None, FaultKind.LINE_DOWN, now, item.detail)
+        if item.adapter:
+            self._raise(item.line, None, None, None, FaultKind.ADAPTER, now, item.adapter)
+        else:
+            self._clear(item.line, None, FaultKind.ADAPTER, now)
 
     def _unit(self, h: UnitHealth, now: float) -> None:
         key = (h.line, h.address)

@@ -90,6 +90,9 @@ class LineHealth:
     connected: bool
     detail: str = ""
     cycle_ms: float | None = None
+    # What is wrong with the line's USB serial adapter (its latency timer above 1 ms), in
+    # figures, until a reconnection finds it right ("" when nothing is: drivers.usbserial).
+    adapter: str = ""
 
 
 # A driver hands each input to the runtime through this; the runtime stamps nothing more.

@@ -239,6 +239,14 @@ class LineMonitor:
             )
         self._sink(self.health)
 
+    def adapter(self, problem: str) -> None:
+        """What is wrong with the line's adapter ("" once nothing is); reported on a change.
+        The driver writes the log line."""
+        if problem == self.health.adapter:
+            return
+        self.health = dataclasses.replace(self.health, adapter=problem)
+        self._sink(self.health)
+
     def cycle(self, cycle_ms: float) -> None:
         """Record the last cycle's duration (reported with the next transition or on demand)."""
         self.health = dataclasses.replace(self.health, cycle_ms=round(cycle_ms, 3))

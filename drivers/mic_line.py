@@ -23,6 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from chamber.controller.core.clock import Clock
@@ -51,7 +52,9 @@ from chamber.drivers.errors import DriverConfigError, TransportError
 from chamber.drivers.health import LineMonitor, UnitMonitor
 from chamber.drivers.serialport import Link, open_link
 from chamber.drivers.topology import Line, LineKind, Topology
+from chamber.drivers.usbserial import SYSFS, PollCost, check_latency
 from chamber.protocols import micunit as mic
+from chamber.protocols.modbus_timing import frame_time
 
 # The `origin` kind of a microphone unit's inputs (drivers.base.Origins).
 ORIGIN_KIND = "mic"
@@ -97,10 +100,12 @@ class MicLine:
         timing: mic.LineTiming = mic.TIMING,
         reconnect: Reconnect = Reconnect(),
         hold_acks: bool = False,
+        sysfs: Path = SYSFS,
     ) -> None:
         """`hold_acks`: acknowledge a unit's event only once the runtime has settled its input
         (`settled`, after the journal commit), as the daemon does; a driver used without a
-        runtime acknowledges what it has delivered."""
+        runtime acknowledges what it has delivered. `sysfs`: where the USB serial adapter
+        behind the device is looked up at each connection (drivers.usbserial)."""
         if line.kind is not LineKind.MIC_SERIAL or not line.device:
             raise DriverConfigError(f"line {line.id}: not a mic-serial line with a device")
         if not units:
@@ -120,6 +125,7 @@ class MicLine:
             for a, seat in sorted(units.items())
         }
         self._line = LineMonitor(line.id, on_health)
+        self._sysfs = sysfs
         self._mirror: dict[int, Shown] = {a: Shown() for a in units}
         self._dirty: dict[int, set[mic.Command]] = {}
         # Units whose last write failed: no new try before their next good poll, so that a
@@ -359,6 +365,7 @@ class MicLine:
                 self._line.disconnected(str(exc))
             else:
                 self._line.connected(self.line.device)
+                self._check_adapter()
                 delay = self._reconnect.first_s
                 try:
                     await self._serve(link, loop)
@@ -368,6 +375,41 @@ class MicLine:
                     link.close()
             await asyncio.sleep(delay)  # backoff before reopening the port
             delay = min(delay * 2, self._reconnect.max_s)
+
+    def poll_cost(self) -> PollCost:
+        """A POLL and its STATUS without events for every unit, on the wire at the line's
+        baud, with the quickest turnaround and the master's gap (mic_unit.md §2, §6)."""
+        baud = self.line.baud
+        bits = int(mic.SPEC["line"]["bits_per_byte"])
+        turnaround = float(mic.SPEC["timing"]["unit_turnaround_min_us"]) / 1e6
+        poll = frame_time(len(mic.encode(mic.Poll(address=1))), baud, bits)
+        status = frame_time(len(mic.encode(mic.Status(address=1))), baud, bits)
+        return PollCost(
+            units=len(self._units),
+            baud=baud,
+            transaction_s=poll + turnaround + status + INTER_FRAME_GAP_S,
+            reply_s=turnaround + status,
+            timeout_s=self._timing.response_timeout_s,
+            min_cycle_s=self._timing.poll_cycle_min_s,
+        )
+
+    def _check_adapter(self) -> None:
+        """Log once, and show in the line's health, an adapter latency timer above 1 ms."""
+        assert self.line.device is not None
+        warning = check_latency(self.line.id, self.line.device, self.poll_cost(), self._sysfs)
+        problem = "" if warning is None else warning.detail()
+        if warning is not None and problem != self._line.health.adapter:
+            log.warning(
+                "%s",
+                warning.message(),
+                extra={
+                    "event": "adapter-latency",
+                    "line": self.line.id,
+                    "device": self.line.device,
+                    "latency_ms": warning.latency_ms,
+                },
+            )
+        self._line.adapter(problem)
 
     def _received(self, data: bytes) -> None:
         self._decoder.receive_data(data)

@@ -40,6 +40,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
@@ -70,7 +71,9 @@ from chamber.drivers.base import (
 from chamber.drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
 from chamber.drivers.health import LineMonitor, UnitMonitor
 from chamber.drivers.topology import Line, LineKind, Topology
+from chamber.drivers.usbserial import SYSFS, PollCost, check_latency
 from chamber.protocols import keypad as kp
+from chamber.protocols import modbus_timing
 from chamber.protocols.modbus_timing import CharFormat
 
 log = logging.getLogger(__name__)
@@ -188,7 +191,10 @@ class KeypadLine:
         min_cycle_s: float = 0.0,
         retries: int = kp.RETRIES,
         response_timeout: Callable[[ModbusPDU], float] | None = None,
+        sysfs: Path = SYSFS,
     ) -> None:
+        """`sysfs`: where the USB serial adapter behind an RTU line's device is looked up
+        at each connection (its latency timer: drivers.usbserial)."""
         # The character format of an RTU line; a gateway's serial side is its own business.
         self.char_format: CharFormat | None = None
         if line.kind is LineKind.MODBUS_RTU:
@@ -223,6 +229,7 @@ class KeypadLine:
         }
         self._by_seat = {u.seat: u for u in self._units.values()}
         self._line = LineMonitor(line.id, on_health)
+        self._sysfs = sysfs
         _quiet_pymodbus()
         self._broadcasts: list[kp.BroadcastPlan] = []
         # Identify requests waiting for the line, per unit: the seconds last asked and
@@ -468,6 +475,8 @@ class KeypadLine:
                 client.set_max_no_responses(_NO_SELF_DISCONNECT)
                 self._client = client
                 self._line.connected(where)
+                if self._rtu:
+                    self._check_adapter()
                 delay = self._reconnect.first_s
                 await self._serve()
             except TransportError as exc:
@@ -486,6 +495,38 @@ class KeypadLine:
                 client.close()
             await asyncio.sleep(delay)  # backoff before reconnecting
             delay = min(delay * 2, self._reconnect.max_s)
+
+    def poll_cost(self) -> PollCost:
+        """A poll of every unit on the wire at the line's baud (keypad_modbus.md §6.2, §6.3)."""
+        baud = self.line.baud
+        reply = kp.read_response_bytes(kp.poll_count(card=False))
+        silence = kp.t35(baud)
+        reply_wire = modbus_timing.frame_time(reply, baud, kp.BITS_PER_CHAR)
+        return PollCost(
+            units=len(self._units),
+            baud=baud,
+            transaction_s=kp.poll_cycle_wire_time(1, baud),
+            reply_s=silence + kp.TURNAROUND_TYPICAL_S + reply_wire,
+            timeout_s=kp.response_timeout(baud, reply),
+        )
+
+    def _check_adapter(self) -> None:
+        """Log once, and show in the line's health, an adapter latency timer above 1 ms."""
+        assert self.line.device is not None
+        warning = check_latency(self.line.id, self.line.device, self.poll_cost(), self._sysfs)
+        problem = "" if warning is None else warning.detail()
+        if warning is not None and problem != self._line.health.adapter:
+            log.warning(
+                "%s",
+                warning.message(),
+                extra={
+                    "event": "adapter-latency",
+                    "line": self.line.id,
+                    "device": self.line.device,
+                    "latency_ms": warning.latency_ms,
+                },
+            )
+        self._line.adapter(problem)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
