@@ -265,7 +265,7 @@ _WHERE = {
 
 
 @dataclass(frozen=True)
-class Problem:
+class SheetProblem:
     """One thing wrong with the sheet: its kind, where (row as the sheet numbers it, 1 being
     its first row; column as its header is written) and why, in both languages."""
 
@@ -290,15 +290,15 @@ class Problem:
 
 def _problem(
     kind: ProblemKind, row: int | None, column: str | None, reason: str, **params: Any
-) -> Problem:
+) -> SheetProblem:
     texts = _REASONS[reason]
-    return Problem(kind, row, column, {lang: texts[lang].format(**params) for lang in texts})
+    return SheetProblem(kind, row, column, {lang: texts[lang].format(**params) for lang in texts})
 
 
 class RosterError(ValueError):
     """The sheet cannot be imported: every problem found, each with its row and column."""
 
-    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+    def __init__(self, source: str, problems: Sequence[SheetProblem]) -> None:
         self.source = source
         self.problems = tuple(sorted(problems, key=lambda p: (p.row or 0, p.column or "")))
         super().__init__(self.text(EN))
@@ -367,9 +367,9 @@ def _read_bytes(path: Path) -> bytes:
     return raw
 
 
-def _read_csv(path: Path) -> tuple[Records, list[Problem]]:
+def _read_csv(path: Path) -> tuple[Records, list[SheetProblem]]:
     raw = _read_bytes(path).removeprefix(b"\xef\xbb\xbf")
-    problems: list[Problem] = []
+    problems: list[SheetProblem] = []
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -379,7 +379,7 @@ def _read_csv(path: Path) -> tuple[Records, list[Problem]]:
         cp1258 = _looks_cp1258(raw)
         hint = _REASONS["cp1258"] if cp1258 else {VI: "", EN: ""}
         problems.append(
-            Problem(
+            SheetProblem(
                 ProblemKind.NOT_UTF8,
                 line,
                 None,
@@ -489,7 +489,7 @@ def _recognised(cells: Sequence[object]) -> int:
     return len(found) if Column.NAME in found else 0
 
 
-def _table(source: str, records: Records, problems: list[Problem]) -> Sheet:
+def _table(source: str, records: Records, problems: list[SheetProblem]) -> Sheet:
     header = next(
         ((n, cells) for n, cells in records[:HEADER_SEARCH_ROWS] if _recognised(cells)), None
     )
@@ -546,7 +546,7 @@ def _table(source: str, records: Records, problems: list[Problem]) -> Sheet:
     return sheet
 
 
-def _legacy(row: int | None, column: str | None, text: str) -> list[Problem]:
+def _legacy(row: int | None, column: str | None, text: str) -> list[SheetProblem]:
     text = unicodedata.normalize("NFC", " ".join(text.split()))
     encoding = legacy_encoding(text)
     if encoding is None:
@@ -579,7 +579,7 @@ class Entry:
 class _RowReader:
     sheet: Sheet
     seats: Sequence[int]
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[SheetProblem] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.known_seats = frozenset(self.seats)
@@ -721,7 +721,7 @@ def _ranges(numbers: Iterable[int]) -> str:
     return ", ".join(out)
 
 
-def read_entries(sheet: Sheet, seats: Sequence[int]) -> tuple[list[Entry], list[Problem]]:
+def read_entries(sheet: Sheet, seats: Sequence[int]) -> tuple[list[Entry], list[SheetProblem]]:
     """The sheet's rows as delegates, and the problems of single rows and between rows."""
     reader = _RowReader(sheet, seats)
     entries = [e for row in sheet.rows if (e := reader.entry(row)) is not None]
@@ -942,7 +942,7 @@ def _check_kept_cards(
     sheet: Sheet,
     entries: Sequence[Entry],
     tables: Mapping[int, Mapping[str, Any]],
-    problems: list[Problem],
+    problems: list[SheetProblem],
 ) -> None:
     """Without a cards column each delegate keeps the hall file's cards: two rows matched to
     two delegates cannot clash, so nothing to do but for a delegate whose id changed hands."""
