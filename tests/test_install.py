@@ -30,6 +30,7 @@ mirrors): only the list of packages it would download is checked, from apt's loc
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -42,6 +43,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -459,6 +461,50 @@ def test_the_debian_part_is_mosquitto_and_its_dependencies_less_the_required_one
     present = present_packages()
     assert "lsb-base" in names
     assert set(names) <= present
+
+
+def rebuilt(wheel: Path, out: Path, marker: str) -> Path:
+    """`wheel` with one line added to a module, its RECORD entry updated: another build of
+    the same version, as a rebuilt tree gives."""
+    target = out / wheel.name
+    module = "chamber/controller/__init__.py"
+    with zipfile.ZipFile(wheel) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        (record,) = [n for n in old.namelist() if n.endswith(".dist-info/RECORD")]
+        body = old.read(module) + f"\n{marker}\n".encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
+        lines = [
+            f"{module},sha256={digest},{len(body)}" if line.startswith(module + ",") else line
+            for line in old.read(record).decode().splitlines()
+        ]
+        for item in old.infolist():
+            if item.filename == module:
+                new.writestr(item, body)
+            elif item.filename == record:
+                new.writestr(item, "\n".join(lines) + "\n")
+            else:
+                new.writestr(item, old.read(item))
+    return target
+
+
+def test_another_build_of_the_wheel_replaces_the_installed_one(
+    installed: tuple[Path, str], bundle: Path, tmp_path: Path
+) -> None:
+    root, _ = installed
+    manifest = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    wheel = rebuilt(bundle / "wheels" / manifest["wheel"], tmp_path, "REBUILT = True")
+    args = ["install", "--root", str(root), "--no-apt", "--from", str(bundle)]
+    done = chamber(*args, "--wheel", str(wheel))
+    assert done.returncode == 0, done.stderr
+    assert "Installed chamber 0.1.0 into" in done.stdout
+    (module,) = (root / "opt/chamber/venv/lib").glob(
+        "python3*/site-packages/chamber/controller/__init__.py"
+    )
+    assert module.read_text("utf-8").endswith("REBUILT = True\n")
+    again = chamber(*args, "--wheel", str(wheel))
+    assert "Already installed: nothing changed." in again.stdout
+    back = chamber(*args)  # the bundle's own wheel again
+    assert back.returncode == 0, back.stderr
+    assert "REBUILT" not in module.read_text("utf-8")
 
 
 def test_uninstall_removes_the_unit_and_the_venv_and_keeps_the_data(
