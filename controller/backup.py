@@ -700,6 +700,56 @@ class BackupService:
         held = {(j.journal_id, j.head_seq, j.head_hash) for j in self.last.journals}
         return head in held
 
+    async def backup_in_process(self) -> BackupResult:
+        """`chamber backup` in a process of its own: its checked read of the whole copy runs
+        beside the daemon's event loop, not in its interpreter (one CPU-bound thread there
+        would hold the loop back, press confirmations with it)."""
+        argv = [
+            sys.executable,
+            "-m",
+            "chamber.controller.cli",
+            "backup",
+            "--data",
+            str(self.data),
+            "--to",
+            str(self.dest),
+            "--hall",
+            self.hall,
+            "--journal",
+            str(self.journal),
+            "--keep-last",
+            str(self.keep_last),
+            "--keep-days",
+            str(self.keep_days),
+            "--json",
+        ]
+        if self.hall_file is not None:
+            argv += ["--config", str(self.hall_file)]
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await proc.communicate()
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        try:
+            if proc.returncode != 0:
+                text = err.decode("utf-8", "replace").strip().removeprefix("error: ")
+                raise BackupError(text or f"chamber backup exited with {proc.returncode}")
+            try:
+                return result_from_json(json.loads(out))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise BackupError(f"chamber backup said something else: {exc}") from exc
+        finally:
+            if self._after is not None:
+                await asyncio.to_thread(self._after)
+
     async def run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -710,7 +760,7 @@ class BackupService:
             self._wanted.clear()
             started = time.perf_counter()
             try:
-                result = await asyncio.to_thread(self.backup_now)
+                result = await self.backup_in_process()
             except (BackupError, JournalError, OSError, sqlite3.Error) as exc:
                 self.failed += 1
                 text = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -747,6 +797,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--to", type=Path, required=True, dest="dest", help="the backup directory or disk"
     )
     parser.add_argument("--config", type=Path, help="the hall file (names the backup, and kept)")
+    parser.add_argument("--hall", help="the name of the backup (default: the hall file's id)")
+    parser.add_argument(
+        "--journal", type=Path, action="append", help="back up only this journal (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="say what was made as JSON")
     parser.add_argument("--keep-last", type=int, help="then keep only the newest N backups ...")
     parser.add_argument("--keep-days", type=int, default=0, help="... and one a day for M days")
 
@@ -769,6 +824,10 @@ def run(args: argparse.Namespace) -> int:
         if len(found) == 1:
             hall = found[0].stem
         journals = found
+    if args.hall:
+        hall = args.hall
+    if args.journal:
+        journals = list(args.journal)
     if args.keep_last is not None and args.keep_last < 1:
         print("error: --keep-last: at least 1", file=sys.stderr)
         return 2
@@ -785,10 +844,57 @@ def run(args: argparse.Namespace) -> int:
     except (BackupError, JournalError, OSError, sqlite3.Error) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps(result_json(result), ensure_ascii=False))
+        return 0
     print(result)
     for path in result.removed:
         print(f"removed {path} (retention)")
     return 0
+
+
+def result_json(result: BackupResult) -> dict[str, Any]:
+    return {
+        "path": str(result.path),
+        "hall": result.hall,
+        "taken_at": result.taken_at.isoformat(),
+        "signed": result.signed,
+        "journals": [
+            {
+                "name": j.name,
+                "journal_id": j.journal_id,
+                "head_seq": j.head_seq,
+                "head_hash": j.head_hash,
+                "witnessed_seq": j.witnessed_seq,
+                "left_out_presses": j.left_out_presses,
+                "left_out_votes": list(j.left_out_votes),
+            }
+            for j in result.journals
+        ],
+        "removed": [str(p) for p in result.removed],
+    }
+
+
+def result_from_json(data: dict[str, Any]) -> BackupResult:
+    return BackupResult(
+        Path(data["path"]),
+        data["hall"],
+        datetime.fromisoformat(data["taken_at"]),
+        tuple(
+            JournalCopy(
+                j["name"],
+                j["journal_id"],
+                j["head_seq"],
+                j["head_hash"],
+                j["witnessed_seq"],
+                j["left_out_presses"],
+                tuple(j["left_out_votes"]),
+            )
+            for j in data["journals"]
+        ),
+        data["signed"],
+        tuple(Path(p) for p in data["removed"]),
+    )
 
 
 def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
