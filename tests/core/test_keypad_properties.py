@@ -41,9 +41,6 @@ KEYPAD_HALL = replace(
     seats=tuple(replace(s, has_keypad=False) if s.number == 5 else s for s in HALL.seats),
 )
 KEYPADS = tuple(s.number for s in KEYPAD_HALL.seats if s.has_keypad)
-VOTING = {s.number for s in KEYPAD_HALL.seats if s.delegate is not None} - {
-    s.number for s in KEYPAD_HALL.seats if s.delegate == "sec"
-}
 
 
 DT = st.sampled_from([0.0, 0.5, 3.0, 15.0])
@@ -129,7 +126,10 @@ def expected(core: MeetingCore, seat: int) -> Shown:
         return Shown(locked=True, keys=0, lit=(), present=led)
     choice = vote.choice_of(seat) if vote.state in ACTIVE_STATES else None
     may_press = vote.definition.change_until_close or choice is None
-    unlocked = vote.state is VoteState.OPEN and seat in VOTING and present and may_press
+    # Who sits here now (a delegate may have moved to a spare seat), and whether they vote.
+    delegate = core.attendance.seating.delegate_at(seat)
+    voting = delegate is not None and delegate != "sec"
+    unlocked = vote.state is VoteState.OPEN and voting and present and may_press
     return Shown(
         locked=not unlocked,
         keys=vote.definition.keys,
