@@ -270,10 +270,10 @@ class KeypadBus:
         frame = kp.encode_frame(pdu)
         if pdu.dev_id == kp.BROADCAST:
             self._link.write(frame)
-            # The units need their turnaround before the next frame (§6.2).
-            silence = kp.t35(self.line.baud, self.char_format.bits_per_char)
+            # The units apply a broadcast within its turnaround, t3.5 included (§6.2): the
+            # line stays silent that long after the frame's last byte.
             wire = len(frame) * self.char_format.bits_per_char / self.line.baud
-            await asyncio.sleep(wire + silence + kp.TURNAROUND_MAX_S)
+            await asyncio.sleep(wire + kp.BROADCAST_TURNAROUND_S)
             return Outcome.SILENT, None
         self._waiting = asyncio.get_running_loop().create_future()
         self._link.write(frame)
