@@ -44,6 +44,7 @@ import html
 import io
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -76,7 +77,6 @@ from chamber.controller.journal import (
     head_file_of,
 )
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 CHROMIUM = "chromium"
 
 
@@ -118,23 +118,32 @@ class Copy:
     records: int
 
 
-def _sqlite_file(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(100)
-    except OSError:
-        return False
-    return len(head) == 100 and head.startswith(SQLITE_MAGIC)
+def _is_journal(path: Path) -> bool:
+    """The file is a SQLite database whose application id is chamber's journal's.
 
-
-def _chamber_header(path: Path) -> bool:
-    """The SQLite header says chamber's application id (bytes 68..71, big-endian)."""
+    Read through SQLite (a read-only connection), never through a plain file descriptor: the
+    daemon serves this report from the process that writes the live journal, and closing any
+    descriptor of a file drops every POSIX lock the process holds on it (fcntl semantics).
+    Without the writer's locks, another process that opened and closed the journal (a report
+    or an audit run beside the daemon) took it for unused, checkpointed it and deleted its
+    write-ahead log under the writer: what was committed after that was lost at the next
+    power cut (tests/report/test_live_journal.py). SQLite itself keeps a process's
+    descriptors of one file together and closes them only when the last lock is gone. It
+    also reads the header as the write-ahead log has it, where the file's own first page can
+    be older."""
     try:
-        with path.open("rb") as fh:
-            head = fh.read(100)
-    except OSError:
+        if path.stat().st_size < 512:  # smaller than any SQLite database with a table
+            return False
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except (OSError, sqlite3.Error):
         return False
-    return int.from_bytes(head[68:72], "big") == APPLICATION_ID
+    try:
+        row = conn.execute("PRAGMA application_id").fetchone()
+    except sqlite3.Error:  # not a database, or not readable
+        return False
+    finally:
+        conn.close()
+    return row is not None and int(row[0]) == APPLICATION_ID
 
 
 def find_journals(paths: Sequence[Path]) -> list[Path]:
@@ -150,10 +159,10 @@ def find_journals(paths: Sequence[Path]) -> list[Path]:
                     p = Path(root) / name
                     if name.endswith(("-wal", "-shm", ".head")) or not p.is_file():
                         continue
-                    if _sqlite_file(p) and _chamber_header(p):
+                    if _is_journal(p):
                         found.append(p)
         elif given.is_file():
-            if not _sqlite_file(given):
+            if not _is_journal(given):
                 raise ReportError(f"{given}: not a chamber journal")
             found.append(given)
         else:
