@@ -512,8 +512,8 @@ def check_journal(path: Path) -> None:
     except JournalCorruptError as exc:
         raise JournalCorruptError(
             f"{exc}. The daemon did not start: run `chamber audit verify {path}`, then "
-            "restore the journal from the last backup that verifies, with that backup's "
-            ".head file or none (docs/technician.md, recovery)",
+            f"restore the newest backup that verifies: `chamber restore BACKUP --data "
+            f"{path.parent} --force` (docs/technician.md, recovery)",
             problem=exc.problem,
             seq=exc.seq,
             detail=exc.detail,
