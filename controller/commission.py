@@ -317,7 +317,7 @@ def _keypad_found(address: int, identity: kp.Identity) -> Found:
     )
 
 
-async def scan_keypads(bus: KeypadBus, addresses: Iterable[int], *, rounds: int = 4) -> Scan:
+async def scan_keypads(bus: KeypadBus, addresses: Iterable[int]) -> Scan:
     """Identity reads over `addresses`; each damaged address is then told apart by serial."""
     scan = Scan(bus.line.id)
     for address in addresses:
@@ -327,28 +327,41 @@ async def scan_keypads(bus: KeypadBus, addresses: Iterable[int], *, rounds: int 
         elif outcome is Outcome.DAMAGED:
             scan.damaged.add(address)
     for address in sorted(scan.damaged):
-        scan.units.extend(await separate_keypads(bus, address, rounds=rounds))
+        scan.units.extend(await separate_keypads(bus, address))
     return scan
 
 
-async def separate_keypads(bus: KeypadBus, address: int, *, rounds: int = 4) -> list[Found]:
+FIRST_SLOTS = 16
+QUIET_ROUNDS = 5  # rounds in a row without a new serial after which a scan stops
+MAX_ROUNDS = 24
+ASSIGN_PASSES = 4  # assign and rescan at most this often: units hidden behind others appear
+
+
+async def separate_keypads(bus: KeypadBus, address: int) -> list[Found]:
     """The units sharing `address`, by selection rounds (§3.8): in each slot only the units
     of that slot answer; a slot still damaged needs another round with a new nonce and more
-    slots. The selection is ended before returning."""
+    slots (up to 64). The rounds stop at a round without a damaged slot, or after
+    `QUIET_ROUNDS` in a row that brought no new serial (many units at one address, such as
+    a factory-new line at 247, seldom give a round without a collision; the units still
+    hidden then are found by the rescan after the others have left). The selection is ended
+    before returning."""
     found: dict[str, Found] = {}
-    slots = 8
+    slots = FIRST_SLOTS
+    quiet = 0
     try:
-        for round_no in range(rounds):
+        for round_no in range(MAX_ROUNDS):
             nonce = (0x5A + 0x3B * round_no) & 0xFF
-            clean = True
+            clean, new = True, False
             for slot in range(slots):
                 await bus.request(kp.select_request(kp.Selection(slots, nonce, slot)))
                 outcome, identity = await bus.identity(address)
                 if identity is not None:
+                    new = new or identity.serial_number not in found
                     found.setdefault(identity.serial_number, _keypad_found(address, identity))
                 elif outcome is Outcome.DAMAGED:
                     clean = False
-            if clean:
+            quiet = 0 if new else quiet + 1
+            if clean or quiet >= QUIET_ROUNDS:
                 break
             slots = min(kp.SELECT_SLOTS_MAX, slots * 2)
     finally:
@@ -669,7 +682,9 @@ async def commission(args: argparse.Namespace) -> int:
         plan = plan_addresses(scan, kind, last)
         if plan and not args.assign:
             print(say(lang, "need", n=len(plan)))
-        if plan and args.assign:
+        passes = ASSIGN_PASSES if args.assign else 0
+        while plan and passes:
+            passes -= 1
             for step in plan:
                 print(f"  {step.serial}: {step.old} -> {step.new}")
             if isinstance(bus, KeypadBus):
