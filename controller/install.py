@@ -406,6 +406,7 @@ def ensure_unit(layout: Layout, config: HallConfig, report: Report) -> None:
             user=ACCOUNT,
             group=ACCOUNT,
             devices=serial_devices(config),
+            writable=(str(config.backup.dir),) if config.backup is not None else (),
         )
     )
     changed = False

@@ -155,6 +155,9 @@ class UnitSettings:
     # Serial lines the hall file names (/dev/ttyUSB0, ...); with none, the usual serial
     # device classes (USB adapters, on-board ports, CDC-ACM) are allowed.
     devices: Sequence[str] = ()
+    # Directories the daemon writes besides its data directory: the hall file's backup
+    # directory ([backup] dir), which the sandbox would otherwise keep read-only.
+    writable: Sequence[str] = ()
     watchdog_s: int = 20
     # A day's journal replays in seconds; a term's worth of one file may take longer.
     start_timeout_s: int = 300
@@ -196,10 +199,10 @@ SyslogIdentifier=chamber
 UMask=0027
 LimitNOFILE=65536
 
-# Sandboxing: the daemon writes only its data directory, reads its hall file, and opens only
-# the serial lines.
+# Sandboxing: the daemon writes only its data directory (and its backup directory, if the hall
+# file names one), reads its hall file, and opens only the serial lines.
 ProtectSystem=strict
-ReadWritePaths={settings.data}
+ReadWritePaths={" ".join([settings.data, *settings.writable])}
 ProtectHome=true
 PrivateTmp=true
 NoNewPrivileges=true

@@ -66,6 +66,20 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path, devices: tuple[s
 
 
 @needs_verify
+def test_a_backup_directory_is_writable_in_the_sandbox(tmp_path: Path) -> None:
+    """ProtectSystem=strict keeps everything but the data directory read-only: the hall
+    file's backup directory is named beside it, or every backup under systemd would fail."""
+    executable = shutil.which("chamber") or str(Path(sys.executable).parent / "chamber")
+    settings = UnitSettings(executable=executable, writable=("/media/usb/chamber-backups",))
+    unit = tmp_path / "chamber.service"
+    unit.write_text(unit_file(settings), "utf-8")
+    assert verify(unit) == (0, "")
+    lines = unit.read_text("utf-8").splitlines()
+    assert "ReadWritePaths=/var/lib/chamber /media/usb/chamber-backups" in lines
+    assert "ReadWritePaths=/var/lib/chamber" in unit_file(UnitSettings(executable)).splitlines()
+
+
+@needs_verify
 def test_verify_complains_about_a_unit_with_a_typo(tmp_path: Path) -> None:
     """The check above can fail: a misspelt key gives output (with exit code 0)."""
     executable = shutil.which("chamber") or str(Path(sys.executable).parent / "chamber")
