@@ -476,14 +476,16 @@ def _mic_found(reply: mic.DiscoverReply) -> Found:
     )
 
 
-async def scan_mics(bus: MicBus, *, rounds: int = 6) -> Scan:
+async def scan_mics(bus: MicBus) -> Scan:
     """DISCOVER rounds (§5.6), every unit answering (not only unseen ones), a new nonce each
-    round, until a round brings no new serial and no damaged frame."""
+    round, until a round brings no new serial and no damaged frame, or `QUIET_ROUNDS` in a
+    row bring no new serial (at most `MAX_ROUNDS`)."""
     scan = Scan(bus.line.id)
     seen: dict[int, Found] = {}
     slots = mic.DISCOVERY_SLOTS
     slot_s = float(mic.SPEC["timing"]["discovery_slot_ms"]) / 1000
-    for round_no in range(rounds):
+    quiet = 0
+    for round_no in range(MAX_ROUNDS):
         nonce = (0x5A + 0x3B * round_no) & 0xFF
         bus.send(mic.Discover(slots=slots, nonce=nonce, unseen_only=False))
         await bus.listen(0.001 + slot_s * slots + mic.TIMING.response_timeout_s)
@@ -492,7 +494,8 @@ async def scan_mics(bus: MicBus, *, rounds: int = 6) -> Scan:
             if isinstance(reply, mic.DiscoverReply) and reply.serial not in seen:
                 seen[reply.serial] = _mic_found(reply)
                 new = True
-        if not new and not bus.damaged:
+        quiet = 0 if new else quiet + 1
+        if (not new and not bus.damaged) or quiet >= QUIET_ROUNDS:
             break
         if bus.damaged:
             slots = min(64, slots * 2)
