@@ -332,3 +332,30 @@ async def test_a_line_on_a_pty_logs_nothing(pty_pair: PtyPair, tmp_path: Path) -
             await server.shutdown()  # type: ignore[no-untyped-call]
     assert logged.records == []
     assert all(h.adapter == "" for h in health.items if isinstance(h, LineHealth))
+
+
+async def test_a_mic_line_on_a_slow_adapter_reports_it(pty_pair: PtyPair, tmp_path: Path) -> None:
+    """The mic line's own serial transport checks too: the fault comes with the connection,
+    before any unit answers (none does here)."""
+    pts = Path(os.readlink(pty_pair.master)).name
+    sysfs = fake_sysfs(tmp_path / "sys", tty=pts)
+    health: Recorder[UnitHealth | LineHealth] = Recorder()
+    line = Line("mic1", LineKind.MIC_SERIAL, pty_pair.master, 115200, None, None)
+    driver = MicLine(line, {1: 1, 2: 2}, FakeClock(0.0), _drop, health, sysfs=sysfs)
+    with _capture("chamber.drivers.mic_line") as logged:
+        task = asyncio.create_task(driver.run())
+        try:
+            await health.wait_for(
+                lambda items: any(isinstance(h, LineHealth) and h.adapter for h in items), 20
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    (reported,) = [h for h in health.items if isinstance(h, LineHealth) and h.adapter]
+    assert reported.connected
+    assert reported.adapter.startswith(f"{pts} latency_timer 16 ms: 50.0 → ")
+    assert len(logged.records) == 1
+    assert "a reply can come after the 10.0 ms the line waits for it" in (
+        logged.records[0].getMessage()
+    )
