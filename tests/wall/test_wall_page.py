@@ -337,3 +337,31 @@ async def test_a_reconnect_shows_the_right_state_at_once(
         await expect(page.locator("#rule")).to_have_text(needed["text"])
     # While the daemon was down, the page's requests failed; its script never did.
     assert [e for e in seen.errors if e.startswith("page error")] == []
+
+
+async def test_a_training_hall_says_so_in_both_languages(
+    tmp_path: Path, wall_page: tuple[Page, PageErrors]
+) -> None:
+    """`[hall] training`: the wall shows the training mark where the council's name stands,
+    so that nobody in the room takes a practice run for a sitting."""
+    page, seen = wall_page
+    config = dataclasses.replace(load_config(EXAMPLE), training=True)
+    async with running_hall(tmp_path / "journal", config=config) as hall:
+        await page.goto(hall.wall_url)
+        mark = page.locator("#body-name")
+        # The first drawing waits for the stream's snapshot: a bound for a loaded machine.
+        await expect(mark).to_have_text(
+            "ĐÀO TẠO — hội trường mô phỏng, không phải kỳ họp thật", timeout=30_000
+        )
+        await expect(mark).to_have_class("training")
+        await _no_overflow(page)
+        await page.goto(hall.wall_url + ("&" if "?" in hall.wall_url else "?") + "lang=en")
+        await expect(mark).to_have_text(
+            "TRAINING — a simulated hall, not a real sitting", timeout=30_000
+        )
+    async with running_hall(tmp_path / "journal-real") as hall:
+        await page.goto(hall.wall_url)
+        await expect(page.locator("#body-name")).not_to_have_text("", timeout=30_000)
+        await expect(page.locator("#body-name")).not_to_have_class("training")
+        await expect(page.locator("#body-name")).not_to_have_text("ĐÀO TẠO", use_inner_text=True)
+    assert seen.while_daemon_ran() == []

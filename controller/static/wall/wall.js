@@ -34,6 +34,7 @@
         annulled: "Đã hủy kết quả biểu quyết",
       },
       holdBanner: "Tạm dừng biểu quyết",
+      training: "ĐÀO TẠO — hội trường mô phỏng, không phải kỳ họp thật",
       practice: "Biểu quyết thử",
       mode: { open: "Biểu quyết công khai", secret: "Bỏ phiếu kín", "roll-call": "Biểu quyết lần lượt" },
       adopted: "THÔNG QUA",
@@ -83,6 +84,7 @@
         annulled: "Result annulled",
       },
       holdBanner: "Vote on hold",
+      training: "TRAINING — a simulated hall, not a real sitting",
       practice: "Practice vote",
       mode: { open: "Open vote", secret: "Secret ballot", "roll-call": "Roll-call vote" },
       adopted: "ADOPTED",
@@ -283,7 +285,10 @@
     renderLink();
     if (!mirror) return;
     const h = mirror.hall || hall || {};
-    setText($("body-name"), h.name || "");
+    // A training hall (`[hall] training`) says so where the council's name stands.
+    const training = !!h.training;
+    $("body-name").classList.toggle("training", training);
+    setText($("body-name"), training ? t.training : h.name || "");
     document.title = h.short_name || h.name || "chamber";
     const sitting = mirror.sitting || {};
     const sittingTitle = (lang === "en" && sitting.title_en) || sitting.title || "";
