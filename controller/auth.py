@@ -22,9 +22,11 @@ class Role(StrEnum):
     SECRETARY = "secretary"
     TECHNICIAN = "technician"
     OBSERVER = "observer"  # read-only: the wall and the public
+    METRICS = "metrics"  # GET /metrics only: the building's Prometheus
 
 
-ALL_ROLES = frozenset(Role)
+# Every role the API's resources serve: a metrics token reads /metrics and nothing else.
+ALL_ROLES = frozenset(r for r in Role if r is not Role.METRICS)
 
 
 class TokenFileError(ValueError):

@@ -147,6 +147,11 @@ class Hub:
         self._subscriptions: set[Subscription] = set()
 
     @property
+    def subscribers(self) -> int:
+        """How many subscriptions are open (the stream's clients and the wall twin)."""
+        return len(self._subscriptions)
+
+    @property
     def seq(self) -> int:
         return self._seq
 

@@ -109,6 +109,8 @@ def _key_dir_of(journal: Journal) -> Path:
 class _Pending:
     inp: Input
     reply: asyncio.Future[list[Effect]] | None
+    # When the runtime took it (perf_counter): press-to-commit latency (`on_commit`).
+    taken: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -122,6 +124,15 @@ class RuntimeStats:
     last_batch: int = 0
     largest_batch: int = 0
     health: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Unit inputs the core took, by input kind ("vote-key", "mic-request", ...).
+    unit_inputs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Per line, how often it came back after a loss (its connection, e.g. the MQTT broker).
+    line_reconnects: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+# Told after each durable commit: its duration, and each unit input's time from being taken
+# to durable (seconds). Only durations: nothing of which seat or what key.
+CommitObserver = Callable[[float, Sequence[float]], None]
 
 
 class Runtime:
@@ -184,6 +195,8 @@ class Runtime:
         # Called once a batch that closed a vote is durable (and a secret one sealed): the
         # daemon's backup (`controller.backup.BackupService.request`).
         self.after_vote_close: list[Callable[[], None]] = []
+        # Told of every commit's timings (`controller.metrics`).
+        self.on_commit: list[CommitObserver] = []
 
     # --- state for subscribers ---------------------------------------------------------
 
@@ -315,6 +328,8 @@ class Runtime:
         if isinstance(item, LineHealth):
             before = self._lines.get(item.line)
             self._lines[item.line] = item
+            if before is not None and not before.connected and item.connected:
+                self.stats.line_reconnects[item.line] += 1
             if before is None or before.connected != item.connected:
                 self._refresh_soon()
             return
@@ -445,7 +460,12 @@ class Runtime:
                 self._note_origin(pending.inp, secret_before)
                 items.extend(self._journal_items(pending.inp, secret_before))
             if items:
+                commit_start = time.perf_counter()
                 await self._journal(writer, items)
+                done = time.perf_counter()
+                waits = [done - p.taken for p, _ in accepted if p.reply is None]
+                for observe in self.on_commit:
+                    observe(done - commit_start, waits)
             # Every unit input of the batch has its final answer now (durable, or refused):
             # a transport that holds its acknowledgement until then may let it go.
             self._settle([p.inp for p in batch if p.reply is None])
@@ -455,6 +475,9 @@ class Runtime:
             self.stats.inputs += len(accepted)
             self.stats.last_batch = len(accepted)
             self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
+            for pending, _ in accepted:
+                if pending.reply is None:
+                    self.stats.unit_inputs[pending.inp.kind] += 1
             for _, effects in accepted:
                 self._dispatch(effects)
             if self.after_vote_close and any(

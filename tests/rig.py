@@ -41,6 +41,7 @@ class RigTokens:
     secretary: str
     technician: str
     observer: str
+    metrics: str
 
 
 class HallRig:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from chamber.controller import metrics
 from chamber.controller.api import (
     exports,
     floor,
@@ -67,6 +68,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
     register_refusals(ctx)
     app.include_router(ctx.api)
     stream.register(app, runtime, tokens)
+    app.state.metrics = metrics.install(app, runtime, tokens)
 
     if static_dir is not None:
         from fastapi.staticfiles import StaticFiles

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
 from chamber.controller.api.deps import (
     _token_from,
 )
-from chamber.controller.auth import TokenStore
+from chamber.controller.auth import Role, TokenStore
 from chamber.controller.core.view import audience_for
 from chamber.controller.runtime import Runtime
 
@@ -34,7 +34,9 @@ def register(app: FastAPI, runtime: Runtime, tokens: TokenStore) -> None:
             # HTTP 403, and a browser could not tell a bad token from a refused origin.
             await ws.close(code=4401, reason="a valid token is required")
             return
-        served = audience_for(principal.role.value, view)
+        # A metrics token reads /metrics and nothing else.
+        metrics_only = principal.role is Role.METRICS
+        served = None if metrics_only else audience_for(principal.role.value, view)
         if served is None:
             await ws.close(code=4403, reason=f"role {principal.role.value} may not see {view}")
             return
