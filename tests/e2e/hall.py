@@ -64,7 +64,9 @@ class SimWatch:
         self.sim = sim
         self._changed = asyncio.Event()
         for host in [*sim.keypad_lines.values(), *sim.gateways.values()]:
-            host._answer = self._wrap(host._answer)  # type: ignore[method-assign]
+            # Every request reaches the units through _answer_all (the RTU line calls it
+            # itself, to hear several units answer at one address; _answer goes through it).
+            host._answer_all = self._wrap(host._answer_all)  # type: ignore[method-assign]
         for unit in sim.ip_units.values():
             unit._apply = self._wrap(unit._apply)  # type: ignore[method-assign]
 
