@@ -314,6 +314,7 @@ class Torture:
         store = TokenStore()
         self.chair_token = store.add("chủ tọa", Role.CHAIR)
         self.observer_token = store.add("màn hình", Role.OBSERVER)
+        self.metrics_token = store.add("prometheus", Role.METRICS)
         tokens = base / "tokens.json"
         store.save(tokens)
         self.data = base / "data"
@@ -321,6 +322,8 @@ class Torture:
         self.backups = base / "backups"
         self.backups.mkdir()
         self.live_secrets: list[bytes] = []
+        # `/metrics` scraped while each secret vote runs: searched by the attack.
+        self.metrics_scrapes: list[str] = []
         self.daemon = Daemon(config_path, self.data, tokens, free_port())
         self._stack.push_async_callback(self.daemon.kill)
         self.figures.daemon_ready_s.append(await self.daemon.start())
@@ -520,6 +523,7 @@ class Torture:
         window = replace(window, closed=loop.time())
         self.windows.append(window)
         if secret:
+            await self.scrape_metrics()
             await self.backup_mid_vote()
         if annul:
             reason = {"reason": "Hệ thống biểu quyết gặp sự cố"}
@@ -864,6 +868,7 @@ class Torture:
         )
         found: list[str] = []
         found += self.backup_links()
+        found += ledger.metrics_links(self.metrics_scrapes, secret)
         roots = (
             (self.data, "data directory"),
             (self.broker_dir, "broker files"),
@@ -930,6 +935,15 @@ class Torture:
         for line in found:
             print(f"  secret link: {line}", flush=True)
         return found
+
+    async def scrape_metrics(self) -> None:
+        """`GET /metrics` with a metrics token while the secret vote is open, every press in."""
+        headers = {"Authorization": f"Bearer {self.metrics_token}"}
+        async with httpx.AsyncClient(base_url=self.daemon.url, timeout=30) as client:
+            answer = await client.get("/metrics", headers=headers)
+        answer.raise_for_status()
+        self.metrics_scrapes.append(answer.text)
+        self.note(f"metrics scraped mid-vote ({len(answer.text)} bytes)")
 
     async def backup_mid_vote(self) -> None:
         """`chamber backup` while the secret vote is open with every press in: what the live

@@ -493,3 +493,39 @@ def backup_links(
         if rows:
             found.append(f"backups {name}: {rows} secret-ballot rows")
     return found
+
+
+# The one series that names a unit's seat: a unit in trouble, with no time and no vote in it.
+_SEAT_SERIES = frozenset({"chamber_unit_trouble"})
+_VOTE_WORDS = ("choice", "ballot", "tally", "yes", "against", "abstain", "option", "key")
+
+
+def metrics_links(scrapes: Sequence[str], secret: Secret) -> list[str]:
+    """What `/metrics`, scraped while a secret vote runs, must never serve: a series naming
+    a seat other than a unit in trouble (with its time, or next to anything of a vote), a
+    series of a vote (its id in a label: its running figures), or a series named for choices
+    or keys. `scrapes`: the text of each scrape taken then; none at all is a finding too."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: list[str] = []
+    if not scrapes:
+        found.append("metrics: never scraped during a secret vote, not searched")
+    for i, text in enumerate(scrapes):
+        where = f"metrics scrape {i + 1}"
+        try:
+            families = list(text_string_to_metric_families(text))
+        except ValueError as exc:
+            found.append(f"{where}: not the Prometheus text format ({exc})")
+            continue
+        for family in families:
+            if any(word in family.name for word in _VOTE_WORDS):
+                found.append(f"{where}: {family.name} is a series of choices or keys")
+            for sample in family.samples:
+                labels = sample.labels
+                if ("seat" in labels or "address" in labels) and family.name not in _SEAT_SERIES:
+                    found.append(f"{where}: {sample.name} has a series per seat")
+                if secret.vote_id in labels.values() or "vote" in labels:
+                    found.append(f"{where}: {sample.name} has a series of vote {secret.vote_id}")
+                if any(str(key) == labels.get("key") for key in set(secret.choices.values())):
+                    found.append(f"{where}: {sample.name} has a series per key")
+    return found

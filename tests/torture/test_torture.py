@@ -105,6 +105,9 @@ async def test_a_secret_vote_annulled_mid_vote_and_taken_on_paper_keeps_every_se
     books = await hall.close_vote("kin-2", True, opened, settle_s=SCENARIO_SETTLE_S, annul=True)
     assert (books.lost, books.wrong_results) == (0, 0), books.details
     assert hall.figures.links == []
+    # /metrics was scraped with every press in, and searched with the rest.
+    assert len(hall.metrics_scrapes) == 1
+    assert "chamber_votes_open 1.0" in hall.metrics_scrapes[0]
     st = await hall.state()
     annulled = next(v for v in st["votes"] if v["vote_id"] == "kin-2")
     assert annulled["state"] == "annulled"
