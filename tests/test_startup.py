@@ -263,7 +263,13 @@ async def test_accepted_hall_ids_start_and_new_tokens_are_never_logged(
     new = data / "tokens.json.new"
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
     tokens = re.findall(r"^\s+(\w+)\s+(\S{40,})$", new.read_text(encoding="utf-8"), re.M)
-    assert {role for role, _ in tokens} == {"chair", "secretary", "technician", "observer"}
+    assert {role for role, _ in tokens} == {
+        "chair",
+        "secretary",
+        "technician",
+        "observer",
+        "metrics",
+    }
     stored = {e["sha256"] for e in json.loads((data / "tokens.json").read_text("utf-8"))}
     for _, token in tokens:
         assert token not in logs
