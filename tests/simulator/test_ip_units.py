@@ -172,12 +172,14 @@ async def test_reboot_and_broker_restart() -> None:
 
 
 async def test_a_unit_switched_off_says_it_is_offline_before_it_disconnects() -> None:
-    async with SimulatedHall(ip_hall(3), wire_time=False, seed=2) as hall:
-        async with controller_for(hall) as ctl:
-            await ctl.until(lambda: len(ctl.status) == 3)
-            hall.ip_units[2].close()  # a clean DISCONNECT: the broker drops the will
-            await ctl.until(lambda: ctl.status[2].state is mqtt.LinkState.OFFLINE)
-            assert ctl.status[1].state is mqtt.LinkState.ONLINE
+    async with (
+        SimulatedHall(ip_hall(3), wire_time=False, seed=2) as hall,
+        controller_for(hall) as ctl,
+    ):
+        await ctl.until(lambda: len(ctl.status) == 3)
+        hall.ip_units[2].close()  # a clean DISCONNECT: the broker drops the will
+        await ctl.until(lambda: ctl.status[2].state is mqtt.LinkState.OFFLINE)
+        assert ctl.status[1].state is mqtt.LinkState.ONLINE
 
 
 async def test_wall_keeps_the_latest_retained_state() -> None:
