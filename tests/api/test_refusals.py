@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chamber.console.i18n import Lang
-from chamber.console.refusals import GENERIC, Catalogue
+from chamber.console.refusals import GENERIC, LOCAL, Catalogue
 from chamber.controller.api.deps import accepted_language
 from chamber.controller.api.problems import (
     DOC_BEGIN,
@@ -301,7 +301,8 @@ def test_rendering_never_fails_whatever_the_parameters(code: str, params: dict[s
         assert shown
         if code not in REFUSALS:
             assert code in text
-            assert code in shown
+            if code not in LOCAL:  # the console's own refusals have sentences of their own
+                assert code in shown
 
 
 @settings(max_examples=100, deadline=None)
