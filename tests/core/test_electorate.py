@@ -174,11 +174,12 @@ def test_voted_and_did_not_vote_add_up_to_the_one_figure(steps: list[Step]) -> N
     at = 0.0
     for step in [*steps, Step(0.0, lambda at: Tick(at=at))]:
         at += step.dt
-        before = {v["vote_id"]: v for v in core.snapshot()["votes"]}
+        earlier = core.snapshot()
+        before = {v["vote_id"]: v for v in earlier["votes"]}
+        present_before = set(earlier["attendance"]["present_seats"])
         if not _handled(core, step.make(at)):
             continue
         snapshot = core.snapshot()
-        present = set(snapshot["attendance"]["present_seats"])
         for vote in snapshot["votes"]:
             result = vote["result"]
             running = vote["state"] in ("open", "hold")
@@ -191,7 +192,9 @@ def test_voted_and_did_not_vote_add_up_to_the_one_figure(steps: list[Step]) -> N
             assert not set(seats) & set(result["participants"])
             was = before.get(vote["vote_id"])
             if was is not None and was["result"] is None and was["state"] in ("open", "hold"):
-                # Closed by this very step (a close, or a tick past the deadline): the step
-                # changed nobody's presence, so the figure is the one shown just before.
+                # Closed by this very step (a close, or any input at or past the deadline,
+                # which closes the vote before it takes effect): the figure is the one shown
+                # just before, and those who did not vote were present just before (an
+                # arrival or a departure at the deadline comes after the close).
                 assert was["electorate"] == vote["electorate"]
-                assert set(seats) <= present
+                assert set(seats) <= present_before
