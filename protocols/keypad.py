@@ -1706,6 +1706,7 @@ BROADCAST_TURNAROUND_S: Final[float] = float(_TIMING["broadcast_turnaround_s"])
 RETRIES: Final[int] = int(_TIMING["retries"])
 READ_REQUEST_BYTES: Final = 8  # address, function, start, count, CRC
 RESPONSE_TIMEOUT_MARGIN_S: Final[float] = float(_TIMING["response_timeout_margin_s"])
+TCP_RESPONSE_TIMEOUT_S: Final[float] = float(_TIMING["tcp_response_timeout_s"])
 BAUD_RATES: Final[tuple[int, ...]] = tuple(int(b) for b in SPEC["line"]["baud_rates"])
 """§2.1: the baud rates a unit MUST support, and the only ones a keypad line may use."""
 

@@ -27,6 +27,7 @@ HANG_S = 5.0
 
 TARGETS = {
     "keypad": "tests.protocols.test_keypad",
+    "keypad-poller": "tests.protocols.test_keypad_poller",
     "micunit": "tests.protocols.test_micunit",
     "mqtt": "tests.protocols.test_mqtt",
     "mqtt-packet": "tests.protocols.test_mqtt_packet",
@@ -50,7 +51,7 @@ def _payload_examples(node: Any) -> list[Any]:
 
 def seeds(name: str) -> list[bytes]:
     """Valid inputs from the contracts' worked examples, for the fuzzer to mutate."""
-    if name == "keypad":
+    if name in ("keypad", "keypad-poller"):
         spec = load_spec("keypad_modbus.yaml")
         return [bytes.fromhex(ex["frame"]) for ex in spec["examples"] if "frame" in ex]
     if name == "micunit":
