@@ -31,6 +31,7 @@ TARGETS = {
     "micunit": "tests.protocols.test_micunit",
     "mqtt": "tests.protocols.test_mqtt",
     "mqtt-packet": "tests.protocols.test_mqtt_packet",
+    "visca": "tests.protocols.test_visca",
 }
 
 
@@ -57,8 +58,9 @@ def seeds(name: str) -> list[bytes]:
     if name == "micunit":
         spec = load_spec("mic_unit.yaml")
         return [bytes.fromhex(ex["hex"]) for ex in spec["examples"] if "hex" in ex]
-    if name == "mqtt-packet":
-        # The MQTT 3.1.1 packets the controller's client speaks, one stream of each kind.
+    if name in ("mqtt-packet", "visca"):
+        # The MQTT 3.1.1 packets the controller's client speaks, one stream of each kind; the
+        # VISCA messages and datagrams of every kind chamber sends and reads.
         return importlib.import_module(TARGETS[name]).fuzz_seeds()  # type: ignore[no-any-return]
     payloads = _payload_examples(load_spec("mqtt_asyncapi.yaml"))
     encoded = [json.dumps(p, ensure_ascii=False).encode() for p in payloads]
