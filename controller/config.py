@@ -66,6 +66,7 @@ from chamber.controller.core.model import (
     VotePolicy,
 )
 from chamber.controller.core.rules import PRESETS
+from chamber.controller.netbind import Listen, ListenError, parse_listen
 from chamber.drivers.topology import (
     EMBEDDED_BIND,
     MAX_FILE_BYTES,
@@ -371,6 +372,32 @@ class BackupConfig(_Model):
     keep_days: Annotated[int, Field(ge=0, le=3660)] = 30
 
 
+class ApiConfig(_Model):
+    """`[api]`: where the API and the display wall it serves listen (`listen`: an address or an
+    interface name, with a port: `controller.netbind`), and the certificate and key that make
+    it HTTPS (PEM; relative paths are taken from the hall file's directory)."""
+
+    listen: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    tls_cert: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    tls_key: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _a_listen_address(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parse_listen(v)
+            except ListenError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
 class SeatConfig(SeatWiring):
     """A seat: its place and delegate here, its units (`SeatWiring`) from drivers.topology."""
 
@@ -390,6 +417,7 @@ class HallConfigModel(_Model):
     seats: Annotated[list[SeatConfig], Field(max_length=MAX_SEATS)]
     term: TermConfig | None = None
     backup: BackupConfig | None = None
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -465,6 +493,16 @@ class BackupSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The hall file's `[api]`: where the API listens (None: the command line's or the
+    default, 127.0.0.1:8700) and its certificate and key (None: plain HTTP)."""
+
+    listen: Listen | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True)
 class HallConfig(Topology):
     """A validated hall: its wiring (a `Topology`, what drivers and the simulator read) and
     the core's `Hall`."""
@@ -475,6 +513,7 @@ class HallConfig(Topology):
     training: bool = field(default=False, kw_only=True)
     term: Term | None = field(default=None, kw_only=True)
     backup: BackupSettings | None = field(default=None, kw_only=True)
+    api: ApiSettings = field(default=ApiSettings(), kw_only=True)
 
     @property
     def topology(self) -> Topology:
@@ -534,6 +573,22 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         training=model.hall.training,
         term=Term(model.term.name, model.term.start, model.term.end) if model.term else None,
         backup=_backup(model.backup, source),
+        api=_api(model.api, source),
+    )
+
+
+def _relative(text: str, source: Path | None) -> Path:
+    where = Path(text).expanduser()
+    if not where.is_absolute() and source is not None:
+        where = source.parent / where
+    return where
+
+
+def _api(a: ApiConfig, source: Path | None) -> ApiSettings:
+    return ApiSettings(
+        parse_listen(a.listen) if a.listen is not None else None,
+        _relative(a.tls_cert, source) if a.tls_cert is not None else None,
+        _relative(a.tls_key, source) if a.tls_key is not None else None,
     )
 
 

@@ -32,6 +32,7 @@ from chamber.controller.backup import BackupService
 from chamber.controller.config import HallConfig
 from chamber.controller.core.clock import Clock
 from chamber.controller.journal import Journal, JournalError
+from chamber.controller.netbind import DEFAULT_HOST, DEFAULT_PORT, ListenError, resolve_host
 from chamber.controller.runtime import DriverFactory, Runtime
 from chamber.controller.service import Notifier, feed_watchdog, watchdog_interval
 from chamber.controller.wallpub import publish_wall_state
@@ -181,10 +182,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", type=Path, default=Path("var"), help="directory for the journal and keys"
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8700)
-    parser.add_argument("--tls-cert", type=Path, help="serve the API over HTTPS: certificate (PEM)")
-    parser.add_argument("--tls-key", type=Path, help="and its private key (PEM)")
+    parser.add_argument(
+        "--host",
+        help="where the API listens (default: the hall file's [api] listen, or 127.0.0.1)",
+    )
+    parser.add_argument("--port", type=int, help="its port (default: [api] listen's, or 8700)")
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        help="serve the API over HTTPS: certificate (PEM; default: [api] tls_cert)",
+    )
+    parser.add_argument("--tls-key", type=Path, help="and its private key (PEM; [api] tls_key)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--tokens",
@@ -255,6 +263,22 @@ def _check_tls(tls: TlsFiles) -> None:
         raise StartupError(
             f"{tls.cert}, {tls.key}: not a usable certificate and key: {_one_line(exc)}"
         ) from None
+
+
+def listen_address(config: HallConfig, host: str | None, port: int | None) -> tuple[str, int]:
+    """Where the API listens: `--host`/`--port` when given, else the hall file's `[api] listen`
+    (an interface name resolved to its IPv4 address now), else 127.0.0.1:8700."""
+    listen = config.api.listen
+    if port is not None and not 0 <= port <= 65535:
+        raise StartupError(f"--port {port}: not a port number")
+    if host is None and listen is not None:
+        try:
+            host = resolve_host(listen)
+        except ListenError as exc:
+            raise StartupError(f"api.listen: {exc}") from None
+    if port is None:
+        port = listen.port if listen is not None else DEFAULT_PORT
+    return host or DEFAULT_HOST, port
 
 
 def _check_data_dir(data: Path) -> None:
@@ -348,12 +372,13 @@ def _run(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         raise StartupError("--tls-cert and --tls-key go together")
     tls = TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+    if tls is None and config.api.tls_cert is not None and config.api.tls_key is not None:
+        tls = TlsFiles(config.api.tls_cert, config.api.tls_key)
     if tls is not None:
         _check_tls(tls)
-    if not 0 <= args.port <= 65535:
-        raise StartupError(f"--port {args.port}: not a port number")
+    host, port = listen_address(config, args.host, args.port)
     _check_data_dir(args.data)
-    _check_port(args.host, args.port)
+    _check_port(host, port)
     tokens_path = args.tokens or args.data / "tokens.json"
     try:
         store, fresh = ensure_tokens(tokens_path)
@@ -362,7 +387,7 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise StartupError(f"token file {tokens_path}: {exc.strerror or exc}") from None
     show_new_tokens(fresh, tokens_path)
-    main = serve(config, args.data, store, args.host, args.port, tls=tls)
+    main = serve(config, args.data, store, host, port, tls=tls)
     asyncio.run(serve_until_signalled(main))
     return 0
 
