@@ -571,9 +571,15 @@ def _move_aside(target: Path, stamp: str) -> Path | None:
     return aside
 
 
-def _annul_open_secret_votes(journal_path: Path, hall_file: Path, backup: str) -> tuple[str, ...]:
+def _annul_open_secret_votes(
+    journal_path: Path,
+    hall_file: Path,
+    backup: str,
+    reasons: dict[str, str] = RESTORE_ANNUL_REASON,
+) -> tuple[str, ...]:
     """Replay the restored journal in a runtime of its own (no drivers) and annul, through the
-    core, every secret vote still open: its ballots were left out of the backup."""
+    core, every secret vote still open: its ballots were left out of the backup (or, with the
+    standby's `reasons`, never shipped to the standby)."""
     from chamber.controller.config import load_config
     from chamber.controller.core.clock import FakeClock
     from chamber.controller.core.inputs import AnnulVote
@@ -581,7 +587,7 @@ def _annul_open_secret_votes(journal_path: Path, hall_file: Path, backup: str) -
     from chamber.controller.runtime import Runtime
 
     config = load_config(hall_file)
-    reason = RESTORE_ANNUL_REASON[config.hall.language.value].format(backup=backup)
+    reason = reasons[config.hall.language.value].format(backup=backup)
     with Journal.open(journal_path) as journal:
         probe = Runtime(config, journal)
         probe.replay()

@@ -35,6 +35,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "commission": ("chamber.controller.commission", "find a line's units, address them, map them"),
     "backup": ("chamber.controller.backup", "a verified copy of the journals, taken live"),
     "restore": ("chamber.controller.restore", "check a backup, then put it in place"),
+    "standby": ("chamber.controller.standby", "follow the active controller's journal"),
 }
 # What `chamber --help` says of the commands found through entry points (their modules are
 # not imported to list them).
@@ -61,6 +62,7 @@ ORDER = (
     "bundle",
     "backup",
     "restore",
+    "standby",
 )
 
 

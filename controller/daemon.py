@@ -35,6 +35,7 @@ from chamber.controller.journal import Journal, JournalError
 from chamber.controller.netbind import DEFAULT_HOST, DEFAULT_PORT, ListenError, resolve_host
 from chamber.controller.runtime import DriverFactory, Runtime
 from chamber.controller.service import Notifier, feed_watchdog, watchdog_interval
+from chamber.controller.standby import Shipper
 from chamber.controller.wallpub import publish_wall_state
 from chamber.drivers.errors import DriverError
 from chamber.drivers.mosquitto import (
@@ -113,6 +114,8 @@ class Daemon:
         self.host = host
         # The hall file's `[backup]`, once `assemble` started it.
         self.backups: BackupService | None = None
+        # `--ship`: the journal's shipping server, once `assemble` started it.
+        self.shipper: Shipper | None = None
 
     @property
     def url(self) -> str:
@@ -198,6 +201,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tokens",
         type=Path,
         help="token file (default: DATA/tokens.json; made with one token per role if absent)",
+    )
+    parser.add_argument(
+        "--ship",
+        metavar="HOST:PORT",
+        help="ship the journal to a standby (`chamber standby`) from this address",
+    )
+    parser.add_argument(
+        "--takeover",
+        metavar="HOST:PORT",
+        help="take over from the controller that shipped DATA's journal from this address",
     )
 
 
@@ -387,9 +400,38 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise StartupError(f"token file {tokens_path}: {exc.strerror or exc}") from None
     show_new_tokens(fresh, tokens_path)
-    main = serve(config, args.data, store, host, port, tls=tls)
+    ship = _address_arg("--ship", args.ship)
+    if args.takeover is not None:
+        _take_over(args.data, args.config, config, _address_arg("--takeover", args.takeover))
+    main = serve(config, args.data, store, host, port, tls=tls, ship=ship)
     asyncio.run(serve_until_signalled(main))
     return 0
+
+
+def _address_arg(flag: str, value: str | None) -> tuple[str, int] | None:
+    from chamber.controller.standby import parse_address
+
+    try:
+        return None if value is None else parse_address(value)
+    except ValueError as exc:
+        raise StartupError(f"{flag} {exc}") from None
+
+
+def _take_over(
+    data: Path, hall_file: Path, config: HallConfig, old: tuple[str, int] | None
+) -> None:
+    """`--takeover`: the standby's checks before its daemon starts (`prepare_takeover`)."""
+    from chamber.controller.standby import StandbyError, prepare_takeover
+
+    assert old is not None
+    try:
+        annulled = prepare_takeover(data, hall_file, data / f"{config.hall_id}.journal", old)
+    except StandbyError as exc:
+        raise StartupError(str(exc)) from None
+    log.info(
+        "taking over",
+        extra={"event": "takeover", "from": f"{old[0]}:{old[1]}", "annulled": list(annulled)},
+    )
 
 
 async def serve(
@@ -402,12 +444,15 @@ async def serve(
     ready: asyncio.Event | None = None,
     clock: Clock | None = None,
     tls: TlsFiles | None = None,
+    ship: tuple[str, int] | None = None,
 ) -> None:
     """The whole daemon for `chamber run` (`assemble`), serving until cancelled. Under
     systemd (`controller.service`) it notifies readiness once the journal is replayed and the
     API listens, feeds the watchdog while its core loop keeps up, and says when it stops."""
     notifier = Notifier()
-    async with assemble(config, data, tokens, host=host, port=port, clock=clock, tls=tls) as d:
+    async with assemble(
+        config, data, tokens, host=host, port=port, clock=clock, tls=tls, ship=ship
+    ) as d:
         log.info(
             "daemon ready",
             extra={"event": "ready", "url": d.url, "hall": config.hall_id},
@@ -447,6 +492,7 @@ async def assemble(
     tls: TlsFiles | None = None,
     wall_mqtt: bool = True,
     embedded_broker: bool = True,
+    ship: tuple[str, int] | None = None,
 ) -> AsyncIterator[Daemon]:
     """The one place a daemon is built from a hall and a data directory: the journal
     (`DATA/HALL.journal`), the broker (the hall's, or our own Mosquitto: `broker_for`), the
@@ -485,8 +531,20 @@ async def assemble(
             daemon.extra_jobs.append(wall_twin)
         if config.backup is not None:
             _start_backups(daemon, config, data, journal_path)
+        if ship is not None:
+            _start_shipping(daemon, data, ship)
         await stack.enter_async_context(daemon)
         yield daemon
+
+
+def _start_shipping(daemon: Daemon, data: Path, address: tuple[str, int]) -> None:
+    """`--ship`: the journal shipped to a standby; each commit confirmed once it holds it."""
+    from chamber.controller.standby import KEY_FILE, Shipper, load_or_create_key
+
+    shipper = Shipper(daemon.journal, load_or_create_key(data / KEY_FILE), *address)
+    daemon.runtime.replicate = shipper.replicated
+    daemon.extra_jobs.append(shipper.run)
+    daemon.shipper = shipper
 
 
 def _start_backups(daemon: Daemon, config: HallConfig, data: Path, journal: Path) -> None:

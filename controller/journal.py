@@ -34,7 +34,7 @@ import secrets
 import sqlite3
 import threading
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -506,8 +506,12 @@ class Journal:
         self.commits = 0
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Journal:
+    def open(cls, path: str | os.PathLike[str], *, journal_id: str | None = None) -> Journal:
         """Open a journal, creating it if the file is absent or empty.
+
+        `journal_id`: a new journal gets this id instead of a random one (a standby's copy of
+        the active controller's journal, whose chain starts from that id's genesis hash); an
+        existing journal with another id is refused.
 
         Checks what is cheap to check before anything is appended: the file is a journal of
         this schema, its head matches its last record, and it holds the head its head file
@@ -541,9 +545,15 @@ class Journal:
                         problem=Problem.LOST_RECORDS,
                         seq=1,
                     )
-                cls._create_schema(conn)
+                cls._create_schema(conn, journal_id)
                 witness = None
+            wanted = journal_id
             journal_id, head = cls._load_head(conn, p)
+            if wanted is not None and journal_id != wanted:
+                raise NotAJournalError(
+                    f"{p}: the journal of another hall or controller (id {journal_id[:12]}..., "
+                    f"not {wanted[:12]}...)"
+                )
             _check_witness(conn, p, journal_id, head, witness)
             _tighten(p)
             head_file = _HeadFile(head_file_of(p), journal_id, witness)
@@ -566,8 +576,8 @@ class Journal:
         return cls(conn, p, journal_id, head, head_file)
 
     @staticmethod
-    def _create_schema(conn: sqlite3.Connection) -> str:
-        journal_id = secrets.token_hex(16)
+    def _create_schema(conn: sqlite3.Connection, journal_id: str | None = None) -> str:
+        journal_id = journal_id or secrets.token_hex(16)
         conn.execute("BEGIN IMMEDIATE")
         try:
             for stmt in _SCHEMA:
@@ -816,7 +826,13 @@ class JournalWriter:
     the tasks that await the results run later. `submit` is `enqueue` plus the wait.
     """
 
-    def __init__(self, journal: Journal, *, max_batch: int = 8192) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        max_batch: int = 8192,
+        replicate: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.journal = journal
@@ -829,6 +845,9 @@ class JournalWriter:
         self._closed = False
         self.commits = 0
         self.records = 0
+        # Awaited after each commit, with the journal's head, before the batch's waiters are
+        # told (a standby's copy: `controller.standby.Shipper.replicated`); bounded by it.
+        self._replicate = replicate
 
     def enqueue(self, record: Mapping[str, Any]) -> asyncio.Future[int]:
         """Queue one record now; the future gives its seq once its commit is on disk.
@@ -907,6 +926,8 @@ class JournalWriter:
                     continue
                 self.commits += 1
                 self.records += len(batch)
+                if self._replicate is not None:
+                    await self._replicate(self.journal.head.seq)
                 for w, ident in zip(batch, ids, strict=True):
                     if not w.future.done():
                         w.future.set_result(ident)

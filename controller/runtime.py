@@ -154,6 +154,9 @@ class Runtime:
         # Presses of an open secret vote are kept out of the chain, encrypted under a key of
         # their own beside the journal, and destroyed when the vote closes.
         self.secret = SecretBallotStore(journal, secret_key_dir or _key_dir_of(journal))
+        # Awaited after each journal commit before it is confirmed (a standby's copy, set by
+        # the daemon when it ships its journal: `controller.standby.Shipper.replicated`).
+        self.replicate: Callable[[int], Awaitable[None]] | None = None
         self._hall_info: HallInfo = {
             "id": config.hall_id,
             "name": config.hall.body.name,
@@ -705,7 +708,8 @@ class Runtime:
         self._core_changed()
         self.hub.refresh()
         try:
-            async with JournalWriter(self.journal) as writer, asyncio.TaskGroup() as tg:
+            writer = JournalWriter(self.journal, replicate=self.replicate)
+            async with writer, asyncio.TaskGroup() as tg:
                 tg.create_task(self._core_loop(writer), name="core")
                 for driver in self.drivers:
                     tg.create_task(self._supervise(driver), name=f"driver:{driver.name}")
