@@ -25,6 +25,7 @@ ENTRY_POINTS = "chamber.commands"
 BUILTIN: dict[str, tuple[str, str]] = {
     "config": ("chamber.controller.config_cli", "check a hall configuration, or generate one"),
     "run": ("chamber.controller.daemon", "run the daemon for a hall"),
+    "users": ("chamber.controller.users_cli", "the operators' accounts: add, list, remove ..."),
     "audit": ("chamber.controller.audit_cli", "check a journal or a signed result"),
     "export": ("chamber.controller.exports", "export results, participation or minutes"),
     "sitting": ("chamber.controller.sitting_cli", "check or load a sitting prepared in advance"),
@@ -51,6 +52,7 @@ ORDER = (
     "config",
     "commission",
     "run",
+    "users",
     "sitting",
     "sim",
     "console",

@@ -108,6 +108,8 @@ class Daemon:
         )
         self.scheme = "https" if tls else "http"
         self.extra_jobs = list(extra)
+        if tokens.path is not None:
+            self.extra_jobs.append(functools.partial(watch_accounts, tokens))
         self._task: asyncio.Task[None] | None = None
         self._serving: asyncio.Future[None] | None = None
         self.port = port
@@ -215,14 +217,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ensure_tokens(path: Path) -> tuple[TokenStore, dict[str, str]]:
-    """Load the token file, or make one with a token per role; returns new tokens in clear."""
+    """Load the token file, or make one with an account per role (named by its role: give
+    people accounts of their own with `chamber users add`); returns new tokens in clear."""
     if path.exists():
         return TokenStore.load(path), {}
-    store = TokenStore()
+    store = TokenStore(path=path)
     fresh = {role.value: store.add(f"{role.value} (initial)", role) for role in Role}
     path.parent.mkdir(parents=True, exist_ok=True)
     store.save(path)
     return store, fresh
+
+
+# How often the daemon looks at the token file for accounts that `chamber users` removed,
+# disabled or reset (a request looks at it too, at once): their streams are closed then.
+ACCOUNTS_POLL_S = 1.0
+
+
+async def watch_accounts(tokens: TokenStore, interval: float = ACCOUNTS_POLL_S) -> None:
+    """Read the token file again whenever it changes, so that a revoked account's open
+    stream connections are closed (`TokenStore.on_revoke`) without waiting for a request."""
+    while True:
+        await asyncio.sleep(interval)
+        if tokens.refresh():
+            log.info(
+                "token file read again: %d accounts",
+                len(tokens.accounts),
+                extra={"event": "accounts-reloaded"},
+            )
 
 
 def new_tokens_file(tokens_path: Path) -> Path:

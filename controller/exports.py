@@ -32,7 +32,7 @@ import json
 import math
 import sys
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -51,12 +51,18 @@ from chamber.controller.core.attendance import (
 from chamber.controller.core.errors import CommandRejected
 from chamber.controller.core.i18n import answer_labels
 from chamber.controller.core.inputs import (
+    Actor,
     AgendaItemSpec,
     AnnulVote,
     CloseVote,
+    Command,
     EnterManualResult,
+    GrantFloor,
+    GrantNext,
+    Input,
     InputRecordError,
     OpenSitting,
+    OpenVote,
     PublishVote,
     SecretVoteSealed,
     from_record,
@@ -128,6 +134,10 @@ class ClosedVote:
     published: bool = False
     # When it closed, in the hall's time zone (ISO 8601); "" if the journal has no clock anchor.
     closed_local: str = ""
+    # Who opened, closed and annulled it ("opened", "closed", "annulled"): the operators'
+    # accounts the commands carry (none for a journal of an earlier release, a close at the
+    # deadline, or a command the daemon made itself).
+    actors: Mapping[str, Actor] = field(default_factory=dict)
 
 
 @dataclass
@@ -142,6 +152,10 @@ class JournalView:
     votes: dict[str, ClosedVote] = field(default_factory=dict)
     # Sittings in the order they were opened: (id, title).
     sittings: list[tuple[str, str]] = field(default_factory=list)
+    # Who opened, closed and annulled each vote, by its id (see `ClosedVote.actors`).
+    vote_actors: dict[str, dict[str, Actor]] = field(default_factory=dict)
+    # Who gave the floor, by the core time of the grant (a speech starts at its grant).
+    floor_actors: dict[float, Actor] = field(default_factory=dict)
 
     def sitting_votes(self, sitting_id: str | None) -> list[ClosedVote]:
         return [v for v in self.votes.values() if sitting_id is None or v.sitting_id == sitting_id]
@@ -188,7 +202,13 @@ def _note_vote(view: JournalView, vote_id: str, seq: int, digest: str, *, sealed
     known = view.votes.get(vote_id)
     if known is not None and known.result.annulled is None and vote.result.annulled is not None:
         # Annulled after its close: the same result, marked, final at the annulment.
-        view.votes[vote_id] = replace(known, result=vote.result, seq=seq, head_hash=digest)
+        view.votes[vote_id] = replace(
+            known,
+            result=vote.result,
+            seq=seq,
+            head_hash=digest,
+            actors=dict(view.vote_actors.get(vote_id, {})),
+        )
         return
     if known is None or sealed:
         # For a secret vote the sealed record, not the close, makes the result final.
@@ -200,9 +220,61 @@ def _note_vote(view: JournalView, vote_id: str, seq: int, digest: str, *, sealed
             seq,
             digest,
             closed_local=local_time(core, view.config.timezone, vote.result.closed_at),
+            actors=dict(view.vote_actors.get(vote_id, {})),
         )
     elif vote.state is VoteState.PUBLISHED:
         view.votes[vote_id] = replace(known, published=True)
+
+
+# The vote commands whose actor the exports name, and under which word.
+_VOTE_ACTIONS: tuple[tuple[type[Command], str], ...] = (
+    (OpenVote, "opened"),
+    (CloseVote, "closed"),
+    (AnnulVote, "annulled"),
+)
+
+
+def _note_actor(view: JournalView, inp: Input) -> None:
+    """Note who made `inp` when it opened, closed or annulled a vote or gave the floor."""
+    if not isinstance(inp, Command) or inp.actor is None:
+        return
+    for cls, action in _VOTE_ACTIONS:
+        if isinstance(inp, cls):
+            vote_id = getattr(inp, "vote_id", "")
+            view.vote_actors.setdefault(vote_id, {})[action] = inp.actor
+            return
+    if isinstance(inp, GrantFloor | GrantNext):
+        view.floor_actors[inp.at] = inp.actor
+
+
+def actor_json(actor: Actor) -> dict[str, str]:
+    return {"id": actor.id, "name": actor.name, "role": actor.role}
+
+
+def actor_text(actor: Actor | None, language: Language) -> str:
+    """ "Trần Thị Bình (chủ tọa)" / "Trần Thị Bình (chair)"; "" for none."""
+    if actor is None:
+        return ""
+    role = ROLE_WORDS[language].get(actor.role, actor.role)
+    return f"{actor.name} ({role})"
+
+
+ROLE_WORDS: dict[Language, dict[str, str]] = {
+    Language.VI: {
+        "chair": "chủ tọa",
+        "secretary": "thư ký",
+        "technician": "kỹ thuật viên",
+        "observer": "quan sát",
+        "metrics": "giám sát",
+    },
+    Language.EN: {
+        "chair": "chair",
+        "secretary": "secretary",
+        "technician": "technician",
+        "observer": "observer",
+        "metrics": "metrics",
+    },
+}
 
 
 def local_time(core: MeetingCore, timezone: str, at: float | None) -> str:
@@ -229,6 +301,7 @@ def replay_journal(path: str | Path, config: HallConfig) -> JournalView:
         with contextlib.suppress(CommandRejected):
             core.handle(inp)
         view.head_seq, view.head_hash = seq, digest
+        _note_actor(view, inp)
         if core.sitting_id is not None and (
             not view.sittings or view.sittings[-1][0] != core.sitting_id
         ):
@@ -316,6 +389,7 @@ def result_json(vote: ClosedVote, language: Language | None = None) -> dict[str,
         "published": vote.published,
         "journal_seq": vote.seq,
         "journal_hash": vote.head_hash,
+        "actors": {action: actor_json(actor) for action, actor in vote.actors.items()},
     }
 
 
@@ -344,6 +418,9 @@ RESULT_COLUMNS = (
     "adopted",
     "explanation",
     "closed_local",
+    "opened_by",
+    "closed_by",
+    "annulled_by",
     "journal_seq",
     "journal_hash",
 )
@@ -363,6 +440,9 @@ COLUMN_HEADERS: dict[Language, dict[str, str]] = {
         "manual": "Kết quả kiểm đếm thủ công",
         "annulled": "Đã hủy kết quả",
         "annulled_reason": "Lý do hủy kết quả",
+        "opened_by": "Người mở biểu quyết",
+        "closed_by": "Người kết thúc biểu quyết",
+        "annulled_by": "Người hủy kết quả",
         "key": "Phím",
         "option": "Phương án",
         "count": "Số đại biểu",
@@ -403,6 +483,9 @@ COLUMN_HEADERS: dict[Language, dict[str, str]] = {
         "manual": "Counted by hand",
         "annulled": "Annulled",
         "annulled_reason": "Reason for the annulment",
+        "opened_by": "Opened by",
+        "closed_by": "Closed by",
+        "annulled_by": "Annulled by",
         "key": "Key",
         "option": "Answer",
         "count": "Members",
@@ -488,6 +571,10 @@ def results_csv(
                     "count": total["count"],
                     "share": percent(total["count"], data["all_members"], lang),
                     "closed_local": data["closed_local"].replace("T", " ")[:19],
+                }
+                | {
+                    f"{action}_by": actor_text(vote.actors.get(action), lang)
+                    for action in ("opened", "closed", "annulled")
                 }
             )
     return _csv(RESULT_COLUMNS, rows, lang)
@@ -633,6 +720,10 @@ WORDS: dict[Language, dict[str, str]] = {
         "move_card_from": "{name}: ngồi ghế số {to_seat} (trước đó là ghế của {other}) bằng thẻ"
         " của mình",
         "reason": "Lý do",
+        "opened_by": "Người mở biểu quyết",
+        "closed_by": "người kết thúc biểu quyết",
+        "annulled_by": "Người hủy kết quả",
+        "granted_by": "Người cho phát biểu",
         "no_agenda": "Kỳ họp không có chương trình lập trước.",
         "outside_agenda": "Biểu quyết ngoài chương trình",
         "no_votes_item": "Không có biểu quyết.",
@@ -743,6 +834,10 @@ WORDS: dict[Language, dict[str, str]] = {
         "move_card": "{name}: took seat {to_seat} with their own card",
         "move_card_from": "{name}: took seat {to_seat} (until then {other}'s) with their own card",
         "reason": "Reason",
+        "opened_by": "Opened by",
+        "closed_by": "closed by",
+        "annulled_by": "Annulled by",
+        "granted_by": "Floor given by",
         "no_agenda": "The sitting had no agenda prepared in advance.",
         "outside_agenda": "Votes outside the agenda",
         "no_votes_item": "No vote.",
@@ -1349,6 +1444,13 @@ def _vote_html(
         kind=kind, mode=w[d.mode.value], clock=_clock(moment, w) if moment is not None else ""
     )
     out.append(f"<p>{_e(line)}.</p>")
+    who = [
+        f"{w[f'{action}_by']}: {actor_text(vote.actors[action], lang)}"
+        for action in ("opened", "closed")
+        if action in vote.actors
+    ]
+    if who:
+        out.append(f'<p class="actors">{_e("; ".join(who))}.</p>')
     if d.rerun_of is not None:
         rerun = numbers.get(d.rerun_of)
         out.append(f'<p class="mark">{_e(w["rerun"].format(number=rerun or "?"))}.</p>')
@@ -1376,6 +1478,9 @@ def _vote_html(
             f'<p class="outcome annulled">{_e(w["annulled"])}. '
             f"{_e(w['reason'])}: {_e(r.annulled.reason)}</p>"
         )
+        if "annulled" in vote.actors:
+            annulled_by = actor_text(vote.actors["annulled"], lang)
+            out.append(f'<p class="actors">{_e(w["annulled_by"])}: {_e(annulled_by)}.</p>')
     else:
         # The verdict once, with what its rule asked for.
         verdict = w["adopted"] if r.outcome.adopted else w["rejected"]
@@ -1431,15 +1536,17 @@ def _part_speeches(
     out.append(
         f'<table><thead><tr><th class="n">#</th><th>{_e(w["time"])}</th>'
         f"<th>{_e(w['delegate'])}</th><th>{_e(w['group'])}</th><th>{_e(w['list'])}</th>"
-        f"<th>{_e(w['duration'])}</th></tr></thead><tbody>"
+        f"<th>{_e(w['duration'])}</th><th>{_e(w['granted_by'])}</th></tr></thead><tbody>"
     )
     for n, (speech, p) in enumerate(turns, start=1):
         moment = _moment(view, speech.start)
+        granted = actor_text(view.floor_actors.get(speech.start), lang)
         out.append(
             f'<tr><td class="n">{n}</td>'
             f'<td class="n">{_e(_clock(moment, w) if moment is not None else "")}</td>'
             f"<td>{_e(p.name)}</td><td>{_e(p.group)}</td><td>{_e(w[speech.list.value])}</td>"
-            f'<td class="n">{_e(duration(speech.duration_s, lang))}</td></tr>'
+            f'<td class="n">{_e(duration(speech.duration_s, lang))}</td>'
+            f"<td>{_e(granted)}</td></tr>"
         )
     out.append("</tbody></table>")
     speakers = [p for p in records if p.speeches]

@@ -8,6 +8,8 @@ request asks for (`Accept-Language`: Vietnamese or English), else in the hall's 
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chamber.controller.auth import Principal, Role, TokenStore
+from chamber.controller.commissioning import Commissioning
 from chamber.controller.core import inputs as I
 from chamber.controller.core.i18n import refusal_text
 from chamber.controller.core.model import Language
@@ -170,6 +173,25 @@ def _token_from(request_headers: Any, query_token: str | None) -> str | None:
     return _bearer(request_headers) or query_token
 
 
+# The principal of the request being served: `ApiGuard` sets it before the application runs,
+# and every command the request makes carries it as its actor (`stamp`).
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
+)
+
+
+def actor_of(principal: Principal) -> I.Actor:
+    return I.Actor(principal.account or principal.role.value, principal.name, principal.role.value)
+
+
+def stamp(inp: I.Input) -> I.Input:
+    """`inp` with the actor of the request being served (a command; other inputs as they are)."""
+    principal = current_principal.get()
+    if principal is None or not isinstance(inp, I.Command):
+        return inp
+    return dataclasses.replace(inp, actor=actor_of(principal))
+
+
 def _check_token(tokens: TokenStore, raw: str | None) -> Principal:
     if not raw:
         raise Problem("auth.token_missing")
@@ -230,7 +252,9 @@ class ApiGuard:
             return refusal_response(language, code, params, status=status)
 
         try:
-            scope.setdefault("state", {})["principal"] = _check_token(self.tokens, _bearer(headers))
+            principal = _check_token(self.tokens, _bearer(headers))
+            scope.setdefault("state", {})["principal"] = principal
+            current_principal.set(principal)
             length = headers.get("content-length")
             if length is not None:
                 if not length.isdigit() or len(length) > 18:
@@ -338,9 +362,11 @@ class Context:
         self.runtime = runtime
         self.tokens = tokens
         self.api = APIRouter(prefix="/api")
+        # The technician's commissioning of lines (its routes: `api/technician.py`).
+        self.commissioning = Commissioning(runtime)
 
     async def run(self, make: Callable[[float], I.Input]) -> Accepted:
-        await self.runtime.command(make)
+        await self.runtime.command(lambda at: stamp(make(at)))
         return Accepted(seq=self.runtime.hub.seq)
 
     def route(

@@ -20,7 +20,15 @@ from typing import Annotated, Literal
 from fastapi import Request
 from pydantic import Field
 
-from chamber.controller.api.deps import CHAIR, CHAIR_SECRETARY, Accepted, Body, Context, Problem
+from chamber.controller.api.deps import (
+    CHAIR,
+    CHAIR_SECRETARY,
+    Accepted,
+    Body,
+    Context,
+    Problem,
+    stamp,
+)
 from chamber.controller.api.deps import request_language as _language
 from chamber.controller.core import inputs as I
 from chamber.controller.core.errors import CommandRejected
@@ -96,7 +104,7 @@ def register(ctx: Context) -> None:
         )
         if body.check or not inputs:
             return answer
-        await runtime.commands(inputs)
+        await runtime.commands([stamp(i) for i in inputs])
         return answer.model_copy(update={"seq": runtime.hub.seq})
 
     def _what_to_run(plan: SittingPlan) -> tuple[list[I.Input], list[str]]:
@@ -124,7 +132,7 @@ def register(ctx: Context) -> None:
         opening = inputs[-1]
         assert isinstance(opening, I.OpenVote)
         vote = runtime.core.votes[opening.vote_id]
-        await runtime.commands(inputs)
+        await runtime.commands([stamp(i) for i in inputs])
         return NextVoteOpened(
             seq=runtime.hub.seq,
             vote_id=opening.vote_id,

@@ -40,14 +40,28 @@ def register(app: FastAPI, runtime: Runtime, tokens: TokenStore) -> None:
         if served is None:
             await ws.close(code=4403, reason=f"role {principal.role.value} may not see {view}")
             return
+        # The account removed, disabled or given a new token (`chamber users`): closed at once.
+        revoked = asyncio.Event()
+        account = principal.account
+
+        def on_revoke(ids: frozenset[str]) -> None:
+            if account in ids:
+                revoked.set()
+
+        stop_watching = tokens.on_revoke(on_revoke)
         sub = runtime.hub.subscribe(since, stream=stream_id, audience=served)
         receiver = asyncio.ensure_future(_drain(ws))
+        revocation = asyncio.ensure_future(revoked.wait())
         try:
             while True:
                 getter = asyncio.ensure_future(sub.get())
                 done, _ = await asyncio.wait(
-                    {getter, receiver}, return_when=asyncio.FIRST_COMPLETED
+                    {getter, receiver, revocation}, return_when=asyncio.FIRST_COMPLETED
                 )
+                if revocation in done:
+                    getter.cancel()
+                    await ws.close(code=4401, reason="the account was revoked")
+                    break
                 if receiver in done:
                     getter.cancel()
                     break
@@ -55,6 +69,8 @@ def register(app: FastAPI, runtime: Runtime, tokens: TokenStore) -> None:
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            stop_watching()
+            revocation.cancel()
             sub.close()
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

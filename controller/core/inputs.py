@@ -21,7 +21,7 @@ import enum
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar, get_type_hints
 
@@ -131,6 +131,26 @@ class UnitRestarted(Input):
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who made a command: the operator's account (its id, name and role) the API found for
+    the request's token. Always an operator (the chair, a deputy in the chair, the secretary,
+    a technician), never a delegate: a delegate's inputs come from the seat's unit."""
+
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Command(Input):
+    """An input from a person through the API. `actor` is who made it (None: the journals
+    of earlier releases, and the commands the daemon makes itself); a record without one
+    is written without the field, as before."""
+
+    actor: Actor | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
 class AgendaItemSpec:
     id: str
     title: str
@@ -139,7 +159,7 @@ class AgendaItemSpec:
 
 
 @dataclass(frozen=True)
-class OpenSitting(Input):
+class OpenSitting(Command):
     """Open a sitting with its agenda. The fields after `agenda` come from a prepared sitting
     file (journals of earlier releases have none of them): the title in English, the date
     ("YYYY-MM-DD") and place the file names, and who presides and who keeps the minutes,
@@ -159,18 +179,18 @@ class OpenSitting(Input):
 
 
 @dataclass(frozen=True)
-class CloseSitting(Input):
+class CloseSitting(Command):
     kind: ClassVar[str] = "close-sitting"
 
 
 @dataclass(frozen=True)
-class SetCurrentItem(Input):
+class SetCurrentItem(Command):
     kind: ClassVar[str] = "set-item"
     item_id: str
 
 
 @dataclass(frozen=True)
-class OpenAttendance(Input):
+class OpenAttendance(Command):
     """Start an attendance registration.
 
     `confirm` True is a roll call (điểm danh): a delegate is registered only by confirming
@@ -183,12 +203,12 @@ class OpenAttendance(Input):
 
 
 @dataclass(frozen=True)
-class CloseAttendance(Input):
+class CloseAttendance(Command):
     kind: ClassVar[str] = "close-attendance"
 
 
 @dataclass(frozen=True)
-class SetPresence(Input):
+class SetPresence(Command):
     """The secretary marks a delegate present or absent by hand (e.g. a broken card reader)."""
 
     kind: ClassVar[str] = "set-presence"
@@ -199,7 +219,7 @@ class SetPresence(Input):
 
 
 @dataclass(frozen=True)
-class RecordAbsence(Input):
+class RecordAbsence(Command):
     """The secretary records why the delegate of `seat` is absent, for the minutes: with
     leave (`excused`, "vắng có lý do") or without. It changes no presence; the latest note
     for a delegate in a sitting is the one the minutes give."""
@@ -211,7 +231,7 @@ class RecordAbsence(Input):
 
 
 @dataclass(frozen=True)
-class MoveDelegate(Input):
+class MoveDelegate(Command):
     """Seat the delegate of `from_seat` at `to_seat`, a spare seat with no delegate (a unit
     broke): presence, the floor and later votes follow the delegate; votes cast before stay
     theirs. Refused while a vote holds the keypads."""
@@ -223,7 +243,7 @@ class MoveDelegate(Input):
 
 
 @dataclass(frozen=True)
-class CreateVote(Input):
+class CreateVote(Command):
     """Prepare a vote on the current agenda item. Fields left None take the hall's defaults."""
 
     kind: ClassVar[str] = "create-vote"
@@ -249,7 +269,7 @@ class CreateVote(Input):
 
 
 @dataclass(frozen=True)
-class AmendVote(Input):
+class AmendVote(Command):
     """Change a prepared vote; fields left None stay as they are (`choices` with `answers`)."""
 
     kind: ClassVar[str] = "amend-vote"
@@ -269,7 +289,7 @@ class AmendVote(Input):
 
 
 @dataclass(frozen=True)
-class AnnulVote(Input):
+class AnnulVote(Command):
     """The chair annuls a vote (hủy kết quả) with a reason: an open one is stopped, a closed
     one's result stays in the record, marked annulled, and decides nothing."""
 
@@ -279,7 +299,7 @@ class AnnulVote(Input):
 
 
 @dataclass(frozen=True)
-class RerunVote(Input):
+class RerunVote(Command):
     """Run an annulled vote again (biểu quyết lại): a new prepared vote `vote_id` with the
     annulled one's title, kind, rule, answers and mode, linked to it."""
 
@@ -289,7 +309,7 @@ class RerunVote(Input):
 
 
 @dataclass(frozen=True)
-class EnterManualResult(Input):
+class EnterManualResult(Command):
     """The chair enters the result of a prepared vote taken by show of hands or on paper:
     the count per answer (key 1 first) and, if counted by hand, the members present."""
 
@@ -301,37 +321,37 @@ class EnterManualResult(Input):
 
 
 @dataclass(frozen=True)
-class OpenVote(Input):
+class OpenVote(Command):
     kind: ClassVar[str] = "open-vote"
     vote_id: str
 
 
 @dataclass(frozen=True)
-class HoldVote(Input):
+class HoldVote(Command):
     kind: ClassVar[str] = "hold-vote"
     vote_id: str
 
 
 @dataclass(frozen=True)
-class ResumeVote(Input):
+class ResumeVote(Command):
     kind: ClassVar[str] = "resume-vote"
     vote_id: str
 
 
 @dataclass(frozen=True)
-class CloseVote(Input):
+class CloseVote(Command):
     kind: ClassVar[str] = "close-vote"
     vote_id: str
 
 
 @dataclass(frozen=True)
-class CancelVote(Input):
+class CancelVote(Command):
     kind: ClassVar[str] = "cancel-vote"
     vote_id: str
 
 
 @dataclass(frozen=True)
-class PublishVote(Input):
+class PublishVote(Command):
     kind: ClassVar[str] = "publish-vote"
     vote_id: str
 
@@ -358,7 +378,7 @@ class SecretVoteSealed(Input):
 
 
 @dataclass(frozen=True)
-class RegisterSpeaker(Input):
+class RegisterSpeaker(Command):
     """The chair or secretary puts a seat on a speakers' list, as if it had pressed request."""
 
     kind: ClassVar[str] = "register-speaker"
@@ -367,7 +387,7 @@ class RegisterSpeaker(Input):
 
 
 @dataclass(frozen=True)
-class GrantFloor(Input):
+class GrantFloor(Command):
     """Give the floor to a seat (from any list, or directly)."""
 
     kind: ClassVar[str] = "grant"
@@ -376,7 +396,7 @@ class GrantFloor(Input):
 
 
 @dataclass(frozen=True)
-class GrantNext(Input):
+class GrantNext(Command):
     """Give the floor to the first seat waiting, on `list` or on the first non-empty list.
 
     `handover` True (the chair's "next"): the delegate microphones the floor's rules govern
@@ -392,7 +412,7 @@ class GrantNext(Input):
 
 
 @dataclass(frozen=True)
-class RevokeFloor(Input):
+class RevokeFloor(Command):
     """Take the floor (or a waiting request) away from a seat; None takes it from every speaker."""
 
     kind: ClassVar[str] = "revoke"
@@ -400,14 +420,14 @@ class RevokeFloor(Input):
 
 
 @dataclass(frozen=True)
-class SetMicMode(Input):
+class SetMicMode(Command):
     kind: ClassVar[str] = "mic-mode"
     mode: MicMode
     max_open: int | None = None
 
 
 @dataclass(frozen=True)
-class SetSpeakingTime(Input):
+class SetSpeakingTime(Command):
     """Change the time per turn for a list (0: no limit); applies to the next turns."""
 
     kind: ClassVar[str] = "speaking-time"
@@ -416,7 +436,7 @@ class SetSpeakingTime(Input):
 
 
 @dataclass(frozen=True)
-class ExtendSpeakingTime(Input):
+class ExtendSpeakingTime(Command):
     """Give a current speaker more time."""
 
     kind: ClassVar[str] = "extend-time"
@@ -425,7 +445,7 @@ class ExtendSpeakingTime(Input):
 
 
 @dataclass(frozen=True)
-class MicOverride(Input):
+class MicOverride(Command):
     """The technician forces a seat's microphone on or off, outside the floor rules."""
 
     kind: ClassVar[str] = "mic-override"
@@ -434,7 +454,7 @@ class MicOverride(Input):
 
 
 @dataclass(frozen=True)
-class FaultAcknowledged(Input):
+class FaultAcknowledged(Command):
     """The technician has seen a fault of a line or unit: `fault` is its id in the fault
     list ("LINE/ADDRESS/KIND", e.g. "keypads-1/4/offline"), `since` when it began. On record
     as the technician's log; nothing in the sitting changes."""
@@ -445,7 +465,7 @@ class FaultAcknowledged(Input):
 
 
 @dataclass(frozen=True)
-class ApiChairPriority(Input):
+class ApiChairPriority(Command):
     """Chair priority from the console rather than the chair's unit."""
 
     kind: ClassVar[str] = "api-priority"
@@ -541,7 +561,10 @@ def to_record(inp: Input) -> dict[str, Any]:
     """A flat JSON-ready dict: {"kind": ..., "at": ..., field: value, ...}."""
     record: dict[str, Any] = {"kind": inp.kind}
     for f in dataclasses.fields(inp):
-        record[f.name] = _plain(getattr(inp, f.name))
+        value = getattr(inp, f.name)
+        if f.name == "actor" and value is None:
+            continue  # a command without an actor is recorded as earlier releases did
+        record[f.name] = _plain(value)
     return record
 
 
