@@ -59,6 +59,8 @@ class Daemon:
     lines: list[str] = field(default_factory=list)
     starts: list[float] = field(default_factory=list)  # seconds from spawn to ready
     generation: int = 0
+    # More of `chamber run`'s options for the next start (`--ship`, `--takeover`).
+    args: tuple[str, ...] = ()
     up: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _proc: asyncio.subprocess.Process | None = None
@@ -87,6 +89,7 @@ class Daemon:
             str(self.port),
             "--tokens",
             str(self.tokens),
+            *self.args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
