@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("CHAMBER_TOKEN"),
         help="a chair or technician token (default: $CHAMBER_TOKEN)",
     )
+    parser.add_argument(
+        "--ca",
+        default=os.environ.get("CHAMBER_CA"),
+        help="for https://: the hall CA's certificate to trust (PEM; default: $CHAMBER_CA, "
+        "else the system's CAs)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,13 +49,18 @@ def run(args: argparse.Namespace) -> int:
             f"error: --url must start with http:// or https://, not {args.url!r}", file=sys.stderr
         )
         return 2
+    if args.ca is not None and not os.path.isfile(args.ca):
+        print(f"error: --ca {args.ca}: no such file", file=sys.stderr)
+        return 2
     from chamber.console.app import ChamberConsole
     from chamber.console.client import ApiClient
 
     access = access_from(args.url, args.token, os.environ)
 
     async def main() -> None:
-        await ChamberConsole(ApiClient(args.url, args.token), access=access).run_async()
+        await ChamberConsole(
+            ApiClient(args.url, args.token, ca_file=args.ca), access=access
+        ).run_async()
 
     import asyncio
 

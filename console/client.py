@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from enum import StrEnum
@@ -104,8 +105,11 @@ class ApiClient:
         retry_s: tuple[float, float] = (0.5, 5.0),
         timeout_s: float = 10.0,
         heartbeat_s: float = 1.0,
+        ca_file: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # HTTPS and WSS: the hall CA's certificate when given (`--ca`), else the system's CAs.
+        self._tls = ssl.create_default_context(cafile=ca_file)
         self._token = token
         self.clock = clock
         self._retry_s = retry_s
@@ -122,6 +126,7 @@ class ApiClient:
             base_url=self.url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
+            verify=self._tls,
         )
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
@@ -223,6 +228,7 @@ class ApiClient:
             additional_headers={"Authorization": f"Bearer {self._token}"},
             open_timeout=self._timeout_s,
             max_size=None,
+            ssl=self._tls if self.url.startswith("https://") else None,
             close_timeout=1,
         ) as ws:
             self.mirror.reset_clock()
@@ -454,6 +460,14 @@ def _body(response: httpx.Response, refusals: Catalogue | None = None) -> dict[s
 
 
 def _describe(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                "the daemon's certificate is not trusted (is --ca the hall CA?): "
+                f"{cause.verify_message or cause}"
+            )
+        cause = cause.__cause__ or cause.__context__
     if isinstance(exc, InvalidHandshake):
         return f"the daemon refused the stream ({exc})"
     text = str(exc) or type(exc).__name__

@@ -24,6 +24,7 @@ ENTRY_POINTS = "chamber.commands"
 # has `add_arguments(parser)` and `run(args) -> int`.
 BUILTIN: dict[str, tuple[str, str]] = {
     "config": ("chamber.controller.config_cli", "check a hall configuration, or generate one"),
+    "tls": ("chamber.controller.tls_cli", "make the hall's CA and its servers' certificates"),
     "run": ("chamber.controller.daemon", "run the daemon for a hall"),
     "users": ("chamber.controller.users_cli", "the operators' accounts: add, list, remove ..."),
     "audit": ("chamber.controller.audit_cli", "check a journal or a signed result"),
@@ -50,6 +51,7 @@ ORDER = (
     "demo",
     "training",
     "config",
+    "tls",
     "commission",
     "run",
     "users",
