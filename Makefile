@@ -56,12 +56,17 @@ typecheck: $(STAMP) links
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure.
+# The suite runs in one worker per CPU (pytest-xdist), each test module whole in one worker, so
+# a module's shared fixtures (a built wheel, a browser, an installed root) are made once.
 # The end-to-end tests drive real brokers, serial lines and browsers on a shared 2-core
-# machine: the tests that failed are run once more, and the build fails if they fail again.
-# The torture tests are not among them: they run in their own invocation, once, and a failure
-# fails the build at once with its seed and the command that replays it.
+# machine: the tests that failed are run once more, alone and in one process, and the build
+# fails if they fail again. The torture tests are not among them: they run in their own
+# invocation, once, and a failure fails the build at once with its seed and the command that
+# replays it.
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not torture" || { echo "--- running the failed tests once more ---"; \
+	$(BIN)/pytest -q -m "not torture" -n $(WORKERS) --dist loadfile || { \
+		echo "--- running the failed tests once more ---"; \
 		$(BIN)/pytest -q -m "not torture" --lf; }
 
 torture-short: $(STAMP)
