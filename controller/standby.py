@@ -451,6 +451,8 @@ class Follower:
     async def run(self, retry_s: float = 0.5) -> None:
         """Follow until cancelled; a lost connection is tried again. A tampered record stops
         it (`ShippedRecordError`, after one log line)."""
+        # A lost connection is logged once, until records arrive again.
+        told, told_at = False, -1
         try:
             while True:
                 try:
@@ -463,11 +465,13 @@ class Follower:
                     )
                     raise
                 except (OSError, StandbyError, asyncio.IncompleteReadError, ValueError) as exc:
-                    log.warning(
-                        "not following: %s",
-                        " ".join(str(exc).split())[:200] or type(exc).__name__,
-                        extra={"event": "standby-not-following", "from": self.host},
-                    )
+                    if self.received != told_at or not told:
+                        log.warning(
+                            "not following: %s",
+                            " ".join(str(exc).split())[:200] or type(exc).__name__,
+                            extra={"event": "standby-not-following", "from": self.host},
+                        )
+                    told, told_at = True, self.received
                 await asyncio.sleep(retry_s)  # the next attempt's pace, not a wait for a state
         finally:
             if self.journal is not None:

@@ -19,6 +19,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # A JSON object with no nested object inside: journal bodies, log lines, payloads in a
@@ -492,6 +493,30 @@ def backup_links(
     for name, rows in secret_rows.items():
         if rows:
             found.append(f"backups {name}: {rows} secret-ballot rows")
+    return found
+
+
+# What a standby's data directory holds by design, copied at set-up: the shipping key and
+# the hall's signing key (never a vote's key).
+STANDBY_SETUP_KEYS = frozenset({"standby.key", "hall-ed25519.key"})
+
+
+def standby_links(
+    files: Mapping[str, bytes], secret_rows: Mapping[str, int], live: Sequence[bytes]
+) -> list[str]:
+    """What a cold standby's files must never hold of a secret vote: what a backup must not
+    (`backup_links`: a key file, a secret-ballot row, a sealed press or vote key the active
+    controller's live store held), the set-up keys aside, nor a vote-key directory at all.
+    `files`: each file of the standby's data directory by its path there."""
+    found = [f"standby {name}: a vote key directory" for name in files if "secret-keys" in name]
+    kept = {n: d for n, d in files.items() if Path(n).name not in STANDBY_SETUP_KEYS}
+    if kept:
+        found += [
+            line.replace("backups ", "standby ", 1)
+            for line in backup_links(kept, secret_rows, live)
+        ]
+    if not files:
+        found.append("standby: no file, not searched")
     return found
 
 

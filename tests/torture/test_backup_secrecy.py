@@ -56,3 +56,21 @@ def test_a_backup_taken_during_a_secret_vote_passes_and_a_leaky_one_is_caught(
     assert f"backups {leaked}: {len(v1.OPEN_SECRET_VOTE[3])} secret-ballot rows" in found
     assert f"backups {leaked}: holds a sealed press or a vote key of the live store" in found
     assert f"backups {leaky.name}/{key.name}: a key file" in found
+
+
+def test_a_standby_that_held_the_live_store_is_caught(tmp_path: Path) -> None:
+    """The standby's check (`ledger.standby_links`): a copy of the files, rows and key of a
+    secret vote open, is caught; the set-up keys alone pass."""
+    data = tmp_path / "data"
+    data.mkdir()
+    journal, live = live_store(data)
+    standby = tmp_path / "standby"
+    standby.mkdir()
+    (standby / "standby.key").write_text("00" * 32 + "\n", "ascii")
+    assert ledger.standby_links(*read_backups(standby), live) == []
+    shutil.copyfile(journal, standby / "hall.journal")
+    shutil.copytree(data / "hall.journal.secret-keys", standby / "hall.journal.secret-keys")
+    found = ledger.standby_links(*read_backups(standby), live)
+    assert f"standby hall.journal: {len(v1.OPEN_SECRET_VOTE[3])} secret-ballot rows" in found
+    assert "standby hall.journal: holds a sealed press or a vote key of the live store" in found
+    assert any("a vote key directory" in line for line in found)
