@@ -107,6 +107,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "fault.refused": ("lần bấm bị từ chối", "presses refused"),
     "fault.contract": ("phiên bản giao thức khác", "another contract version"),
     "fault.backup": ("sao lưu không thành công", "backup failed"),
+    "fault.clock": ("đồng hồ hệ thống chưa được đồng bộ", "system clock not synchronised"),
     "fault.adapter": (
         "bộ chuyển đổi USB–RS-485 giữ câu trả lời (latency timer trên 1 ms)",
         "USB–RS-485 adapter holds replies (latency timer above 1 ms)",

@@ -35,6 +35,7 @@ from chamber.controller.journal import Journal, JournalError
 from chamber.controller.netbind import DEFAULT_HOST, DEFAULT_PORT, ListenError, resolve_host
 from chamber.controller.runtime import DriverFactory, Runtime
 from chamber.controller.service import Notifier, feed_watchdog, watchdog_interval
+from chamber.controller.timesync import ClockReading, ClockWatch, read_clock
 from chamber.controller.standby import Shipper
 from chamber.controller.wallpub import publish_wall_state
 from chamber.drivers.errors import DriverError
@@ -513,6 +514,7 @@ async def assemble(
     tls: TlsFiles | None = None,
     wall_mqtt: bool = True,
     embedded_broker: bool = True,
+    clock_reader: Callable[[], ClockReading] | None = None,
     ship: tuple[str, int] | None = None,
 ) -> AsyncIterator[Daemon]:
     """The one place a daemon is built from a hall and a data directory: the journal
@@ -552,6 +554,7 @@ async def assemble(
             daemon.extra_jobs.append(wall_twin)
         if config.backup is not None:
             _start_backups(daemon, config, data, journal_path)
+        _watch_clock(daemon, clock_reader)
         if ship is not None:
             _start_shipping(daemon, data, ship)
         await stack.enter_async_context(daemon)
@@ -566,6 +569,19 @@ def _start_shipping(daemon: Daemon, data: Path, address: tuple[str, int]) -> Non
     daemon.runtime.replicate = shipper.replicated
     daemon.extra_jobs.append(shipper.run)
     daemon.shipper = shipper
+
+
+def _watch_clock(daemon: Daemon, reader: Callable[[], ClockReading] | None) -> None:
+    """The system clock's synchronisation (`controller.timesync`): one log line at start and
+    on each change, a `clock` fault while it is not synchronised, shown in /metrics."""
+    runtime = daemon.runtime
+    watch = ClockWatch(
+        runtime.faults,
+        runtime.clock.now,
+        reader=reader or read_clock,
+        on_change=runtime._refresh_soon,
+    )
+    daemon.extra_jobs.append(watch.run)
 
 
 def _start_backups(daemon: Daemon, config: HallConfig, data: Path, journal: Path) -> None:

@@ -14,6 +14,7 @@ reports into faults, one per line or unit and kind, never one per report:
 | `contract` | a unit of an older or another major contract version | it reports ours |
 | `adapter` | a line's USB adapter's latency timer is above 1 ms | a reconnection finds 1 ms |
 | `backup` | the daemon's backup failed (line `backup`, `detail` says why) | a backup succeeds |
+| `clock` | the system clock is not synchronised (line `clock`; `controller.timesync`) | it is |
 
 Each fault counts its occurrences and keeps the time of the first and the last (the
 runtime's clock). `detail` is a word a console translates ("lost", "never answered",
@@ -46,6 +47,7 @@ class FaultKind(StrEnum):
     CONTRACT = "contract"
     BACKUP = "backup"
     ADAPTER = "adapter"
+    CLOCK = "clock"
 
 
 # Kinds that are events: cleared as soon as they are raised, shown until acknowledged.
@@ -61,10 +63,12 @@ SEVERITY = {
     FaultKind.ERRORS: 6,
     FaultKind.BACKUP: 3,
     FaultKind.ADAPTER: 6,
+    FaultKind.CLOCK: 6,
 }
 
 # The `line` of faults that are the controller's own, not a line's or a unit's.
 BACKUP_LINE = "backup"
+CLOCK_LINE = "clock"
 
 
 class UnknownFault(KeyError):
@@ -122,6 +126,8 @@ class FaultBook:
         self._lines: dict[str, LineHealth] = {}
         # Whether the list changed since `observe` began: a report costs no copy of the list.
         self._changed = False
+        # The system clock's state as last read (`controller.timesync`); None: not read.
+        self.clock_synced: bool | None = None
 
     # --- what the drivers report ----------------------------------------------------------
 
@@ -248,6 +254,19 @@ class FaultBook:
         """A backup succeeded: the backup fault clears; returns whether the list changed."""
         self._changed = False
         self._clear(BACKUP_LINE, None, FaultKind.BACKUP, now)
+        return self._changed
+
+    def clock_unsynchronised(self, detail: str, now: float) -> None:
+        """The system clock is not synchronised: one fault until it is."""
+        self.clock_synced = False
+        self._raise(CLOCK_LINE, None, None, None, FaultKind.CLOCK, now, detail)
+
+    def clock_synchronised(self, now: float) -> bool:
+        """The system clock is synchronised: the clock fault clears; returns whether the
+        list changed."""
+        self.clock_synced = True
+        self._changed = False
+        self._clear(CLOCK_LINE, None, FaultKind.CLOCK, now)
         return self._changed
 
     # --- what the technician does -----------------------------------------------------------

@@ -169,6 +169,13 @@ class RuntimeCollector(Collector):
         backlog = GaugeMetricFamily("chamber_core_backlog", "Inputs waiting for the core loop")
         backlog.add_metric([], rt.backlog)
         yield backlog
+        if rt.faults.clock_synced is not None:
+            clock = GaugeMetricFamily(
+                "chamber_clock_synchronised",
+                "1 while the kernel reports the system clock synchronised (adjtimex)",
+            )
+            clock.add_metric([], 1 if rt.faults.clock_synced else 0)
+            yield clock
 
 
 def _journal_bytes(path: str) -> int:
