@@ -23,8 +23,10 @@ and once every press is counted: figure 8 is that over the presses counted, at 4
 Before the votes the daemon is left at rest for a few seconds, to report its CPU per second
 with nothing pressed.
 
-Run alone with `python -m bench.latency [--quick] [--seats 50,500]`. It measures; it asserts
-nothing. Every child process (daemon, listeners, socat, mosquitto) is stopped on the way out.
+Run alone with `python -m bench.latency [--quick] [--seats 50,500] [--standby]`; `--standby`
+ships the daemon's journal to `chamber standby` (results in `latency-standby.json`). It
+measures; it asserts nothing. Every child process (daemon, listeners, socat, mosquitto) is
+stopped on the way out.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ DUMP_LIMIT = 256 * 1024 * 1024
 
 
 SECRET = b"bench secret, not a hall's: 32 b"
+# `--standby`: the daemon ships its journal (`chamber run --ship`) to `chamber standby`, a
+# process of its own, and confirms each press once the standby holds it.
+STANDBY = False
 AUDITOR = "auditor"  # the floor's account: reads every topic, as the controller's does
 
 
@@ -295,6 +300,7 @@ async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator
         observer = store.add("bench stream", Role.OBSERVER)
         store.save(directory / "tokens.json")
         port = free_port()
+        ship = f"127.0.0.1:{free_port()}"
         log_path = RESULTS / f"daemon-{seats}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("wb")
@@ -313,6 +319,7 @@ async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator
             str(directory / "tokens.json"),
             "--log-level",
             "warning",
+            *(("--ship", ship) if STANDBY else ()),
             stdout=log,
             stderr=log,
             cwd=ROOT,
@@ -331,6 +338,9 @@ async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator
                             if r.status_code == 200:
                                 break
                         await asyncio.sleep(0.1)  # the daemon's start has no other signal
+            if STANDBY:
+                standby = await _start_standby(directory, ship)
+                stack.push_async_callback(_stop, standby)
             yield hall
         finally:
             if daemon.returncode is None:
@@ -342,6 +352,42 @@ async def live_hall(seats: int, directory: Path, seed: int = 1) -> AsyncIterator
                     daemon.kill()
                     await daemon.wait()
             log.close()
+
+
+async def _start_standby(directory: Path, ship: str) -> asyncio.subprocess.Process:
+    """`chamber standby` following the daemon's journal; returns once it follows."""
+    data = directory / "standby"
+    data.mkdir()
+    log_path = RESULTS / "standby.log"
+    log = log_path.open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chamber.controller.cli",
+        "standby",
+        "--from",
+        ship,
+        "--data",
+        str(data),
+        "--key",
+        str(directory / "data" / "standby.key"),
+        stdout=log,
+        stderr=log,
+        cwd=ROOT,
+    )
+    log.close()
+
+    async def following() -> bool:
+        return b'"following"' in log_path.read_bytes()
+
+    await wait_until(following, 60)
+    return proc
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        await proc.wait()
 
 
 async def wait_until(probe: Any, within: float, every: float = 0.02) -> None:
@@ -596,6 +642,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="50 seats, 2 votes")
     parser.add_argument("--seats", help="comma-separated hall sizes (default 50,500,4096)")
+    parser.add_argument(
+        "--standby", action="store_true", help="with the journal shipped to chamber standby"
+    )
     parser.add_argument("--listen-ws", help=argparse.SUPPRESS)
     parser.add_argument("--listen-mqtt", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -607,8 +656,10 @@ def main(argv: list[str] | None = None) -> int:
         listen_mqtt(host, int(port), user, password, topic)
         return 0
     sizes = tuple(int(s) for s in args.seats.split(",")) if args.seats else None
+    global STANDBY
+    STANDBY = args.standby
     figure = measure(quick=args.quick, sizes=sizes)
-    write_json("latency", figure.to_json())
+    write_json("latency-standby" if args.standby else "latency", figure.to_json())
     report(figure)
     for seats, s in figure.details["by_size"].items():
         print(
