@@ -174,7 +174,10 @@ class Mosquitto:
         log_denied: bool = False,
         stale_timeout_s: float = 5.0,
         runtime_parents: tuple[Path, ...] | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
+        # A second listener, MQTT over TLS, on the same interface and with the same accounts.
+        self.tls = tls
         # Where a private runtime directory may be made when the broker's account cannot
         # reach `directory` (see the module's doc); None: the system's (`runtime_parents()`).
         self._runtime_parents = runtime_parents
@@ -349,6 +352,24 @@ class Mosquitto:
             # listener: before any `listener` line it would open a default one on 1883.
             "use_username_as_clientid true",
         ]
+        if self.tls is not None:
+            # Copies the broker's account can read (the originals may be root's only).
+            cert, key = d / "tls.crt", d / "tls.key"
+            try:
+                _write_private(cert, self.tls.cert.read_text(encoding="ascii"))
+                _write_private(key, self.tls.key.read_text(encoding="ascii"))
+            except (OSError, UnicodeError) as exc:
+                raise BrokerError(f"the broker's TLS files: {exc}") from None
+            if account is not None:
+                for path in (cert, key):
+                    os.chown(path, account.pw_uid, account.pw_gid)
+            lines += [
+                f"listener {self.tls.port} {self.host}",
+                f"certfile {cert}",
+                f"keyfile {key}",
+                "tls_version tlsv1.2",
+                "use_username_as_clientid true",
+            ]
         if self.log_denied:
             # Denied publishes (a unit pressing for another seat) are logged at debug level
             # only; the supervisor keeps those lines and drops the rest of the debug chatter,
@@ -849,6 +870,15 @@ WALL_USER = "chamber-wall"
 
 
 @dataclass(frozen=True)
+class TlsListener:
+    """The embedded broker's TLS listener: its port, certificate chain and key (PEM)."""
+
+    port: int
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
 class BrokerEndpoint:
     """Where and as whom an MQTT client logs in: the embedded broker or a configured one."""
 
@@ -876,6 +906,7 @@ def hall_broker(
     host: str = LOOPBACK,
     log_denied: bool = False,
     runtime_parents: tuple[Path, ...] | None = None,
+    tls: TlsListener | None = None,
 ) -> Mosquitto:
     """The embedded broker of a hall: its accounts, and the ACL rendered from the contract.
 
@@ -895,6 +926,7 @@ def hall_broker(
         host=host,
         log_denied=log_denied,
         runtime_parents=runtime_parents,
+        tls=tls,
     )
 
 
