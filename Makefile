@@ -7,9 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # fonts-liberation2: Liberation Serif, metric-compatible with Times New Roman (the minutes' font
 # under Decree 30/2020/NĐ-CP), with Vietnamese; without it the minutes print in DejaVu Serif.
-DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core fonts-liberation2 tmux poppler-utils systemd
+DEB_PACKAGES := mosquitto mosquitto-clients socat mbpoll chromium fonts-dejavu-core fonts-liberation2 tmux poppler-utils systemd etcd-server
 # The command each Debian package provides, to tell whether it is already there.
-DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium tmux pdftotext systemd-analyze
+DEB_COMMANDS := mosquitto mosquitto_pub socat mbpoll chromium tmux pdftotext systemd-analyze etcd
 
 .PHONY: demo test lint links typecheck pytest torture-short torture fuzz bench setup debs clean
 
