@@ -35,12 +35,13 @@ from chamber.controller.journal import Journal, JournalError
 from chamber.controller.netbind import DEFAULT_HOST, DEFAULT_PORT, ListenError, resolve_host
 from chamber.controller.runtime import DriverFactory, Runtime
 from chamber.controller.service import Notifier, feed_watchdog, watchdog_interval
-from chamber.controller.timesync import ClockReading, ClockWatch, read_clock
 from chamber.controller.standby import Shipper
+from chamber.controller.timesync import ClockReading, ClockWatch, read_clock
 from chamber.controller.wallpub import publish_wall_state
 from chamber.drivers.errors import DriverError
 from chamber.drivers.mosquitto import (
     BrokerEndpoint,
+    TlsListener,
     endpoint_for,
     hall_broker,
     load_or_create_secret,
@@ -649,6 +650,15 @@ def check_journal(path: Path) -> None:
         )
 
 
+def _broker_tls(config: HallConfig) -> TlsListener | None:
+    """The hall file's `[mqtt] tls_port`, `tls_cert`, `tls_key` (relative to the hall file)."""
+    if config.broker.tls_listener is None:
+        return None
+    port, cert, key = config.broker.tls_listener
+    base = config.source.parent if config.source is not None else Path()
+    return TlsListener(port, base / Path(cert).expanduser(), base / Path(key).expanduser())
+
+
 @contextlib.asynccontextmanager
 async def broker_for(config: HallConfig, data: Path) -> AsyncIterator[BrokerEndpoint]:
     """The configured broker, or our own Mosquitto with generated credentials, listening on the
@@ -674,6 +684,7 @@ async def broker_for(config: HallConfig, data: Path) -> AsyncIterator[BrokerEndp
         port=config.broker.port,
         host=config.broker.bind,
         log_denied=True,
+        tls=_broker_tls(config),
     )
     async with broker:
         log.info(

@@ -93,6 +93,8 @@ class Broker:
     ca_file: str | None
     # The interface the embedded broker listens on (unused with an external broker).
     bind: str = EMBEDDED_BIND
+    # The embedded broker's TLS listener: (port, certificate file, key file), or None.
+    tls_listener: tuple[int, str, str] | None = None
 
     @property
     def embedded(self) -> bool:
@@ -256,6 +258,10 @@ class MqttConfig(StrictModel):
     password: str | None = None
     tls: bool = False
     ca_file: str | None = None
+    # The embedded broker's TLS listener (MQTT over TLS, beside the plain one on `port`).
+    tls_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    tls_cert: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    tls_key: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
 
     @field_validator("bind")
     @classmethod
@@ -278,7 +284,25 @@ class MqttConfig(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _tls_listener(self) -> Self:
+        given = [v is not None for v in (self.tls_port, self.tls_cert, self.tls_key)]
+        if any(given) and not all(given):
+            raise KeyedError("mqtt.tls_port", "tls_port, tls_cert and tls_key go together")
+        if any(given) and self.host is not None:
+            raise KeyedError(
+                "mqtt.tls_port", "is for the embedded broker; an external broker has its own"
+            )
+        if self.tls_port is not None and self.tls_port == self.port:
+            raise KeyedError("mqtt.tls_port", f"{self.tls_port} is already the plain port")
+        return self
+
     def build(self) -> Broker:
+        tls_listener = (
+            (self.tls_port, self.tls_cert, self.tls_key)
+            if self.tls_port is not None and self.tls_cert is not None and self.tls_key is not None
+            else None
+        )
         return Broker(
             self.host,
             self.port,
@@ -287,6 +311,7 @@ class MqttConfig(StrictModel):
             self.tls,
             self.ca_file,
             self.bind or EMBEDDED_BIND,
+            tls_listener,
         )
 
 

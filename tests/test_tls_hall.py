@@ -15,12 +15,15 @@ import ssl
 import subprocess
 from pathlib import Path
 
+import aiomqtt
 import httpx
 import pytest
 from cryptography import x509
 
 from chamber.console.client import ApiClient, Link
-from chamber.drivers.mosquitto import free_port
+from chamber.controller.config import ConfigError, load_config
+from chamber.drivers.mosquitto import free_port, unit_password
+from chamber.protocols.mqtt import seat_username
 
 from .test_network import daemon, open_dir, with_api
 from .test_startup import READY_TIMEOUT, ROOT, chamber_command, env, hall_file
@@ -134,3 +137,65 @@ def test_the_console_refuses_a_missing_ca_file(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr == f"error: --ca {tmp_path / 'no'}: no such file\n"
+
+
+async def test_the_daemons_broker_listens_over_tls_for_ip_units(open_dir: Path) -> None:
+    """`[mqtt] tls_port`, `tls_cert`, `tls_key`: the embedded broker's TLS listener; an IP
+    seat's account (its password derived from the hall secret) connects there."""
+    ca = make_hall_pki(open_dir / "tls", "127.0.0.1")
+    done = chamber(
+        "tls", "server", "--dir", str(open_dir / "tls"), "--name", "broker", "--san", "127.0.0.1"
+    )
+    assert done.returncode == 0, done.stderr
+    tls_port = free_port()
+    config = hall_file(open_dir)
+    # hall_file ends with its [mqtt] table: these keys go into it.
+    config.write_text(
+        config.read_text("utf-8")
+        + f'tls_port = {tls_port}\ntls_cert = "tls/broker.crt"\ntls_key = "tls/broker.key"\n',
+        "utf-8",
+    )
+    data = open_dir / "data"
+    async with daemon(config, data):
+        seat = seat_username(45)
+        password = unit_password((data / "mqtt-secret").read_bytes(), seat)
+        context = ssl.create_default_context(cafile=str(ca))
+        async with aiomqtt.Client(
+            "127.0.0.1",
+            tls_port,
+            username=seat,
+            password=password,
+            identifier=seat,
+            tls_context=context,
+            timeout=READY_TIMEOUT,
+        ) as unit:
+            await unit.subscribe("chamber/hdnd-ninh-binh/controller/status", qos=1)
+            async with asyncio.timeout(READY_TIMEOUT):
+                status = await anext(aiter(unit.messages))
+            # The controller's retained status reaches the unit over TLS.
+            assert status.retain
+        with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori[sz]ed|[Bb]ad user name"):
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                tls_port,
+                username=seat,
+                password="wrong",
+                tls_context=context,
+                timeout=READY_TIMEOUT,
+            ):
+                pass
+
+
+def test_the_brokers_tls_keys_go_together(tmp_path: Path) -> None:
+    config = hall_file(tmp_path)
+    text = config.read_text("utf-8")
+    config.write_text(text + "tls_port = 8883\n", "utf-8")
+    with pytest.raises(ConfigError, match="tls_port, tls_cert and tls_key go together"):
+        load_config(config)
+    port = re.search(r"^port = (\d+)$", text, re.M)
+    assert port is not None
+    config.write_text(
+        text + f'tls_port = {port[1]}\ntls_cert = "a.crt"\ntls_key = "a.key"\n', "utf-8"
+    )
+    with pytest.raises(ConfigError, match="is already the plain port"):
+        load_config(config)
