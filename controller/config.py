@@ -28,6 +28,13 @@ from pydantic import (
     model_validator,
 )
 
+from chamber.controller.core.cameras import (
+    DEFAULT_HOLD_S,
+    MAX_CAMERAS,
+    CameraSpec,
+    CameraTransport,
+    check_cameras,
+)
 from chamber.controller.core.kinds import kind_policy
 from chamber.controller.core.limits import (
     MAX_OPEN_MICS,
@@ -407,6 +414,36 @@ class SeatConfig(SeatWiring):
     delegate: Annotated[str, Field(max_length=64)] | None = None
 
 
+_SeatKey = Annotated[str, Field(pattern=r"^[0-9]{1,5}$")]
+_Preset = Annotated[int, Field(ge=0, le=127)]
+
+
+class CameraConfig(_Model):
+    """A PTZ camera (`[[cameras]]`): its address, its chair and overview presets, and per
+    seat the preset that frames it (`seats = { "5" = 15 }`)."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")]
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 52381
+    transport: CameraTransport = CameraTransport.VISCA_IP
+    chair_preset: Annotated[int, Field(ge=0, le=127)] | None = None
+    overview_preset: Annotated[int, Field(ge=0, le=127)] | None = None
+    hold_s: Annotated[float, Field(ge=0, le=600)] = DEFAULT_HOLD_S
+    seats: dict[_SeatKey, _Preset] = {}
+
+    def build(self) -> CameraSpec:
+        return CameraSpec(
+            self.id,
+            self.host,
+            self.port,
+            self.transport,
+            self.chair_preset,
+            self.overview_preset,
+            {int(seat): preset for seat, preset in self.seats.items()},
+            self.hold_s,
+        )
+
+
 class HallConfigModel(_Model):
     hall: HallInfo
     body: BodyConfig
@@ -418,6 +455,7 @@ class HallConfigModel(_Model):
     term: TermConfig | None = None
     backup: BackupConfig | None = None
     api: ApiConfig = ApiConfig()
+    cameras: Annotated[list[CameraConfig], Field(max_length=MAX_CAMERAS)] = []
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -463,6 +501,15 @@ class HallConfigModel(_Model):
                     )
                 seated[seat.delegate] = seat.number
         check_wiring(self.lines, self.seats)
+        numbers = {s.number for s in self.seats}
+        for i, camera in enumerate(self.cameras):
+            for key in camera.seats:
+                if int(key) not in numbers:
+                    raise _KeyedError(f"cameras[{i}].seats", f"no seat {key}")
+        try:
+            check_cameras(tuple(c.build() for c in self.cameras))
+        except ValueError as exc:
+            raise _KeyedError("cameras", str(exc)) from None
         return self
 
 
@@ -514,6 +561,7 @@ class HallConfig(Topology):
     term: Term | None = field(default=None, kw_only=True)
     backup: BackupSettings | None = field(default=None, kw_only=True)
     api: ApiSettings = field(default=ApiSettings(), kw_only=True)
+    cameras: tuple[CameraSpec, ...] = field(default=(), kw_only=True)
 
     @property
     def topology(self) -> Topology:
@@ -574,6 +622,7 @@ def _build(model: HallConfigModel, source: Path | None) -> HallConfig:
         term=Term(model.term.name, model.term.start, model.term.end) if model.term else None,
         backup=_backup(model.backup, source),
         api=_api(model.api, source),
+        cameras=tuple(c.build() for c in model.cameras),
     )
 
 

@@ -29,6 +29,7 @@ import uvicorn
 from chamber.controller.api import create_app
 from chamber.controller.auth import Role, TokenStore
 from chamber.controller.backup import BackupService
+from chamber.controller.cameras import CameraService
 from chamber.controller.config import HallConfig
 from chamber.controller.core.clock import Clock
 from chamber.controller.journal import Journal, JournalError
@@ -38,6 +39,8 @@ from chamber.controller.service import Notifier, feed_watchdog, watchdog_interva
 from chamber.controller.standby import Shipper
 from chamber.controller.timesync import ClockReading, ClockWatch, read_clock
 from chamber.controller.wallpub import publish_wall_state
+from chamber.drivers.base import Driver, HealthSink, InputSink
+from chamber.drivers.camera import CameraDriver
 from chamber.drivers.errors import DriverError
 from chamber.drivers.mosquitto import (
     BrokerEndpoint,
@@ -118,6 +121,8 @@ class Daemon:
         self.host = host
         # The hall file's `[backup]`, once `assemble` started it.
         self.backups: BackupService | None = None
+        # The hall file's `[[cameras]]` following the floor, once `assemble` started them.
+        self.cameras: CameraService | None = None
         # `--ship`: the journal's shipping server, once `assemble` started it.
         self.shipper: Shipper | None = None
 
@@ -541,7 +546,7 @@ async def assemble(
             host=host,
             port=port,
             clock=clock,
-            driver_factory=functools.partial(build_drivers, broker=endpoint),
+            driver_factory=functools.partial(_with_cameras, broker=endpoint),
             tls=tls,
         )
         if wall_mqtt:
@@ -553,6 +558,9 @@ async def assemble(
                 await publish_wall_state(daemon.runtime, sinks=sinks)
 
             daemon.extra_jobs.append(wall_twin)
+        if config.cameras:
+            daemon.cameras = CameraService(daemon.runtime)
+            daemon.extra_jobs.append(daemon.cameras.run)
         if config.backup is not None:
             _start_backups(daemon, config, data, journal_path)
         _watch_clock(daemon, clock_reader)
@@ -617,6 +625,20 @@ def _start_backups(daemon: Daemon, config: HallConfig, data: Path, journal: Path
     daemon.backups = service
     runtime.after_vote_close.append(service.request)
     daemon.extra_jobs.append(service.run)
+
+
+def _with_cameras(
+    config: HallConfig,
+    clock: Clock,
+    sink: InputSink,
+    on_health: HealthSink,
+    *,
+    broker: BrokerEndpoint | None = None,
+) -> list[Driver]:
+    """The hall's drivers, and one per camera of `[[cameras]]` (supervised like the others;
+    their health is a line each)."""
+    drivers = build_drivers(config, clock, sink, on_health, broker=broker)
+    return drivers + [CameraDriver(spec, clock, on_health) for spec in config.cameras]
 
 
 def check_journal(path: Path) -> None:
