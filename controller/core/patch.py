@@ -34,6 +34,10 @@ from typing import Any
 Operation = dict[str, Any]
 
 
+# Values `apply` inserts as they are: nothing in them can be changed in place.
+_ATOMS = (str, int, float, type(None))
+
+
 class PatchError(ValueError):
     """An operation that does not fit the document (a path that is not there)."""
 
@@ -73,11 +77,13 @@ def _diff(before: Any, after: Any, path: str, ops: list[Operation], memo: Memo |
             if key not in after:
                 ops.append({"op": "remove", "path": f"{path}/{escape(key)}"})
         for key, value in after.items():
-            where = f"{path}/{escape(key)}"
             if key in before:
-                _diff(before[key], value, where, ops, memo)
+                was = before[key]
+                # An unchanged member (most of them) costs no path.
+                if was is not value and was != value:
+                    _diff(was, value, f"{path}/{escape(key)}", ops, memo)
             else:
-                ops.append({"op": "add", "path": where, "value": value})
+                ops.append({"op": "add", "path": f"{path}/{escape(key)}", "value": value})
         return
     if isinstance(before, list) and isinstance(after, list):
         if memo is None or len(after) < _MEMO_LEN:
@@ -219,7 +225,9 @@ def _apply_one(doc: Any, op: Operation) -> Any:
     for token in tokens[:-1]:
         parent = _child(parent, token, path)
     last = tokens[-1]
-    value = copy.deepcopy(op.get("value"))
+    value = op.get("value")
+    if not isinstance(value, _ATOMS):
+        value = copy.deepcopy(value)
     if isinstance(parent, dict):
         if kind != "add" and last not in parent:
             raise PatchError(f"{path}: no such member")
