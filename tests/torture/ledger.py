@@ -24,7 +24,9 @@ from typing import Any
 
 # A JSON object with no nested object inside: journal bodies, log lines, payloads in a
 # database page. Nested objects are found one level at a time.
-_FLAT_OBJECT = re.compile(rb"\{[^{}]{0,4000}\}")
+# A JSON object whose members may be objects themselves, one level deep (a journal record
+# with its actor): the search reads such a record whole, not only the actor inside it.
+_FLAT_OBJECT = re.compile(rb"\{(?:[^{}]|\{[^{}]{0,400}\}){0,4000}\}")
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ def json_objects(data: bytes) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(value, dict):
             yield value
+            yield from (v for v in value.values() if isinstance(v, dict))
 
 
 def _as_int(value: Any) -> int | None:
@@ -285,6 +288,9 @@ def blob_links(name: str, data: bytes, secret: Secret) -> list[str]:
             found.append(f"{name}: {why}")
         if obj.get("vote_id") == secret.vote_id and obj.get("choices"):
             found.append(f"{name}: choices of {secret.vote_id}")
+        if isinstance(obj.get("actor"), dict) and "seat" in obj and "key" in obj:
+            # The actor of a command is an operator: a press never carries one.
+            found.append(f"{name}: a press of seat {obj['seat']} with an actor")
     return found
 
 
