@@ -1,6 +1,11 @@
 """The master of one keypad line: Modbus RTU on a serial port, or Modbus TCP to a gateway.
 
-One task owns the line (pymodbus's asyncio client; one request in flight at a time). Each
+One task owns the line (one request in flight at a time), on the mic line's shape: its own
+transport (drivers.serialport: pyserial non-blocking, watched through its file descriptor,
+the device locked for this process alone; a gateway over asyncio's TCP transport), the
+project's own framer, and the sans-IO `protocols.keypad_poller.KeypadPoller`, which holds
+the transaction timing (when a frame may go, each request's reply timeout, retries); the
+driver only moves bytes and clock readings in and out. Each
 cycle it reads every unit's status block once, and `protocols.keypad.KeypadTracker` turns
 successive reads into NEW key events exactly once; a restarted unit, or one whose last write
 did not land, has its whole output block written again from the mirror this driver keeps of
@@ -12,14 +17,16 @@ A beep for every seat is one beep broadcast. A unit is written only once its ide
 been read (at first contact and after each restart), so a unit of another major version is
 never written. The register map, timing and retries are the codec's (keypad_modbus.yaml).
 
-Timing: the RTU inter-frame silence (t3.5) is kept before every frame, and a broadcast is
-followed by the contract's broadcast turnaround, since no reply marks its end. Each request
-waits for its reply as long as `protocols.keypad.request_timeout` says for that request at
-the line's baud rate and character format (an identity read longer than a poll); the port
-is opened in the contract's format the hall file names (8E1, or 8N2 for parity "none").
-pymodbus's own retries are off (retries=0) and its reconnection too: this driver retries
-per the spec, so a silent unit costs its line one timeout per try, and reconnects with its
-own backoff.
+Timing: the RTU inter-frame silence (t3.5) is kept before every frame, counted from the
+last byte heard, and a broadcast is followed by the contract's broadcast turnaround, since
+no reply marks its end. A frame whose silence has passed by the time the driver has it goes
+at once; otherwise at the silence's end to the microsecond (drivers.deadline: a timerfd,
+since the loop's own timers round up to the millisecond), never by busy-waiting. Each
+request waits for its reply as long as `protocols.keypad.request_timeout` says for that
+request at the line's baud rate and character format (an identity read longer than a
+poll); the port is opened in the contract's format the hall file names (8E1, or 8N2 for
+parity "none"). A silent unit costs its line one timeout per try; the line reconnects with
+its own backoff.
 A unit missing `offline_after_misses` polls is offline and then tried only every
 `offline_poll_interval_s`, so that it never stalls the others.
 
@@ -38,13 +45,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException
-from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
 from chamber.controller.core.clock import Clock
@@ -68,12 +73,15 @@ from chamber.drivers.base import (
     UnitKind,
     origin_mark,
 )
+from chamber.drivers.deadline import DeadlineTimer
 from chamber.drivers.errors import DriverConfigError, TransportError, UnitReplyError, UnitTimeout
 from chamber.drivers.health import LineMonitor, UnitMonitor
+from chamber.drivers.serialport import Link, SerialLink, SocketLink
 from chamber.drivers.topology import Line, LineKind, Topology
 from chamber.drivers.usbserial import SYSFS, PollCost, check_latency
 from chamber.protocols import keypad as kp
 from chamber.protocols import modbus_timing
+from chamber.protocols.keypad_poller import Attempt, Ending, KeypadPoller, LineTiming, Phase
 from chamber.protocols.modbus_timing import CharFormat
 
 log = logging.getLogger(__name__)
@@ -84,31 +92,22 @@ ORIGIN_KIND = "kp"
 _TIMING = kp.SPEC["timing"]
 OFFLINE_AFTER_MISSES = int(_TIMING["offline_after_misses"])
 OFFLINE_POLL_INTERVAL_S = float(_TIMING["offline_poll_interval_s"])
-TCP_RESPONSE_TIMEOUT_S = float(_TIMING["tcp_response_timeout_s"])
-# What pyserial (through pymodbus) is given for a character format's parity.
+TCP_RESPONSE_TIMEOUT_S = kp.TCP_RESPONSE_TIMEOUT_S
+# What pyserial is given for a character format's parity.
 PYSERIAL_PARITY = {"even": "E", "odd": "O", "none": "N"}
-# Connection losses in a row that pymodbus tolerates before it closes a TCP link itself: never,
-# here. A silent unit behind a gateway is that unit's problem, not the gateway's.
-_NO_SELF_DISCONNECT = 1 << 30
+# How many of the latest frames' send timings a line keeps (SendTiming).
+SEND_TIMING_KEPT = 4096
 
 
-class _QuietTimeouts(logging.Filter):
-    """Drop pymodbus's own line for every unanswered request: this driver reports a unit's
-    timeouts in its health and logs once when the unit is lost, never once per poll."""
+@dataclass
+class SendTiming:
+    """When the line's frames went, against the moment their silence ended (`due`), in
+    seconds: `timed` for frames the driver had before `due` and sent at it (the timer's
+    overshoot), `late` for frames the driver had only after `due` and sent at once (how far
+    behind the wire the driver was). The latest SEND_TIMING_KEPT of each."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(
-            ("No response received after", "ERROR: received pdu without a corresponding")
-        )
-
-
-_QUIET = _QuietTimeouts()
-
-
-def _quiet_pymodbus() -> None:
-    logger = logging.getLogger("pymodbus.logging")
-    if _QUIET not in logger.filters:
-        logger.addFilter(_QUIET)
+    timed: deque[float] = field(default_factory=lambda: deque(maxlen=SEND_TIMING_KEPT))
+    late: deque[float] = field(default_factory=lambda: deque(maxlen=SEND_TIMING_KEPT))
 
 
 _BEEPS = {
@@ -164,12 +163,6 @@ class _Incompatible(Exception):
     def __init__(self, version: tuple[int, int]) -> None:
         super().__init__(f"contract version {version[0]}.{version[1]}")
         self.version = version
-
-
-class _Failed(Exception):
-    def __init__(self, damaged: bool) -> None:
-        super().__init__("damaged reply" if damaged else "no reply")
-        self.damaged = damaged
 
 
 class KeypadLine:
@@ -230,7 +223,6 @@ class KeypadLine:
         self._by_seat = {u.seat: u for u in self._units.values()}
         self._line = LineMonitor(line.id, on_health)
         self._sysfs = sysfs
-        _quiet_pymodbus()
         self._broadcasts: list[kp.BroadcastPlan] = []
         # Identify requests waiting for the line, per unit: the seconds last asked and
         # everyone waiting for the answer (a new request for a unit replaces the seconds).
@@ -239,22 +231,24 @@ class KeypadLine:
         self._unsettled: dict[int, _Unit] = {}
         self._tag = 0
         self._wake = asyncio.Event()
-        self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
-        self._rx_seen = False
-        self._last_rx = 0.0
-        self._next_tx = 0.0
+        self._link: Link | None = None
         self.cycles = 0
-        self._timeout: Callable[[ModbusPDU], float]
         if self.char_format is not None:
-            self._t35 = kp.t35(line.baud, self.char_format.bits_per_char)
-            self._timeout = response_timeout or self._rtu_timeout
+            timing = LineTiming.rtu(line.baud, self.char_format)
+            transport = kp.Transport.RTU
         else:
             # The gateway keeps the RTU silences, and the RTU timeouts, on its side of the line.
-            self._t35 = 0.0
-            self._timeout = response_timeout or (lambda _request: TCP_RESPONSE_TIMEOUT_S)
-        # What the client is made with (pymodbus's connect waits as long); each request
-        # then sets its own.
-        self._first_timeout = self._timeout(kp.read_identity_request(kp.FIRST_UNIT))
+            timing = LineTiming.tcp(TCP_RESPONSE_TIMEOUT_S)
+            transport = kp.Transport.TCP
+        if response_timeout is not None:
+            timing = replace(timing, timeout=response_timeout)
+        self._poller = KeypadPoller(timing, transport)
+        self.send_timing = SendTiming()
+        # The attempt in flight: its end, the timer that sends its frame, its reply deadline.
+        self._attempt: asyncio.Future[Attempt] | None = None
+        self._timer: DeadlineTimer | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+        self._ready_at = 0.0
 
     @classmethod
     def from_config(
@@ -268,10 +262,6 @@ class KeypadLine:
             u.keypad.address: u.seat for u in config.units if u.keypad and u.keypad.line == line_id
         }
         return cls(line, units, clock, sink, on_health)
-
-    def _rtu_timeout(self, request: ModbusPDU) -> float:
-        assert self.char_format is not None
-        return kp.request_timeout(request, self.line.baud, self.char_format)
 
     # --- Driver -----------------------------------------------------------------------------
 
@@ -428,73 +418,171 @@ class KeypadLine:
 
     # --- the line ---------------------------------------------------------------------------
 
-    def _make_client(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
-        if self.char_format is not None:
-            assert self.line.device is not None
-            return AsyncModbusSerialClient(
-                self.line.device,
-                framer=FramerType.RTU,
-                baudrate=self.line.baud,
-                bytesize=self.char_format.data_bits,
-                parity=PYSERIAL_PARITY[self.char_format.parity],
-                stopbits=self.char_format.stop_bits,
-                name=self.line.id,
-                reconnect_delay=0,
-                timeout=self._first_timeout,
-                retries=0,
-                trace_packet=self._trace,
-            )
-        assert self.line.host is not None
-        assert self.line.port is not None
-        return AsyncModbusTcpClient(
-            self.line.host,
-            port=self.line.port,
-            name=self.line.id,
-            reconnect_delay=0,
-            timeout=self._first_timeout,
-            retries=0,
-            trace_packet=self._trace,
-        )
+    def serial_settings(self) -> tuple[int, int, str, int]:
+        """What pyserial is given for an RTU line: baud, data bits, parity, stop bits."""
+        assert self.char_format is not None
+        f = self.char_format
+        return (self.line.baud, f.data_bits, PYSERIAL_PARITY[f.parity], f.stop_bits)
 
-    def _trace(self, sending: bool, data: bytes) -> bytes:
-        # Bytes that came back but made no reply are a damaged reply, not a silent unit.
-        if not sending and data:
-            self._rx_seen = True
-            # The silence counts from the last byte heard, so decoding overlaps with it.
-            self._last_rx = asyncio.get_running_loop().time()
-        return data
+    async def _open_link(self) -> Link:
+        if self.char_format is None:
+            return await SocketLink.open(
+                f"socket://{self.line.host}:{self.line.port}", self._received
+            )
+        assert self.line.device is not None
+        if self.line.device.startswith("socket://"):
+            return await SocketLink.open(self.line.device, self._received)
+        baud, _, parity, stop_bits = self.serial_settings()
+        try:
+            return SerialLink(self.line.device, baud, self._received, parity, stop_bits)
+        except TransportError as exc:
+            if "lock" in str(exc).lower():
+                raise TransportError(
+                    f"line {self.line.id}: {self.line.device} is held by another program "
+                    "(a daemon, chamber commission or chamber conformance): one master a line"
+                ) from exc
+            raise
 
     async def run(self) -> None:
         delay = self._reconnect.first_s
         where = self.line.device or f"{self.line.host}:{self.line.port}"
-        while True:
-            client = self._make_client()
-            try:
-                if not await client.connect():
-                    raise TransportError(f"line {self.line.id}: cannot connect to {where}")
-                client.set_max_no_responses(_NO_SELF_DISCONNECT)
-                self._client = client
-                self._line.connected(where)
-                if self._rtu:
-                    self._check_adapter()
-                delay = self._reconnect.first_s
-                await self._serve()
-            except TransportError as exc:
-                self._line.disconnected(str(exc))
-            except Exception as exc:  # the port itself failed (termios, OS): retry, never die
-                log.warning(
-                    "line %s failed: %s",
-                    self.line.id,
-                    exc,
-                    exc_info=True,
-                    extra={"event": "line-error", "line": self.line.id},
-                )
-                self._line.disconnected(f"{type(exc).__name__}: {exc}")
-            finally:
-                self._client = None
-                client.close()
-            await asyncio.sleep(delay)  # backoff before reconnecting
-            delay = min(delay * 2, self._reconnect.max_s)
+        self._timer = DeadlineTimer()
+        try:
+            while True:
+                link: Link | None = None
+                try:
+                    try:
+                        link = await self._open_link()
+                    except TransportError as exc:
+                        raise TransportError(
+                            f"line {self.line.id}: cannot connect to {where}: {exc}"
+                        ) from exc
+                    self._link = link
+                    link.closed.add_done_callback(self._lost)
+                    self._line.connected(where)
+                    if self._rtu:
+                        self._check_adapter()
+                    delay = self._reconnect.first_s
+                    await self._serve()
+                except TransportError as exc:
+                    self._line.disconnected(str(exc))
+                except Exception as exc:  # the port itself failed (termios, OS): retry
+                    log.warning(
+                        "line %s failed: %s",
+                        self.line.id,
+                        exc,
+                        exc_info=True,
+                        extra={"event": "line-error", "line": self.line.id},
+                    )
+                    self._line.disconnected(f"{type(exc).__name__}: {exc}")
+                finally:
+                    self._link = None
+                    self._stop_attempt()
+                    if link is not None:
+                        link.close()
+                await asyncio.sleep(delay)  # backoff before reconnecting
+                delay = min(delay * 2, self._reconnect.max_s)
+        finally:
+            self._timer.close()
+            self._timer = None
+
+    # --- moving bytes and clock readings between the line and the poller ---------------------
+
+    def _received(self, data: bytes) -> None:
+        attempt = self._poller.received(data, asyncio.get_running_loop().time())
+        if attempt is not None:
+            self._ended(attempt)
+
+    def _lost(self, closed: asyncio.Future[None]) -> None:
+        future = self._attempt
+        if future is not None and not future.done():
+            exc = closed.exception() if not closed.cancelled() else None
+            future.set_exception(
+                exc if exc is not None else TransportError(f"line {self.line.id}: closed")
+            )
+        self._wake.set()
+
+    def _ended(self, attempt: Attempt) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        future = self._attempt
+        if future is not None and not future.done():
+            future.set_result(attempt)
+
+    def _stop_attempt(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if self._poller.phase is not Phase.IDLE:
+            self._poller.abandon()
+        self._attempt = None
+
+    def _send_due(self) -> None:
+        """Write the poller's frame now: its silence has ended."""
+        loop = asyncio.get_running_loop()
+        link = self._link
+        future = self._attempt
+        if future is None or future.done():
+            return
+        if link is None:
+            future.set_exception(TransportError(f"line {self.line.id}: not connected"))
+            return
+        try:
+            link.write(self._poller.frame())
+        except TransportError as exc:
+            future.set_exception(exc)
+            return
+        now = loop.time()
+        due = self._poller.due
+        if self._ready_at < due:
+            self.send_timing.timed.append(now - due)
+        else:
+            self.send_timing.late.append(self._ready_at - due)
+        attempt = self._poller.sent(now)
+        if attempt is not None:
+            future.set_result(attempt)
+            return
+        deadline = self._poller.deadline
+        assert deadline is not None
+        self._expiry = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        deadline = self._poller.deadline
+        now = asyncio.get_running_loop().time()
+        attempt = self._poller.expire(now if deadline is None else max(now, deadline))
+        if attempt is not None:
+            self._ended(attempt)
+
+    async def _transact(
+        self, request: ModbusPDU, tries: int, on_failed: Callable[[Attempt], None] | None = None
+    ) -> Attempt:
+        """One transaction through the poller, its attempts sent when their silence ends;
+        returns its last attempt (`on_failed` sees each one before it). Raises TransportError."""
+        if self._link is None:
+            raise TransportError(f"line {self.line.id}: not connected")
+        loop = asyncio.get_running_loop()
+        self._poller.start(request, tries)
+        try:
+            while True:
+                future: asyncio.Future[Attempt] = loop.create_future()
+                self._attempt = future
+                self._ready_at = now = loop.time()
+                due = self._poller.due
+                if due <= now or self._timer is None:
+                    self._send_due()
+                else:
+                    self._timer.call_at(due, self._send_due)
+                attempt = await future
+                if attempt.final:
+                    return attempt
+                if on_failed is not None:
+                    on_failed(attempt)
+        finally:
+            self._stop_attempt()
 
     def poll_cost(self) -> PollCost:
         """A poll of every unit on the wire at the line's baud (keypad_modbus.md §6.2, §6.3)."""
@@ -531,7 +619,6 @@ class KeypadLine:
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            _check_cancelled()
             started = loop.time()
             talked = False
             for unit in self._units.values():
@@ -627,67 +714,37 @@ class KeypadLine:
         self._tag = kp.next_tag(self._tag)
         return self._tag
 
-    async def _exchange(self, request: ModbusPDU, *, reply: bool = True) -> ModbusPDU | None:
-        """One request on the line, with the silence before it; raises _Failed or
-        TransportError."""
-        client = self._client
-        if client is None or not client.connected:
-            raise TransportError(f"line {self.line.id}: not connected")
-        loop = asyncio.get_running_loop()
-        quiet = self._next_tx - loop.time()
-        if quiet > 0:
-            await asyncio.sleep(quiet)  # the inter-frame silence: time on the wire, not a wait
-        self._rx_seen = False
-        if reply:
-            # pymodbus waits this long for every reply; set here, it is this request's own.
-            client.ctx.comm_params.timeout_connect = self._timeout(request)
-        try:
-            response: ModbusPDU | None = await client.execute(not reply, request)
-        except ConnectionException as exc:
-            raise TransportError(f"line {self.line.id}: {exc}") from exc
-        except ModbusException as exc:
-            if not client.connected:
-                raise TransportError(f"line {self.line.id}: connection lost") from exc
-            raise _Failed(self._rx_seen) from exc
-        finally:
-            if reply:
-                self._next_tx = (self._last_rx if self._rx_seen else loop.time()) + self._t35
-            else:
-                self._next_tx = loop.time() + max(self._t35, kp.BROADCAST_TURNAROUND_S)
-        return response
-
     async def _request(self, unit: _Unit, request: ModbusPDU, tries: int) -> kp.Reply:
         """A request to one unit, tried `tries` times; counts each failure in its health."""
-        loop = asyncio.get_running_loop()
-        last: _Failed | None = None
-        for _ in range(tries):
-            sent = loop.time()
-            try:
-                response = await self._exchange(request)
-            except _Failed as exc:
-                last = exc
-                unit.monitor.count(crc_errors=int(exc.damaged), timeouts=int(not exc.damaged))
-                continue
-            assert response is not None
-            try:
-                result = kp.decode_reply(request, response)
-            except kp.KeypadVersionError as exc:
-                unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000)
-                raise _Incompatible(exc.version) from exc
-            except kp.KeypadExceptionResponse as exc:
-                # A whole reply that refuses the request: the unit is there, the wire is fine.
-                unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000, _firmware(unit))
-                unit.monitor.count(exceptions=1)
-                raise UnitReplyError(unit.address, str(exc)) from exc
-            except kp.KeypadProtocolError as exc:
-                unit.monitor.count(crc_errors=1)
-                raise UnitReplyError(unit.address, str(exc)) from exc
-            unit.monitor.seen(self._clock.now(), (loop.time() - sent) * 1000, _firmware(unit))
-            return result
-        assert last is not None
-        if last.damaged:
-            raise UnitReplyError(unit.address, "damaged reply", crc=True) from last
-        raise UnitTimeout(unit.address) from last
+
+        def failed(attempt: Attempt) -> None:
+            damaged = attempt.ending is Ending.DAMAGED
+            unit.monitor.count(crc_errors=int(damaged), timeouts=int(not damaged))
+
+        attempt = await self._transact(request, tries, failed)
+        if attempt.ending is not Ending.REPLY:
+            failed(attempt)
+            if attempt.ending is Ending.DAMAGED:
+                raise UnitReplyError(unit.address, "damaged reply", crc=True)
+            raise UnitTimeout(unit.address)
+        response = attempt.reply
+        assert response is not None
+        took_ms = None if attempt.elapsed_s is None else attempt.elapsed_s * 1000
+        try:
+            result = kp.decode_reply(request, response)
+        except kp.KeypadVersionError as exc:
+            unit.monitor.seen(self._clock.now(), took_ms)
+            raise _Incompatible(exc.version) from exc
+        except kp.KeypadExceptionResponse as exc:
+            # A whole reply that refuses the request: the unit is there, the wire is fine.
+            unit.monitor.seen(self._clock.now(), took_ms, _firmware(unit))
+            unit.monitor.count(exceptions=1)
+            raise UnitReplyError(unit.address, str(exc)) from exc
+        except kp.KeypadProtocolError as exc:
+            unit.monitor.count(crc_errors=1)
+            raise UnitReplyError(unit.address, str(exc)) from exc
+        unit.monitor.seen(self._clock.now(), took_ms, _firmware(unit))
+        return result
 
     async def _poll(self, unit: _Unit) -> None:
         loop = asyncio.get_running_loop()
@@ -963,8 +1020,7 @@ class KeypadLine:
 
     async def _broadcast(self, plan: kp.BroadcastPlan) -> None:
         tag = self._next_tag()
-        with contextlib.suppress(_Failed):  # nothing is awaited after a broadcast
-            await self._exchange(kp.broadcast_request(tag, plan), reply=False)
+        await self._transact(kp.broadcast_request(tag, plan), 1)  # nothing is awaited after it
         # Every unit was sent this tag; one that missed it shows another and is rewritten.
         for unit in self._units.values():
             unit.tracker.wrote(tag)
@@ -975,18 +1031,6 @@ class KeypadLine:
                 # It may have missed it (its tag will tell), or taken it: write it whole.
                 unit.applied = None
                 unit.dirty = True
-
-
-def _check_cancelled() -> None:
-    """Re-raise a cancellation that a library swallowed.
-
-    Python 3.11's `asyncio.wait_for` (pymodbus waits for replies with it) can lose a
-    cancellation that arrives just as the reply does; the task's `cancelling()` count still
-    shows it, so the endless poll loop checks it and stops as asked.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def _missing(version: tuple[int, int]) -> str:

@@ -144,15 +144,14 @@ def test_a_format_the_contract_does_not_list_is_refused_by_its_key(
 
 
 async def test_the_driver_opens_the_line_in_the_format_the_file_names() -> None:
-    """What goes to pyserial (through pymodbus's client): 8E1 by default, 8N2 for "none"."""
+    """What goes to pyserial: 8E1 by default, 8N2 for "none"."""
     formats = {}
     for parity in (None, "even", "none"):
         config = parse_topology(
             _one_line("modbus-rtu", **({} if parity is None else {"parity": parity}))
         )
         line = KeypadLine.from_config(config, "l1", FakeClock(0.0), lambda _: None, lambda _: None)
-        params = line._make_client().comm_params
-        formats[parity] = (params.baudrate, params.bytesize, params.parity, params.stopbits)
+        formats[parity] = line.serial_settings()
     assert formats == {
         None: (115200, 8, "E", 1),
         "even": (115200, 8, "E", 1),
