@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -125,6 +126,8 @@ async def _run(directory: Path, cycles: int, warmup: int) -> dict[str, Any]:
                     if health.cycle_ms is not None:
                         reported.append(health.cycle_ms)
                 online = sum(1 for h in line.health() if isinstance(h, UnitHealth) and h.online)
+                timed = [t * 1000 for t in line.send_timing.timed]
+                late = [t * 1000 for t in line.send_timing.late]
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -136,15 +139,25 @@ async def _run(directory: Path, cycles: int, warmup: int) -> dict[str, Any]:
         except TimeoutError:
             child.kill()
             await child.wait()
-    return {"reported_ms": reported, "between_ms": between, "card": ready["card"], "online": online}
+    return {
+        "reported_ms": reported,
+        "between_ms": between,
+        "card": ready["card"],
+        "online": online,
+        "timed_ms": timed,
+        "late_ms": late,
+    }
 
 
 def measure(*, quick: bool = False) -> Figure:
     cycles = 10 if quick else 100
+    load_before = os.getloadavg()[0]
     with temp_dir("poll") as tmp:
         run = asyncio.run(_run(Path(tmp), cycles, warmup=2 if quick else 5))
     limit_ms = kp.poll_cycle_wire_time(UNITS, BAUD, card=run["card"]) * 1000
     reported: list[float] = run["reported_ms"]
+    timed: list[float] = run["timed_ms"] or [0.0]
+    late: list[float] = run["late_ms"] or [0.0]
     value = median(reported)
     ratio = value / limit_ms
     return Figure(
@@ -165,6 +178,16 @@ def measure(*, quick: bool = False) -> Figure:
             "units_online": run["online"],
             "card_reader": run["card"],
             "per_unit_overhead_ms": round((value - limit_ms) / UNITS, 3),
+            # Frames the driver had before their t3.5 ended, sent at its end: the overshoot.
+            "send_overshoot_p50_ms": round(median(timed), 3),
+            "send_overshoot_p99_ms": round(percentile(timed, 0.99), 3),
+            "frames_sent_at_deadline": len(run["timed_ms"]),
+            # Frames the driver had only after their t3.5 had ended, sent at once.
+            "send_late_p50_ms": round(median(late), 3),
+            "send_late_p99_ms": round(percentile(late, 0.99), 3),
+            "frames_sent_at_once": len(run["late_ms"]),
+            "load_1min_before": round(load_before, 2),
+            "load_1min_after": round(os.getloadavg()[0], 2),
             "quick": quick,
         },
     )

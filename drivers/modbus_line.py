@@ -539,7 +539,7 @@ class KeypadLine:
         due = self._poller.due
         if self._ready_at < due:
             self.send_timing.timed.append(now - due)
-        else:
+        elif due > 0:  # not the first frame since the line opened, which has no silence
             self.send_timing.late.append(self._ready_at - due)
         attempt = self._poller.sent(now)
         if attempt is not None:
