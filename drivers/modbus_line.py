@@ -78,7 +78,7 @@ from chamber.drivers.errors import DriverConfigError, TransportError, UnitReplyE
 from chamber.drivers.health import LineMonitor, UnitMonitor
 from chamber.drivers.serialport import Link, SerialLink, SocketLink
 from chamber.drivers.topology import Line, LineKind, Topology
-from chamber.drivers.usbserial import SYSFS, PollCost, check_latency
+from chamber.drivers.usbserial import SYSFS, PollCost, report_latency
 from chamber.protocols import keypad as kp
 from chamber.protocols import modbus_timing
 from chamber.protocols.keypad_poller import Attempt, Ending, KeypadPoller, LineTiming, Phase
@@ -601,20 +601,7 @@ class KeypadLine:
     def _check_adapter(self) -> None:
         """Log once, and show in the line's health, an adapter latency timer above 1 ms."""
         assert self.line.device is not None
-        warning = check_latency(self.line.id, self.line.device, self.poll_cost(), self._sysfs)
-        problem = "" if warning is None else warning.detail()
-        if warning is not None and problem != self._line.health.adapter:
-            log.warning(
-                "%s",
-                warning.message(),
-                extra={
-                    "event": "adapter-latency",
-                    "line": self.line.id,
-                    "device": self.line.device,
-                    "latency_ms": warning.latency_ms,
-                },
-            )
-        self._line.adapter(problem)
+        report_latency(self._line, self.line.device, self.poll_cost(), self._sysfs, log)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()

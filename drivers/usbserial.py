@@ -18,10 +18,13 @@ cannot be read) there is nothing to say: both return None and nothing is logged.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from chamber.drivers.health import LineMonitor
 
 SYSFS: Final = Path("/sys")
 # The timer a poll loop wants: the smallest an FTDI chip takes.
@@ -191,3 +194,29 @@ def check_latency(
     if adapter is None or adapter.latency_ms is None or adapter.latency_ms <= LATENCY_OK_MS:
         return None
     return LatencyWarning(line, device, adapter, adapter.latency_ms, cost)
+
+
+def report_latency(
+    monitor: LineMonitor,
+    device: str,
+    cost: PollCost,
+    sysfs: Path,
+    log: logging.Logger,
+) -> None:
+    """Log once, and show in the line's health, an adapter latency timer above 1 ms (the
+    keypad and mic lines alike, at each opening of the port)."""
+    line = monitor.health.line
+    warning = check_latency(line, device, cost, sysfs)
+    problem = "" if warning is None else warning.detail()
+    if warning is not None and problem != monitor.health.adapter:
+        log.warning(
+            "%s",
+            warning.message(),
+            extra={
+                "event": "adapter-latency",
+                "line": line,
+                "device": device,
+                "latency_ms": warning.latency_ms,
+            },
+        )
+    monitor.adapter(problem)
