@@ -14,6 +14,10 @@ again to see each one answer at its new address.
 The result becomes the hall file's topology: the line, and with `--map-seats` each seat in
 number order gets the line's units in address order. The change is shown as a diff and
 written only with `--write`.
+
+The daemon commissions a line it runs from the technician's screen with the same steps
+(`find_line`, `open_bus`, `scan`, `assign_and_rescan`, `identify`, `topology_text`): it
+stops the line's driver first (`controller/commissioning.py`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import difflib
 import sys
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -189,12 +193,29 @@ class Scan:
                 by.setdefault(unit.address, []).append(unit)
         return {a: us for a, us in by.items() if len(us) > 1}
 
+    def status(self, unit: Found) -> str:
+        """ "new" (factory-new), "duplicate" (shares its address) or "ok"."""
+        if unit.factory_new:
+            return "new"
+        if sum(1 for u in self.units if u.address == unit.address) > 1:
+            return "duplicate"
+        return "ok"
+
 
 @dataclass(frozen=True)
 class Assignment:
     serial: str
     old: int
     new: int
+
+
+# Told of a scan's progress: addresses read so far, of how many (a mic line's DISCOVER rounds
+# are told as rounds of at most `MAX_ROUNDS`).
+Progress = Callable[[int, int], None]
+
+
+def _quiet(done: int, total: int) -> None:
+    pass
 
 
 def plan_addresses(scan: Scan, kind: Kind, last: int) -> list[Assignment]:
@@ -317,10 +338,14 @@ def _keypad_found(address: int, identity: kp.Identity) -> Found:
     )
 
 
-async def scan_keypads(bus: KeypadBus, addresses: Iterable[int]) -> Scan:
+async def scan_keypads(
+    bus: KeypadBus, addresses: Iterable[int], progress: Progress = _quiet
+) -> Scan:
     """Identity reads over `addresses`; each damaged address is then told apart by serial."""
     scan = Scan(bus.line.id)
-    for address in addresses:
+    wanted = list(addresses)
+    for done, address in enumerate(wanted):
+        progress(done, len(wanted))
         outcome, identity = await bus.identity(address)
         if identity is not None:
             scan.units.append(_keypad_found(address, identity))
@@ -328,6 +353,7 @@ async def scan_keypads(bus: KeypadBus, addresses: Iterable[int]) -> Scan:
             scan.damaged.add(address)
     for address in sorted(scan.damaged):
         scan.units.extend(await separate_keypads(bus, address))
+    progress(len(wanted), len(wanted))
     return scan
 
 
@@ -476,7 +502,7 @@ def _mic_found(reply: mic.DiscoverReply) -> Found:
     )
 
 
-async def scan_mics(bus: MicBus) -> Scan:
+async def scan_mics(bus: MicBus, progress: Progress = _quiet) -> Scan:
     """DISCOVER rounds (§5.6), every unit answering (not only unseen ones), a new nonce each
     round, until a round brings no new serial and no damaged frame, or `QUIET_ROUNDS` in a
     row bring no new serial (at most `MAX_ROUNDS`)."""
@@ -486,6 +512,7 @@ async def scan_mics(bus: MicBus) -> Scan:
     slot_s = float(mic.SPEC["timing"]["discovery_slot_ms"]) / 1000
     quiet = 0
     for round_no in range(MAX_ROUNDS):
+        progress(round_no, MAX_ROUNDS)
         nonce = (0x5A + 0x3B * round_no) & 0xFF
         bus.send(mic.Discover(slots=slots, nonce=nonce, unseen_only=False))
         await bus.listen(0.001 + slot_s * slots + mic.TIMING.response_timeout_s)
@@ -500,6 +527,7 @@ async def scan_mics(bus: MicBus) -> Scan:
         if bus.damaged:
             slots = min(64, slots * 2)
     scan.units = [seen[s] for s in sorted(seen)]
+    progress(MAX_ROUNDS, MAX_ROUNDS)
     return scan
 
 
@@ -528,6 +556,91 @@ async def identify_mic(bus: MicBus, address: int, seconds: int) -> None:
         )
     if not isinstance(reply, mic.Ack):
         raise CommissionError("no_reply", line=bus.line.id, address=address)
+
+
+# --- a line, whichever its kind ----------------------------------------------------------------
+
+Bus = KeypadBus | MicBus
+
+
+def find_line(lines: Iterable[Line], line_id: str, hall: object) -> Line:
+    """The serial line `line_id` of the hall's lines (CommissionError: none, or not serial)."""
+    line = next((ln for ln in lines if ln.id == line_id), None)
+    if line is None:
+        raise CommissionError("no_line", hall=hall, line=line_id)
+    if line.kind is LineKind.MODBUS_TCP or line.device is None:
+        raise CommissionError("not_serial", line=line.id)
+    return line
+
+
+def open_bus(line: Line) -> Bus:
+    """The line's port, opened for commissioning (a port another master holds: "busy")."""
+    bus: Bus = MicBus(line) if line.kind is LineKind.MIC_SERIAL else KeypadBus(line)
+    assert line.device is not None
+    try:
+        bus.open()
+    except TransportError as exc:
+        raise _open_error(line.device, exc) from exc
+    return bus
+
+
+def kind_of(bus: Bus) -> Kind:
+    return Kind.KEYPAD if isinstance(bus, KeypadBus) else Kind.MIC
+
+
+def scan_addresses(addresses: Iterable[int]) -> list[int]:
+    """The keypad addresses a scan reads: those asked, and the factory address."""
+    return sorted({*addresses, kp.FACTORY_ADDRESS})
+
+
+async def scan(bus: Bus, addresses: Iterable[int], progress: Progress = _quiet) -> Scan:
+    """A keypad line's identity reads over `addresses` (see `scan_addresses`), or a mic
+    line's DISCOVER rounds."""
+    if isinstance(bus, KeypadBus):
+        return await scan_keypads(bus, addresses, progress)
+    return await scan_mics(bus, progress)
+
+
+def plan_for(kind: Kind, found: Scan) -> list[Assignment]:
+    """What a line of `kind` needs after scan `found` (`plan_addresses` over its range)."""
+    return plan_addresses(found, kind, mic.LAST_UNIT if kind is Kind.MIC else kp.LAST_UNIT)
+
+
+async def assign_and_rescan(
+    bus: Bus,
+    found: Scan,
+    addresses: Iterable[int],
+    *,
+    passes: int = ASSIGN_PASSES,
+    on_pass: Callable[[Sequence[Assignment], Scan], None] | None = None,
+    progress: Progress = _quiet,
+) -> tuple[Scan, list[Assignment]]:
+    """Give the units that need one an address, and scan again, at most `passes` times
+    while some still need one (units hidden behind others appear once those have left).
+    `on_pass(plan, rescan)` is told of each pass. Returns the last scan and what it still
+    needs (empty: every unit has an address of its own)."""
+    wanted = list(addresses)
+    plan = plan_for(kind_of(bus), found)
+    while plan and passes:
+        passes -= 1
+        if isinstance(bus, KeypadBus):
+            await assign_keypads(bus, plan)
+        else:
+            await assign_mics(bus, plan)
+        done = plan
+        found = await scan(bus, wanted, progress)
+        plan = plan_for(kind_of(bus), found)
+        if on_pass is not None:
+            on_pass(done, found)
+    return found, plan
+
+
+async def identify(bus: Bus, address: int, seconds: int) -> None:
+    """Blink the unit at `address` for `seconds` (CommissionError when it does not)."""
+    if isinstance(bus, KeypadBus):
+        await identify_keypad(bus, address, seconds)
+    else:
+        await identify_mic(bus, address, seconds)
 
 
 # --- the hall file ----------------------------------------------------------------------------
@@ -654,58 +767,35 @@ async def commission(args: argparse.Namespace) -> int:
         topology = load_topology(args.hall)
     except TopologyError as exc:
         raise CommissionError("hall", detail=exc) from exc
-    line = next((ln for ln in topology.lines if ln.id == args.line), None)
-    if line is None:
-        raise CommissionError("no_line", hall=args.hall, line=args.line)
-    if line.kind is LineKind.MODBUS_TCP or line.device is None:
-        raise CommissionError("not_serial", line=line.id)
-    bus: KeypadBus | MicBus
-    bus = MicBus(line) if line.kind is LineKind.MIC_SERIAL else KeypadBus(line)
-    try:
-        bus.open()
-    except TransportError as exc:
-        raise _open_error(line.device, exc) from exc
+    line = find_line(topology.lines, args.line, args.hall)
+    bus = open_bus(line)
     try:
         if args.identify is not None:
-            if isinstance(bus, KeypadBus):
-                await identify_keypad(bus, args.identify, args.seconds)
-            else:
-                await identify_mic(bus, args.identify, args.seconds)
+            await identify(bus, args.identify, args.seconds)
             print(say(lang, "blinks", address=args.identify, line=line.id, seconds=args.seconds))
             return 0
-        kind = Kind.KEYPAD if isinstance(bus, KeypadBus) else Kind.MIC
-        addresses = sorted({*args.addresses, kp.FACTORY_ADDRESS})
-        scan = (
-            await scan_keypads(bus, addresses)
-            if isinstance(bus, KeypadBus)
-            else await scan_mics(bus)
-        )
-        _print_scan(lang, scan)
-        last = mic.LAST_UNIT if kind is Kind.MIC else kp.LAST_UNIT
-        plan = plan_addresses(scan, kind, last)
+        addresses = scan_addresses(args.addresses)
+        found = await scan(bus, addresses)
+        _print_scan(lang, found)
+        plan = plan_for(kind_of(bus), found)
         if plan and not args.assign:
             print(say(lang, "need", n=len(plan)))
-        passes = ASSIGN_PASSES if args.assign else 0
-        while plan and passes:
-            passes -= 1
-            for step in plan:
+
+        def told(done: Sequence[Assignment], rescan: Scan) -> None:
+            for step in done:
                 print(f"  {step.serial}: {step.old} -> {step.new}")
-            if isinstance(bus, KeypadBus):
-                await assign_keypads(bus, plan)
-                scan = await scan_keypads(bus, addresses)
-            else:
-                await assign_mics(bus, plan)
-                scan = await scan_mics(bus)
             print(say(lang, "after"))
-            _print_scan(lang, scan)
-            plan = plan_addresses(scan, kind, last)
+            _print_scan(lang, rescan)
+
+        if args.assign:
+            found, plan = await assign_and_rescan(bus, found, addresses, on_pass=told)
     finally:
         bus.close()
     if plan:
         print(say(lang, "still"))
         return 1
     before = args.hall.read_text(encoding="utf-8")
-    after = topology_text(before, line, scan.units, map_seats=args.map_seats)
+    after = topology_text(before, line, found.units, map_seats=args.map_seats)
     if not args.map_seats:
         print(say(lang, "seats_left"))
     change = diff(before, after, str(args.hall))

@@ -67,6 +67,7 @@ def create_app(runtime: Runtime, tokens: TokenStore, *, static_dir: str | None =
         resource.register(ctx)
     register_refusals(ctx)
     app.include_router(ctx.api)
+    app.state.commissioning = ctx.commissioning
     stream.register(app, runtime, tokens)
     app.state.metrics = metrics.install(app, runtime, tokens)
 

@@ -363,6 +363,24 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "http.error": "Yêu cầu không thực hiện được (HTTP {status}): {message}.",
                 "fault.not_found": "Danh sách sự cố không có sự cố {fault}.",
                 "unit.not_found": "Đường {line} không có thiết bị địa chỉ {address}.",
+                "commission.line_not_found": "Hội trường không có đường truyền {line}.",
+                "commission.not_serial": (
+                    "Đường {line} không phải đường truyền nối tiếp: không có gì để nghiệm thu."
+                ),
+                "commission.vote_open": (
+                    "Đang có cuộc biểu quyết: không thể nghiệm thu đường {line} lúc này."
+                ),
+                "commission.attendance_open": (
+                    "Đang điểm danh: không thể nghiệm thu đường {line} lúc này."
+                ),
+                "commission.busy": "Đường {line} đang được nghiệm thu: hãy chờ bước đang chạy.",
+                "commission.no_scan": "Đường {line} chưa được dò: hãy dò trước.",
+                "commission.unsettled": (
+                    "Đường {line} còn {units} thiết bị chưa có địa chỉ riêng: hãy cấp địa chỉ"
+                    " trước."
+                ),
+                "commission.no_hall_file": "Máy chủ không được khởi động từ một tệp hội trường.",
+                "commission.failed": "Nghiệm thu đường {line} không thành: {reason}.",
                 "identify.not_supported": (
                     "Thiết bị {address} trên đường {line} (ghế {seat}) theo phiên bản giao thức"
                     " {contract}, không có lệnh nhận diện: cần phiên bản {needed}."
@@ -498,6 +516,22 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "http.error": "the request failed (HTTP {status}): {message}",
                 "fault.not_found": "no fault {fault} in the list",
                 "unit.not_found": "no unit {address} on line {line}",
+                "commission.line_not_found": "the hall has no line {line}",
+                "commission.not_serial": "line {line} is not a serial line: nothing to commission",
+                "commission.vote_open": "a vote is open: line {line} cannot be commissioned now",
+                "commission.attendance_open": (
+                    "attendance is open: line {line} cannot be commissioned now"
+                ),
+                "commission.busy": (
+                    "line {line} is being commissioned: wait for the running step"
+                ),
+                "commission.no_scan": "line {line} has not been scanned: scan it first",
+                "commission.unsettled": (
+                    "line {line} still has {units} unit(s) without an address of their own:"
+                    " assign addresses first"
+                ),
+                "commission.no_hall_file": "the daemon was not started from a hall file",
+                "commission.failed": "commissioning line {line} failed: {reason}",
                 "identify.not_supported": (
                     "unit {address} on line {line} (seat {seat}) speaks contract {contract},"
                     " which has no identify: it needs {needed}"

@@ -465,6 +465,19 @@ class FaultAcknowledged(Command):
 
 
 @dataclass(frozen=True)
+class CommissionStep(Input):
+    """A step of commissioning a line from the technician's screen: `action` is "scan"
+    (`units` what answered, "ADDRESS:SERIAL"), "assign" ("SERIAL:OLD->NEW"), "identify"
+    (the address blinked) or "write" (the hall file written, `units` empty). On record as
+    the technician's log; nothing in the sitting changes."""
+
+    kind: ClassVar[str] = "commission"
+    line: str
+    action: str
+    units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ApiChairPriority(Command):
     """Chair priority from the console rather than the chair's unit."""
 
@@ -534,6 +547,7 @@ INPUT_TYPES: dict[str, type[Input]] = {
         ExtendSpeakingTime,
         MicOverride,
         FaultAcknowledged,
+        CommissionStep,
         ApiChairPriority,
         Tick,
         ClockAnchor,

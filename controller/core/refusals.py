@@ -181,6 +181,16 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "identify.offline": _r(CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT),
         "identify.no_reply": _r(504, line=P.TEXT, address=P.INT),
         "identify.refused": _r(CONFLICT, line=P.TEXT, address=P.INT, seat=P.INT, reason=P.TEXT),
+        # --- the technician: commissioning a line ------------------------------------------
+        "commission.line_not_found": _r(NOT_FOUND, line=P.TEXT),
+        "commission.not_serial": _r(CONFLICT, line=P.TEXT),
+        "commission.vote_open": _r(CONFLICT, line=P.TEXT),
+        "commission.attendance_open": _r(CONFLICT, line=P.TEXT),
+        "commission.busy": _r(CONFLICT, line=P.TEXT),
+        "commission.no_scan": _r(CONFLICT, line=P.TEXT),
+        "commission.unsettled": _r(CONFLICT, line=P.TEXT, units=P.INT),
+        "commission.no_hall_file": _r(CONFLICT),
+        "commission.failed": _r(502, line=P.TEXT, reason=P.TEXT),
         # --- the API: exports and the journal ---------------------------------------------------
         "journal.unreadable": _r(500, reason=P.TEXT),
         "export.no_sitting": _r(NOT_FOUND),

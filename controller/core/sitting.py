@@ -70,6 +70,7 @@ from chamber.controller.core.inputs import (
     CloseAttendance,
     CloseSitting,
     CloseVote,
+    CommissionStep,
     CreateVote,
     EnterManualResult,
     ExtendSpeakingTime,
@@ -282,6 +283,7 @@ class MeetingCore:
             UnitRestarted: lambda inp: [],
             # The technician's log: the fault list itself is the runtime's.
             FaultAcknowledged: lambda inp: [],
+            CommissionStep: lambda inp: [],
             MicOverride: self.floor.handle,
         }
         for cls in FLOOR_UNIT_INPUTS:
