@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,20 @@ from chamber.drivers.base import (
     SittingAware,
     UnitHealth,
 )
+from chamber.drivers.registry import LINE_DRIVERS
+from chamber.drivers.topology import Line
 
 log = logging.getLogger("chamber.runtime")
+
+
+class LineHeld(Exception):
+    """A line cannot be released while `what` ("vote", "attendance") holds its units."""
+
+    def __init__(self, line: str, what: str) -> None:
+        self.line = line
+        self.what = what
+        super().__init__(f"line {line}: a {what} is open")
+
 
 # The read model is refreshed no more than this share of the time, over any stretch longer
 # than REFRESH_BURST_S: each refresh that took t seconds books t / REFRESH_SHARE of the time
@@ -185,6 +197,10 @@ class Runtime:
         self._inbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._driver_factory = driver_factory
         self.drivers: list[Driver] = []
+        # Each driver's supervising task, by driver name, and the group they run in: a line
+        # is stopped and started again around commissioning (`line_released`).
+        self._driver_tasks: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
         self._sitting_told: bool | None = None
         self._by_seat: dict[int, list[Driver]] = defaultdict(list)
         self._health: dict[tuple[str, int], UnitHealth] = {}
@@ -679,6 +695,79 @@ class Runtime:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+    def _start_driver(self, driver: Driver) -> None:
+        assert self._group is not None
+        task = self._group.create_task(self._supervise(driver), name=f"driver:{driver.name}")
+        self._driver_tasks[driver.name] = task
+
+    def _vote_or_attendance_open(self) -> str | None:
+        """What holds the units now: "vote" (open or on hold), "attendance", or None."""
+        if self.core.active_vote is not None:
+            return "vote"
+        if self.core.attendance.registration_open:
+            return "attendance"
+        return None
+
+    @contextlib.asynccontextmanager
+    async def line_released(self, line_id: str) -> AsyncIterator[Line]:
+        """Stop line `line_id`'s driver and hand the line to the caller (commissioning);
+        when the block is left, a fresh driver for it from the drivers' table
+        (`drivers.registry.LINE_DRIVERS`) serves the same seats as before, resumed from the
+        journal's cursors and told what its units should show now. A line without seats
+        has no driver, and gets none. Raises `LineHeld` while a vote or attendance is open
+        (the line's presses would be lost), KeyError for a line the hall does not have."""
+        line = next((ln for ln in self.config.lines if ln.id == line_id), None)
+        if line is None:
+            raise KeyError(line_id)
+        held = self._vote_or_attendance_open()
+        if held is not None:
+            raise LineHeld(line_id, held)
+        old = next((d for d in self.drivers if d.name == line_id), None)
+        if old is not None:
+            task = self._driver_tasks.pop(line_id, None)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.drivers.remove(old)
+            for drivers in self._by_seat.values():
+                if old in drivers:
+                    drivers.remove(old)
+        log.info(
+            "line %s released for commissioning",
+            line_id,
+            extra={"event": "line-released", "line": line_id},
+        )
+        try:
+            yield line
+        finally:
+            if old is not None:
+                self._restart_line(line)
+
+    def _restart_line(self, line: Line) -> None:
+        driver = LINE_DRIVERS[line.kind].from_config(
+            self.config, line.id, self.clock, self.feed, self._on_health
+        )
+        self.drivers.append(driver)
+        for seat in driver.seats:
+            self._by_seat[seat].append(driver)
+        if isinstance(driver, Resumable):
+            driver.restore_origins(self.origins)
+        if isinstance(driver, SittingAware) and self._sitting_told is not None:
+            driver.sitting_changed(self._sitting_told)
+        for effect in self.core.unit_state():
+            if isinstance(effect, UnitCommand) and (
+                effect.seat is None or effect.seat in driver.seats
+            ):
+                driver.send(effect)
+        self._start_driver(driver)
+        self._refresh_soon()
+        log.info(
+            "line %s back from commissioning",
+            line.id,
+            extra={"event": "line-restarted", "line": line.id},
+        )
 
     def resync_units(self) -> None:
         """Send every unit what it should show now (after a replay or a reconnect)."""
