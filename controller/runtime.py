@@ -809,8 +809,9 @@ class Runtime:
             writer = JournalWriter(self.journal, replicate=self.replicate)
             async with writer, asyncio.TaskGroup() as tg:
                 tg.create_task(self._core_loop(writer), name="core")
+                self._group = tg
                 for driver in self.drivers:
-                    tg.create_task(self._supervise(driver), name=f"driver:{driver.name}")
+                    self._start_driver(driver)
                 for job in extra:
                     tg.create_task(job())
                 self.started.set()
