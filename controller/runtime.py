@@ -39,6 +39,8 @@ from chamber.controller.core.inputs import (
     ClockAnchor,
     FaultAcknowledged,
     Input,
+    OpenAttendance,
+    OpenVote,
     SecretVoteSealed,
     Tick,
     VoteKeyPressed,
@@ -200,6 +202,9 @@ class Runtime:
         # Each driver's supervising task, by driver name, and the group they run in: a line
         # is stopped and started again around commissioning (`line_released`).
         self._driver_tasks: dict[str, asyncio.Task[None]] = {}
+        # Lines handed to commissioning: their units are not driven, so nothing may open that
+        # would ask them for presses (`_refuse_while_released`).
+        self._released: set[str] = set()
         self._group: asyncio.TaskGroup | None = None
         self._sitting_told: bool | None = None
         self._by_seat: dict[int, list[Driver]] = defaultdict(list)
@@ -452,6 +457,7 @@ class Runtime:
             for pending in batch:
                 secret_before = self._secret_vote()
                 try:
+                    self._refuse_while_released(pending.inp)
                     effects = self.core.handle(pending.inp)
                 except CommandRejected as exc:
                     self.stats.rejected_commands += 1
@@ -701,6 +707,12 @@ class Runtime:
         task = self._group.create_task(self._supervise(driver), name=f"driver:{driver.name}")
         self._driver_tasks[driver.name] = task
 
+    def _refuse_while_released(self, inp: Input) -> None:
+        """A vote or attendance cannot open while a line is released for commissioning: its
+        seats' presses would have no driver to bring them in."""
+        if self._released and isinstance(inp, (OpenVote, OpenAttendance)):
+            raise CommandRejected("commission.line_released", line=min(self._released))
+
     def _vote_or_attendance_open(self) -> str | None:
         """What holds the units now: "vote" (open or on hold), "attendance", or None."""
         if self.core.active_vote is not None:
@@ -734,6 +746,7 @@ class Runtime:
             for drivers in self._by_seat.values():
                 if old in drivers:
                     drivers.remove(old)
+        self._released.add(line_id)
         log.info(
             "line %s released for commissioning",
             line_id,
@@ -742,6 +755,7 @@ class Runtime:
         try:
             yield line
         finally:
+            self._released.discard(line_id)
             if old is not None:
                 self._restart_line(line)
 

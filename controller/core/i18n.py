@@ -373,6 +373,9 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "commission.attendance_open": (
                     "Đang điểm danh: không thể nghiệm thu đường {line} lúc này."
                 ),
+                "commission.line_released": (
+                    "Đường {line} đang được nghiệm thu: chưa thể mở biểu quyết hay điểm danh."
+                ),
                 "commission.busy": "Đường {line} đang được nghiệm thu: hãy chờ bước đang chạy.",
                 "commission.no_scan": "Đường {line} chưa được dò: hãy dò trước.",
                 "commission.unsettled": (
@@ -522,9 +525,10 @@ REFUSAL_TEXTS: Mapping[Language, Mapping[str, str]] = MappingProxyType(
                 "commission.attendance_open": (
                     "attendance is open: line {line} cannot be commissioned now"
                 ),
-                "commission.busy": (
-                    "line {line} is being commissioned: wait for the running step"
+                "commission.line_released": (
+                    "line {line} is being commissioned: no vote or attendance can open yet"
                 ),
+                "commission.busy": ("line {line} is being commissioned: wait for the running step"),
                 "commission.no_scan": "line {line} has not been scanned: scan it first",
                 "commission.unsettled": (
                     "line {line} still has {units} unit(s) without an address of their own:"

@@ -186,6 +186,7 @@ REFUSALS: Mapping[str, Refusal] = MappingProxyType(
         "commission.not_serial": _r(CONFLICT, line=P.TEXT),
         "commission.vote_open": _r(CONFLICT, line=P.TEXT),
         "commission.attendance_open": _r(CONFLICT, line=P.TEXT),
+        "commission.line_released": _r(CONFLICT, line=P.TEXT),
         "commission.busy": _r(CONFLICT, line=P.TEXT),
         "commission.no_scan": _r(CONFLICT, line=P.TEXT),
         "commission.unsettled": _r(CONFLICT, line=P.TEXT, units=P.INT),

@@ -195,3 +195,35 @@ async def test_commissioning_is_refused_while_a_vote_or_attendance_is_open(
             assert (await anonymous.get(f"/api/commission/{KEYPADS}")).status_code == 401
         missing = await tech.get("/api/commission/keypads-9")
         assert (missing.status_code, missing.json()["code"]) == (404, "commission.line_not_found")
+
+
+async def test_no_vote_or_attendance_opens_while_a_line_is_released(tmp_path: Path) -> None:
+    """The other half of the refusal above: while a line is handed to commissioning, its
+    units are not driven, so the chair cannot open what would ask them for presses."""
+    async with (
+        commission_hall(tmp_path) as hall,
+        hall.client(Role.CHAIR, language="vi") as chair,
+    ):
+        runtime = hall.daemon.runtime
+        await hall.until(lambda: any(d.name == KEYPADS for d in runtime.drivers))
+        opened = {"sitting_id": "k1", "title": "Kỳ họp 1"}
+        await _ok(await chair.post("/api/sitting/open", json=opened))
+        for seat in range(1, SEATS + 1):
+            runtime.feed(PresenceChanged(at=hall.clock.now(), seat=seat, present=True))
+        body = {"vote_id": "v1", "title": "Nghị quyết", "duration_s": 600}
+        await _ok(await chair.post("/api/votes", json=body))
+        async with runtime.line_released(KEYPADS):
+            for path, payload in (("/api/votes/v1/open", None), ("/api/attendance/open", {})):
+                refused = await chair.post(path, json=payload)
+                assert refused.status_code == 409, refused.text
+                problem = refused.json()
+                assert (problem["code"], problem["params"]) == (
+                    "commission.line_released",
+                    {"line": KEYPADS},
+                )
+                assert problem["detail"] == (
+                    "Đường keypads-1 đang được nghiệm thu: chưa thể mở biểu quyết hay điểm danh."
+                )
+            assert runtime.core.active_vote is None
+        await _ok(await chair.post("/api/votes/v1/open"))
+        assert runtime.core.active_vote is not None
