@@ -1163,9 +1163,44 @@ def _rtu_crc_ok(frame: bytes) -> bool:
     return FramerRTU.check_CRC(frame[:-2], int.from_bytes(frame[-2:], "big"))
 
 
+class _AnyCountInputRead(ReadInputRegistersRequest):
+    """A read request as a unit receives it, whatever its count: pymodbus refuses to decode
+    a count of 0 or above 125, where a keypad must answer 0x03 (§2.4)."""
+
+    def encode(self) -> bytes:
+        return struct.pack(">HH", self.address, self.count)
+
+    def decode(self, data: bytes) -> None:
+        self.address, self.count = struct.unpack(">HH", data[:4])
+
+
+class _AnyCountHoldingRead(ReadHoldingRegistersRequest):
+    """The same for holding registers."""
+
+    def encode(self) -> bytes:
+        return struct.pack(">HH", self.address, self.count)
+
+    def decode(self, data: bytes) -> None:
+        self.address, self.count = struct.unpack(">HH", data[:4])
+
+
+_ANY_COUNT_READS: Final[dict[int, type[ModbusPDU]]] = {
+    0x04: _AnyCountInputRead,
+    0x03: _AnyCountHoldingRead,
+}
+
+
 def _decode_pdu(side: Side, payload: bytes, unit: int, tid: int) -> ModbusPDU | None:
     if not payload:
         return None
+    if side is Side.UNIT and len(payload) == 5 and payload[0] in _ANY_COUNT_READS:
+        count = int.from_bytes(payload[3:5], "big")
+        if not 1 <= count <= MAX_READ_COUNT:
+            read = _ANY_COUNT_READS[payload[0]]()
+            read.decode(payload[1:])
+            read.dev_id = unit
+            read.transaction_id = tid
+            return read
     # pymodbus's PDU classes do the parsing; DecodePDU.decode would do the same but log a
     # warning for every bad frame, which on a noisy line floods the log.
     try:
